@@ -1,1 +1,304 @@
-//! placeholder
+//! Typed configuration: a TOML file plus `CLICKDAY_*` environment
+//! overrides, validated once into [`Config`]. Bad values are named by their
+//! key in the error, so an operator can fix them without reading code.
+
+mod env;
+mod provinces;
+mod raw;
+
+pub use raw::{GatewaySection, QueueSection, RateLimitSection, RawConfig, StoreSection};
+
+use clickday_core::time::parse_rfc3339;
+use clickday_core::{Calendar, ClickDay};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration value that cannot be used; `key` is its dotted path.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where the queue lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueUrl {
+    /// The embedded SQLite inbox file.
+    Sqlite(PathBuf),
+    /// A Redis (or Redis Cluster entry) URL, passed to the client as is.
+    Redis(String),
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+/// Token-bucket limit: `per_second` sustained, `burst` at once; `None` = off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// The validated gateway settings.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub tls: bool,
+    /// Certificate and key PEM files; `None` = self-signed pair in `data_dir`.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub body_limit: usize,
+    pub body_read_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub per_ip_limit: Option<Limit>,
+    pub per_key_limit: Option<Limit>,
+    pub key_refresh_interval: Duration,
+    pub shutdown_grace: Duration,
+    pub max_connections: usize,
+    pub max_concurrent_streams: u32,
+    pub enqueue_timeout: Duration,
+    pub retry_after_secs: u64,
+}
+
+/// The validated queue settings.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    pub url: QueueUrl,
+    pub shards: u16,
+    pub redis_connections: usize,
+    pub sqlite_max_batch: usize,
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub node_id: u16,
+    pub data_dir: PathBuf,
+    pub gateway: GatewayConfig,
+    pub queue: QueueConfig,
+    pub store: StoreUrl,
+    pub calendar: Calendar,
+}
+
+impl Config {
+    /// Reads `file` (if any), applies `CLICKDAY_*` overrides from `env`, and
+    /// validates. `now_nanos` dates the zero-configuration demo click day.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        now_nanos: u64,
+    ) -> Result<Config, ConfigError> {
+        let text = match file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::new("--config", format!("{}: {e}", path.display())))?,
+            None => String::new(),
+        };
+        Self::from_toml(&text, env, now_nanos)
+    }
+
+    pub fn from_toml(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+        now_nanos: u64,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::new("file", e.to_string()))?;
+        env::apply_overrides(&mut table, env)?;
+        // serde_path_to_error names the key of a value of the wrong type.
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::new(e.path().to_string(), e.inner().message().to_string()))?;
+        raw.validate(now_nanos)
+    }
+}
+
+impl RawConfig {
+    /// Turns the raw file into typed values, naming the first bad key.
+    pub fn validate(self, now_nanos: u64) -> Result<Config, ConfigError> {
+        let data_dir = self.data_dir.clone();
+        let gateway = self.gateway.validate()?;
+        let queue = QueueConfig {
+            url: parse_queue_url(self.queue.url.as_deref(), &data_dir)?,
+            shards: positive("queue.shards", self.queue.shards)?,
+            redis_connections: positive("queue.redis_connections", self.queue.redis_connections)?,
+            sqlite_max_batch: positive("queue.sqlite_max_batch", self.queue.sqlite_max_batch)?,
+        };
+        let store = parse_store_url(self.store.url.as_deref(), &data_dir)?;
+        let provinces = match self.provinces {
+            Some(list) => {
+                let mut set = BTreeSet::new();
+                for code in list {
+                    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+                        return Err(ConfigError::new("provinces", format!("{code:?} is not two capital letters")));
+                    }
+                    set.insert(code);
+                }
+                set
+            }
+            None => provinces::ITALIAN.iter().map(|p| p.to_string()).collect(),
+        };
+        let days = if self.click_days.is_empty() {
+            vec![demo_click_day(now_nanos)]
+        } else {
+            validate_click_days(self.click_days)?
+        };
+        Ok(Config {
+            node_id: self.node_id,
+            data_dir,
+            gateway,
+            queue,
+            store,
+            calendar: Calendar::new(days, provinces),
+        })
+    }
+}
+
+impl GatewaySection {
+    fn validate(self) -> Result<GatewayConfig, ConfigError> {
+        let tls_files = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(ConfigError::new("gateway.tls_cert", "tls_cert and tls_key go together")),
+        };
+        if self.body_limit_bytes == 0 || self.body_limit_bytes > 16 << 20 {
+            return Err(ConfigError::new("gateway.body_limit_bytes", "must be between 1 and 16777216"));
+        }
+        Ok(GatewayConfig {
+            listen: self.listen,
+            tls: self.tls,
+            tls_files,
+            body_limit: self.body_limit_bytes,
+            body_read_timeout: millis("gateway.body_read_timeout_ms", self.body_read_timeout_ms)?,
+            header_read_timeout: millis("gateway.header_read_timeout_ms", self.header_read_timeout_ms)?,
+            per_ip_limit: self.rate_limit.per_ip("gateway.rate_limit")?,
+            per_key_limit: self.rate_limit.per_key("gateway.rate_limit")?,
+            key_refresh_interval: millis("gateway.key_refresh_interval_ms", self.key_refresh_interval_ms)?,
+            shutdown_grace: millis("gateway.shutdown_grace_ms", self.shutdown_grace_ms)?,
+            max_connections: positive("gateway.max_connections", self.max_connections)?,
+            max_concurrent_streams: positive("gateway.max_concurrent_streams", self.max_concurrent_streams)?,
+            enqueue_timeout: millis("gateway.enqueue_timeout_ms", self.enqueue_timeout_ms)?,
+            retry_after_secs: positive("gateway.retry_after_secs", self.retry_after_secs)?,
+        })
+    }
+}
+
+impl RateLimitSection {
+    fn per_ip(&self, key: &str) -> Result<Option<Limit>, ConfigError> {
+        limit(&format!("{key}.per_ip"), self.per_ip_per_second, self.per_ip_burst)
+    }
+
+    fn per_key(&self, key: &str) -> Result<Option<Limit>, ConfigError> {
+        limit(&format!("{key}.per_key"), self.per_key_per_second, self.per_key_burst)
+    }
+}
+
+fn limit(key: &str, per_second: u32, burst: u32) -> Result<Option<Limit>, ConfigError> {
+    match (per_second, burst) {
+        (0, _) => Ok(None),
+        (_, 0) => Err(ConfigError::new(format!("{key}_burst"), "must be at least 1 when the rate is set")),
+        (per_second, burst) => Ok(Some(Limit { per_second, burst })),
+    }
+}
+
+fn positive<T: PartialOrd + Default + Copy>(key: &str, value: T) -> Result<T, ConfigError> {
+    if value > T::default() {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(key, "must be greater than zero"))
+    }
+}
+
+fn millis(key: &str, value: u64) -> Result<Duration, ConfigError> {
+    positive(key, value).map(Duration::from_millis)
+}
+
+fn parse_queue_url(url: Option<&str>, data_dir: &Path) -> Result<QueueUrl, ConfigError> {
+    match url {
+        None => Ok(QueueUrl::Sqlite(data_dir.join("queue.db"))),
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Ok(QueueUrl::Redis(url.to_string()))
+        }
+        Some(url) => sqlite_path(url)
+            .map(QueueUrl::Sqlite)
+            .ok_or_else(|| ConfigError::new("queue.url", format!("{url:?}: expected sqlite://PATH or redis://HOST:PORT/DB"))),
+    }
+}
+
+fn parse_store_url(url: Option<&str>, data_dir: &Path) -> Result<StoreUrl, ConfigError> {
+    match url {
+        None => Ok(StoreUrl::Sqlite(data_dir.join("store.db"))),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(StoreUrl::Postgres(url.to_string()))
+        }
+        Some(url) => sqlite_path(url)
+            .map(StoreUrl::Sqlite)
+            .ok_or_else(|| ConfigError::new("store.url", format!("{url:?}: expected sqlite://PATH or postgres://..."))),
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://")?;
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+fn validate_click_days(days: Vec<raw::ClickDaySection>) -> Result<Vec<ClickDay>, ConfigError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(days.len());
+    for (i, day) in days.into_iter().enumerate() {
+        let key = format!("click_days[{i}]");
+        if day.id.is_empty() || day.id.len() > 64 {
+            return Err(ConfigError::new(format!("{key}.id"), "must be 1 to 64 characters"));
+        }
+        if !seen.insert(day.id.clone()) {
+            return Err(ConfigError::new(format!("{key}.id"), format!("{:?} appears twice", day.id)));
+        }
+        let opens_at = parse_rfc3339(&day.opens_at).map_err(|e| ConfigError::new(format!("{key}.opens_at"), e))?;
+        let closes_at = parse_rfc3339(&day.closes_at).map_err(|e| ConfigError::new(format!("{key}.closes_at"), e))?;
+        if closes_at <= opens_at {
+            return Err(ConfigError::new(format!("{key}.closes_at"), "must be after opens_at"));
+        }
+        if day.categories.is_empty() {
+            return Err(ConfigError::new(format!("{key}.categories"), "must list at least one category"));
+        }
+        out.push(ClickDay {
+            id: day.id,
+            opens_at,
+            closes_at,
+            categories: day.categories.into_iter().collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// With no calendar configured, `clickday serve` still works out of the box:
+/// one click day, "demo", open from the start for 24 hours.
+fn demo_click_day(now_nanos: u64) -> ClickDay {
+    const DAY: u64 = 24 * 3600 * 1_000_000_000;
+    ClickDay {
+        id: "demo".into(),
+        opens_at: now_nanos,
+        closes_at: now_nanos + DAY,
+        categories: ["lavoro-subordinato", "lavoro-domestico", "lavoro-stagionale"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

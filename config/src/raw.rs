@@ -1,0 +1,161 @@
+//! The configuration file as written: every field documented and defaulted,
+//! so an empty file is a working embedded setup.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    /// This node's id, unique among all gateways: it makes submission ids
+    /// unique across gateways and breaks ranking ties.
+    pub node_id: u16,
+    /// Where embedded databases, the self-signed certificate and outboxes live.
+    pub data_dir: PathBuf,
+    pub gateway: GatewaySection,
+    pub queue: QueueSection,
+    pub store: StoreSection,
+    /// Province codes accepted; default: every Italian province.
+    pub provinces: Option<Vec<String>>,
+    /// The click-day calendar; empty = one "demo" click day open for 24 h.
+    pub click_days: Vec<ClickDaySection>,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            node_id: 1,
+            data_dir: PathBuf::from("./clickday-data"),
+            gateway: GatewaySection::default(),
+            queue: QueueSection::default(),
+            store: StoreSection::default(),
+            provinces: None,
+            click_days: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySection {
+    /// TCP address for HTTP/1.1 and HTTP/2 (the same port over UDP for HTTP/3).
+    pub listen: SocketAddr,
+    /// `false` serves plain HTTP: only for tests and behind a TLS terminator.
+    pub tls: bool,
+    /// PEM certificate chain; with `tls_key`, or neither for a self-signed pair.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key matching `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Largest accepted body; bigger ones are cut off while reading (413).
+    pub body_limit_bytes: usize,
+    /// The whole body must arrive within this time, or the request gets 408.
+    pub body_read_timeout_ms: u64,
+    /// HTTP/1.1 request headers must arrive within this time.
+    pub header_read_timeout_ms: u64,
+    pub rate_limit: RateLimitSection,
+    /// How often new and revoked keys are picked up from the store.
+    pub key_refresh_interval_ms: u64,
+    /// On shutdown, in-flight requests get this long to finish.
+    pub shutdown_grace_ms: u64,
+    /// Open connections beyond this wait in the listen backlog.
+    pub max_connections: usize,
+    /// HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+    /// An enqueue that takes longer than this is answered 503.
+    pub enqueue_timeout_ms: u64,
+    /// `Retry-After` seconds sent with 503 `unavailable`.
+    pub retry_after_secs: u64,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tls: true,
+            tls_cert: None,
+            tls_key: None,
+            body_limit_bytes: 64 * 1024,
+            body_read_timeout_ms: 10_000,
+            header_read_timeout_ms: 10_000,
+            rate_limit: RateLimitSection::default(),
+            key_refresh_interval_ms: 2_000,
+            shutdown_grace_ms: 10_000,
+            max_connections: 50_000,
+            max_concurrent_streams: 256,
+            enqueue_timeout_ms: 5_000,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+/// Rates are per second with a burst allowance; a rate of 0 turns a limit off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSection {
+    /// Sustained requests per second from one client IP. Generous: offices
+    /// and associations send from many PCs behind one address.
+    pub per_ip_per_second: u32,
+    pub per_ip_burst: u32,
+    /// Sustained submissions per second under one key.
+    pub per_key_per_second: u32,
+    /// Burst under one key: an association sends all its applications at T0.
+    pub per_key_burst: u32,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        RateLimitSection {
+            per_ip_per_second: 2_000,
+            per_ip_burst: 10_000,
+            per_key_per_second: 50,
+            per_key_burst: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSection {
+    /// `sqlite://PATH` (embedded inbox) or `redis://HOST:PORT/DB`;
+    /// default: `sqlite://<data_dir>/queue.db`.
+    pub url: Option<String>,
+    /// Number of shards (`hash(account) mod shards`), each its own stream.
+    pub shards: u16,
+    /// Multiplexed Redis connections shared by all requests of a gateway.
+    pub redis_connections: usize,
+    /// Most submissions committed in one SQLite transaction (group commit).
+    pub sqlite_max_batch: usize,
+}
+
+impl Default for QueueSection {
+    fn default() -> Self {
+        QueueSection {
+            url: None,
+            shards: 1,
+            redis_connections: 4,
+            sqlite_max_batch: 512,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSection {
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`;
+    /// default: `sqlite://<data_dir>/store.db`.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickDaySection {
+    /// The id clients send as `click_day`.
+    pub id: String,
+    /// RFC 3339 opening instant (inclusive).
+    pub opens_at: String,
+    /// RFC 3339 closing instant (exclusive).
+    pub closes_at: String,
+    /// The quota categories of this click day.
+    pub categories: Vec<String>,
+}
