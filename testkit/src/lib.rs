@@ -1,1 +1,40 @@
-//! placeholder
+//! Shared test harness: real `redis-server` and PostgreSQL processes on free
+//! ports in temporary directories (so tests can kill them), and an HTTP/1.1 +
+//! HTTP/2 client over TLS that signs submissions the way a mini-client does.
+//!
+//! Test-only code: `anyhow` errors and panics on broken set-up are fine here.
+
+pub mod client;
+pub mod postgres;
+pub mod redis;
+pub mod signer;
+
+pub use client::{Client, Proto, Reply};
+pub use postgres::Postgres;
+pub use redis::RedisServer;
+pub use signer::Applicant;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Polls `ready` until it returns true or `limit` passes: for waiting on an
+/// external process, which offers no event to wait for.
+pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True when this process runs as root (CI does), checked without libc.
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}

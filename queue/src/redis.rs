@@ -1,0 +1,333 @@
+//! Redis Streams backend. Per shard `s`, three keys share the hash tag
+//! `{clickday:s}` so one shard lives in one Redis Cluster slot:
+//! `…:stream` (the queue), `…:dedupe` (hash: account+application → digest,
+//! id, stamp) and `…:nodes` (hash: node → highest stamp).
+//!
+//! Requests share a few multiplexed connections: concurrent enqueues are
+//! pipelined on them, never a connection per request.
+
+use crate::record::{Record, judge_previous};
+use crate::{Delivery, Enqueued, Queue, QueueError, shard_of};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Dedupe and append in one atomic step. A resend finds the dedupe entry
+/// and gets it back instead of appending; two gateways cannot both append.
+/// Stamps are compared as zero-padded strings: Lua numbers lose precision.
+const ENQUEUE_LUA: &str = r"
+local previous = redis.call('HGET', KEYS[2], ARGV[1])
+if previous then return previous end
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local last = redis.call('HGET', KEYS[3], ARGV[3])
+if (not last) or ARGV[4] > last then redis.call('HSET', KEYS[3], ARGV[3], ARGV[4]) end
+return false
+";
+
+/// The consumer group every persister joins.
+pub const GROUP: &str = "persisters";
+
+pub struct RedisQueue {
+    /// Shared, pipelined, self-reconnecting connections for enqueues.
+    connections: Vec<ConnectionManager>,
+    next: AtomicUsize,
+    /// A separate connection for blocking reads, so a consumer's
+    /// `XREADGROUP … BLOCK` never holds up producers' pipelines.
+    consumer: ConnectionManager,
+    script: Script,
+    shards: u16,
+}
+
+fn unavailable(e: redis::RedisError) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+impl RedisQueue {
+    pub async fn connect(url: &str, shards: u16, connections: usize) -> Result<Self, QueueError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let mut pool = Vec::with_capacity(connections);
+        for _ in 0..connections.max(1) {
+            pool.push(
+                client
+                    .get_connection_manager_with_config(config.clone())
+                    .await
+                    .map_err(unavailable)?,
+            );
+        }
+        // Blocking reads wait up to their own `block`; allow for it.
+        let consumer_config = config.set_response_timeout(Some(Duration::from_secs(60)));
+        let consumer = client
+            .get_connection_manager_with_config(consumer_config)
+            .await
+            .map_err(unavailable)?;
+        Ok(RedisQueue {
+            connections: pool,
+            next: AtomicUsize::new(0),
+            consumer,
+            script: Script::new(ENQUEUE_LUA),
+            shards: shards.max(1),
+        })
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        self.connections[i].clone()
+    }
+
+    fn key(shard: u16, what: &str) -> String {
+        format!("{{clickday:{shard}}}:{what}")
+    }
+
+    /// Returns `appendonly` and `appendfsync`, so the gateway can warn when
+    /// an acknowledged submission could be lost on a Redis crash.
+    pub async fn durability_settings(&self) -> Result<(String, String), QueueError> {
+        let mut conn = self.connection();
+        let mut get = async |name: &str| -> Result<String, QueueError> {
+            let pair: Vec<String> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg(name)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            pair.into_iter().nth(1).ok_or_else(|| QueueError::Protocol(format!("CONFIG GET {name} empty")))
+        };
+        Ok((get("appendonly").await?, get("appendfsync").await?))
+    }
+
+    /// Creates the consumer group of `shard` if it does not exist yet.
+    async fn ensure_group(&self, shard: u16) -> Result<(), QueueError> {
+        let mut conn = self.consumer.clone();
+        let created: Result<(), _> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(Self::key(shard, "stream"))
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => other.map_err(unavailable),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for RedisQueue {
+    async fn enqueue(&self, record: &Record) -> Result<Enqueued, QueueError> {
+        let shard = shard_of(&record.account_id, self.shards);
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(Self::key(shard, "stream"))
+            .key(Self::key(shard, "dedupe"))
+            .key(Self::key(shard, "nodes"))
+            .arg(format!("{}\n{}", record.account_id, record.application_id))
+            .arg(record.dedupe_value())
+            .arg(record.node)
+            .arg(format!("{:020}", record.received_at));
+        for (name, value) in record.to_fields() {
+            invocation.arg(name).arg(value);
+        }
+        let previous: Option<String> = invocation
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        match previous {
+            None => Ok(Enqueued::New),
+            Some(previous) => judge_previous(&previous, record),
+        }
+    }
+
+    async fn check_ready(&self) -> Result<(), QueueError> {
+        let pong: String = redis::cmd("PING")
+            .query_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(QueueError::Protocol(format!("PING answered {pong:?}")))
+        }
+    }
+
+    async fn last_stamp(&self, node: u16) -> Result<u64, QueueError> {
+        let mut highest = 0;
+        for shard in 0..self.shards {
+            let stamp: Option<String> = redis::cmd("HGET")
+                .arg(Self::key(shard, "nodes"))
+                .arg(node)
+                .query_async(&mut self.connection())
+                .await
+                .map_err(unavailable)?;
+            if let Some(stamp) = stamp {
+                let stamp: u64 = stamp
+                    .parse()
+                    .map_err(|_| QueueError::Protocol(format!("bad node stamp {stamp:?}")))?;
+                highest = highest.max(stamp);
+            }
+        }
+        Ok(highest)
+    }
+
+    fn shards(&self) -> u16 {
+        self.shards
+    }
+
+    async fn read_batch(
+        &self,
+        shard: u16,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.ensure_group(shard).await?;
+        let reply: Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(max)
+            .arg("BLOCK")
+            .arg(block.as_millis().max(1) as u64)
+            .arg("STREAMS")
+            .arg(Self::key(shard, "stream"))
+            .arg(">")
+            .query_async(&mut self.consumer.clone())
+            .await
+            .map_err(unavailable)?;
+        // Nil on timeout, else [[stream, [entries]]].
+        match reply {
+            Value::Nil => Ok(Vec::new()),
+            Value::Array(streams) => {
+                let mut out = Vec::new();
+                for stream in streams {
+                    let mut parts = array(stream)?.into_iter();
+                    let entries = parts.nth(1).ok_or_else(|| proto("stream without entries"))?;
+                    out.extend(entries_to_deliveries(entries)?);
+                }
+                Ok(out)
+            }
+            other => Err(proto(&format!("XREADGROUP answered {other:?}"))),
+        }
+    }
+
+    async fn claim_stale(
+        &self,
+        shard: u16,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.ensure_group(shard).await?;
+        let reply: Value = redis::cmd("XAUTOCLAIM")
+            .arg(Self::key(shard, "stream"))
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(min_idle.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(&mut self.consumer.clone())
+            .await
+            .map_err(unavailable)?;
+        // [next-start, [entries], [deleted ids]]
+        let entries = array(reply)?.into_iter().nth(1).ok_or_else(|| proto("XAUTOCLAIM reply too short"))?;
+        entries_to_deliveries(entries)
+    }
+
+    async fn ack(&self, shard: u16, ids: &[String]) -> Result<(), QueueError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _: i64 = redis::cmd("XACK")
+            .arg(Self::key(shard, "stream"))
+            .arg(GROUP)
+            .arg(ids)
+            .query_async(&mut self.consumer.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn pending(&self, shard: u16) -> Result<u64, QueueError> {
+        self.ensure_group(shard).await?;
+        let reply: Value = redis::cmd("XPENDING")
+            .arg(Self::key(shard, "stream"))
+            .arg(GROUP)
+            .query_async(&mut self.consumer.clone())
+            .await
+            .map_err(unavailable)?;
+        match array(reply)?.into_iter().next() {
+            Some(Value::Int(n)) => Ok(n.max(0) as u64),
+            other => Err(proto(&format!("XPENDING answered {other:?}"))),
+        }
+    }
+
+    async fn all_records(&self, shard: u16) -> Result<Vec<Record>, QueueError> {
+        let reply: Value = redis::cmd("XRANGE")
+            .arg(Self::key(shard, "stream"))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        entries_to_deliveries(reply)?
+            .into_iter()
+            .map(|d| d.record.map_err(QueueError::Protocol))
+            .collect()
+    }
+}
+
+fn proto(what: &str) -> QueueError {
+    QueueError::Protocol(what.to_string())
+}
+
+fn array(value: Value) -> Result<Vec<Value>, QueueError> {
+    match value {
+        Value::Array(items) => Ok(items),
+        other => Err(proto(&format!("expected an array, got {other:?}"))),
+    }
+}
+
+fn bulk(value: Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        _ => None,
+    }
+}
+
+/// `[[id, [field, value, …]], …]` → deliveries; an entry whose fields do
+/// not form a record is delivered with the reason instead of a record.
+fn entries_to_deliveries(entries: Value) -> Result<Vec<Delivery>, QueueError> {
+    let mut out = Vec::new();
+    for entry in array(entries)? {
+        let mut parts = array(entry)?.into_iter();
+        let id = parts.next().and_then(bulk).ok_or_else(|| proto("entry without id"))?;
+        let id = String::from_utf8(id).map_err(|_| proto("entry id not UTF-8"))?;
+        let fields = match parts.next() {
+            Some(Value::Array(fields)) => fields,
+            // A claimed entry that was deleted meanwhile has no fields.
+            _ => Vec::new(),
+        };
+        let mut pairs = Vec::with_capacity(fields.len() / 2);
+        let mut iter = fields.into_iter();
+        while let (Some(name), Some(value)) = (iter.next(), iter.next()) {
+            if let (Some(name), Some(value)) = (bulk(name), bulk(value)) {
+                pairs.push((name, value));
+            }
+        }
+        let record = Record::from_fields(|name| {
+            pairs.iter().find(|(n, _)| n == name.as_bytes()).map(|(_, v)| v.clone())
+        });
+        out.push(Delivery { id, record });
+    }
+    Ok(out)
+}

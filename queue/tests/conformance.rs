@@ -1,0 +1,184 @@
+//! One conformance suite, run by every queue backend: in-memory, the SQLite
+//! inbox and Redis Streams (a private redis-server with AOF always).
+
+use bytes::Bytes;
+use clickday_queue::{Enqueued, MemoryQueue, Queue, QueueError, Record, RedisQueue, SqliteInbox};
+use clickday_testkit::RedisServer;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn record(account: &str, application: &str, body: &str, stamp: u64) -> Record {
+    let body = Bytes::from(body.to_string());
+    Record {
+        submission_id: format!("{stamp:020}-00001"),
+        account_id: account.into(),
+        key_id: "0".repeat(32),
+        application_id: application.into(),
+        click_day: "2011-01-31".into(),
+        category: "lavoro-domestico".into(),
+        province: "RM".into(),
+        form: "LD".into(),
+        received_at: stamp,
+        node: 1,
+        seq: stamp,
+        body_sha256: clickday_core::body_digest(&body),
+        body,
+        signature: [9; 64],
+    }
+}
+
+async fn dedupe_and_conflict(queue: &dyn Queue) {
+    let first = record("a1", "app-1", "{\"x\":1}", 1_000);
+    assert_eq!(queue.enqueue(&first).await.unwrap(), Enqueued::New);
+    // A resend is stamped anew by the gateway but must get the original back.
+    let resend = record("a1", "app-1", "{\"x\":1}", 2_000);
+    assert_eq!(
+        queue.enqueue(&resend).await.unwrap(),
+        Enqueued::Duplicate { submission_id: first.submission_id.clone(), received_at: 1_000 }
+    );
+    let other_bytes = record("a1", "app-1", "{\"x\":2}", 3_000);
+    assert_eq!(queue.enqueue(&other_bytes).await.unwrap(), Enqueued::Conflict);
+    // Same application id under another account is another application.
+    assert_eq!(queue.enqueue(&record("a2", "app-1", "{\"x\":1}", 4_000)).await.unwrap(), Enqueued::New);
+    assert_eq!(queue.last_stamp(1).await.unwrap(), 4_000);
+    assert_eq!(queue.last_stamp(2).await.unwrap(), 0);
+    let stored = all(queue).await;
+    assert_eq!(stored.len(), 2);
+    assert!(stored.contains(&first), "the record comes back byte for byte");
+}
+
+async fn all(queue: &dyn Queue) -> Vec<Record> {
+    let mut out = Vec::new();
+    for shard in 0..queue.shards() {
+        out.extend(queue.all_records(shard).await.unwrap());
+    }
+    out
+}
+
+async fn concurrent_identical_resends(queue: Arc<dyn Queue>) {
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let queue = queue.clone();
+            tokio::spawn(async move { queue.enqueue(&record("c1", "same", "{}", 10_000 + i)).await })
+        })
+        .collect();
+    let mut new = 0;
+    let mut originals = BTreeSet::new();
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Enqueued::New => new += 1,
+            Enqueued::Duplicate { submission_id, .. } => {
+                originals.insert(submission_id);
+            }
+            Enqueued::Conflict => panic!("same bytes cannot conflict"),
+        }
+    }
+    assert_eq!(new, 1, "exactly one of 50 concurrent resends is new");
+    assert_eq!(originals.len(), 1, "every duplicate points at the one original");
+    let count = all(&*queue).await.iter().filter(|r| r.account_id == "c1").count();
+    assert_eq!(count, 1);
+}
+
+async fn consumers_share_without_overlap(queue: &dyn Queue) {
+    for i in 0..20 {
+        queue.enqueue(&record(&format!("k{i}"), "a", "{}", 50_000 + i)).await.unwrap();
+    }
+    let mut seen = BTreeSet::new();
+    let mut total = 0;
+    for shard in 0..queue.shards() {
+        let first = queue.read_batch(shard, "p1", 7, Duration::from_millis(10)).await.unwrap();
+        let second = queue.read_batch(shard, "p2", 100, Duration::from_millis(10)).await.unwrap();
+        for d in first.iter().chain(&second) {
+            assert!(seen.insert(d.record.as_ref().unwrap().submission_id.clone()), "delivered twice");
+        }
+        total += first.len() + second.len();
+        // p1 "dies" holding its batch; p2 acks its own.
+        let ids: Vec<String> = second.iter().map(|d| d.id.clone()).collect();
+        queue.ack(shard, &ids).await.unwrap();
+        assert_eq!(queue.pending(shard).await.unwrap(), first.len() as u64);
+        // Not idle long enough yet: nothing to claim.
+        assert!(queue.claim_stale(shard, "p3", Duration::from_secs(60), 100).await.unwrap().is_empty());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let claimed = queue.claim_stale(shard, "p3", Duration::from_millis(20), 100).await.unwrap();
+        let claimed_ids: BTreeSet<_> = claimed.iter().map(|d| d.id.clone()).collect();
+        let first_ids: BTreeSet<_> = first.iter().map(|d| d.id.clone()).collect();
+        assert_eq!(claimed_ids, first_ids, "the dead consumer's entries move to p3");
+        queue.ack(shard, &claimed_ids.into_iter().collect::<Vec<_>>()).await.unwrap();
+        assert_eq!(queue.pending(shard).await.unwrap(), 0);
+        assert!(queue.read_batch(shard, "p1", 100, Duration::from_millis(10)).await.unwrap().is_empty());
+    }
+    // Records from earlier steps of the suite are delivered too.
+    assert!(total >= 20);
+}
+
+async fn suite(queue: Arc<dyn Queue>) {
+    dedupe_and_conflict(&*queue).await;
+    concurrent_identical_resends(queue.clone()).await;
+    consumers_share_without_overlap(&*queue).await;
+}
+
+#[tokio::test]
+async fn memory_backend_conforms() {
+    suite(Arc::new(MemoryQueue::new())).await;
+}
+
+#[tokio::test]
+async fn sqlite_backend_conforms_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queue.db");
+    let queue = Arc::new(SqliteInbox::open(&path, 64).await.unwrap());
+    suite(queue.clone()).await;
+    let before = all(&*queue).await;
+    drop(queue);
+    let reopened = SqliteInbox::open(&path, 64).await.unwrap();
+    assert_eq!(all(&reopened).await, before);
+    // Dedupe state is durable too.
+    assert!(matches!(
+        reopened.enqueue(&record("a1", "app-1", "{\"x\":1}", 99_000)).await.unwrap(),
+        Enqueued::Duplicate { received_at: 1_000, .. }
+    ));
+}
+
+#[tokio::test]
+async fn redis_backend_conforms_with_one_and_many_shards() {
+    for shards in [1, 4] {
+        let redis = RedisServer::start();
+        let queue = Arc::new(RedisQueue::connect(&redis.url(), shards, 2).await.unwrap());
+        let (appendonly, fsync) = queue.durability_settings().await.unwrap();
+        assert_eq!((appendonly.as_str(), fsync.as_str()), ("yes", "always"));
+        suite(queue).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_killed_means_errors_and_restart_keeps_every_acknowledged_record() {
+    let mut redis = RedisServer::start();
+    let queue = RedisQueue::connect(&redis.url(), 2, 2).await.unwrap();
+    let mut acknowledged = Vec::new();
+    for i in 0..200 {
+        let r = record(&format!("acct-{i}"), "app", "{}", 1_000 + i);
+        assert_eq!(queue.enqueue(&r).await.unwrap(), Enqueued::New);
+        acknowledged.push(r);
+    }
+    redis.kill();
+    for i in 0..5 {
+        let outcome = queue.enqueue(&record("late", &format!("x{i}"), "{}", 9_000 + i)).await;
+        assert!(matches!(outcome, Err(QueueError::Unavailable(_))), "no success while Redis is down: {outcome:?}");
+    }
+    redis.restart();
+    // The same client reconnects by itself; resends are deduped against the AOF.
+    let resend = record("acct-7", "app", "{}", 50_000);
+    let outcome = loop {
+        match queue.enqueue(&resend).await {
+            Ok(outcome) => break outcome,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    assert_eq!(outcome, Enqueued::Duplicate { submission_id: acknowledged[7].submission_id.clone(), received_at: 1_007 });
+    let stored = all(&queue).await;
+    for r in &acknowledged {
+        assert_eq!(stored.iter().filter(|s| *s == r).count(), 1, "{} exactly once after AOF replay", r.submission_id);
+    }
+    assert_eq!(stored.len(), acknowledged.len());
+}
