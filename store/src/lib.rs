@@ -1,1 +1,60 @@
-//! placeholder
+//! The store: database schema, migrations and queries, behind one contract
+//! ([`Store`]) with two backends, PostgreSQL (production) and SQLite (the
+//! embedded default). Both pass the same conformance suite (`tests/`).
+
+mod accounts;
+mod migrate;
+mod postgres;
+mod sqlite;
+
+pub use accounts::{KeyChanges, KeyRow, NewAccount, validate_account_id, validate_email};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
+
+/// Store failures, split by who can fix them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request contradicts what is stored (e.g. a key owned by another
+    /// account); nothing was written.
+    #[error("{0}")]
+    Rejected(String),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The store contract. Everything the ranking depends on will live here.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates or updates accounts and registers their keys, all or nothing.
+    /// Re-importing the same lines changes nothing; a key already registered
+    /// to another account is refused.
+    async fn import_accounts(&self, accounts: &[NewAccount]) -> Result<(), StoreError>;
+
+    /// Revokes a key; returns false when no such active key exists.
+    async fn revoke_key(&self, key_id: &str) -> Result<bool, StoreError>;
+
+    /// Every key with its account, revoked ones included.
+    async fn list_keys(&self) -> Result<Vec<KeyRow>, StoreError>;
+
+    /// Keys changed at or after `since` (database microseconds; `None` =
+    /// all), with the database time at which the read began.
+    async fn key_changes(&self, since: Option<i64>) -> Result<KeyChanges, StoreError>;
+}
+
+/// Opens (creating and migrating) the store named by `url`:
+/// `sqlite://PATH` or `postgres://…`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+    } else {
+        Err(StoreError::Rejected(format!("{url:?}: expected sqlite://PATH or postgres://…")))
+    }
+}

@@ -1,0 +1,126 @@
+//! PostgreSQL backend of the store (production). Bulk writes go through
+//! `UNNEST` of arrays: one statement per chunk, not one per row.
+
+use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict};
+use crate::{Store, StoreError};
+use sqlx::Row as _;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use std::time::Duration;
+
+/// The database clock in Unix microseconds (`clock_timestamp`, not the
+/// transaction start, so long imports do not hide behind an old time).
+const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000000)::bigint";
+
+/// Rows per bulk statement: keeps bind arrays well under protocol limits.
+const CHUNK: usize = 10_000;
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        crate::migrate::postgres().run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn key_row(row: &PgRow) -> Result<KeyRow, StoreError> {
+    let public_key: Vec<u8> = row.try_get("public_key")?;
+    Ok(KeyRow {
+        key_id: row.try_get("key_id")?,
+        account_id: row.try_get("account_id")?,
+        public_key: public_key
+            .try_into()
+            .map_err(|_| StoreError::Rejected("stored public key is not 32 bytes".into()))?,
+        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    async fn import_accounts(&self, accounts: &[NewAccount]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in dedupe_accounts(accounts).chunks(CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(|a| a.account_id.as_str()).collect();
+            let emails: Vec<&str> = chunk.iter().map(|a| a.email.as_str()).collect();
+            sqlx::query(&format!(
+                "INSERT INTO accounts (account_id, email, created_at) \
+                 SELECT id, email, {NOW} FROM UNNEST($1::text[], $2::text[]) AS t(id, email) \
+                 ON CONFLICT (account_id) DO UPDATE SET email = EXCLUDED.email"
+            ))
+            .bind(&ids)
+            .bind(&emails)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in accounts.chunks(CHUNK) {
+            let key_ids: Vec<String> = chunk.iter().map(|a| a.public_key.id().to_string()).collect();
+            let owners: Vec<&str> = chunk.iter().map(|a| a.account_id.as_str()).collect();
+            let keys: Vec<Vec<u8>> = chunk.iter().map(|a| a.public_key.to_bytes().to_vec()).collect();
+            sqlx::query(&format!(
+                "INSERT INTO account_keys (key_id, account_id, public_key, created_at, updated_at) \
+                 SELECT kid, owner, pk, {NOW}, {NOW} FROM UNNEST($1::text[], $2::text[], $3::bytea[]) AS t(kid, owner, pk) \
+                 ON CONFLICT (key_id) DO NOTHING"
+            ))
+            .bind(&key_ids)
+            .bind(&owners)
+            .bind(&keys)
+            .execute(&mut *tx)
+            .await?;
+            // A key that already existed must belong to the same account.
+            let clash: Option<(String, String, String)> = sqlx::query_as(
+                "SELECT k.key_id, k.account_id, t.owner FROM account_keys k \
+                 JOIN UNNEST($1::text[], $2::text[]) AS t(kid, owner) ON k.key_id = t.kid \
+                 WHERE k.account_id <> t.owner LIMIT 1",
+            )
+            .bind(&key_ids)
+            .bind(&owners)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((key_id, owner, wanted)) = clash {
+                return Err(key_conflict(&key_id, &owner, &wanted));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(&format!(
+            "UPDATE account_keys SET revoked_at = {NOW}, updated_at = {NOW} WHERE key_id = $1 AND revoked_at IS NULL"
+        ))
+        .bind(key_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let rows = sqlx::query("SELECT key_id, account_id, public_key, revoked_at FROM account_keys ORDER BY account_id, key_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_row).collect()
+    }
+
+    async fn key_changes(&self, since: Option<i64>) -> Result<KeyChanges, StoreError> {
+        let db_now: i64 = sqlx::query_scalar(&format!("SELECT {NOW}")).fetch_one(&self.pool).await?;
+        let rows = sqlx::query("SELECT key_id, account_id, public_key, revoked_at FROM account_keys WHERE updated_at >= $1")
+            .bind(since.unwrap_or(i64::MIN))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(KeyChanges {
+            db_now,
+            rows: rows.iter().map(key_row).collect::<Result<_, _>>()?,
+        })
+    }
+}

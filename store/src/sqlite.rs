@@ -1,0 +1,113 @@
+//! SQLite backend of the store (the embedded default).
+
+use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict};
+use crate::{Store, StoreError};
+use sqlx::Row as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+
+/// The database clock in Unix microseconds.
+const NOW: &str = "CAST(unixepoch('subsec') * 1000000 AS INTEGER)";
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Rejected(format!("{}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        crate::migrate::sqlite().run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn key_row(row: &SqliteRow) -> Result<KeyRow, StoreError> {
+    let public_key: Vec<u8> = row.try_get("public_key")?;
+    Ok(KeyRow {
+        key_id: row.try_get("key_id")?,
+        account_id: row.try_get("account_id")?,
+        public_key: public_key
+            .try_into()
+            .map_err(|_| StoreError::Rejected("stored public key is not 32 bytes".into()))?,
+        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn import_accounts(&self, accounts: &[NewAccount]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for account in dedupe_accounts(accounts) {
+            sqlx::query(&format!(
+                "INSERT INTO accounts (account_id, email, created_at) VALUES (?, ?, {NOW}) \
+                 ON CONFLICT (account_id) DO UPDATE SET email = excluded.email"
+            ))
+            .bind(&account.account_id)
+            .bind(&account.email)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for account in accounts {
+            let key_id = account.public_key.id().to_string();
+            let owner: String = sqlx::query_scalar(&format!(
+                "INSERT INTO account_keys (key_id, account_id, public_key, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, {NOW}, {NOW}) \
+                 ON CONFLICT (key_id) DO UPDATE SET key_id = key_id RETURNING account_id"
+            ))
+            .bind(&key_id)
+            .bind(&account.account_id)
+            .bind(account.public_key.to_bytes().as_slice())
+            .fetch_one(&mut *tx)
+            .await?;
+            if owner != account.account_id {
+                return Err(key_conflict(&key_id, &owner, &account.account_id));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(&format!(
+            "UPDATE account_keys SET revoked_at = {NOW}, updated_at = {NOW} WHERE key_id = ? AND revoked_at IS NULL"
+        ))
+        .bind(key_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let rows = sqlx::query("SELECT key_id, account_id, public_key, revoked_at FROM account_keys ORDER BY account_id, key_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_row).collect()
+    }
+
+    async fn key_changes(&self, since: Option<i64>) -> Result<KeyChanges, StoreError> {
+        let db_now: i64 = sqlx::query_scalar(&format!("SELECT {NOW}")).fetch_one(&self.pool).await?;
+        let rows = sqlx::query("SELECT key_id, account_id, public_key, revoked_at FROM account_keys WHERE updated_at >= ?")
+            .bind(since.unwrap_or(i64::MIN))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(KeyChanges {
+            db_now,
+            rows: rows.iter().map(key_row).collect::<Result<_, _>>()?,
+        })
+    }
+}
