@@ -1,1 +1,111 @@
-//! placeholder
+//! The edge: signed submissions over HTTP/1.1 and HTTP/2 with TLS.
+//!
+//! A request flows `http` (routing, body limits) → `submit` (the checks of
+//! PROTOCOL.md in order: rate limit, key, signature, body, calendar) →
+//! `enqueue` (durable in the queue) → answer. Everything runs in-process
+//! behind [`start`], so tests bind port 0 and drive it for real.
+
+mod enqueue;
+mod http;
+pub mod metrics;
+pub mod ratelimit;
+mod server;
+mod submit;
+pub mod tls;
+pub mod verify;
+
+pub use server::Running;
+
+use clickday_config::Config;
+use clickday_core::{Calendar, Stamper};
+use clickday_queue::Queue;
+use clickday_store::Store;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
+
+/// The wall clock in Unix nanoseconds; injected so tests can stand at any
+/// instant of a click day without waiting for it.
+pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> WallClock {
+    Arc::new(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0))
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    /// TLS material is missing or invalid.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The queue could not be reached at start.
+    #[error(transparent)]
+    Queue(#[from] clickday_queue::QueueError),
+}
+
+/// Everything a request handler needs, shared by all connections.
+pub struct Gateway {
+    /// Click days, categories and provinces: checks 7 and 8.
+    calendar: Calendar,
+    /// Registered keys, kept fresh by a background task: check 3.
+    keys: Arc<verify::KeyRegistry>,
+    /// Per-IP and per-key token buckets: checks 1 and 4.
+    limiters: ratelimit::Limiters,
+    /// Strictly increasing arrival stamps of this node.
+    stamper: Stamper,
+    /// Where accepted submissions are made durable.
+    queue: Arc<dyn Queue>,
+    clock: WallClock,
+    pub metrics: metrics::Metrics,
+    body_limit: usize,
+    body_read_timeout: Duration,
+    enqueue_timeout: Duration,
+    retry_after_secs: u64,
+}
+
+impl Gateway {
+    /// Builds the shared state. The stamper starts above the highest stamp
+    /// this node ever queued, so a clock that went back across a restart
+    /// cannot repeat a submission id.
+    pub async fn new(cfg: &Config, queue: Arc<dyn Queue>, clock: WallClock) -> Result<Self, GatewayError> {
+        let floor = queue.last_stamp(cfg.node_id).await?;
+        Ok(Gateway {
+            calendar: cfg.calendar.clone(),
+            keys: Arc::new(verify::KeyRegistry::default()),
+            limiters: ratelimit::Limiters::new(cfg.gateway.per_ip_limit, cfg.gateway.per_key_limit),
+            stamper: Stamper::new(cfg.node_id, floor),
+            queue,
+            clock,
+            metrics: metrics::Metrics::default(),
+            body_limit: cfg.gateway.body_limit,
+            body_read_timeout: cfg.gateway.body_read_timeout,
+            enqueue_timeout: cfg.gateway.enqueue_timeout,
+            retry_after_secs: cfg.gateway.retry_after_secs,
+        })
+    }
+
+    pub fn keys(&self) -> &Arc<verify::KeyRegistry> {
+        &self.keys
+    }
+
+    pub fn limiters(&self) -> &ratelimit::Limiters {
+        &self.limiters
+    }
+}
+
+/// Starts the gateway: loads keys, binds the listener, serves until
+/// `shutdown`, then drains in-flight requests within the grace period.
+pub async fn start(
+    cfg: &Config,
+    queue: Arc<dyn Queue>,
+    store: Arc<dyn Store>,
+    clock: WallClock,
+    shutdown: CancellationToken,
+) -> Result<Running, GatewayError> {
+    let gateway = Arc::new(Gateway::new(cfg, queue, clock).await?);
+    server::start(cfg, gateway, store, shutdown).await
+}

@@ -141,6 +141,18 @@ impl Client {
             .header("clickday-signature", applicant.sign(body))
     }
 
+    /// A submission with exactly the given headers, for tests that tamper.
+    pub fn raw_submission(&self, key: Option<&str>, signature: Option<&str>, content_type: &str, body: &[u8]) -> Request<Bytes> {
+        let mut builder = Request::post(self.uri("/v1/submissions")).header("content-type", content_type);
+        if let Some(key) = key {
+            builder = builder.header("clickday-key", key);
+        }
+        if let Some(signature) = signature {
+            builder = builder.header("clickday-signature", signature);
+        }
+        builder.body(Bytes::copy_from_slice(body)).expect("valid request")
+    }
+
     /// Sends `req` whose body chunks are pushed through the returned sender.
     pub fn send_streaming(
         &mut self,

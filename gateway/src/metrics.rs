@@ -1,0 +1,74 @@
+//! Prometheus metrics of the gateway, served at `GET /metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `accepted`, `duplicate`, or the problem code of the refusal.
+    pub outcome: &'static str,
+    /// `h1`, `h2` (and `h3` with QUIC).
+    pub protocol: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    /// Every answered submission, by outcome: the accept/refuse ledger.
+    pub submissions: Family<OutcomeLabels, Counter>,
+    /// Time spent making a submission durable in the queue.
+    pub enqueue_seconds: Histogram,
+    /// Requests being handled right now.
+    pub in_flight: Gauge,
+    /// Open client connections.
+    pub connections: Gauge,
+    /// Keys loaded in memory.
+    pub keys: Gauge,
+    /// Buckets held by the per-IP and per-key limiters (memory watch).
+    pub limiter_entries: Family<Vec<(&'static str, &'static str)>, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("clickday_gateway");
+        let submissions = Family::<OutcomeLabels, Counter>::default();
+        registry.register("submissions", "Answered submissions by outcome", submissions.clone());
+        let enqueue_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 18));
+        registry.register("enqueue_seconds", "Time to make a submission durable", enqueue_seconds.clone());
+        let in_flight = Gauge::default();
+        registry.register("requests_in_flight", "Requests being handled", in_flight.clone());
+        let connections = Gauge::default();
+        registry.register("connections", "Open client connections", connections.clone());
+        let keys = Gauge::default();
+        registry.register("keys", "Registered keys loaded in memory", keys.clone());
+        let limiter_entries = Family::default();
+        registry.register("rate_limiter_entries", "Buckets tracked by the rate limiters", limiter_entries.clone());
+        Metrics {
+            registry,
+            submissions,
+            enqueue_seconds,
+            in_flight,
+            connections,
+            keys,
+            limiter_entries,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn count(&self, outcome: &'static str, protocol: &'static str) {
+        self.submissions.get_or_create(&OutcomeLabels { outcome, protocol }).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

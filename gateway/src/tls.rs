@@ -1,0 +1,88 @@
+//! TLS 1.3 for the TCP listener: ALPN `h2` and `http/1.1`, a configured
+//! certificate or a self-signed one generated into `data_dir` on first start.
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A certificate or key file could not be read or written.
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    /// The certificate could not be generated.
+    #[error("generating a self-signed certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// rustls refused the certificate or key.
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+fn file_error(path: &Path, e: impl std::fmt::Display) -> TlsError {
+    TlsError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// The self-signed pair's location under `data_dir`.
+pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
+    let dir = data_dir.join("tls");
+    (dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+/// Generates the self-signed pair for `localhost` unless it already exists,
+/// so clients that pinned it keep working across restarts.
+pub fn ensure_self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf), TlsError> {
+    let (cert_path, key_path) = self_signed_paths(data_dir);
+    if cert_path.exists() && key_path.exists() {
+        return Ok((cert_path, key_path));
+    }
+    let dir = cert_path.parent().unwrap_or(data_dir);
+    std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let generated = rcgen::generate_simple_self_signed(names)?;
+    write_private(&key_path, generated.signing_key.serialize_pem().as_bytes())?;
+    std::fs::write(&cert_path, generated.cert.pem()).map_err(|e| file_error(&cert_path, e))?;
+    tracing::warn!(cert = %cert_path.display(), "generated a self-signed TLS certificate; clients must trust it explicitly");
+    Ok((cert_path, key_path))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| file_error(path, e))?;
+    file.write_all(bytes).map_err(|e| file_error(path, e))
+}
+
+/// Reads the first certificate of a PEM file (clients use it as their CA).
+pub fn read_certificate(path: &Path) -> Result<CertificateDer<'static>, TlsError> {
+    CertificateDer::from_pem_file(path).map_err(|e| file_error(path, e))
+}
+
+/// The rustls server configuration: TLS 1.3 only, ring, ALPN h2 then h1.
+pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
+        .map_err(|e| file_error(cert_path, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error(cert_path, e))?;
+    if chain.is_empty() {
+        return Err(file_error(cert_path, "no certificate in file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| file_error(key_path, e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
