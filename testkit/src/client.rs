@@ -110,6 +110,18 @@ impl Client {
         Ok(Client { sender, addr, tls })
     }
 
+    /// Another handle on the same HTTP/2 connection (a new stream each request).
+    pub fn clone_h2(&self) -> Client {
+        match &self.sender {
+            Sender::H2(s) => Client {
+                sender: Sender::H2(s.clone()),
+                addr: self.addr,
+                tls: self.tls,
+            },
+            Sender::H1(_) => panic!("HTTP/1.1 connections cannot be shared"),
+        }
+    }
+
     pub fn uri(&self, path: &str) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         let host = if self.tls { "localhost".to_string() } else { self.addr.to_string() };
