@@ -1,1 +1,84 @@
-fn main() {}
+//! `clickday`: the operator CLI. Thin by design: parse arguments and
+//! configuration, start telemetry and the runtime, hand over to a library.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod commands;
+mod telemetry;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// EX_USAGE from sysexits.h: bad configuration or arguments.
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(name = "clickday", version, about = "Runs a click day: the gateway, the queue and the store")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs everything in one process (embedded default with no configuration).
+    Serve(ConfigArg),
+    /// Runs the gateway alone.
+    Gateway(ConfigArg),
+    /// Creates or updates the store and queue schemas, then exits.
+    Migrate(ConfigArg),
+    /// Manages applicant accounts and their mini-client keys.
+    Accounts {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: commands::accounts::Action,
+    },
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// TOML configuration file; CLICKDAY_* variables override it.
+    #[arg(long, short, global = true, env = "CLICKDAY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let config_path = match &cli.command {
+        Command::Serve(c) | Command::Gateway(c) | Command::Migrate(c) => c.config.clone(),
+        Command::Accounts { config, .. } => config.config.clone(),
+    };
+    let cfg = match commands::load_config(config_path.as_deref()) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("clickday: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("clickday: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(_) => commands::serve::run(cfg).await,
+            Command::Gateway(_) => commands::serve::run(cfg).await,
+            Command::Migrate(_) => commands::migrate(&cfg).await,
+            Command::Accounts { action, .. } => commands::accounts::run(&cfg, action).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clickday: {e:#}");
+            ExitCode::from(e.downcast_ref::<commands::UsageError>().map_or(1, |_| EXIT_CONFIG))
+        }
+    }
+}

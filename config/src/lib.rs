@@ -41,6 +41,26 @@ pub enum QueueUrl {
     Redis(String),
 }
 
+impl QueueUrl {
+    /// The URL form the queue crate opens.
+    pub fn to_url(&self) -> String {
+        match self {
+            QueueUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            QueueUrl::Redis(url) => url.clone(),
+        }
+    }
+}
+
+impl StoreUrl {
+    /// The URL form the store crate opens.
+    pub fn to_url(&self) -> String {
+        match self {
+            StoreUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            StoreUrl::Postgres(url) => url.clone(),
+        }
+    }
+}
+
 /// Where the store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
@@ -139,6 +159,11 @@ impl RawConfig {
             sqlite_max_batch: positive("queue.sqlite_max_batch", self.queue.sqlite_max_batch)?,
         };
         let store = parse_store_url(self.store.url.as_deref(), &data_dir)?;
+        if let (QueueUrl::Sqlite(q), StoreUrl::Sqlite(s)) = (&queue.url, &store) {
+            if q == s {
+                return Err(ConfigError::new("store.url", "the queue and the store need separate SQLite files"));
+            }
+        }
         let provinces = match self.provinces {
             Some(list) => {
                 let mut set = BTreeSet::new();

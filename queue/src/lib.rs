@@ -96,3 +96,34 @@ pub trait Queue: Send + Sync + 'static {
     /// order (for audits and tests; not for the hot path).
     async fn all_records(&self, shard: u16) -> Result<Vec<Record>, QueueError>;
 }
+
+/// Opens the queue named by `url`: `sqlite://PATH` or `redis://…`.
+/// For Redis, warns loudly when an acknowledged submission could be lost
+/// on a Redis crash (AOF off, or not fsynced on every write).
+pub async fn open(
+    url: &str,
+    shards: u16,
+    redis_connections: usize,
+    sqlite_max_batch: usize,
+) -> Result<std::sync::Arc<dyn Queue>, QueueError> {
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        let queue = RedisQueue::connect(url, shards, redis_connections).await?;
+        match queue.durability_settings().await {
+            Ok((aof, fsync)) if aof == "yes" && fsync == "always" => {
+                tracing::info!("Redis persistence: appendonly yes, appendfsync always");
+            }
+            Ok((aof, fsync)) => tracing::warn!(
+                appendonly = %aof,
+                appendfsync = %fsync,
+                "REDIS IS NOT DURABLE: acknowledged submissions can be lost if Redis crashes; \
+                 run it with appendonly yes and appendfsync always (or replicas + WAIT)"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot read Redis persistence settings (CONFIG disabled?); make sure appendfsync is always"),
+        }
+        Ok(std::sync::Arc::new(queue))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(std::sync::Arc::new(SqliteInbox::open(std::path::Path::new(path), sqlite_max_batch).await?))
+    } else {
+        Err(QueueError::Unavailable(format!("{url:?}: expected sqlite://PATH or redis://HOST:PORT/DB")))
+    }
+}

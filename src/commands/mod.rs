@@ -1,0 +1,43 @@
+//! The subcommands, each in its own module.
+
+pub mod accounts;
+pub mod serve;
+
+use anyhow::Context as _;
+use clickday_config::{Config, ConfigError};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A mistake in the command line or its input files (exit code 64).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn now_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+pub fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
+    Config::load(path, std::env::vars(), now_nanos())
+}
+
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn clickday_store::Store>> {
+    let url = cfg.store.to_url();
+    clickday_store::open(&url).await.with_context(|| format!("opening the store at {url}"))
+}
+
+pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn clickday_queue::Queue>> {
+    let url = cfg.queue.url.to_url();
+    clickday_queue::open(&url, cfg.queue.shards, cfg.queue.redis_connections, cfg.queue.sqlite_max_batch)
+        .await
+        .with_context(|| format!("opening the queue at {url}"))
+}
+
+/// Opening runs the migrations; nothing else to do.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    open_store(cfg).await?;
+    open_queue(cfg).await?;
+    tracing::info!(store = %cfg.store.to_url(), queue = %cfg.queue.url.to_url(), "schemas are up to date");
+    Ok(())
+}
