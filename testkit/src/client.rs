@@ -181,6 +181,10 @@ impl Client {
     }
 
     pub async fn send_body(&mut self, req: Request<Body>) -> anyhow::Result<Reply> {
+        // HTTP/1.1 reuses the connection only once the last exchange is done.
+        if let Sender::H1(s) = &mut self.sender {
+            s.ready().await?;
+        }
         collect(self.dispatch(req)?.await?).await
     }
 
