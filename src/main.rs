@@ -15,7 +15,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser)]
-#[command(name = "clickday", version, about = "Runs a click day: the gateway, the queue and the store")]
+#[command(
+    name = "clickday",
+    version,
+    about = "Runs a click day: the gateway, the queue and the store"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,7 +63,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("clickday: cannot start the runtime: {e}");
@@ -78,7 +85,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("clickday: {e:#}");
-            ExitCode::from(e.downcast_ref::<commands::UsageError>().map_or(1, |_| EXIT_CONFIG))
+            ExitCode::from(
+                e.downcast_ref::<commands::UsageError>()
+                    .map_or(1, |_| EXIT_CONFIG),
+            )
         }
     }
 }

@@ -2,6 +2,8 @@
 //! sending: after a restart every acknowledged submission is in the queue
 //! exactly once with its original stamp, and resends get it back.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use clickday_queue::{Queue, RedisQueue, SqliteInbox};
 use clickday_testkit::{Applicant, Client, Proto, RedisServer, free_port};
 use rustls::pki_types::CertificateDer;
@@ -17,7 +19,9 @@ const APPLICANTS: u64 = 40;
 const PER_APPLICANT: usize = 30;
 
 fn write_config(dir: &Path, port: u16, queue_url: Option<&str>) -> std::path::PathBuf {
-    let queue = queue_url.map(|u| format!("[queue]\nurl = \"{u}\"\nshards = 2\n")).unwrap_or_default();
+    let queue = queue_url
+        .map(|u| format!("[queue]\nurl = \"{u}\"\nshards = 2\n"))
+        .unwrap_or_default();
     let text = format!(
         r#"node_id = 7
 data_dir = "{dir}"
@@ -42,24 +46,34 @@ categories = ["lavoro-domestico"]
 
 fn clickday(config: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clickday"));
-    cmd.args(args).arg("--config").arg(config).env("RUST_LOG", "warn");
+    cmd.args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn");
     cmd
 }
 
 fn spawn_gateway(config: &Path) -> Child {
-    clickday(config, &["gateway"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    clickday(config, &["gateway"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 async fn wait_ready(port: u16, ca: &Path) -> CertificateDer<'static> {
     let start = Instant::now();
     loop {
-        assert!(start.elapsed() < Duration::from_secs(30), "gateway never became ready");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "gateway never became ready"
+        );
         if let Ok(cert) = CertificateDer::from_pem_file(ca) {
             let addr = ([127, 0, 0, 1], port).into();
-            if let Ok(mut c) = Client::connect(addr, Proto::Http1, Some(&cert)).await {
-                if c.get("/readyz").await.map(|r| r.status == 200).unwrap_or(false) {
-                    return cert;
-                }
+            if let Ok(mut c) = Client::connect(addr, Proto::Http1, Some(&cert)).await
+                && c.get("/readyz").await.is_ok_and(|r| r.status == 200)
+            {
+                return cert;
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -74,11 +88,22 @@ async fn kill_mid_burst_then_audit(redis: Option<&RedisServer>) {
     let port = free_port();
     let config = write_config(dir.path(), port, redis.map(|r| r.url()).as_deref());
     let accounts = dir.path().join("accounts.jsonl");
-    let lines: Vec<String> = (1..=APPLICANTS).map(|n| Applicant::new(n).import_line()).collect();
+    let lines: Vec<String> = (1..=APPLICANTS)
+        .map(|n| Applicant::new(n).import_line())
+        .collect();
     std::fs::write(&accounts, lines.join("\n")).unwrap();
-    let import = clickday(&config, &["accounts", "import"]).arg(&accounts).output().unwrap();
-    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
-    assert!(String::from_utf8_lossy(&import.stdout).contains(&format!("imported {APPLICANTS} keys")));
+    let import = clickday(&config, &["accounts", "import"])
+        .arg(&accounts)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&import.stdout).contains(&format!("imported {APPLICANTS} keys"))
+    );
 
     let mut gateway = spawn_gateway(&config);
     let cert_path = dir.path().join("tls/cert.pem");
@@ -94,15 +119,30 @@ async fn kill_mid_burst_then_audit(redis: Option<&RedisServer>) {
         tasks.push(tokio::spawn(async move {
             let applicant = Applicant::new(n);
             let mut acks = Acks::new();
-            let Ok(mut c) = Client::connect(addr, Proto::Http2, Some(&ca)).await else { return acks };
+            let Ok(mut c) = Client::connect(addr, Proto::Http2, Some(&ca)).await else {
+                return acks;
+            };
             for i in 0..PER_APPLICANT {
                 let app = format!("app-{i}");
-                let Ok(reply) = c.submit(&applicant, &clickday_testkit::signer::body(&app, "cd")).await else { break };
-                assert!(reply.status == 202, "unexpected {}: {:?}", reply.status, reply.body);
+                let Ok(reply) = c
+                    .submit(&applicant, &clickday_testkit::signer::body(&app, "cd"))
+                    .await
+                else {
+                    break;
+                };
+                assert!(
+                    reply.status == 202,
+                    "unexpected {}: {:?}",
+                    reply.status,
+                    reply.body
+                );
                 let j = reply.json();
                 acks.insert(
                     (applicant.account_id.clone(), app),
-                    (j["submission_id"].as_str().unwrap().into(), j["received_at"].as_str().unwrap().into()),
+                    (
+                        j["submission_id"].as_str().unwrap().into(),
+                        j["received_at"].as_str().unwrap().into(),
+                    ),
                 );
                 acked.fetch_add(1, Ordering::SeqCst);
             }
@@ -119,33 +159,60 @@ async fn kill_mid_burst_then_audit(redis: Option<&RedisServer>) {
     for task in tasks {
         acks.extend(task.await.unwrap());
     }
-    assert!(acks.len() >= total / 3 && acks.len() < total, "the kill landed mid-burst: {} of {total}", acks.len());
+    assert!(
+        acks.len() >= total / 3 && acks.len() < total,
+        "the kill landed mid-burst: {} of {total}",
+        acks.len()
+    );
 
     let mut gateway = spawn_gateway(&config);
     let ca = wait_ready(port, &cert_path).await;
     let queue: Arc<dyn Queue> = match redis {
         Some(r) => Arc::new(RedisQueue::connect(&r.url(), 2, 1).await.unwrap()),
-        None => Arc::new(SqliteInbox::open(&dir.path().join("queue.db"), 8).await.unwrap()),
+        None => Arc::new(
+            SqliteInbox::open(&dir.path().join("queue.db"), 8)
+                .await
+                .unwrap(),
+        ),
     };
     let mut stored: HashMap<(String, String), Vec<(String, u64)>> = HashMap::new();
     for shard in 0..queue.shards() {
         for r in queue.all_records(shard).await.unwrap() {
-            stored.entry((r.account_id, r.application_id)).or_default().push((r.submission_id, r.received_at));
+            stored
+                .entry((r.account_id, r.application_id))
+                .or_default()
+                .push((r.submission_id, r.received_at));
         }
     }
     for (key, (id, at)) in &acks {
-        let entries = stored.get(key).unwrap_or_else(|| panic!("acknowledged {key:?} was lost"));
+        let entries = stored
+            .get(key)
+            .unwrap_or_else(|| panic!("acknowledged {key:?} was lost"));
         assert_eq!(entries.len(), 1, "{key:?} stored once");
         assert_eq!(&entries[0].0, id);
         assert_eq!(clickday_core::time::format_rfc3339_nanos(entries[0].1), *at);
     }
     // Resends after the restart get the original id and stamp back.
-    let mut c = Client::connect(addr, Proto::Http1, Some(&ca)).await.unwrap();
+    let mut c = Client::connect(addr, Proto::Http1, Some(&ca))
+        .await
+        .unwrap();
     for ((account, app), (id, at)) in acks.iter().take(20) {
         let n: u64 = account.trim_start_matches("acct-").parse().unwrap();
-        let reply = c.submit(&Applicant::new(n), &clickday_testkit::signer::body(app, "cd")).await.unwrap();
+        let reply = c
+            .submit(
+                &Applicant::new(n),
+                &clickday_testkit::signer::body(app, "cd"),
+            )
+            .await
+            .unwrap();
         assert_eq!(reply.status, 200);
-        assert_eq!((reply.json()["submission_id"].as_str().unwrap(), reply.json()["received_at"].as_str().unwrap()), (id.as_str(), at.as_str()));
+        assert_eq!(
+            (
+                reply.json()["submission_id"].as_str().unwrap(),
+                reply.json()["received_at"].as_str().unwrap()
+            ),
+            (id.as_str(), at.as_str())
+        );
     }
     gateway.kill().unwrap();
     gateway.wait().unwrap();

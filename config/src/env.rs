@@ -17,7 +17,8 @@ pub(crate) fn apply_overrides(
         if keys.iter().any(String::is_empty) {
             return Err(ConfigError::new(name, "empty key segment"));
         }
-        set(table, &keys, scalar(&raw)).map_err(|message| ConfigError::new(name.clone(), message))?;
+        set(table, &keys, scalar(&raw))
+            .map_err(|message| ConfigError::new(name.clone(), message))?;
     }
     Ok(())
 }
@@ -26,7 +27,9 @@ fn scalar(raw: &str) -> toml::Value {
     let probe = format!("v = {raw}");
     match probe.parse::<toml::Table>() {
         Ok(mut t) => match t.remove("v") {
-            Some(v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_))) => v,
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_)),
+            ) => v,
             _ => toml::Value::String(raw.to_string()),
         },
         Err(_) => toml::Value::String(raw.to_string()),

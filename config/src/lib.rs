@@ -159,17 +159,23 @@ impl RawConfig {
             sqlite_max_batch: positive("queue.sqlite_max_batch", self.queue.sqlite_max_batch)?,
         };
         let store = parse_store_url(self.store.url.as_deref(), &data_dir)?;
-        if let (QueueUrl::Sqlite(q), StoreUrl::Sqlite(s)) = (&queue.url, &store) {
-            if q == s {
-                return Err(ConfigError::new("store.url", "the queue and the store need separate SQLite files"));
-            }
+        if let (QueueUrl::Sqlite(q), StoreUrl::Sqlite(s)) = (&queue.url, &store)
+            && q == s
+        {
+            return Err(ConfigError::new(
+                "store.url",
+                "the queue and the store need separate SQLite files",
+            ));
         }
         let provinces = match self.provinces {
             Some(list) => {
                 let mut set = BTreeSet::new();
                 for code in list {
                     if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
-                        return Err(ConfigError::new("provinces", format!("{code:?} is not two capital letters")));
+                        return Err(ConfigError::new(
+                            "provinces",
+                            format!("{code:?} is not two capital letters"),
+                        ));
                     }
                     set.insert(code);
                 }
@@ -198,10 +204,18 @@ impl GatewaySection {
         let tls_files = match (self.tls_cert, self.tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
-            _ => return Err(ConfigError::new("gateway.tls_cert", "tls_cert and tls_key go together")),
+            _ => {
+                return Err(ConfigError::new(
+                    "gateway.tls_cert",
+                    "tls_cert and tls_key go together",
+                ));
+            }
         };
         if self.body_limit_bytes == 0 || self.body_limit_bytes > 16 << 20 {
-            return Err(ConfigError::new("gateway.body_limit_bytes", "must be between 1 and 16777216"));
+            return Err(ConfigError::new(
+                "gateway.body_limit_bytes",
+                "must be between 1 and 16777216",
+            ));
         }
         Ok(GatewayConfig {
             listen: self.listen,
@@ -209,13 +223,22 @@ impl GatewaySection {
             tls_files,
             body_limit: self.body_limit_bytes,
             body_read_timeout: millis("gateway.body_read_timeout_ms", self.body_read_timeout_ms)?,
-            header_read_timeout: millis("gateway.header_read_timeout_ms", self.header_read_timeout_ms)?,
+            header_read_timeout: millis(
+                "gateway.header_read_timeout_ms",
+                self.header_read_timeout_ms,
+            )?,
             per_ip_limit: self.rate_limit.per_ip("gateway.rate_limit")?,
             per_key_limit: self.rate_limit.per_key("gateway.rate_limit")?,
-            key_refresh_interval: millis("gateway.key_refresh_interval_ms", self.key_refresh_interval_ms)?,
+            key_refresh_interval: millis(
+                "gateway.key_refresh_interval_ms",
+                self.key_refresh_interval_ms,
+            )?,
             shutdown_grace: millis("gateway.shutdown_grace_ms", self.shutdown_grace_ms)?,
             max_connections: positive("gateway.max_connections", self.max_connections)?,
-            max_concurrent_streams: positive("gateway.max_concurrent_streams", self.max_concurrent_streams)?,
+            max_concurrent_streams: positive(
+                "gateway.max_concurrent_streams",
+                self.max_concurrent_streams,
+            )?,
             enqueue_timeout: millis("gateway.enqueue_timeout_ms", self.enqueue_timeout_ms)?,
             retry_after_secs: positive("gateway.retry_after_secs", self.retry_after_secs)?,
         })
@@ -224,18 +247,29 @@ impl GatewaySection {
 
 impl RateLimitSection {
     fn per_ip(&self, key: &str) -> Result<Option<Limit>, ConfigError> {
-        limit(&format!("{key}.per_ip"), self.per_ip_per_second, self.per_ip_burst)
+        limit(
+            &format!("{key}.per_ip"),
+            self.per_ip_per_second,
+            self.per_ip_burst,
+        )
     }
 
     fn per_key(&self, key: &str) -> Result<Option<Limit>, ConfigError> {
-        limit(&format!("{key}.per_key"), self.per_key_per_second, self.per_key_burst)
+        limit(
+            &format!("{key}.per_key"),
+            self.per_key_per_second,
+            self.per_key_burst,
+        )
     }
 }
 
 fn limit(key: &str, per_second: u32, burst: u32) -> Result<Option<Limit>, ConfigError> {
     match (per_second, burst) {
         (0, _) => Ok(None),
-        (_, 0) => Err(ConfigError::new(format!("{key}_burst"), "must be at least 1 when the rate is set")),
+        (_, 0) => Err(ConfigError::new(
+            format!("{key}_burst"),
+            "must be at least 1 when the rate is set",
+        )),
         (per_second, burst) => Ok(Some(Limit { per_second, burst })),
     }
 }
@@ -258,9 +292,12 @@ fn parse_queue_url(url: Option<&str>, data_dir: &Path) -> Result<QueueUrl, Confi
         Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
             Ok(QueueUrl::Redis(url.to_string()))
         }
-        Some(url) => sqlite_path(url)
-            .map(QueueUrl::Sqlite)
-            .ok_or_else(|| ConfigError::new("queue.url", format!("{url:?}: expected sqlite://PATH or redis://HOST:PORT/DB"))),
+        Some(url) => sqlite_path(url).map(QueueUrl::Sqlite).ok_or_else(|| {
+            ConfigError::new(
+                "queue.url",
+                format!("{url:?}: expected sqlite://PATH or redis://HOST:PORT/DB"),
+            )
+        }),
     }
 }
 
@@ -270,9 +307,12 @@ fn parse_store_url(url: Option<&str>, data_dir: &Path) -> Result<StoreUrl, Confi
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             Ok(StoreUrl::Postgres(url.to_string()))
         }
-        Some(url) => sqlite_path(url)
-            .map(StoreUrl::Sqlite)
-            .ok_or_else(|| ConfigError::new("store.url", format!("{url:?}: expected sqlite://PATH or postgres://..."))),
+        Some(url) => sqlite_path(url).map(StoreUrl::Sqlite).ok_or_else(|| {
+            ConfigError::new(
+                "store.url",
+                format!("{url:?}: expected sqlite://PATH or postgres://..."),
+            )
+        }),
     }
 }
 
@@ -287,18 +327,32 @@ fn validate_click_days(days: Vec<raw::ClickDaySection>) -> Result<Vec<ClickDay>,
     for (i, day) in days.into_iter().enumerate() {
         let key = format!("click_days[{i}]");
         if day.id.is_empty() || day.id.len() > 64 {
-            return Err(ConfigError::new(format!("{key}.id"), "must be 1 to 64 characters"));
+            return Err(ConfigError::new(
+                format!("{key}.id"),
+                "must be 1 to 64 characters",
+            ));
         }
         if !seen.insert(day.id.clone()) {
-            return Err(ConfigError::new(format!("{key}.id"), format!("{:?} appears twice", day.id)));
+            return Err(ConfigError::new(
+                format!("{key}.id"),
+                format!("{:?} appears twice", day.id),
+            ));
         }
-        let opens_at = parse_rfc3339(&day.opens_at).map_err(|e| ConfigError::new(format!("{key}.opens_at"), e))?;
-        let closes_at = parse_rfc3339(&day.closes_at).map_err(|e| ConfigError::new(format!("{key}.closes_at"), e))?;
+        let opens_at = parse_rfc3339(&day.opens_at)
+            .map_err(|e| ConfigError::new(format!("{key}.opens_at"), e))?;
+        let closes_at = parse_rfc3339(&day.closes_at)
+            .map_err(|e| ConfigError::new(format!("{key}.closes_at"), e))?;
         if closes_at <= opens_at {
-            return Err(ConfigError::new(format!("{key}.closes_at"), "must be after opens_at"));
+            return Err(ConfigError::new(
+                format!("{key}.closes_at"),
+                "must be after opens_at",
+            ));
         }
         if day.categories.is_empty() {
-            return Err(ConfigError::new(format!("{key}.categories"), "must list at least one category"));
+            return Err(ConfigError::new(
+                format!("{key}.categories"),
+                "must list at least one category",
+            ));
         }
         out.push(ClickDay {
             id: day.id,
@@ -318,10 +372,14 @@ fn demo_click_day(now_nanos: u64) -> ClickDay {
         id: "demo".into(),
         opens_at: now_nanos,
         closes_at: now_nanos + DAY,
-        categories: ["lavoro-subordinato", "lavoro-domestico", "lavoro-stagionale"]
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
+        categories: [
+            "lavoro-subordinato",
+            "lavoro-domestico",
+            "lavoro-stagionale",
+        ]
+        .iter()
+        .map(|c| c.to_string())
+        .collect(),
     }
 }
 

@@ -13,18 +13,27 @@ fn the_commented_example_is_valid() {
     assert_eq!(cfg.node_id, 1);
     assert!(cfg.gateway.tls);
     assert!(cfg.calendar.get("2011-01-31").is_some());
-    assert_eq!(cfg.queue.url, QueueUrl::Sqlite("./clickday-data/queue.db".into()));
+    assert_eq!(
+        cfg.queue.url,
+        QueueUrl::Sqlite("./clickday-data/queue.db".into())
+    );
 }
 
 #[test]
 fn empty_file_is_the_embedded_default_with_a_demo_day() {
     let cfg = load("", &[]).unwrap();
-    assert_eq!(cfg.store, StoreUrl::Sqlite(PathBuf::from("./clickday-data/store.db")));
+    assert_eq!(
+        cfg.store,
+        StoreUrl::Sqlite(PathBuf::from("./clickday-data/store.db"))
+    );
     let demo = cfg.calendar.get("demo").unwrap();
     assert_eq!(demo.opens_at, 1_000);
     assert!(cfg.calendar.knows_province("RM"));
     assert!(!cfg.calendar.knows_province("XX"));
-    assert_eq!(provinces::ITALIAN.iter().collect::<BTreeSet<_>>().len(), 107);
+    assert_eq!(
+        provinces::ITALIAN.iter().collect::<BTreeSet<_>>().len(),
+        107
+    );
 }
 
 #[test]
@@ -43,7 +52,10 @@ fn environment_overrides_nested_keys_with_types() {
     assert_eq!(cfg.node_id, 7);
     assert!(!cfg.gateway.tls);
     assert_eq!(cfg.gateway.listen.port(), 9000);
-    assert_eq!(cfg.queue.url, QueueUrl::Redis("redis://127.0.0.1:7000/0".into()));
+    assert_eq!(
+        cfg.queue.url,
+        QueueUrl::Redis("redis://127.0.0.1:7000/0".into())
+    );
 }
 
 #[test]
@@ -58,17 +70,37 @@ fn bad_values_are_named() {
     assert!(err("provinces = [\"rm\"]", &[]).contains("provinces"));
     assert!(err("nodeid = 3", &[]).contains("nodeid"));
     let day = |opens: &str, closes: &str| {
-        format!("[[click_days]]\nid = \"d\"\nopens_at = \"{opens}\"\ncloses_at = \"{closes}\"\ncategories = [\"c\"]\n")
+        format!(
+            "[[click_days]]\nid = \"d\"\nopens_at = \"{opens}\"\ncloses_at = \"{closes}\"\ncategories = [\"c\"]\n"
+        )
     };
-    assert!(err(&day("2011-01-31T08:00:00+01:00", "2011-01-31T07:00:00+01:00"), &[]).contains("click_days[0].closes_at"));
-    assert!(err(&day("8 o'clock", "2011-01-31T07:00:00+01:00"), &[]).contains("click_days[0].opens_at"));
+    assert!(
+        err(
+            &day("2011-01-31T08:00:00+01:00", "2011-01-31T07:00:00+01:00"),
+            &[]
+        )
+        .contains("click_days[0].closes_at")
+    );
+    assert!(
+        err(&day("8 o'clock", "2011-01-31T07:00:00+01:00"), &[]).contains("click_days[0].opens_at")
+    );
     let twice = day("2011-01-31T08:00:00Z", "2011-01-31T09:00:00Z").repeat(2);
     assert!(err(&twice, &[]).contains("click_days[1].id"));
 }
 
 #[test]
 fn rate_limits_can_be_turned_off() {
-    let cfg = load("[gateway.rate_limit]\nper_ip_per_second = 0\nper_key_per_second = 5\nper_key_burst = 9", &[]).unwrap();
+    let cfg = load(
+        "[gateway.rate_limit]\nper_ip_per_second = 0\nper_key_per_second = 5\nper_key_burst = 9",
+        &[],
+    )
+    .unwrap();
     assert_eq!(cfg.gateway.per_ip_limit, None);
-    assert_eq!(cfg.gateway.per_key_limit, Some(Limit { per_second: 5, burst: 9 }));
+    assert_eq!(
+        cfg.gateway.per_key_limit,
+        Some(Limit {
+            per_second: 5,
+            burst: 9
+        })
+    );
 }

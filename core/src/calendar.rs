@@ -111,17 +111,35 @@ mod tests {
         let cal = calendar();
         assert_eq!(cal.check(&app("d1", "c1", "RM"), 100), Ok(()));
         assert_eq!(cal.check(&app("d1", "c1", "RM"), 199), Ok(()));
-        assert_eq!(cal.check(&app("d1", "c1", "RM"), 99).unwrap_err().code(), "too_early");
-        assert_eq!(cal.check(&app("d1", "c1", "RM"), 200).unwrap_err().code(), "closed");
+        assert_eq!(
+            cal.check(&app("d1", "c1", "RM"), 99).unwrap_err().code(),
+            "too_early"
+        );
+        assert_eq!(
+            cal.check(&app("d1", "c1", "RM"), 200).unwrap_err().code(),
+            "closed"
+        );
     }
 
     #[test]
     fn unknown_names_are_refused_in_protocol_order() {
         let cal = calendar();
-        assert_eq!(cal.check(&app("d2", "x", "XX"), 150).unwrap_err().code(), "unknown_click_day");
-        assert_eq!(cal.check(&app("d1", "x", "XX"), 150).unwrap_err().code(), "unknown_category");
-        assert_eq!(cal.check(&app("d1", "c1", "XX"), 150).unwrap_err().code(), "unknown_province");
+        assert_eq!(
+            cal.check(&app("d2", "x", "XX"), 150).unwrap_err().code(),
+            "unknown_click_day"
+        );
+        assert_eq!(
+            cal.check(&app("d1", "x", "XX"), 150).unwrap_err().code(),
+            "unknown_category"
+        );
+        assert_eq!(
+            cal.check(&app("d1", "c1", "XX"), 150).unwrap_err().code(),
+            "unknown_province"
+        );
         // A known-bad name wins over a closed window: cheap checks first.
-        assert_eq!(cal.check(&app("d1", "c1", "XX"), 999).unwrap_err().code(), "unknown_province");
+        assert_eq!(
+            cal.check(&app("d1", "c1", "XX"), 999).unwrap_err().code(),
+            "unknown_province"
+        );
     }
 }

@@ -182,7 +182,9 @@ mod tests {
     #[test]
     fn signature_covers_the_exact_bytes() {
         let signing = key();
-        let public = PublicKey::from_base64(&URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes())).unwrap();
+        let public =
+            PublicKey::from_base64(&URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()))
+                .unwrap();
         let body = br#"{"application_id":"a"}"#;
         let header = encode_signature(&signing.sign(body));
         let signature = decode_signature(header.as_bytes()).unwrap();
@@ -196,7 +198,7 @@ mod tests {
             Some(SignatureError::BadSignatureEncoding)
         );
         assert_eq!(
-            decode_signature(header[..40].as_bytes()).err(),
+            decode_signature(&header.as_bytes()[..40]).err(),
             Some(SignatureError::BadSignatureEncoding)
         );
     }
@@ -218,14 +220,23 @@ mod tests {
 
     #[test]
     fn batch_verification_agrees_with_single() {
-        let signers: Vec<SigningKey> = (1..=8u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+        let signers: Vec<SigningKey> = (1..=8u8)
+            .map(|i| SigningKey::from_bytes(&[i; 32]))
+            .collect();
         let bodies: Vec<Vec<u8>> = (0..8).map(|i| format!("body {i}").into_bytes()).collect();
-        let sigs: Vec<Signature> = signers.iter().zip(&bodies).map(|(k, b)| k.sign(b)).collect();
+        let sigs: Vec<Signature> = signers
+            .iter()
+            .zip(&bodies)
+            .map(|(k, b)| k.sign(b))
+            .collect();
         let keys: Vec<VerifyingKey> = signers.iter().map(|k| k.verifying_key()).collect();
         let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
         assert_eq!(verify_batch(&refs, &sigs, &keys), Ok(()));
         let mut tampered = sigs.clone();
         tampered.swap(0, 1);
-        assert_eq!(verify_batch(&refs, &tampered, &keys), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_batch(&refs, &tampered, &keys),
+            Err(SignatureError::Mismatch)
+        );
     }
 }

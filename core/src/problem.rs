@@ -122,9 +122,8 @@ impl Problem {
     /// Seconds for the `Retry-After` header, where the protocol asks for one.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Problem::RateLimited { retry_after_secs } | Problem::Unavailable { retry_after_secs } => {
-                Some(*retry_after_secs)
-            }
+            Problem::RateLimited { retry_after_secs }
+            | Problem::Unavailable { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -180,7 +179,9 @@ mod tests {
     #[test]
     fn only_unavailable_is_a_server_fault() {
         let all = [
-            Problem::RateLimited { retry_after_secs: 1 },
+            Problem::RateLimited {
+                retry_after_secs: 1,
+            },
             Problem::TooLarge { limit: 1 },
             Problem::UnsupportedMediaType,
             Problem::UnknownKey(String::new()),
@@ -192,6 +193,12 @@ mod tests {
             Problem::BodyTimeout { secs: 1 },
         ];
         assert!(all.iter().all(|p| (400..500).contains(&p.status())));
-        assert_eq!(Problem::Unavailable { retry_after_secs: 1 }.status(), 503);
+        assert_eq!(
+            Problem::Unavailable {
+                retry_after_secs: 1
+            }
+            .status(),
+            503
+        );
     }
 }

@@ -42,7 +42,10 @@ impl SubmissionId {
     pub fn new(unix_nanos: u64, node: u16) -> Self {
         let rfc = format_rfc3339_nanos(unix_nanos);
         // rfc: 2011-01-31T07:00:00.051234567Z
-        let compact: String = rfc.chars().filter(|c| !matches!(c, '-' | ':' | '.')).collect();
+        let compact: String = rfc
+            .chars()
+            .filter(|c| !matches!(c, '-' | ':' | '.'))
+            .collect();
         SubmissionId(format!("{compact}-{node:05}"))
     }
 
@@ -94,7 +97,10 @@ impl Stamper {
 
     /// Stamps an arrival seen at `wall_nanos` on the system clock.
     pub fn stamp(&self, wall_nanos: u64) -> ArrivalStamp {
-        let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let unix_nanos = wall_nanos.max(last.0 + 1);
         *last = (unix_nanos, last.1 + 1);
         ArrivalStamp {
@@ -136,13 +142,22 @@ mod tests {
         let id = SubmissionId::new(1_296_457_200_051_234_567, 12);
         assert_eq!(id.as_str(), "20110131T070000051234567Z-00012");
         assert!(id.as_str().len() <= 40);
-        assert!(id.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        assert!(
+            id.as_str()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        );
         assert_ne!(id, SubmissionId::new(1_296_457_200_051_234_567, 13));
     }
 
     #[test]
     fn ids_sort_like_stamps_across_digit_boundaries() {
-        let stamps = [999_999_999u64, 1_000_000_000, 9_999_999_999_999_999, 10_000_000_000_000_000_000];
+        let stamps = [
+            999_999_999u64,
+            1_000_000_000,
+            9_999_999_999_999_999,
+            10_000_000_000_000_000_000,
+        ];
         let ids: Vec<_> = stamps.iter().map(|&s| SubmissionId::new(s, 1)).collect();
         let mut sorted = ids.clone();
         sorted.sort();

@@ -48,14 +48,20 @@ impl Application {
         check_token("application_id", &wire.application_id, 64)?;
         check_token("form", &wire.form, 32)?;
         if wire.click_day.is_empty() || wire.click_day.len() > 64 {
-            return Err(Problem::Malformed("click_day must be 1 to 64 characters".into()));
+            return Err(Problem::Malformed(
+                "click_day must be 1 to 64 characters".into(),
+            ));
         }
         if wire.category.is_empty() || wire.category.len() > 64 {
-            return Err(Problem::Malformed("category must be 1 to 64 characters".into()));
+            return Err(Problem::Malformed(
+                "category must be 1 to 64 characters".into(),
+            ));
         }
         let province = wire.province.as_bytes();
         if province.len() != 2 || !province.iter().all(u8::is_ascii_uppercase) {
-            return Err(Problem::Malformed("province must be two capital letters".into()));
+            return Err(Problem::Malformed(
+                "province must be two capital letters".into(),
+            ));
         }
         if !wire.data.get().starts_with('{') {
             return Err(Problem::Malformed("data must be a JSON object".into()));

@@ -29,7 +29,10 @@ mod tests {
     #[test]
     fn formats_nine_digits_in_utc() {
         let nanos = parse_rfc3339("2011-01-31T08:00:00.051234567+01:00").unwrap();
-        assert_eq!(format_rfc3339_nanos(nanos), "2011-01-31T07:00:00.051234567Z");
+        assert_eq!(
+            format_rfc3339_nanos(nanos),
+            "2011-01-31T07:00:00.051234567Z"
+        );
         assert_eq!(format_rfc3339_nanos(0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(
             format_rfc3339_nanos(1_296_457_200_000_000_001),

@@ -47,14 +47,19 @@ impl Gateway {
         // On timeout the write may still land; a resend then gets the
         // original id and stamp back, so nothing is lost or doubled.
         let outcome = tokio::time::timeout(self.enqueue_timeout, self.queue.enqueue(&record)).await;
-        self.metrics.enqueue_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .enqueue_seconds
+            .observe(started.elapsed().as_secs_f64());
         match outcome {
             Ok(Ok(Enqueued::New)) => Ok(Accepted {
                 submission_id: record.submission_id,
                 received_at: record.received_at,
                 duplicate: false,
             }),
-            Ok(Ok(Enqueued::Duplicate { submission_id, received_at })) => Ok(Accepted {
+            Ok(Ok(Enqueued::Duplicate {
+                submission_id,
+                received_at,
+            })) => Ok(Accepted {
                 submission_id,
                 received_at,
                 duplicate: true,

@@ -33,13 +33,20 @@ impl Gateway {
             (&Method::POST, "/v1/submissions") => self.submissions(req, peer, protocol).await,
             (&Method::GET, "/v1/time") => {
                 let now = (self.clock)();
-                json_response(StatusCode::OK, &json!({"unix_nanos": now, "utc": format_rfc3339_nanos(now)}))
+                json_response(
+                    StatusCode::OK,
+                    &json!({"unix_nanos": now, "utc": format_rfc3339_nanos(now)}),
+                )
             }
             (&Method::GET, "/v1/click-days") => self.click_days(),
-            (&Method::GET, "/healthz") => json_response(StatusCode::OK, &json!({"status": "alive"})),
+            (&Method::GET, "/healthz") => {
+                json_response(StatusCode::OK, &json!({"status": "alive"}))
+            }
             (&Method::GET, "/readyz") => self.readiness().await,
             (&Method::GET, "/metrics") => self.metrics_text(),
-            (_, "/v1/submissions") => with_allow(problem_response(&Problem::MethodNotAllowed), "POST"),
+            (_, "/v1/submissions") => {
+                with_allow(problem_response(&Problem::MethodNotAllowed), "POST")
+            }
             (_, "/v1/time" | "/v1/click-days" | "/healthz" | "/readyz" | "/metrics") => {
                 with_allow(problem_response(&Problem::MethodNotAllowed), "GET")
             }
@@ -47,7 +54,12 @@ impl Gateway {
         }
     }
 
-    async fn submissions<B>(&self, req: Request<B>, peer: IpAddr, protocol: &'static str) -> Response<ResponseBody>
+    async fn submissions<B>(
+        &self,
+        req: Request<B>,
+        peer: IpAddr,
+        protocol: &'static str,
+    ) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -57,7 +69,14 @@ impl Gateway {
         self.metrics.in_flight.dec();
         match outcome {
             Ok(accepted) => {
-                self.metrics.count(if accepted.duplicate { "duplicate" } else { "accepted" }, protocol);
+                self.metrics.count(
+                    if accepted.duplicate {
+                        "duplicate"
+                    } else {
+                        "accepted"
+                    },
+                    protocol,
+                );
                 accepted_response(&accepted)
             }
             Err(problem) => {
@@ -76,7 +95,9 @@ impl Gateway {
     {
         self.limiters.check_ip(peer)?;
         check_content_type(req.headers())?;
-        let too_large = Problem::TooLarge { limit: self.body_limit };
+        let too_large = Problem::TooLarge {
+            limit: self.body_limit,
+        };
         if declared_length(req.headers()).is_some_and(|n| n > self.body_limit as u64) {
             return Err(too_large);
         }
@@ -106,7 +127,11 @@ impl Gateway {
         let queue = self.queue.check_ready().await;
         let keys = self.keys.is_loaded();
         let ready = queue.is_ok() && keys;
-        let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        let status = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
         json_response(
             status,
             &json!({
@@ -120,8 +145,14 @@ impl Gateway {
     fn metrics_text(&self) -> Response<ResponseBody> {
         self.metrics.keys.set(self.keys.len() as i64);
         let (ips, keys) = self.limiters.tracked();
-        self.metrics.limiter_entries.get_or_create(&vec![("limiter", "ip")]).set(ips as i64);
-        self.metrics.limiter_entries.get_or_create(&vec![("limiter", "key")]).set(keys as i64);
+        self.metrics
+            .limiter_entries
+            .get_or_create(&vec![("limiter", "ip")])
+            .set(ips as i64);
+        self.metrics
+            .limiter_entries
+            .get_or_create(&vec![("limiter", "key")])
+            .set(keys as i64);
         let mut resp = Response::new(Full::new(Bytes::from(self.metrics.render())));
         resp.headers_mut().insert(
             CONTENT_TYPE,
@@ -136,7 +167,13 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
     let essence = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     match essence.as_deref() {
         Some("application/json") => Ok(()),
         _ => Err(Problem::UnsupportedMediaType),
@@ -156,14 +193,24 @@ where
 {
     match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Problem::TooLarge { limit }),
-        Ok(Err(e)) => Err(Problem::Malformed(format!("the body could not be read: {e}"))),
-        Err(_) => Err(Problem::BodyTimeout { secs: timeout.as_secs().max(1) }),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(Problem::TooLarge { limit })
+        }
+        Ok(Err(e)) => Err(Problem::Malformed(format!(
+            "the body could not be read: {e}"
+        ))),
+        Err(_) => Err(Problem::BodyTimeout {
+            secs: timeout.as_secs().max(1),
+        }),
     }
 }
 
 fn accepted_response(accepted: &Accepted) -> Response<ResponseBody> {
-    let status = if accepted.duplicate { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let status = if accepted.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     json_response(
         status,
         &json!({
@@ -187,9 +234,13 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Resp
 
 pub(crate) fn problem_response(problem: &Problem) -> Response<ResponseBody> {
     let mut resp = Response::new(Full::new(Bytes::from(problem.to_json())));
-    *resp.status_mut() = StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = resp.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(secs) = problem.retry_after_secs() {
         headers.insert(RETRY_AFTER, HeaderValue::from(secs));
@@ -198,6 +249,7 @@ pub(crate) fn problem_response(problem: &Problem) -> Response<ResponseBody> {
 }
 
 fn with_allow(mut resp: Response<ResponseBody>, allow: &'static str) -> Response<ResponseBody> {
-    resp.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    resp.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
     resp
 }

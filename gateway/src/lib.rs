@@ -30,7 +30,12 @@ pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The system clock.
 pub fn system_clock() -> WallClock {
-    Arc::new(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0))
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    })
 }
 
 /// Why the gateway could not start.
@@ -38,7 +43,10 @@ pub fn system_clock() -> WallClock {
 pub enum GatewayError {
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     /// TLS material is missing or invalid.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
@@ -71,7 +79,11 @@ impl Gateway {
     /// Builds the shared state. The stamper starts above the highest stamp
     /// this node ever queued, so a clock that went back across a restart
     /// cannot repeat a submission id.
-    pub async fn new(cfg: &Config, queue: Arc<dyn Queue>, clock: WallClock) -> Result<Self, GatewayError> {
+    pub async fn new(
+        cfg: &Config,
+        queue: Arc<dyn Queue>,
+        clock: WallClock,
+    ) -> Result<Self, GatewayError> {
         let floor = queue.last_stamp(cfg.node_id).await?;
         Ok(Gateway {
             calendar: cfg.calendar.clone(),

@@ -35,17 +35,37 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("clickday_gateway");
         let submissions = Family::<OutcomeLabels, Counter>::default();
-        registry.register("submissions", "Answered submissions by outcome", submissions.clone());
+        registry.register(
+            "submissions",
+            "Answered submissions by outcome",
+            submissions.clone(),
+        );
         let enqueue_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 18));
-        registry.register("enqueue_seconds", "Time to make a submission durable", enqueue_seconds.clone());
+        registry.register(
+            "enqueue_seconds",
+            "Time to make a submission durable",
+            enqueue_seconds.clone(),
+        );
         let in_flight = Gauge::default();
-        registry.register("requests_in_flight", "Requests being handled", in_flight.clone());
+        registry.register(
+            "requests_in_flight",
+            "Requests being handled",
+            in_flight.clone(),
+        );
         let connections = Gauge::default();
-        registry.register("connections", "Open client connections", connections.clone());
+        registry.register(
+            "connections",
+            "Open client connections",
+            connections.clone(),
+        );
         let keys = Gauge::default();
         registry.register("keys", "Registered keys loaded in memory", keys.clone());
         let limiter_entries = Family::default();
-        registry.register("rate_limiter_entries", "Buckets tracked by the rate limiters", limiter_entries.clone());
+        registry.register(
+            "rate_limiter_entries",
+            "Buckets tracked by the rate limiters",
+            limiter_entries.clone(),
+        );
         Metrics {
             registry,
             submissions,
@@ -60,7 +80,9 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn count(&self, outcome: &'static str, protocol: &'static str) {
-        self.submissions.get_or_create(&OutcomeLabels { outcome, protocol }).inc();
+        self.submissions
+            .get_or_create(&OutcomeLabels { outcome, protocol })
+            .inc();
     }
 
     /// The Prometheus text exposition.

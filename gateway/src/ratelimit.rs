@@ -55,7 +55,12 @@ impl Clock for TokioClock {
     }
 }
 
-type Keyed<K> = RateLimiter<K, governor::state::keyed::DashMapStateStore<K>, TokioClock, governor::middleware::NoOpMiddleware<Tick>>;
+type Keyed<K> = RateLimiter<
+    K,
+    governor::state::keyed::DashMapStateStore<K>,
+    TokioClock,
+    governor::middleware::NoOpMiddleware<Tick>,
+>;
 
 pub struct Limiters {
     per_ip: Option<Keyed<IpAddr>>,
@@ -81,14 +86,18 @@ impl Limiters {
 
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Problem> {
         match &self.per_ip {
-            Some(limiter) => limiter.check_key(&ip).map_err(|not_until| self.refusal(not_until)),
+            Some(limiter) => limiter
+                .check_key(&ip)
+                .map_err(|not_until| self.refusal(not_until)),
             None => Ok(()),
         }
     }
 
     pub fn check_key(&self, key: KeyId) -> Result<(), Problem> {
         match &self.per_key {
-            Some(limiter) => limiter.check_key(&key).map_err(|not_until| self.refusal(not_until)),
+            Some(limiter) => limiter
+                .check_key(&key)
+                .map_err(|not_until| self.refusal(not_until)),
             None => Ok(()),
         }
     }
@@ -130,13 +139,24 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn burst_then_exact_refill_under_paused_time() {
-        let limiters = Limiters::new(None, Some(Limit { per_second: 2, burst: 3 }));
+        let limiters = Limiters::new(
+            None,
+            Some(Limit {
+                per_second: 2,
+                burst: 3,
+            }),
+        );
         let key = KeyId::of(&[1; 32]);
         for _ in 0..3 {
             assert_eq!(limiters.check_key(key), Ok(()));
         }
         let refused = limiters.check_key(key).unwrap_err();
-        assert_eq!(refused, Problem::RateLimited { retry_after_secs: 1 });
+        assert_eq!(
+            refused,
+            Problem::RateLimited {
+                retry_after_secs: 1
+            }
+        );
         // One token every 500 ms: not at 499 ms, exactly at 500 ms.
         tokio::time::advance(Duration::from_millis(499)).await;
         assert!(limiters.check_key(key).is_err());
@@ -149,7 +169,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn idle_buckets_are_pruned() {
-        let limiters = Limiters::new(Some(Limit { per_second: 10, burst: 10 }), None);
+        let limiters = Limiters::new(
+            Some(Limit {
+                per_second: 10,
+                burst: 10,
+            }),
+            None,
+        );
         for i in 0..10_000u32 {
             let ip = IpAddr::from(i.to_be_bytes());
             limiters.check_ip(ip).unwrap();

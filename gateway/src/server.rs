@@ -55,16 +55,25 @@ pub(crate) async fn start(
             Some(files) => files.clone(),
             None => tls::ensure_self_signed(&cfg.data_dir)?,
         };
-        (Some(TlsAcceptor::from(tls::server_config(&cert, &key)?)), Some(cert))
+        (
+            Some(TlsAcceptor::from(tls::server_config(&cert, &key)?)),
+            Some(cert),
+        )
     } else {
         tracing::warn!("TLS is off: plain HTTP, for tests and benchmarks only");
         (None, None)
     };
     let addr = cfg.gateway.listen;
     let listener = bind(addr).map_err(|source| GatewayError::Bind { addr, source })?;
-    let local_addr = listener.local_addr().map_err(|source| GatewayError::Bind { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| GatewayError::Bind { addr, source })?;
 
-    tokio::spawn(gateway.keys.clone().refresh_loop(store, cfg.gateway.key_refresh_interval, shutdown.clone()));
+    tokio::spawn(gateway.keys.clone().refresh_loop(
+        store,
+        cfg.gateway.key_refresh_interval,
+        shutdown.clone(),
+    ));
     tokio::spawn(prune_loop(gateway.clone(), shutdown.clone()));
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -98,7 +107,11 @@ pub(crate) async fn start(
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.set_nodelay(true)?;
     socket.bind(addr)?;
@@ -185,22 +198,30 @@ impl Connection {
             async move { Ok::<_, Infallible>(gateway.handle(req, peer.ip()).await) }
         });
         let result = match self.acceptor {
-            Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let conn = self.builder.serve_connection(TokioIo::new(tls), service).into_owned();
-                    self.watcher.watch(conn).await
+            Some(acceptor) => {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        let conn = self
+                            .builder
+                            .serve_connection(TokioIo::new(tls), service)
+                            .into_owned();
+                        self.watcher.watch(conn).await
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(client.addr = %peer, error = %e, "TLS handshake failed");
+                        Ok(())
+                    }
+                    Err(_) => {
+                        tracing::debug!(client.addr = %peer, "TLS handshake timed out");
+                        Ok(())
+                    }
                 }
-                Ok(Err(e)) => {
-                    tracing::debug!(client.addr = %peer, error = %e, "TLS handshake failed");
-                    Ok(())
-                }
-                Err(_) => {
-                    tracing::debug!(client.addr = %peer, "TLS handshake timed out");
-                    Ok(())
-                }
-            },
+            }
             None => {
-                let conn = self.builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = self
+                    .builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
                 self.watcher.watch(conn).await
             }
         };

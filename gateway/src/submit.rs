@@ -9,7 +9,12 @@ use clickday_core::{Application, ArrivalStamp, Problem};
 use http::HeaderMap;
 
 impl Gateway {
-    pub(crate) async fn submit(&self, headers: &HeaderMap, body: Bytes, stamp: ArrivalStamp) -> Result<Accepted, Problem> {
+    pub(crate) async fn submit(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+        stamp: ArrivalStamp,
+    ) -> Result<Accepted, Problem> {
         // A header sent twice is ambiguous: treat it as absent and refuse.
         let header = |name: &str| {
             let mut values = headers.get_all(name).iter();
@@ -23,7 +28,14 @@ impl Gateway {
         let signature = verify_signature(&registered.key, header("clickday-signature"), &body)?;
         let app = Application::parse(&body)?;
         self.calendar.check(&app, stamp.unix_nanos)?;
-        self.enqueue(app, &registered.account_id, key_id.to_string(), stamp, body, signature)
-            .await
+        self.enqueue(
+            app,
+            &registered.account_id,
+            key_id.to_string(),
+            stamp,
+            body,
+            signature,
+        )
+        .await
     }
 }

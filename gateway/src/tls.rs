@@ -42,7 +42,11 @@ pub fn ensure_self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf), TlsErro
     }
     let dir = cert_path.parent().unwrap_or(data_dir);
     std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let generated = rcgen::generate_simple_self_signed(names)?;
     write_private(&key_path, generated.signing_key.serialize_pem().as_bytes())?;
     std::fs::write(&cert_path, generated.cert.pem()).map_err(|e| file_error(&cert_path, e))?;

@@ -34,7 +34,11 @@ pub struct KeyRegistry {
 
 impl KeyRegistry {
     pub fn lookup(&self, key_id: &KeyId) -> Option<Arc<Registered>> {
-        self.keys.read().unwrap_or_else(|p| p.into_inner()).get(key_id).cloned()
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key_id)
+            .cloned()
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -54,16 +58,26 @@ impl KeyRegistry {
         let mut parsed = Vec::with_capacity(rows.len());
         for row in rows {
             match PublicKey::from_bytes(&row.public_key) {
-                Ok(key) if !row.revoked => parsed.push((key.id(), Some((row.account_id.as_str(), key)))),
+                Ok(key) if !row.revoked => {
+                    parsed.push((key.id(), Some((row.account_id.as_str(), key))))
+                }
                 Ok(key) => parsed.push((key.id(), None)),
-                Err(e) => tracing::warn!(key.id = %row.key_id, error = %e, "stored key unusable; ignored"),
+                Err(e) => {
+                    tracing::warn!(key.id = %row.key_id, error = %e, "stored key unusable; ignored")
+                }
             }
         }
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         for (id, entry) in parsed {
             match entry {
                 Some((account, key)) => {
-                    keys.insert(id, Arc::new(Registered { account_id: account.into(), key }));
+                    keys.insert(
+                        id,
+                        Arc::new(Registered {
+                            account_id: account.into(),
+                            key,
+                        }),
+                    );
                 }
                 None => {
                     keys.remove(&id);
@@ -82,7 +96,12 @@ impl KeyRegistry {
     }
 
     /// Keeps the registry in step with the store until `shutdown`.
-    pub async fn refresh_loop(self: Arc<Self>, store: Arc<dyn Store>, every: Duration, shutdown: CancellationToken) {
+    pub async fn refresh_loop(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
         let mut since = match self.load(&*store).await {
             Ok(now) => Some(now),
             Err(e) => {
@@ -97,38 +116,54 @@ impl KeyRegistry {
             }
             let result = match since {
                 None => self.load(&*store).await.map(Some),
-                Some(from) => store.key_changes(Some(from - OVERLAP_MICROS)).await.map(|changes| {
-                    if !changes.rows.is_empty() {
-                        self.apply(&changes.rows);
-                    }
-                    Some(changes.db_now)
-                }),
+                Some(from) => store
+                    .key_changes(Some(from - OVERLAP_MICROS))
+                    .await
+                    .map(|changes| {
+                        if !changes.rows.is_empty() {
+                            self.apply(&changes.rows);
+                        }
+                        Some(changes.db_now)
+                    }),
             };
             match result {
                 Ok(now) => since = now,
-                Err(e) => tracing::warn!(error = %e, "key refresh failed; keeping the keys already loaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "key refresh failed; keeping the keys already loaded")
+                }
             }
         }
     }
 }
 
 /// Check 3: the `Clickday-Key` header names a registered, unrevoked key.
-pub fn authenticate(registry: &KeyRegistry, header: Option<&[u8]>) -> Result<(KeyId, Arc<Registered>), Problem> {
+pub fn authenticate(
+    registry: &KeyRegistry,
+    header: Option<&[u8]>,
+) -> Result<(KeyId, Arc<Registered>), Problem> {
     let raw = header.ok_or_else(|| Problem::UnknownKey("Clickday-Key header missing".into()))?;
     let key_id: KeyId = std::str::from_utf8(raw)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Problem::UnknownKey("Clickday-Key is not 32 lowercase hex characters".into()))?;
-    let registered = registry
-        .lookup(&key_id)
-        .ok_or_else(|| Problem::UnknownKey(format!("key {key_id} is not registered or was revoked")))?;
+        .ok_or_else(|| {
+            Problem::UnknownKey("Clickday-Key is not 32 lowercase hex characters".into())
+        })?;
+    let registered = registry.lookup(&key_id).ok_or_else(|| {
+        Problem::UnknownKey(format!("key {key_id} is not registered or was revoked"))
+    })?;
     Ok((key_id, registered))
 }
 
 /// Check 5: the `Clickday-Signature` header is a valid signature of `body`.
-pub fn verify_signature(key: &PublicKey, header: Option<&[u8]>, body: &[u8]) -> Result<[u8; 64], Problem> {
-    let raw = header.ok_or_else(|| Problem::BadSignature("Clickday-Signature header missing".into()))?;
+pub fn verify_signature(
+    key: &PublicKey,
+    header: Option<&[u8]>,
+    body: &[u8],
+) -> Result<[u8; 64], Problem> {
+    let raw =
+        header.ok_or_else(|| Problem::BadSignature("Clickday-Signature header missing".into()))?;
     let signature = decode_signature(raw).map_err(|e| Problem::BadSignature(e.to_string()))?;
-    key.verify(body, &signature).map_err(|e| Problem::BadSignature(e.to_string()))?;
+    key.verify(body, &signature)
+        .map_err(|e| Problem::BadSignature(e.to_string()))?;
     Ok(signature.to_bytes())
 }

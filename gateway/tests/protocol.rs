@@ -2,6 +2,8 @@
 //! HTTP/1.1 and HTTP/2 with TLS, on the SQLite and Redis queues. One test
 //! body per behaviour, run for each protocol and backend.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use bytes::Bytes;
@@ -24,7 +26,11 @@ async fn every_problem_code(backend: Backend, proto: Proto) {
         let early = body(&format!("early-{tag}"));
         gw.set_now("2011-01-31T07:59:59.999999999+01:00");
         let r = c.submit(&alice, &early).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (425, "too_early".into()), "{tag}");
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (425, "too_early".into()),
+            "{tag}"
+        );
         assert_eq!(r.json()["opens_at"], "2011-01-31T07:00:00.000000000Z");
         gw.set_now("2011-01-31T08:00:00+01:00");
         let r = c.submit(&alice, &early).await.unwrap();
@@ -39,12 +45,26 @@ async fn every_problem_code(backend: Backend, proto: Proto) {
         assert_eq!(j["status"], "queued");
         assert_eq!(j["duplicate"], false);
         assert_eq!(j["received_at"], "2011-01-31T07:00:00.051000000Z");
-        assert!(j["submission_id"].as_str().unwrap().ends_with("-00003"), "node id in the id");
+        assert!(
+            j["submission_id"].as_str().unwrap().ends_with("-00003"),
+            "node id in the id"
+        );
 
         // 2: too large, declared and streamed (no Content-Length).
         let big = vec![b' '; 4096];
-        let r = c.send(c.submission(&alice, &big).body(Bytes::from(big.clone())).unwrap()).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (413, "too_large".into()), "{tag}");
+        let r = c
+            .send(
+                c.submission(&alice, &big)
+                    .body(Bytes::from(big.clone()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (413, "too_large".into()),
+            "{tag}"
+        );
         let mut c = gw.client(proto).await; // h1: the refused body was not read, the connection is done
         let (tx, reply) = c.send_streaming(c.submission(&alice, &big)).unwrap();
         let pump = tokio::spawn(async move {
@@ -55,14 +75,22 @@ async fn every_problem_code(backend: Backend, proto: Proto) {
             }
         });
         let r = reply.await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (413, "too_large".into()), "{tag} streamed");
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (413, "too_large".into()),
+            "{tag} streamed"
+        );
         pump.abort();
         let mut c = gw.client(proto).await;
 
         // 2: media type, checked before the key.
         let req = c.raw_submission(Some(&mallory.key_id()), None, "text/plain", &good);
         let r = c.send(req).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (415, "unsupported_media_type".into()), "{tag}");
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (415, "unsupported_media_type".into()),
+            "{tag}"
+        );
         assert_eq!(r.header("content-type"), Some("application/problem+json"));
         assert_eq!(r.json()["type"], "about:blank");
 
@@ -72,49 +100,122 @@ async fn every_problem_code(backend: Backend, proto: Proto) {
         assert_eq!(c.send(no_key).await.unwrap().code(), "unknown_key", "{tag}");
         let bad_key = c.raw_submission(Some("ZZ"), Some(&sig), "application/json", &good);
         assert_eq!(c.send(bad_key).await.unwrap().code(), "unknown_key");
-        let upper = c.raw_submission(Some(&alice.key_id().to_uppercase()), Some(&sig), "application/json", &good);
-        assert_eq!(c.send(upper).await.unwrap().code(), "unknown_key", "one spelling per key id");
+        let upper = c.raw_submission(
+            Some(&alice.key_id().to_uppercase()),
+            Some(&sig),
+            "application/json",
+            &good,
+        );
+        assert_eq!(
+            c.send(upper).await.unwrap().code(),
+            "unknown_key",
+            "one spelling per key id"
+        );
         // Two key headers are ambiguous, even if one of them is valid.
-        let twice = c.submission(&alice, &good).header("clickday-key", mallory.key_id()).body(Bytes::from(good.clone())).unwrap();
+        let twice = c
+            .submission(&alice, &good)
+            .header("clickday-key", mallory.key_id())
+            .body(Bytes::from(good.clone()))
+            .unwrap();
         assert_eq!(c.send(twice).await.unwrap().code(), "unknown_key");
         let r = c.submit(&mallory, &good).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (401, "unknown_key".into()), "{tag}");
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (401, "unknown_key".into()),
+            "{tag}"
+        );
 
         // 5: bad signature: missing, undecodable, another key's, other bytes.
         let unsigned = c.raw_submission(Some(&alice.key_id()), None, "application/json", &good);
-        assert_eq!(c.send(unsigned).await.unwrap().code(), "bad_signature", "{tag}");
+        assert_eq!(
+            c.send(unsigned).await.unwrap().code(),
+            "bad_signature",
+            "{tag}"
+        );
         let mut padded = alice.sign(&good);
         padded.push('=');
-        for signature in ["not*base64".to_string(), "AAAA".to_string(), Applicant::new(2).sign(&good), padded] {
-            let req = c.raw_submission(Some(&alice.key_id()), Some(&signature), "application/json", &good);
+        for signature in [
+            "not*base64".to_string(),
+            "AAAA".to_string(),
+            Applicant::new(2).sign(&good),
+            padded,
+        ] {
+            let req = c.raw_submission(
+                Some(&alice.key_id()),
+                Some(&signature),
+                "application/json",
+                &good,
+            );
             let r = c.send(req).await.unwrap();
-            assert_eq!((r.status.as_u16(), r.code()), (401, "bad_signature".into()), "{tag}");
+            assert_eq!(
+                (r.status.as_u16(), r.code()),
+                (401, "bad_signature".into()),
+                "{tag}"
+            );
         }
         let mut tampered = good.clone();
         tampered.push(b' ');
-        let req = c.submission(&alice, &good).body(Bytes::from(tampered)).unwrap();
-        assert_eq!(c.send(req).await.unwrap().code(), "bad_signature", "signature covers exact bytes");
+        let req = c
+            .submission(&alice, &good)
+            .body(Bytes::from(tampered))
+            .unwrap();
+        assert_eq!(
+            c.send(req).await.unwrap().code(),
+            "bad_signature",
+            "signature covers exact bytes"
+        );
 
         // 6: malformed, signed correctly so the body rules are what fails.
         for bad in [
             b"not json".to_vec(),
             b"[1,2]".to_vec(),
             br#"{"application_id":"a"}"#.to_vec(),
-            String::from_utf8(good.clone()).unwrap().replace("\"RM\"", "\"Rome\"").into_bytes(),
-            String::from_utf8(good.clone()).unwrap().replace(&format!("ok-{tag}"), "bad id!").into_bytes(),
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replace("\"RM\"", "\"Rome\"")
+                .into_bytes(),
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replace(&format!("ok-{tag}"), "bad id!")
+                .into_bytes(),
         ] {
             let r = c.submit(&alice, &bad).await.unwrap();
-            assert_eq!((r.status.as_u16(), r.code()), (400, "malformed".into()), "{tag}: {}", String::from_utf8_lossy(&bad));
+            assert_eq!(
+                (r.status.as_u16(), r.code()),
+                (400, "malformed".into()),
+                "{tag}: {}",
+                String::from_utf8_lossy(&bad)
+            );
         }
 
         // 7: names not in the calendar.
-        let swap = |from: &str, to: &str| String::from_utf8(good.clone()).unwrap().replace(from, to).into_bytes();
-        let r = c.submit(&alice, &swap(common::DAY, "2099-01-01")).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (404, "unknown_click_day".into()));
-        let r = c.submit(&alice, &swap("lavoro-domestico", "pesca")).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (422, "unknown_category".into()));
+        let swap = |from: &str, to: &str| {
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replace(from, to)
+                .into_bytes()
+        };
+        let r = c
+            .submit(&alice, &swap(common::DAY, "2099-01-01"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (404, "unknown_click_day".into())
+        );
+        let r = c
+            .submit(&alice, &swap("lavoro-domestico", "pesca"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (422, "unknown_category".into())
+        );
         let r = c.submit(&alice, &swap("\"RM\"", "\"XX\"")).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (422, "unknown_province".into()));
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (422, "unknown_province".into())
+        );
 
         // 9: resend and conflict.
         let r = c.submit(&alice, &good).await.unwrap();
@@ -125,7 +226,11 @@ async fn every_problem_code(backend: Backend, proto: Proto) {
         let mut changed = good.clone();
         changed.extend_from_slice(b"\n");
         let r = c.submit(&alice, &changed).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (409, "conflict".into()), "{tag}");
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (409, "conflict".into()),
+            "{tag}"
+        );
 
         // Other paths and methods.
         let r = c.get("/v1/nothing").await.unwrap();
@@ -136,13 +241,24 @@ async fn every_problem_code(backend: Backend, proto: Proto) {
 
         // At the closing instant the window is shut, even for a resend.
         gw.set_now("2011-01-31T20:00:00+01:00");
-        let r = c.submit(&alice, &body(&format!("late-{tag}"))).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (403, "closed".into()), "{tag}");
+        let r = c
+            .submit(&alice, &body(&format!("late-{tag}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (403, "closed".into()),
+            "{tag}"
+        );
     }
     // Nothing was queued for any error: two accepted.
     let records = gw.records().await;
     assert_eq!(records.len(), 2, "{records:#?}");
-    assert!(records.iter().all(|r| r.account_id == "acct-1" && r.node == 3));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.account_id == "acct-1" && r.node == 3)
+    );
 }
 
 #[tokio::test]
@@ -172,7 +288,12 @@ async fn check_order_cheap_first() {
     for proto in PROTOS {
         let mut c = gw.client(proto).await;
         // Unknown key beats a bad signature and a malformed body.
-        let req = c.raw_submission(Some(&mallory.key_id()), Some("!!"), "application/json", b"x");
+        let req = c.raw_submission(
+            Some(&mallory.key_id()),
+            Some("!!"),
+            "application/json",
+            b"x",
+        );
         assert_eq!(c.send(req).await.unwrap().code(), "unknown_key");
         // A bad signature beats a malformed body.
         let alice = Applicant::new(1);
@@ -192,7 +313,10 @@ async fn info_endpoints() {
         let mut c = gw.client(proto).await;
         let r = c.get("/v1/time").await.unwrap();
         assert_eq!(r.header("cache-control"), Some("no-store"));
-        assert_eq!(r.json()["unix_nanos"].as_u64(), Some(common::open_instant()));
+        assert_eq!(
+            r.json()["unix_nanos"].as_u64(),
+            Some(common::open_instant())
+        );
         assert_eq!(r.json()["utc"], "2011-01-31T07:00:00.051000000Z");
         let days = c.get("/v1/click-days").await.unwrap().json();
         assert_eq!(days[0]["id"], common::DAY);
@@ -201,7 +325,9 @@ async fn info_endpoints() {
         assert_eq!(days[0]["categories"][1], "lavoro-subordinato");
         assert_eq!(c.get("/healthz").await.unwrap().status, 200);
         assert_eq!(c.get("/readyz").await.unwrap().json()["ready"], true);
-        c.submit(&Applicant::new(1), &body(&format!("m-{proto:?}"))).await.unwrap();
+        c.submit(&Applicant::new(1), &body(&format!("m-{proto:?}")))
+            .await
+            .unwrap();
         c.submit(&Applicant::new(999), &body("x")).await.unwrap();
         let metrics = String::from_utf8(c.get("/metrics").await.unwrap().body.to_vec()).unwrap();
         let proto_label = if proto == Proto::Http1 { "h1" } else { "h2" };

@@ -2,6 +2,8 @@
 //! resends, rate limits, floods of unknown keys, slow bodies, Redis dying,
 //! keys changing at run time, and shutdown with requests in flight.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use bytes::Bytes;
@@ -15,7 +17,12 @@ use std::time::{Duration, Instant};
 async fn resend_after_restart(backend: Backend) {
     let mut gw = TestGateway::start(backend, "").await;
     let alice = Applicant::new(1);
-    let original = gw.client(Proto::Http2).await.submit(&alice, &body("keep")).await.unwrap();
+    let original = gw
+        .client(Proto::Http2)
+        .await
+        .submit(&alice, &body("keep"))
+        .await
+        .unwrap();
     assert_eq!(original.status, 202);
     gw.restart().await;
     // Later on the clock, on the new process, over the other protocol.
@@ -24,7 +31,10 @@ async fn resend_after_restart(backend: Backend) {
     let again = c.submit(&alice, &body("keep")).await.unwrap();
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["duplicate"], true);
-    assert_eq!(again.json()["submission_id"], original.json()["submission_id"]);
+    assert_eq!(
+        again.json()["submission_id"],
+        original.json()["submission_id"]
+    );
     assert_eq!(again.json()["received_at"], original.json()["received_at"]);
     let mut changed = body("keep");
     changed.push(b'\n');
@@ -50,8 +60,14 @@ async fn concurrent_identical_resends(backend: Backend) {
     let h2 = gw.client(Proto::Http2).await;
     for i in 0..50 {
         let payload = payload.clone();
-        let mut client = if i % 2 == 0 { gw.client(Proto::Http1).await } else { h2.clone_h2() };
-        tasks.push(tokio::spawn(async move { client.submit(&Applicant::new(1), &payload).await.unwrap() }));
+        let mut client = if i % 2 == 0 {
+            gw.client(Proto::Http1).await
+        } else {
+            h2.clone_h2()
+        };
+        tasks.push(tokio::spawn(async move {
+            client.submit(&Applicant::new(1), &payload).await.unwrap()
+        }));
     }
     let mut statuses = Vec::new();
     let mut ids = BTreeSet::new();
@@ -60,8 +76,16 @@ async fn concurrent_identical_resends(backend: Backend) {
         statuses.push(reply.status.as_u16());
         ids.insert(reply.json()["submission_id"].as_str().unwrap().to_string());
     }
-    assert_eq!(statuses.iter().filter(|&&s| s == 202).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 49, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        49,
+        "{statuses:?}"
+    );
     assert_eq!(ids.len(), 1, "all 50 answers name the one original");
     assert_eq!(gw.records().await.len(), 1);
 }
@@ -88,7 +112,13 @@ async fn rate_limits_per_ip_and_per_key_with_retry_after() {
     // Per key: three in the burst, then 429 with Retry-After, and the
     // refused one was not queued.
     for i in 0..3 {
-        assert_eq!(c.submit(&alice, &body(&format!("k{i}"))).await.unwrap().status, 202);
+        assert_eq!(
+            c.submit(&alice, &body(&format!("k{i}")))
+                .await
+                .unwrap()
+                .status,
+            202
+        );
     }
     let r = c.submit(&alice, &body("k3")).await.unwrap();
     assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited".into()));
@@ -100,7 +130,13 @@ async fn rate_limits_per_ip_and_per_key_with_retry_after() {
     let r = c.submit(&bob, &body("b2")).await.unwrap();
     assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited".into()));
     // The per-IP limit comes before everything, even the key check.
-    assert_eq!(c.submit(&Applicant::new(999), &body("x")).await.unwrap().code(), "rate_limited");
+    assert_eq!(
+        c.submit(&Applicant::new(999), &body("x"))
+            .await
+            .unwrap()
+            .code(),
+        "rate_limited"
+    );
     assert_eq!(gw.records().await.len(), 5);
 }
 
@@ -142,7 +178,11 @@ async fn a_trickling_body_is_cut_off_and_nothing_is_queued() {
             })
         };
         let r = reply.await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (408, "timeout".into()), "{proto:?}");
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (408, "timeout".into()),
+            "{proto:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
         trickle.abort();
     }
@@ -162,11 +202,18 @@ async fn redis_down_means_503_never_2xx_and_nothing_acknowledged_is_lost() {
     gw.redis.as_mut().unwrap().kill();
     for i in 1..=10 {
         let r = c.submit(&Applicant::new(i), &body("during")).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (503, "unavailable".into()), "no 2xx while Redis is down");
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (503, "unavailable".into()),
+            "no 2xx while Redis is down"
+        );
         assert_eq!(r.header("retry-after"), Some("1"));
     }
     let ready = c.get("/readyz").await.unwrap();
-    assert_eq!((ready.status.as_u16(), ready.json()["ready"].clone()), (503, serde_json::json!(false)));
+    assert_eq!(
+        (ready.status.as_u16(), ready.json()["ready"].clone()),
+        (503, serde_json::json!(false))
+    );
     gw.redis.as_mut().unwrap().restart();
     // A client that obeys Retry-After and resends the same bytes gets in.
     let mut answer = None;
@@ -182,7 +229,11 @@ async fn redis_down_means_503_never_2xx_and_nothing_acknowledged_is_lost() {
     let records = gw.records().await;
     for ack in &acknowledged {
         let id = ack["submission_id"].as_str().unwrap();
-        assert_eq!(records.iter().filter(|r| r.submission_id == id).count(), 1, "{id} exactly once");
+        assert_eq!(
+            records.iter().filter(|r| r.submission_id == id).count(),
+            1,
+            "{id} exactly once"
+        );
     }
     assert_eq!(records.len(), 11);
 }
@@ -192,7 +243,10 @@ async fn new_and_revoked_keys_are_seen_without_restart() {
     let gw = TestGateway::start(Backend::Memory, "").await;
     let mut c = gw.client(Proto::Http1).await;
     let newcomer = Applicant::new(500);
-    assert_eq!(c.submit(&newcomer, &body("n")).await.unwrap().code(), "unknown_key");
+    assert_eq!(
+        c.submit(&newcomer, &body("n")).await.unwrap().code(),
+        "unknown_key"
+    );
     let account = NewAccount {
         account_id: newcomer.account_id.clone(),
         email: newcomer.email.clone(),
@@ -201,14 +255,20 @@ async fn new_and_revoked_keys_are_seen_without_restart() {
     gw.store.import_accounts(&[account]).await.unwrap();
     let start = Instant::now();
     while c.submit(&newcomer, &body("n")).await.unwrap().status != 202 {
-        assert!(start.elapsed() < Duration::from_secs(5), "a new key works within 5 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "a new key works within 5 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(gw.store.revoke_key(&newcomer.key_id()).await.unwrap());
     let mut c = gw.client(Proto::Http1).await;
     let start = Instant::now();
     while c.submit(&newcomer, &body("n2")).await.unwrap().code() != "unknown_key" {
-        assert!(start.elapsed() < Duration::from_secs(5), "a revoked key is refused within 5 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "a revoked key is refused within 5 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -220,14 +280,23 @@ async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
     let payload = body("in-flight");
     let mut c = gw.client(Proto::Http2).await;
     let (tx, reply) = c.send_streaming(c.submission(&alice, &payload)).unwrap();
-    tx.send(Bytes::copy_from_slice(&payload[..10])).await.unwrap();
+    tx.send(Bytes::copy_from_slice(&payload[..10]))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     gw.shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    tx.send(Bytes::copy_from_slice(&payload[10..])).await.unwrap();
+    tx.send(Bytes::copy_from_slice(&payload[10..]))
+        .await
+        .unwrap();
     drop(tx);
     let r = reply.await.unwrap();
     assert_eq!(r.status, 202, "the request in flight at shutdown completes");
-    assert!(Client::connect(gw.addr(), Proto::Http1, Some(&gw.ca)).await.is_err(), "no new connections");
+    assert!(
+        Client::connect(gw.addr(), Proto::Http1, Some(&gw.ca))
+            .await
+            .is_err(),
+        "no new connections"
+    );
     assert_eq!(gw.records().await.len(), 1);
 }

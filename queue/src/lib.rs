@@ -22,7 +22,10 @@ pub enum Enqueued {
     New,
     /// The same account already queued this `application_id` with the same
     /// body bytes: here are the original id and stamp.
-    Duplicate { submission_id: String, received_at: u64 },
+    Duplicate {
+        submission_id: String,
+        received_at: u64,
+    },
     /// The same account already queued this `application_id` with other bytes.
     Conflict,
 }
@@ -118,12 +121,18 @@ pub async fn open(
                 "REDIS IS NOT DURABLE: acknowledged submissions can be lost if Redis crashes; \
                  run it with appendonly yes and appendfsync always (or replicas + WAIT)"
             ),
-            Err(e) => tracing::warn!(error = %e, "cannot read Redis persistence settings (CONFIG disabled?); make sure appendfsync is always"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read Redis persistence settings (CONFIG disabled?); make sure appendfsync is always")
+            }
         }
         Ok(std::sync::Arc::new(queue))
     } else if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(std::sync::Arc::new(SqliteInbox::open(std::path::Path::new(path), sqlite_max_batch).await?))
+        Ok(std::sync::Arc::new(
+            SqliteInbox::open(std::path::Path::new(path), sqlite_max_batch).await?,
+        ))
     } else {
-        Err(QueueError::Unavailable(format!("{url:?}: expected sqlite://PATH or redis://HOST:PORT/DB")))
+        Err(QueueError::Unavailable(format!(
+            "{url:?}: expected sqlite://PATH or redis://HOST:PORT/DB"
+        )))
     }
 }

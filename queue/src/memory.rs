@@ -66,26 +66,49 @@ impl Queue for MemoryQueue {
     }
 
     async fn last_stamp(&self, node: u16) -> Result<u64, QueueError> {
-        Ok(self.state().records.iter().filter(|r| r.node == node).map(|r| r.received_at).max().unwrap_or(0))
+        Ok(self
+            .state()
+            .records
+            .iter()
+            .filter(|r| r.node == node)
+            .map(|r| r.received_at)
+            .max()
+            .unwrap_or(0))
     }
 
     fn shards(&self) -> u16 {
         1
     }
 
-    async fn read_batch(&self, _shard: u16, consumer: &str, max: usize, _block: Duration) -> Result<Vec<Delivery>, QueueError> {
+    async fn read_batch(
+        &self,
+        _shard: u16,
+        consumer: &str,
+        max: usize,
+        _block: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
         let mut state = self.state();
         let start = state.next_undelivered;
         let end = (start + max).min(state.records.len());
         let now = Instant::now();
         for index in start..end {
-            state.delivered.insert(index, (consumer.to_string(), now, false));
+            state
+                .delivered
+                .insert(index, (consumer.to_string(), now, false));
         }
         state.next_undelivered = end;
-        Ok((start..end).map(|i| delivery(i, &state.records[i])).collect())
+        Ok((start..end)
+            .map(|i| delivery(i, &state.records[i]))
+            .collect())
     }
 
-    async fn claim_stale(&self, _shard: u16, consumer: &str, min_idle: Duration, max: usize) -> Result<Vec<Delivery>, QueueError> {
+    async fn claim_stale(
+        &self,
+        _shard: u16,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> Result<Vec<Delivery>, QueueError> {
         let mut state = self.state();
         let now = Instant::now();
         let mut stale: Vec<usize> = state
@@ -97,15 +120,22 @@ impl Queue for MemoryQueue {
         stale.sort_unstable();
         stale.truncate(max);
         for &index in &stale {
-            state.delivered.insert(index, (consumer.to_string(), now, false));
+            state
+                .delivered
+                .insert(index, (consumer.to_string(), now, false));
         }
-        Ok(stale.into_iter().map(|i| delivery(i, &state.records[i])).collect())
+        Ok(stale
+            .into_iter()
+            .map(|i| delivery(i, &state.records[i]))
+            .collect())
     }
 
     async fn ack(&self, _shard: u16, ids: &[String]) -> Result<(), QueueError> {
         let mut state = self.state();
         for id in ids {
-            let index: usize = id.parse().map_err(|_| QueueError::Protocol(format!("bad id {id:?}")))?;
+            let index: usize = id
+                .parse()
+                .map_err(|_| QueueError::Protocol(format!("bad id {id:?}")))?;
             if let Some(entry) = state.delivered.get_mut(&index) {
                 entry.2 = true;
             }
@@ -114,7 +144,12 @@ impl Queue for MemoryQueue {
     }
 
     async fn pending(&self, _shard: u16) -> Result<u64, QueueError> {
-        Ok(self.state().delivered.values().filter(|(_, _, acked)| !acked).count() as u64)
+        Ok(self
+            .state()
+            .delivered
+            .values()
+            .filter(|(_, _, acked)| !acked)
+            .count() as u64)
     }
 
     async fn all_records(&self, _shard: u16) -> Result<Vec<Record>, QueueError> {

@@ -73,14 +73,19 @@ impl Record {
             String::from_utf8(bytes(name)?).map_err(|_| format!("field {name} is not UTF-8"))
         };
         let number = |name: &str| -> Result<u64, String> {
-            text(name)?.parse().map_err(|_| format!("field {name} is not a number"))
+            text(name)?
+                .parse()
+                .map_err(|_| format!("field {name} is not a number"))
         };
         let fixed = |name: &str, len: usize| -> Result<Vec<u8>, String> {
             let value = bytes(name)?;
             if value.len() == len {
                 Ok(value)
             } else {
-                Err(format!("field {name} has {} bytes, expected {len}", value.len()))
+                Err(format!(
+                    "field {name} has {} bytes, expected {len}",
+                    value.len()
+                ))
             }
         };
         Ok(Record {
@@ -93,7 +98,8 @@ impl Record {
             province: text(PROVINCE)?,
             form: text(FORM)?,
             received_at: number(RECEIVED_AT)?,
-            node: u16::try_from(number(NODE)?).map_err(|_| "field node out of range".to_string())?,
+            node: u16::try_from(number(NODE)?)
+                .map_err(|_| "field node out of range".to_string())?,
             seq: number(SEQ)?,
             body: Bytes::from(bytes(BODY)?),
             body_sha256: fixed(SHA256, 32)?.try_into().map_err(|_| "sha")?,
@@ -103,22 +109,32 @@ impl Record {
 
     /// What a resend is compared against and what a duplicate answers with.
     pub(crate) fn dedupe_value(&self) -> String {
-        format!("{} {} {}", hex::encode(self.body_sha256), self.submission_id, self.received_at)
+        format!(
+            "{} {} {}",
+            hex::encode(self.body_sha256),
+            self.submission_id,
+            self.received_at
+        )
     }
 }
 
 /// Parses a dedupe value against a new record's digest.
-pub(crate) fn judge_previous(previous: &str, record: &Record) -> Result<crate::Enqueued, crate::QueueError> {
+pub(crate) fn judge_previous(
+    previous: &str,
+    record: &Record,
+) -> Result<crate::Enqueued, crate::QueueError> {
     let mut parts = previous.split(' ');
     let (Some(sha), Some(id), Some(at)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(crate::QueueError::Protocol(format!("bad dedupe value {previous:?}")));
+        return Err(crate::QueueError::Protocol(format!(
+            "bad dedupe value {previous:?}"
+        )));
     };
     if sha != hex::encode(record.body_sha256) {
         return Ok(crate::Enqueued::Conflict);
     }
-    let received_at = at
-        .parse()
-        .map_err(|_| crate::QueueError::Protocol(format!("bad stamp in dedupe value {previous:?}")))?;
+    let received_at = at.parse().map_err(|_| {
+        crate::QueueError::Protocol(format!("bad stamp in dedupe value {previous:?}"))
+    })?;
     Ok(crate::Enqueued::Duplicate {
         submission_id: id.to_string(),
         received_at,
@@ -144,7 +160,9 @@ mod tests {
     fn shards_are_stable_and_spread() {
         assert_eq!(shard_of("acct-1", 1), 0);
         assert_eq!(shard_of("acct-1", 8), shard_of("acct-1", 8));
-        let used: std::collections::BTreeSet<u16> = (0..200).map(|i| shard_of(&format!("acct-{i}"), 8)).collect();
+        let used: std::collections::BTreeSet<u16> = (0..200)
+            .map(|i| shard_of(&format!("acct-{i}"), 8))
+            .collect();
         assert_eq!(used.len(), 8);
     }
 }

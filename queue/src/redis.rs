@@ -96,7 +96,9 @@ impl RedisQueue {
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            pair.into_iter().nth(1).ok_or_else(|| QueueError::Protocol(format!("CONFIG GET {name} empty")))
+            pair.into_iter()
+                .nth(1)
+                .ok_or_else(|| QueueError::Protocol(format!("CONFIG GET {name} empty")))
         };
         Ok((get("appendonly").await?, get("appendfsync").await?))
     }
@@ -209,7 +211,9 @@ impl Queue for RedisQueue {
                 let mut out = Vec::new();
                 for stream in streams {
                     let mut parts = array(stream)?.into_iter();
-                    let entries = parts.nth(1).ok_or_else(|| proto("stream without entries"))?;
+                    let entries = parts
+                        .nth(1)
+                        .ok_or_else(|| proto("stream without entries"))?;
                     out.extend(entries_to_deliveries(entries)?);
                 }
                 Ok(out)
@@ -238,7 +242,10 @@ impl Queue for RedisQueue {
             .await
             .map_err(unavailable)?;
         // [next-start, [entries], [deleted ids]]
-        let entries = array(reply)?.into_iter().nth(1).ok_or_else(|| proto("XAUTOCLAIM reply too short"))?;
+        let entries = array(reply)?
+            .into_iter()
+            .nth(1)
+            .ok_or_else(|| proto("XAUTOCLAIM reply too short"))?;
         entries_to_deliveries(entries)
     }
 
@@ -310,7 +317,10 @@ fn entries_to_deliveries(entries: Value) -> Result<Vec<Delivery>, QueueError> {
     let mut out = Vec::new();
     for entry in array(entries)? {
         let mut parts = array(entry)?.into_iter();
-        let id = parts.next().and_then(bulk).ok_or_else(|| proto("entry without id"))?;
+        let id = parts
+            .next()
+            .and_then(bulk)
+            .ok_or_else(|| proto("entry without id"))?;
         let id = String::from_utf8(id).map_err(|_| proto("entry id not UTF-8"))?;
         let fields = match parts.next() {
             Some(Value::Array(fields)) => fields,
@@ -325,7 +335,10 @@ fn entries_to_deliveries(entries: Value) -> Result<Vec<Delivery>, QueueError> {
             }
         }
         let record = Record::from_fields(|name| {
-            pairs.iter().find(|(n, _)| n == name.as_bytes()).map(|(_, v)| v.clone())
+            pairs
+                .iter()
+                .find(|(n, _)| n == name.as_bytes())
+                .map(|(_, v)| v.clone())
         });
         out.push(Delivery { id, record });
     }

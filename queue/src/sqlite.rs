@@ -9,7 +9,10 @@ use crate::record::Record;
 use crate::{Delivery, Enqueued, Queue, QueueError};
 use bytes::Bytes;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{Connection as _, Row as _, SqliteConnection};
 use std::borrow::Cow;
 use std::path::Path;
@@ -53,7 +56,8 @@ pub(crate) fn migrator() -> Migrator {
 impl SqliteInbox {
     pub async fn open(path: &Path, max_batch: usize) -> Result<Self, QueueError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| unavailable(format!("{}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -67,17 +71,33 @@ impl SqliteInbox {
             .await
             .map_err(unavailable)?;
         migrator().run(&pool).await.map_err(unavailable)?;
-        let connection = SqliteConnection::connect_with(&options).await.map_err(unavailable)?;
+        let connection = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(unavailable)?;
         let (writer, requests) = mpsc::channel(max_batch * 4);
         let committed = Arc::new(Notify::new());
-        tokio::spawn(write_loop(connection, requests, max_batch.max(1), committed.clone()));
-        Ok(SqliteInbox { writer, pool, committed })
+        tokio::spawn(write_loop(
+            connection,
+            requests,
+            max_batch.max(1),
+            committed.clone(),
+        ));
+        Ok(SqliteInbox {
+            writer,
+            pool,
+            committed,
+        })
     }
 
     /// Hands a batch to a consumer: one UPDATE … RETURNING, so two consumers
     /// can never take the same row. `stale_before` (Unix ms) selects rows
     /// delivered before then and never acked; `None` selects fresh rows.
-    async fn take(&self, consumer: &str, stale_before: Option<u64>, max: usize) -> Result<Vec<Delivery>, QueueError> {
+    async fn take(
+        &self,
+        consumer: &str,
+        stale_before: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<Delivery>, QueueError> {
         let condition = match stale_before {
             None => "consumer IS NULL AND ?4 IS NULL",
             Some(_) => "consumer IS NOT NULL AND delivered_at <= ?4",
@@ -127,7 +147,10 @@ async fn write_loop(
 }
 
 /// One transaction for the whole batch; outcomes in the batch's order.
-async fn commit(connection: &mut SqliteConnection, records: &[&Record]) -> Result<Vec<Enqueued>, sqlx::Error> {
+async fn commit(
+    connection: &mut SqliteConnection,
+    records: &[&Record],
+) -> Result<Vec<Enqueued>, sqlx::Error> {
     let mut tx = connection.begin().await?;
     let mut outcomes = Vec::with_capacity(records.len());
     for record in records {
@@ -179,9 +202,18 @@ async fn commit(connection: &mut SqliteConnection, records: &[&Record]) -> Resul
 }
 
 fn row_to_record(row: &SqliteRow) -> Result<Record, String> {
-    let text = |name: &str| row.try_get::<String, _>(name).map_err(|e| format!("{name}: {e}"));
-    let int = |name: &str| row.try_get::<i64, _>(name).map_err(|e| format!("{name}: {e}"));
-    let blob = |name: &str| row.try_get::<Vec<u8>, _>(name).map_err(|e| format!("{name}: {e}"));
+    let text = |name: &str| {
+        row.try_get::<String, _>(name)
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let int = |name: &str| {
+        row.try_get::<i64, _>(name)
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let blob = |name: &str| {
+        row.try_get::<Vec<u8>, _>(name)
+            .map_err(|e| format!("{name}: {e}"))
+    };
     Ok(Record {
         submission_id: text("submission_id")?,
         account_id: text("account_id")?,
@@ -195,8 +227,12 @@ fn row_to_record(row: &SqliteRow) -> Result<Record, String> {
         node: u16::try_from(int("node")?).map_err(|_| "node out of range")?,
         seq: int("node_seq")? as u64,
         body: Bytes::from(blob("body")?),
-        body_sha256: blob("body_sha256")?.try_into().map_err(|_| "body_sha256 is not 32 bytes")?,
-        signature: blob("signature")?.try_into().map_err(|_| "signature is not 64 bytes")?,
+        body_sha256: blob("body_sha256")?
+            .try_into()
+            .map_err(|_| "body_sha256 is not 32 bytes")?,
+        signature: blob("signature")?
+            .try_into()
+            .map_err(|_| "signature is not 64 bytes")?,
     })
 }
 
@@ -208,7 +244,10 @@ fn row_to_delivery(row: &SqliteRow) -> Delivery {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[async_trait::async_trait]
@@ -219,11 +258,16 @@ impl Queue for SqliteInbox {
             .send((record.clone(), reply))
             .await
             .map_err(|_| unavailable("inbox writer stopped"))?;
-        outcome.await.map_err(|_| unavailable("inbox writer stopped"))?
+        outcome
+            .await
+            .map_err(|_| unavailable("inbox writer stopped"))?
     }
 
     async fn check_ready(&self) -> Result<(), QueueError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
         if self.writer.is_closed() {
             return Err(unavailable("inbox writer stopped"));
         }
@@ -231,11 +275,12 @@ impl Queue for SqliteInbox {
     }
 
     async fn last_stamp(&self, node: u16) -> Result<u64, QueueError> {
-        let max: Option<i64> = sqlx::query_scalar("SELECT max(received_at) FROM inbox WHERE node = ?")
-            .bind(i64::from(node))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let max: Option<i64> =
+            sqlx::query_scalar("SELECT max(received_at) FROM inbox WHERE node = ?")
+                .bind(i64::from(node))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unavailable)?;
         Ok(max.unwrap_or(0) as u64)
     }
 
@@ -243,7 +288,13 @@ impl Queue for SqliteInbox {
         1
     }
 
-    async fn read_batch(&self, _shard: u16, consumer: &str, max: usize, block: Duration) -> Result<Vec<Delivery>, QueueError> {
+    async fn read_batch(
+        &self,
+        _shard: u16,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
         let deadline = tokio::time::Instant::now() + block;
         loop {
             // Register interest before looking, so a commit in between is not missed.
@@ -258,7 +309,13 @@ impl Queue for SqliteInbox {
         }
     }
 
-    async fn claim_stale(&self, _shard: u16, consumer: &str, min_idle: Duration, max: usize) -> Result<Vec<Delivery>, QueueError> {
+    async fn claim_stale(
+        &self,
+        _shard: u16,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> Result<Vec<Delivery>, QueueError> {
         let stale_before = now_ms().saturating_sub(min_idle.as_millis() as u64);
         self.take(consumer, Some(stale_before), max).await
     }
@@ -266,7 +323,9 @@ impl Queue for SqliteInbox {
     async fn ack(&self, _shard: u16, ids: &[String]) -> Result<(), QueueError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         for id in ids {
-            let seq: i64 = id.parse().map_err(|_| QueueError::Protocol(format!("bad delivery id {id:?}")))?;
+            let seq: i64 = id
+                .parse()
+                .map_err(|_| QueueError::Protocol(format!("bad delivery id {id:?}")))?;
             sqlx::query("UPDATE inbox SET acked = 1 WHERE seq = ?")
                 .bind(seq)
                 .execute(&mut *tx)
@@ -277,10 +336,12 @@ impl Queue for SqliteInbox {
     }
 
     async fn pending(&self, _shard: u16) -> Result<u64, QueueError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE acked = 0 AND consumer IS NOT NULL")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM inbox WHERE acked = 0 AND consumer IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
         Ok(n as u64)
     }
 
@@ -289,6 +350,8 @@ impl Queue for SqliteInbox {
             .fetch_all(&self.pool)
             .await
             .map_err(unavailable)?;
-        rows.iter().map(|r| row_to_record(r).map_err(QueueError::Protocol)).collect()
+        rows.iter()
+            .map(|r| row_to_record(r).map_err(QueueError::Protocol))
+            .collect()
     }
 }

@@ -1,6 +1,8 @@
 //! One conformance suite, run by every queue backend: in-memory, the SQLite
 //! inbox and Redis Streams (a private redis-server with AOF always).
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use bytes::Bytes;
 use clickday_queue::{Enqueued, MemoryQueue, Queue, QueueError, Record, RedisQueue, SqliteInbox};
 use clickday_testkit::RedisServer;
@@ -35,17 +37,32 @@ async fn dedupe_and_conflict(queue: &dyn Queue) {
     let resend = record("a1", "app-1", "{\"x\":1}", 2_000);
     assert_eq!(
         queue.enqueue(&resend).await.unwrap(),
-        Enqueued::Duplicate { submission_id: first.submission_id.clone(), received_at: 1_000 }
+        Enqueued::Duplicate {
+            submission_id: first.submission_id.clone(),
+            received_at: 1_000
+        }
     );
     let other_bytes = record("a1", "app-1", "{\"x\":2}", 3_000);
-    assert_eq!(queue.enqueue(&other_bytes).await.unwrap(), Enqueued::Conflict);
+    assert_eq!(
+        queue.enqueue(&other_bytes).await.unwrap(),
+        Enqueued::Conflict
+    );
     // Same application id under another account is another application.
-    assert_eq!(queue.enqueue(&record("a2", "app-1", "{\"x\":1}", 4_000)).await.unwrap(), Enqueued::New);
+    assert_eq!(
+        queue
+            .enqueue(&record("a2", "app-1", "{\"x\":1}", 4_000))
+            .await
+            .unwrap(),
+        Enqueued::New
+    );
     assert_eq!(queue.last_stamp(1).await.unwrap(), 4_000);
     assert_eq!(queue.last_stamp(2).await.unwrap(), 0);
     let stored = all(queue).await;
     assert_eq!(stored.len(), 2);
-    assert!(stored.contains(&first), "the record comes back byte for byte");
+    assert!(
+        stored.contains(&first),
+        "the record comes back byte for byte"
+    );
 }
 
 async fn all(queue: &dyn Queue) -> Vec<Record> {
@@ -60,7 +77,9 @@ async fn concurrent_identical_resends(queue: Arc<dyn Queue>) {
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let queue = queue.clone();
-            tokio::spawn(async move { queue.enqueue(&record("c1", "same", "{}", 10_000 + i)).await })
+            tokio::spawn(
+                async move { queue.enqueue(&record("c1", "same", "{}", 10_000 + i)).await },
+            )
         })
         .collect();
     let mut new = 0;
@@ -75,22 +94,42 @@ async fn concurrent_identical_resends(queue: Arc<dyn Queue>) {
         }
     }
     assert_eq!(new, 1, "exactly one of 50 concurrent resends is new");
-    assert_eq!(originals.len(), 1, "every duplicate points at the one original");
-    let count = all(&*queue).await.iter().filter(|r| r.account_id == "c1").count();
+    assert_eq!(
+        originals.len(),
+        1,
+        "every duplicate points at the one original"
+    );
+    let count = all(&*queue)
+        .await
+        .iter()
+        .filter(|r| r.account_id == "c1")
+        .count();
     assert_eq!(count, 1);
 }
 
 async fn consumers_share_without_overlap(queue: &dyn Queue) {
     for i in 0..20 {
-        queue.enqueue(&record(&format!("k{i}"), "a", "{}", 50_000 + i)).await.unwrap();
+        queue
+            .enqueue(&record(&format!("k{i}"), "a", "{}", 50_000 + i))
+            .await
+            .unwrap();
     }
     let mut seen = BTreeSet::new();
     let mut total = 0;
     for shard in 0..queue.shards() {
-        let first = queue.read_batch(shard, "p1", 7, Duration::from_millis(10)).await.unwrap();
-        let second = queue.read_batch(shard, "p2", 100, Duration::from_millis(10)).await.unwrap();
+        let first = queue
+            .read_batch(shard, "p1", 7, Duration::from_millis(10))
+            .await
+            .unwrap();
+        let second = queue
+            .read_batch(shard, "p2", 100, Duration::from_millis(10))
+            .await
+            .unwrap();
         for d in first.iter().chain(&second) {
-            assert!(seen.insert(d.record.as_ref().unwrap().submission_id.clone()), "delivered twice");
+            assert!(
+                seen.insert(d.record.as_ref().unwrap().submission_id.clone()),
+                "delivered twice"
+            );
         }
         total += first.len() + second.len();
         // p1 "dies" holding its batch; p2 acks its own.
@@ -98,15 +137,36 @@ async fn consumers_share_without_overlap(queue: &dyn Queue) {
         queue.ack(shard, &ids).await.unwrap();
         assert_eq!(queue.pending(shard).await.unwrap(), first.len() as u64);
         // Not idle long enough yet: nothing to claim.
-        assert!(queue.claim_stale(shard, "p3", Duration::from_secs(60), 100).await.unwrap().is_empty());
+        assert!(
+            queue
+                .claim_stale(shard, "p3", Duration::from_secs(60), 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let claimed = queue.claim_stale(shard, "p3", Duration::from_millis(20), 100).await.unwrap();
+        let claimed = queue
+            .claim_stale(shard, "p3", Duration::from_millis(20), 100)
+            .await
+            .unwrap();
         let claimed_ids: BTreeSet<_> = claimed.iter().map(|d| d.id.clone()).collect();
         let first_ids: BTreeSet<_> = first.iter().map(|d| d.id.clone()).collect();
-        assert_eq!(claimed_ids, first_ids, "the dead consumer's entries move to p3");
-        queue.ack(shard, &claimed_ids.into_iter().collect::<Vec<_>>()).await.unwrap();
+        assert_eq!(
+            claimed_ids, first_ids,
+            "the dead consumer's entries move to p3"
+        );
+        queue
+            .ack(shard, &claimed_ids.into_iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
         assert_eq!(queue.pending(shard).await.unwrap(), 0);
-        assert!(queue.read_batch(shard, "p1", 100, Duration::from_millis(10)).await.unwrap().is_empty());
+        assert!(
+            queue
+                .read_batch(shard, "p1", 100, Duration::from_millis(10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
     // Records from earlier steps of the suite are delivered too.
     assert!(total >= 20);
@@ -135,8 +195,14 @@ async fn sqlite_backend_conforms_and_survives_reopen() {
     assert_eq!(all(&reopened).await, before);
     // Dedupe state is durable too.
     assert!(matches!(
-        reopened.enqueue(&record("a1", "app-1", "{\"x\":1}", 99_000)).await.unwrap(),
-        Enqueued::Duplicate { received_at: 1_000, .. }
+        reopened
+            .enqueue(&record("a1", "app-1", "{\"x\":1}", 99_000))
+            .await
+            .unwrap(),
+        Enqueued::Duplicate {
+            received_at: 1_000,
+            ..
+        }
     ));
 }
 
@@ -163,8 +229,13 @@ async fn redis_killed_means_errors_and_restart_keeps_every_acknowledged_record()
     }
     redis.kill();
     for i in 0..5 {
-        let outcome = queue.enqueue(&record("late", &format!("x{i}"), "{}", 9_000 + i)).await;
-        assert!(matches!(outcome, Err(QueueError::Unavailable(_))), "no success while Redis is down: {outcome:?}");
+        let outcome = queue
+            .enqueue(&record("late", &format!("x{i}"), "{}", 9_000 + i))
+            .await;
+        assert!(
+            matches!(outcome, Err(QueueError::Unavailable(_))),
+            "no success while Redis is down: {outcome:?}"
+        );
     }
     redis.restart();
     // The same client reconnects by itself; resends are deduped against the AOF.
@@ -175,10 +246,21 @@ async fn redis_killed_means_errors_and_restart_keeps_every_acknowledged_record()
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
-    assert_eq!(outcome, Enqueued::Duplicate { submission_id: acknowledged[7].submission_id.clone(), received_at: 1_007 });
+    assert_eq!(
+        outcome,
+        Enqueued::Duplicate {
+            submission_id: acknowledged[7].submission_id.clone(),
+            received_at: 1_007
+        }
+    );
     let stored = all(&queue).await;
     for r in &acknowledged {
-        assert_eq!(stored.iter().filter(|s| *s == r).count(), 1, "{} exactly once after AOF replay", r.submission_id);
+        assert_eq!(
+            stored.iter().filter(|s| *s == r).count(),
+            1,
+            "{} exactly once after AOF replay",
+            r.submission_id
+        );
     }
     assert_eq!(stored.len(), acknowledged.len());
 }

@@ -47,18 +47,27 @@ struct Line {
     public_key: String,
 }
 
-fn parse_account(account_id: String, email: String, public_key: &str) -> Result<NewAccount, String> {
+fn parse_account(
+    account_id: String,
+    email: String,
+    public_key: &str,
+) -> Result<NewAccount, String> {
     validate_account_id(&account_id)?;
     validate_email(&email)?;
     let public_key = PublicKey::from_base64(public_key).map_err(|e| e.to_string())?;
-    Ok(NewAccount { account_id, email, public_key })
+    Ok(NewAccount {
+        account_id,
+        email,
+        public_key,
+    })
 }
 
 fn read_import(file: &PathBuf) -> anyhow::Result<Vec<NewAccount>> {
     let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        let f = std::fs::File::open(file).map_err(|e| UsageError(format!("{}: {e}", file.display())))?;
+        let f = std::fs::File::open(file)
+            .map_err(|e| UsageError(format!("{}: {e}", file.display())))?;
         Box::new(std::io::BufReader::new(f))
     };
     let mut accounts = Vec::new();
@@ -67,9 +76,16 @@ fn read_import(file: &PathBuf) -> anyhow::Result<Vec<NewAccount>> {
         if line.trim().is_empty() {
             continue;
         }
-        let at = |msg: String| UsageError(format!("{} line {}: {msg}; nothing was imported", file.display(), n + 1));
+        let at = |msg: String| {
+            UsageError(format!(
+                "{} line {}: {msg}; nothing was imported",
+                file.display(),
+                n + 1
+            ))
+        };
         let parsed: Line = serde_json::from_str(&line).map_err(|e| at(e.to_string()))?;
-        accounts.push(parse_account(parsed.account_id, parsed.email, &parsed.public_key).map_err(at)?);
+        accounts
+            .push(parse_account(parsed.account_id, parsed.email, &parsed.public_key).map_err(at)?);
     }
     Ok(accounts)
 }
@@ -81,18 +97,32 @@ pub async fn run(cfg: &Config, action: Action) -> anyhow::Result<()> {
             let store = super::open_store(cfg).await?;
             let started = std::time::Instant::now();
             store.import_accounts(&accounts).await.map_err(rejected)?;
-            println!("imported {} keys in {:.2?}", accounts.len(), started.elapsed());
+            println!(
+                "imported {} keys in {:.2?}",
+                accounts.len(),
+                started.elapsed()
+            );
         }
-        Action::Add { account_id, email, public_key } => {
+        Action::Add {
+            account_id,
+            email,
+            public_key,
+        } => {
             let account = parse_account(account_id, email, &public_key).map_err(UsageError)?;
             let key_id = account.public_key.id();
-            super::open_store(cfg).await?.import_accounts(&[account]).await.map_err(rejected)?;
+            super::open_store(cfg)
+                .await?
+                .import_accounts(&[account])
+                .await
+                .map_err(rejected)?;
             println!("{key_id}");
         }
         Action::Revoke { key_id } => {
-            key_id
-                .parse::<clickday_core::KeyId>()
-                .map_err(|_| UsageError(format!("{key_id:?} is not a key id (32 lowercase hex characters)")))?;
+            key_id.parse::<clickday_core::KeyId>().map_err(|_| {
+                UsageError(format!(
+                    "{key_id:?} is not a key id (32 lowercase hex characters)"
+                ))
+            })?;
             if super::open_store(cfg).await?.revoke_key(&key_id).await? {
                 println!("revoked {key_id}");
             } else {
@@ -103,7 +133,10 @@ pub async fn run(cfg: &Config, action: Action) -> anyhow::Result<()> {
             for key in super::open_store(cfg).await?.list_keys().await? {
                 let state = if key.revoked { "revoked" } else { "active" };
                 if json {
-                    println!("{}", serde_json::json!({"key_id": key.key_id, "account_id": key.account_id, "state": state}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"key_id": key.key_id, "account_id": key.account_id, "state": state})
+                    );
                 } else {
                     println!("{}  {:<8}  {}", key.key_id, state, key.account_id);
                 }

@@ -15,7 +15,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct UsageError(pub String);
 
 pub fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 pub fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -24,14 +27,21 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
 
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn clickday_store::Store>> {
     let url = cfg.store.to_url();
-    clickday_store::open(&url).await.with_context(|| format!("opening the store at {url}"))
+    clickday_store::open(&url)
+        .await
+        .with_context(|| format!("opening the store at {url}"))
 }
 
 pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn clickday_queue::Queue>> {
     let url = cfg.queue.url.to_url();
-    clickday_queue::open(&url, cfg.queue.shards, cfg.queue.redis_connections, cfg.queue.sqlite_max_batch)
-        .await
-        .with_context(|| format!("opening the queue at {url}"))
+    clickday_queue::open(
+        &url,
+        cfg.queue.shards,
+        cfg.queue.redis_connections,
+        cfg.queue.sqlite_max_batch,
+    )
+    .await
+    .with_context(|| format!("opening the queue at {url}"))
 }
 
 /// Opening runs the migrations; nothing else to do.

@@ -8,7 +8,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = super::open_store(&cfg).await?;
     let queue = super::open_queue(&cfg).await?;
     let shutdown = CancellationToken::new();
-    let running = clickday_gateway::start(&cfg, queue, store, clickday_gateway::system_clock(), shutdown.clone()).await?;
+    let running = clickday_gateway::start(
+        &cfg,
+        queue,
+        store,
+        clickday_gateway::system_clock(),
+        shutdown.clone(),
+    )
+    .await?;
     let scheme = if cfg.gateway.tls { "https" } else { "http" };
     tracing::info!(
         url = %format!("{scheme}://{}", running.local_addr),
@@ -27,13 +34,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -31,11 +31,15 @@ pub struct KeyChanges {
 pub fn validate_account_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 128
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'));
     if ok {
         Ok(())
     } else {
-        Err(format!("account_id {id:?} must match [A-Za-z0-9._@-]{{1,128}}"))
+        Err(format!(
+            "account_id {id:?} must match [A-Za-z0-9._@-]{{1,128}}"
+        ))
     }
 }
 
@@ -53,7 +57,11 @@ pub fn validate_email(email: &str) -> Result<(), String> {
         }
         None => false,
     };
-    if ok { Ok(()) } else { Err(format!("email {email:?} is not a valid address")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("email {email:?} is not a valid address"))
+    }
 }
 
 /// Last line wins for an account listed twice: the file is the truth.

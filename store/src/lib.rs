@@ -53,8 +53,12 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::connect(url).await?))
     } else if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+        Ok(Arc::new(
+            SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
     } else {
-        Err(StoreError::Rejected(format!("{url:?}: expected sqlite://PATH or postgres://…")))
+        Err(StoreError::Rejected(format!(
+            "{url:?}: expected sqlite://PATH or postgres://…"
+        )))
     }
 }

@@ -7,7 +7,13 @@ fn migrator(steps: &[(i64, &'static str, &'static str)]) -> Migrator {
     let migrations = steps
         .iter()
         .map(|&(version, name, sql)| {
-            Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, Cow::Borrowed(sql), false)
+            Migration::new(
+                version,
+                Cow::Borrowed(name),
+                MigrationType::Simple,
+                Cow::Borrowed(sql),
+                false,
+            )
         })
         .collect();
     Migrator {
@@ -17,9 +23,17 @@ fn migrator(steps: &[(i64, &'static str, &'static str)]) -> Migrator {
 }
 
 pub(crate) fn sqlite() -> Migrator {
-    migrator(&[(1, "accounts", include_str!("../migrations/sqlite/0001_accounts.sql"))])
+    migrator(&[(
+        1,
+        "accounts",
+        include_str!("../migrations/sqlite/0001_accounts.sql"),
+    )])
 }
 
 pub(crate) fn postgres() -> Migrator {
-    migrator(&[(1, "accounts", include_str!("../migrations/postgres/0001_accounts.sql"))])
+    migrator(&[(
+        1,
+        "accounts",
+        include_str!("../migrations/postgres/0001_accounts.sql"),
+    )])
 }

@@ -64,9 +64,15 @@ impl Store for PgStore {
             .await?;
         }
         for chunk in accounts.chunks(CHUNK) {
-            let key_ids: Vec<String> = chunk.iter().map(|a| a.public_key.id().to_string()).collect();
+            let key_ids: Vec<String> = chunk
+                .iter()
+                .map(|a| a.public_key.id().to_string())
+                .collect();
             let owners: Vec<&str> = chunk.iter().map(|a| a.account_id.as_str()).collect();
-            let keys: Vec<Vec<u8>> = chunk.iter().map(|a| a.public_key.to_bytes().to_vec()).collect();
+            let keys: Vec<Vec<u8>> = chunk
+                .iter()
+                .map(|a| a.public_key.to_bytes().to_vec())
+                .collect();
             sqlx::query(&format!(
                 "INSERT INTO account_keys (key_id, account_id, public_key, created_at, updated_at) \
                  SELECT kid, owner, pk, {NOW}, {NOW} FROM UNNEST($1::text[], $2::text[], $3::bytea[]) AS t(kid, owner, pk) \
@@ -113,7 +119,9 @@ impl Store for PgStore {
     }
 
     async fn key_changes(&self, since: Option<i64>) -> Result<KeyChanges, StoreError> {
-        let db_now: i64 = sqlx::query_scalar(&format!("SELECT {NOW}")).fetch_one(&self.pool).await?;
+        let db_now: i64 = sqlx::query_scalar(&format!("SELECT {NOW}"))
+            .fetch_one(&self.pool)
+            .await?;
         let rows = sqlx::query("SELECT key_id, account_id, public_key, revoked_at FROM account_keys WHERE updated_at >= $1")
             .bind(since.unwrap_or(i64::MIN))
             .fetch_all(&self.pool)

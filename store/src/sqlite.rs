@@ -3,7 +3,10 @@
 use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict};
 use crate::{Store, StoreError};
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,7 +20,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Rejected(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Rejected(format!("{}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -26,7 +30,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         crate::migrate::sqlite().run(&pool).await?;
         Ok(SqliteStore { pool })
     }
@@ -100,7 +107,9 @@ impl Store for SqliteStore {
     }
 
     async fn key_changes(&self, since: Option<i64>) -> Result<KeyChanges, StoreError> {
-        let db_now: i64 = sqlx::query_scalar(&format!("SELECT {NOW}")).fetch_one(&self.pool).await?;
+        let db_now: i64 = sqlx::query_scalar(&format!("SELECT {NOW}"))
+            .fetch_one(&self.pool)
+            .await?;
         let rows = sqlx::query("SELECT key_id, account_id, public_key, revoked_at FROM account_keys WHERE updated_at >= ?")
             .bind(since.unwrap_or(i64::MIN))
             .fetch_all(&self.pool)

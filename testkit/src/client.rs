@@ -61,7 +61,11 @@ impl Reply {
 impl Client {
     /// Connects with TLS when `ca` is given (trusting only that certificate)
     /// and plain TCP otherwise.
-    pub async fn connect(addr: SocketAddr, proto: Proto, ca: Option<&CertificateDer<'static>>) -> anyhow::Result<Self> {
+    pub async fn connect(
+        addr: SocketAddr,
+        proto: Proto,
+        ca: Option<&CertificateDer<'static>>,
+    ) -> anyhow::Result<Self> {
         let tcp = TcpStream::connect(addr).await.context("connect")?;
         tcp.set_nodelay(true)?;
         let Some(ca) = ca else {
@@ -84,14 +88,23 @@ impl Client {
             .await
             .context("TLS handshake")?;
         let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-        let expected: &[u8] = if proto == Proto::Http2 { b"h2" } else { b"http/1.1" };
+        let expected: &[u8] = if proto == Proto::Http2 {
+            b"h2"
+        } else {
+            b"http/1.1"
+        };
         if negotiated.as_deref() != Some(expected) {
             bail!("server negotiated ALPN {negotiated:?}, wanted {expected:?}");
         }
         Self::handshake(TokioIo::new(tls), proto, addr, true).await
     }
 
-    async fn handshake<T>(io: TokioIo<T>, proto: Proto, addr: SocketAddr, tls: bool) -> anyhow::Result<Self>
+    async fn handshake<T>(
+        io: TokioIo<T>,
+        proto: Proto,
+        addr: SocketAddr,
+        tls: bool,
+    ) -> anyhow::Result<Self>
     where
         T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -124,7 +137,11 @@ impl Client {
 
     pub fn uri(&self, path: &str) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        let host = if self.tls { "localhost".to_string() } else { self.addr.to_string() };
+        let host = if self.tls {
+            "localhost".to_string()
+        } else {
+            self.addr.to_string()
+        };
         format!("{scheme}://{host}{path}")
     }
 
@@ -140,8 +157,14 @@ impl Client {
     }
 
     /// A POST /v1/submissions signed by `applicant`.
-    pub async fn submit(&mut self, applicant: &crate::Applicant, body: &[u8]) -> anyhow::Result<Reply> {
-        let req = self.submission(applicant, body).body(Bytes::copy_from_slice(body))?;
+    pub async fn submit(
+        &mut self,
+        applicant: &crate::Applicant,
+        body: &[u8],
+    ) -> anyhow::Result<Reply> {
+        let req = self
+            .submission(applicant, body)
+            .body(Bytes::copy_from_slice(body))?;
         self.send(req).await
     }
 
@@ -154,22 +177,34 @@ impl Client {
     }
 
     /// A submission with exactly the given headers, for tests that tamper.
-    pub fn raw_submission(&self, key: Option<&str>, signature: Option<&str>, content_type: &str, body: &[u8]) -> Request<Bytes> {
-        let mut builder = Request::post(self.uri("/v1/submissions")).header("content-type", content_type);
+    pub fn raw_submission(
+        &self,
+        key: Option<&str>,
+        signature: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Request<Bytes> {
+        let mut builder =
+            Request::post(self.uri("/v1/submissions")).header("content-type", content_type);
         if let Some(key) = key {
             builder = builder.header("clickday-key", key);
         }
         if let Some(signature) = signature {
             builder = builder.header("clickday-signature", signature);
         }
-        builder.body(Bytes::copy_from_slice(body)).expect("valid request")
+        builder
+            .body(Bytes::copy_from_slice(body))
+            .expect("valid request")
     }
 
     /// Sends `req` whose body chunks are pushed through the returned sender.
     pub fn send_streaming(
         &mut self,
         req: http::request::Builder,
-    ) -> anyhow::Result<(mpsc::Sender<Bytes>, impl Future<Output = anyhow::Result<Reply>> + use<>)> {
+    ) -> anyhow::Result<(
+        mpsc::Sender<Bytes>,
+        impl Future<Output = anyhow::Result<Reply>> + use<>,
+    )> {
         let (tx, rx) = mpsc::channel::<Bytes>(8);
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             let chunk = rx.recv().await?;
@@ -191,7 +226,9 @@ impl Client {
     fn dispatch(
         &mut self,
         req: Request<Body>,
-    ) -> anyhow::Result<impl Future<Output = hyper::Result<http::Response<hyper::body::Incoming>>> + use<>> {
+    ) -> anyhow::Result<
+        impl Future<Output = hyper::Result<http::Response<hyper::body::Incoming>>> + use<>,
+    > {
         let fut: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = match &mut self.sender {
             Sender::H1(s) => Box::pin(s.send_request(req)),
             Sender::H2(s) => Box::pin(s.send_request(req)),

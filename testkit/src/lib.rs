@@ -36,5 +36,7 @@ pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) 
 /// True when this process runs as root (CI does), checked without libc.
 pub fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }

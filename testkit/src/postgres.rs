@@ -19,7 +19,9 @@ impl Postgres {
         let dir = tempfile::tempdir().expect("temp dir");
         let bin = bin_dir();
         if running_as_root() {
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()));
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path()));
         }
         let pg = Postgres {
             port: free_port(),
@@ -28,9 +30,20 @@ impl Postgres {
             running: false,
         };
         let data = pg.data_dir();
-        run(&mut pg.command("initdb", &[
-            "-D", &data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8",
-        ]));
+        run(&mut pg.command(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        ));
         let mut pg = pg;
         pg.start_server();
         pg
@@ -65,7 +78,19 @@ impl Postgres {
             self.dir.path().display()
         );
         let log = self.dir.path().join("pg.log").display().to_string();
-        run(&mut self.command("pg_ctl", &["-D", &self.data_dir(), "-l", &log, "-o", &options, "-w", "start"]));
+        run(&mut self.command(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data_dir(),
+                "-l",
+                &log,
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        ));
         self.running = true;
     }
 
@@ -73,7 +98,10 @@ impl Postgres {
     pub fn stop_immediate(&mut self) {
         if self.running {
             let _ = self
-                .command("pg_ctl", &["-D", &self.data_dir(), "-m", "immediate", "-w", "stop"])
+                .command(
+                    "pg_ctl",
+                    &["-D", &self.data_dir(), "-m", "immediate", "-w", "stop"],
+                )
                 .output();
             self.running = false;
         }
@@ -94,7 +122,10 @@ fn bin_dir() -> PathBuf {
         .filter_map(|e| {
             let version = e.file_name().to_str()?.parse().ok()?;
             let bin = e.path().join("bin");
-            Path::new(&bin).join("initdb").exists().then_some((version, bin))
+            Path::new(&bin)
+                .join("initdb")
+                .exists()
+                .then_some((version, bin))
         })
         .collect();
     versions.sort();

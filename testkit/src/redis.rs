@@ -38,7 +38,14 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--dir", &self.dir.path().display().to_string()])
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
             .args(["--logfile", "redis.log"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -46,9 +53,11 @@ impl RedisServer {
             .expect("redis-server must be installed (.ci/run installs it)");
         self.child = Some(child);
         let port = self.port;
-        wait_until("redis-server to answer PING", Duration::from_secs(20), || {
-            ping(port)
-        });
+        wait_until(
+            "redis-server to answer PING",
+            Duration::from_secs(20),
+            || ping(port),
+        );
     }
 
     /// SIGKILL: no shutdown, no final fsync beyond what AOF already did.

@@ -2,7 +2,7 @@
 //! SQLite store holding test applicants, a chosen queue backend and a wall
 //! clock the test sets.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use clickday_config::Config;
 use clickday_core::PublicKey;
@@ -88,7 +88,11 @@ impl TestGateway {
             extra = format!("{extra}\n[queue]\nurl = \"{}\"\nshards = 2", redis.url());
         }
         let cfg = Config::from_toml(&config(dir.path(), &extra), std::iter::empty(), 0).unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("store.db")).await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("store.db"))
+                .await
+                .unwrap(),
+        );
         register(&*store, 1..=20).await;
         let queue = open_queue(backend, &cfg).await;
         let now = Arc::new(AtomicU64::new(open_instant()));
@@ -112,13 +116,21 @@ impl TestGateway {
         let now = self.now.clone();
         let clock: WallClock = Arc::new(move || now.load(Ordering::SeqCst));
         self.shutdown = CancellationToken::new();
-        let running = clickday_gateway::start(&self.cfg, self.queue.clone(), self.store.clone(), clock, self.shutdown.clone())
-            .await
-            .unwrap();
+        let running = clickday_gateway::start(
+            &self.cfg,
+            self.queue.clone(),
+            self.store.clone(),
+            clock,
+            self.shutdown.clone(),
+        )
+        .await
+        .unwrap();
         let cert = running.cert_path.clone().unwrap();
         self.ca = clickday_gateway::tls::read_certificate(&cert).unwrap();
         // Ready means keys are loaded: wait for it like a load balancer would.
-        let mut client = Client::connect(running.local_addr, Proto::Http1, Some(&self.ca)).await.unwrap();
+        let mut client = Client::connect(running.local_addr, Proto::Http1, Some(&self.ca))
+            .await
+            .unwrap();
         self.running = Some(running);
         for _ in 0..200 {
             if client.get("/readyz").await.unwrap().status == 200 {
@@ -147,11 +159,14 @@ impl TestGateway {
     }
 
     pub async fn client(&self, proto: Proto) -> Client {
-        Client::connect(self.addr(), proto, Some(&self.ca)).await.unwrap()
+        Client::connect(self.addr(), proto, Some(&self.ca))
+            .await
+            .unwrap()
     }
 
     pub fn set_now(&self, rfc3339: &str) {
-        self.now.store(parse_rfc3339(rfc3339).unwrap(), Ordering::SeqCst);
+        self.now
+            .store(parse_rfc3339(rfc3339).unwrap(), Ordering::SeqCst);
     }
 
     pub async fn records(&self) -> Vec<Record> {
@@ -172,7 +187,9 @@ impl Drop for TestGateway {
 async fn open_queue(backend: Backend, cfg: &Config) -> Arc<dyn Queue> {
     match (backend, &cfg.queue.url) {
         (Backend::Memory, _) => Arc::new(MemoryQueue::new()),
-        (Backend::Sqlite, clickday_config::QueueUrl::Sqlite(path)) => Arc::new(SqliteInbox::open(path, 64).await.unwrap()),
+        (Backend::Sqlite, clickday_config::QueueUrl::Sqlite(path)) => {
+            Arc::new(SqliteInbox::open(path, 64).await.unwrap())
+        }
         (Backend::Redis, clickday_config::QueueUrl::Redis(url)) => {
             Arc::new(RedisQueue::connect(url, cfg.queue.shards, 2).await.unwrap())
         }
