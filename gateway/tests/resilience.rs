@@ -101,13 +101,22 @@ async fn fifty_concurrent_resends_one_entry_redis() {
 }
 
 #[tokio::test]
-async fn rate_limits_per_ip_and_per_key_with_retry_after() {
+async fn rate_limits_per_ip_and_per_key_with_retry_after_h1() {
+    rate_limits_per_ip_and_per_key(Proto::Http1).await;
+}
+
+#[tokio::test]
+async fn rate_limits_per_ip_and_per_key_with_retry_after_h2() {
+    rate_limits_per_ip_and_per_key(Proto::Http2).await;
+}
+
+async fn rate_limits_per_ip_and_per_key(proto: Proto) {
     let gw = TestGateway::start(
         Backend::Memory,
         "[gateway.rate_limit]\nper_ip_per_second = 1\nper_ip_burst = 6\nper_key_per_second = 1\nper_key_burst = 3",
     )
     .await;
-    let mut c = gw.client(Proto::Http2).await;
+    let mut c = gw.client(proto).await;
     let alice = Applicant::new(1);
     // Per key: three in the burst, then 429 with Retry-After, and the
     // refused one was not queued.
@@ -190,9 +199,18 @@ async fn a_trickling_body_is_cut_off_and_nothing_is_queued() {
 }
 
 #[tokio::test]
-async fn redis_down_means_503_never_2xx_and_nothing_acknowledged_is_lost() {
+async fn redis_down_means_503_never_2xx_and_nothing_acknowledged_is_lost_h1() {
+    redis_down_means_503(Proto::Http1).await;
+}
+
+#[tokio::test]
+async fn redis_down_means_503_never_2xx_and_nothing_acknowledged_is_lost_h2() {
+    redis_down_means_503(Proto::Http2).await;
+}
+
+async fn redis_down_means_503(proto: Proto) {
     let mut gw = TestGateway::start(Backend::Redis, "enqueue_timeout_ms = 1000").await;
-    let mut c = gw.client(Proto::Http2).await;
+    let mut c = gw.client(proto).await;
     let mut acknowledged = Vec::new();
     for i in 1..=10 {
         let r = c.submit(&Applicant::new(i), &body("before")).await.unwrap();
