@@ -101,7 +101,7 @@ fn request(fx: &Fixture, i: usize) -> http::Request<Full<Bytes>> {
         .expect("request")
 }
 
-fn benches(c: &mut Criterion, fx: &Fixture) {
+fn benches(c: &mut Criterion, fx: &Fixture, bench: &Bench) {
     let keys: Vec<PublicKey> = fx
         .signers
         .iter()
@@ -135,11 +135,7 @@ fn benches(c: &mut Criterion, fx: &Fixture) {
             stamper.stamp(t).submission_id()
         })
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let gw = gateway(fx, &rt);
+    let (rt, gw) = (&bench.rt, &bench.gw);
     let peer = std::net::IpAddr::from([127, 0, 0, 1]);
     group.bench_function("whole_request_in_memory", |b| {
         let mut i = 0;
@@ -169,7 +165,7 @@ fn time_per(iterations: u32, mut f: impl FnMut(u32)) -> Duration {
         .unwrap_or_default()
 }
 
-fn ratios(fx: &Fixture) {
+fn ratios(fx: &Fixture, bench: &Bench) {
     let keys: Vec<PublicKey> = fx
         .signers
         .iter()
@@ -194,11 +190,7 @@ fn ratios(fx: &Fixture) {
     let stamp = time_per(100_000, |i| {
         drop(black_box(stamper.stamp(u64::from(i)).submission_id()))
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let gw = gateway(fx, &rt);
+    let (rt, gw) = (&bench.rt, &bench.gw);
     let peer = std::net::IpAddr::from([127, 0, 0, 1]);
     let requests: Vec<_> = (0..fx.bodies.len()).map(|i| request(fx, i)).collect();
     let mut pending = requests.into_iter();
@@ -230,10 +222,23 @@ fn ratios(fx: &Fixture) {
     );
 }
 
+/// One runtime and one gateway (after the first pass over the 5,000 bodies
+/// the whole-path runs are resends, answered `200` through the same path), shared by the criterion runs and the ratios.
+struct Bench {
+    rt: tokio::runtime::Runtime,
+    gw: Arc<Gateway>,
+}
+
 fn main() {
     let fx = fixture(5_000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let gw = gateway(&fx, &rt);
+    let bench = Bench { rt, gw };
     let mut criterion = Criterion::default().configure_from_args();
-    benches(&mut criterion, &fx);
+    benches(&mut criterion, &fx, &bench);
     criterion.final_summary();
-    ratios(&fx);
+    ratios(&fx, &bench);
 }

@@ -1,10 +1,9 @@
 //! PostgreSQL backend of the store (production). Bulk writes go through
 //! `UNNEST` of arrays: one statement per chunk, not one per row.
 
-use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict};
+use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict, key_row};
 use crate::{Store, StoreError};
-use sqlx::Row as _;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
 /// The database clock in Unix microseconds (`clock_timestamp`, not the
@@ -32,18 +31,6 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-}
-
-fn key_row(row: &PgRow) -> Result<KeyRow, StoreError> {
-    let public_key: Vec<u8> = row.try_get("public_key")?;
-    Ok(KeyRow {
-        key_id: row.try_get("key_id")?,
-        account_id: row.try_get("account_id")?,
-        public_key: public_key
-            .try_into()
-            .map_err(|_| StoreError::Rejected("stored public key is not 32 bytes".into()))?,
-        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-    })
 }
 
 #[async_trait::async_trait]

@@ -1,11 +1,9 @@
 //! SQLite backend of the store (the embedded default).
 
-use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict};
+use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict, key_row};
 use crate::{Store, StoreError};
-use sqlx::Row as _;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -41,18 +39,6 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
-}
-
-fn key_row(row: &SqliteRow) -> Result<KeyRow, StoreError> {
-    let public_key: Vec<u8> = row.try_get("public_key")?;
-    Ok(KeyRow {
-        key_id: row.try_get("key_id")?,
-        account_id: row.try_get("account_id")?,
-        public_key: public_key
-            .try_into()
-            .map_err(|_| StoreError::Rejected("stored public key is not 32 bytes".into()))?,
-        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-    })
 }
 
 #[async_trait::async_trait]
