@@ -6,10 +6,15 @@ mod accounts;
 mod migrate;
 mod postgres;
 mod sqlite;
+mod submissions;
 
 pub use accounts::{KeyChanges, KeyRow, NewAccount, validate_account_id, validate_email};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use submissions::{
+    DeadLetter, NewSubmission, OFFICES, Persisted, Quota, RankedRow, RankingFilter, RankingInput,
+    StoredBody,
+};
 
 use std::sync::Arc;
 
@@ -45,6 +50,43 @@ pub trait Store: Send + Sync + 'static {
     /// Keys changed at or after `since` (database microseconds; `None` =
     /// all), with the database time at which the read began.
     async fn key_changes(&self, since: Option<i64>) -> Result<KeyChanges, StoreError>;
+
+    /// Stores a batch in one transaction: new submissions with their
+    /// forwarding entries, and dead letters. Idempotent: a submission id
+    /// stored before is counted as `already` and left untouched; a
+    /// submission contradicting a stored one (same account and application,
+    /// other id) is dead-lettered, never stored twice.
+    async fn persist_batch(
+        &self,
+        submissions: &[NewSubmission],
+        dead: &[DeadLetter],
+    ) -> Result<Persisted, StoreError>;
+
+    /// Ranks one click day per (category, province) by (received_at, node,
+    /// node_seq), and marks `within_quota` from the quotas, which are stored
+    /// too. Deterministic: running it twice changes nothing. Returns the
+    /// number of ranked submissions.
+    async fn rank(&self, input: &RankingInput) -> Result<u64, StoreError>;
+
+    /// When the click day was last ranked (Unix microseconds), if ever.
+    async fn ranked_at(&self, click_day: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Rows of the `submission_ranking` view for a click day, in ranking
+    /// order (unranked rows last, by arrival).
+    async fn ranking(
+        &self,
+        click_day: &str,
+        filter: &RankingFilter,
+    ) -> Result<Vec<RankedRow>, StoreError>;
+
+    /// The stored bytes of one submission.
+    async fn stored_body(&self, submission_id: &str) -> Result<Option<StoredBody>, StoreError>;
+
+    /// Forwarding entries of one submission (office kinds).
+    async fn forwarding(&self, submission_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Every dead letter, oldest first.
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
 }
 
 /// Opens (creating and migrating) the store named by `url`:

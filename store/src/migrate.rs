@@ -23,17 +23,31 @@ fn migrator(steps: &[(i64, &'static str, &'static str)]) -> Migrator {
 }
 
 pub(crate) fn sqlite() -> Migrator {
-    migrator(&[(
-        1,
-        "accounts",
-        include_str!("../migrations/sqlite/0001_accounts.sql"),
-    )])
+    migrator(&[
+        (
+            1,
+            "accounts",
+            include_str!("../migrations/sqlite/0001_accounts.sql"),
+        ),
+        (
+            2,
+            "submissions",
+            include_str!("../migrations/sqlite/0002_submissions.sql"),
+        ),
+    ])
 }
 
 pub(crate) fn postgres() -> Migrator {
-    migrator(&[(
-        1,
-        "accounts",
-        include_str!("../migrations/postgres/0001_accounts.sql"),
-    )])
+    migrator(&[
+        (
+            1,
+            "accounts",
+            include_str!("../migrations/postgres/0001_accounts.sql"),
+        ),
+        (
+            2,
+            "submissions",
+            include_str!("../migrations/postgres/0002_submissions.sql"),
+        ),
+    ])
 }

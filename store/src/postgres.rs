@@ -2,13 +2,18 @@
 //! `UNNEST` of arrays: one statement per chunk, not one per row.
 
 use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict, key_row};
+use crate::submissions::{
+    DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody,
+};
 use crate::{Store, StoreError};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
+mod submissions;
+
 /// The database clock in Unix microseconds (`clock_timestamp`, not the
 /// transaction start, so long imports do not hide behind an old time).
-const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000000)::bigint";
+pub(crate) const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000000)::bigint";
 
 /// Rows per bulk statement: keeps bind arrays well under protocol limits.
 const CHUNK: usize = 10_000;
@@ -117,5 +122,41 @@ impl Store for PgStore {
             db_now,
             rows: rows.iter().map(key_row).collect::<Result<_, _>>()?,
         })
+    }
+
+    async fn persist_batch(
+        &self,
+        submissions: &[NewSubmission],
+        dead: &[DeadLetter],
+    ) -> Result<Persisted, StoreError> {
+        self.persist(submissions, dead).await
+    }
+
+    async fn rank(&self, input: &RankingInput) -> Result<u64, StoreError> {
+        self.rank_day(input).await
+    }
+
+    async fn ranked_at(&self, click_day: &str) -> Result<Option<i64>, StoreError> {
+        self.ranked_at_day(click_day).await
+    }
+
+    async fn ranking(
+        &self,
+        click_day: &str,
+        filter: &RankingFilter,
+    ) -> Result<Vec<RankedRow>, StoreError> {
+        self.ranking_rows(click_day, filter).await
+    }
+
+    async fn stored_body(&self, submission_id: &str) -> Result<Option<StoredBody>, StoreError> {
+        self.body_of(submission_id).await
+    }
+
+    async fn forwarding(&self, submission_id: &str) -> Result<Vec<String>, StoreError> {
+        self.forwarding_of(submission_id).await
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.all_dead_letters().await
     }
 }

@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use clickday_core::PublicKey;
-use clickday_store::{NewAccount, PgStore, SqliteStore, Store, StoreError};
+use clickday_store::{
+    DeadLetter, NewAccount, NewSubmission, OFFICES, Persisted, PgStore, Quota, RankingFilter,
+    RankingInput, SqliteStore, Store, StoreError,
+};
 use clickday_testkit::{Applicant, Postgres};
 use std::time::Instant;
 
@@ -88,6 +91,178 @@ async fn import_100k(store: &dyn Store) {
     assert!(store.list_keys().await.unwrap().len() >= 100_000);
 }
 
+fn submission(
+    account: &str,
+    app: &str,
+    received_at: u64,
+    node: u16,
+    seq: u64,
+    province: &str,
+) -> NewSubmission {
+    let body = format!("{{\"application_id\":\"{app}\"}}").into_bytes();
+    NewSubmission {
+        submission_id: format!("{received_at:020}-{node:05}"),
+        account_id: account.into(),
+        application_id: app.into(),
+        click_day: "cd".into(),
+        category: "lavoro-domestico".into(),
+        province: province.into(),
+        form: "LD".into(),
+        received_at,
+        node,
+        node_seq: seq,
+        key_id: "k".repeat(32),
+        body_sha256: clickday_core::body_digest(&body),
+        body,
+        signature: [7; 64],
+    }
+}
+
+async fn persisting_is_idempotent(store: &dyn Store) {
+    let batch: Vec<NewSubmission> = (0..50)
+        .map(|i| submission(&format!("a{i}"), "x", 1_000 + i, 1, i, "RM"))
+        .collect();
+    let first = store.persist_batch(&batch, &[]).await.unwrap();
+    assert_eq!(
+        first,
+        Persisted {
+            stored: 50,
+            already: 0,
+            dead: 0
+        }
+    );
+    // A redelivery of the same batch changes nothing.
+    let again = store.persist_batch(&batch, &[]).await.unwrap();
+    assert_eq!(
+        again,
+        Persisted {
+            stored: 0,
+            already: 50,
+            dead: 0
+        }
+    );
+    let stored = store
+        .stored_body(&batch[7].submission_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            stored.received_at,
+            &stored.body,
+            stored.body_sha256,
+            stored.signature
+        ),
+        (1_007, &batch[7].body, batch[7].body_sha256, [7; 64])
+    );
+    let mut offices = store.forwarding(&batch[7].submission_id).await.unwrap();
+    offices.sort();
+    let mut expected: Vec<String> = OFFICES.iter().map(|o| o.to_string()).collect();
+    expected.sort();
+    assert_eq!(offices, expected, "one forwarding entry per office, once");
+    // Same account and application under another id: dead letter, not a second row.
+    let clash = submission("a3", "x", 9_999, 2, 1, "RM");
+    let garbage = DeadLetter {
+        queue_id: "1-0".into(),
+        shard: 1,
+        reason: "field sig missing".into(),
+        record: "{}".into(),
+    };
+    let outcome = store
+        .persist_batch(&[clash], std::slice::from_ref(&garbage))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Persisted {
+            stored: 0,
+            already: 0,
+            dead: 2
+        }
+    );
+    let letters = store.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 2);
+    assert!(
+        letters
+            .iter()
+            .any(|l| l.reason.contains("another submission id"))
+    );
+    assert!(letters.contains(&garbage));
+    // Dead letters are idempotent too.
+    store.persist_batch(&[], &[garbage]).await.unwrap();
+    assert_eq!(store.dead_letters().await.unwrap().len(), 2);
+}
+
+async fn ranking_orders_by_stamp_node_seq_and_cuts_quotas(store: &dyn Store) {
+    let t = 2_000_000u64;
+    let batch = vec![
+        // Same instant on three gateways: node decides, then the sequence.
+        submission("r1", "a", t + 10, 3, 1, "MI"),
+        submission("r2", "a", t + 10, 1, 9, "MI"),
+        submission("r3", "a", t + 10, 2, 4, "MI"),
+        submission("r4", "a", t + 5, 9, 1, "MI"),
+        submission("r5", "a", t + 20, 1, 10, "MI"),
+        // Outside the window: never ranked.
+        submission("early", "a", t - 1, 1, 1, "MI"),
+        submission("late", "a", t + 1_000, 1, 2, "MI"),
+        // Another province has its own ranking and no quota.
+        submission("n1", "a", t + 1, 1, 3, "NA"),
+    ];
+    store.persist_batch(&batch, &[]).await.unwrap();
+    let input = RankingInput {
+        click_day: "cd".into(),
+        opens_at: t,
+        closes_at: t + 1_000,
+        quotas: vec![Quota {
+            category: "lavoro-domestico".into(),
+            province: "MI".into(),
+            places: 3,
+        }],
+    };
+    assert_eq!(store.rank(&input).await.unwrap(), 6);
+    let filter = RankingFilter {
+        province: Some("MI".into()),
+        ..Default::default()
+    };
+    let rows = store.ranking("cd", &filter).await.unwrap();
+    let order: Vec<(&str, Option<u64>, Option<bool>)> = rows
+        .iter()
+        .map(|r| (r.account_id.as_str(), r.rank, r.within_quota))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            ("r4", Some(1), Some(true)),
+            ("r2", Some(2), Some(true)),
+            ("r3", Some(3), Some(true)),
+            ("r1", Some(4), Some(false)),
+            ("r5", Some(5), Some(false)),
+            ("early", None, None),
+            ("late", None, None),
+        ]
+    );
+    let naples = store
+        .ranking(
+            "cd",
+            &RankingFilter {
+                province: Some("NA".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (naples[0].rank, naples[0].within_quota),
+        (Some(1), Some(false)),
+        "no quota configured: no place"
+    );
+    // Ranking again changes nothing.
+    assert!(store.ranked_at("cd").await.unwrap().is_some());
+    store.rank(&input).await.unwrap();
+    assert_eq!(store.ranking("cd", &filter).await.unwrap(), rows);
+    assert!(store.ranked_at("other").await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
@@ -103,5 +278,7 @@ async fn postgres_store_conforms() {
     let pg = Postgres::start();
     let store = PgStore::connect(&pg.url()).await.unwrap();
     suite(&store).await;
+    persisting_is_idempotent(&store).await;
+    ranking_orders_by_stamp_node_seq_and_cuts_quotas(&store).await;
     import_100k(&store).await;
 }

@@ -1,0 +1,273 @@
+//! PostgreSQL: submissions, forwarding, dead letters and the ranking. A
+//! batch is one multi-row `INSERT … SELECT FROM UNNEST(…)` per table.
+
+use super::{NOW, PgStore};
+use crate::StoreError;
+use crate::submissions::{
+    DeadLetter, NewSubmission, OFFICES, Persisted, RankedRow, RankingFilter, RankingInput,
+    StoredBody, conflict_letter,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row as _, Transaction};
+use std::collections::HashSet;
+
+async fn insert_dead(
+    tx: &mut Transaction<'_, Postgres>,
+    letters: &[DeadLetter],
+) -> Result<(), sqlx::Error> {
+    if letters.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = letters.iter().map(|l| l.queue_id.as_str()).collect();
+    let shards: Vec<i64> = letters.iter().map(|l| i64::from(l.shard)).collect();
+    let reasons: Vec<&str> = letters.iter().map(|l| l.reason.as_str()).collect();
+    let records: Vec<&str> = letters.iter().map(|l| l.record.as_str()).collect();
+    sqlx::query(&format!(
+        "INSERT INTO dead_letters (queue_id, shard, reason, record, created_at) \
+         SELECT id, shard, reason, record, {NOW} FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[]) \
+         AS t(id, shard, reason, record) ON CONFLICT (shard, queue_id) DO NOTHING"
+    ))
+    .bind(&ids)
+    .bind(&shards)
+    .bind(&reasons)
+    .bind(&records)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn ranked_row(row: &PgRow) -> Result<RankedRow, sqlx::Error> {
+    Ok(RankedRow {
+        submission_id: row.try_get("submission_id")?,
+        account_id: row.try_get("account_id")?,
+        application_id: row.try_get("application_id")?,
+        category: row.try_get("category")?,
+        province: row.try_get("province")?,
+        received_at: row.try_get::<i64, _>("received_at")? as u64,
+        node: row.try_get::<i64, _>("node")? as u16,
+        node_seq: row.try_get::<i64, _>("node_seq")? as u64,
+        rank: row.try_get::<Option<i64>, _>("rank")?.map(|r| r as u64),
+        within_quota: row.try_get("within_quota")?,
+    })
+}
+
+impl PgStore {
+    pub(crate) async fn persist(
+        &self,
+        submissions: &[NewSubmission],
+        dead: &[DeadLetter],
+    ) -> Result<Persisted, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let text = |f: fn(&NewSubmission) -> &str| submissions.iter().map(f).collect::<Vec<&str>>();
+        let ids = text(|s| &s.submission_id);
+        let inserted: Vec<String> = sqlx::query_scalar(&format!(
+            "INSERT INTO submissions (submission_id, account_id, application_id, click_day, category, province, form, \
+             key_id, received_at, node, node_seq, body, body_sha256, signature, stored_at) \
+             SELECT sid, acct, app, day, cat, prov, form, kid, at, node, seq, body, sha, sig, {NOW} \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                         $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::bytea[], $14::bytea[]) \
+             AS t(sid, acct, app, day, cat, prov, form, kid, at, node, seq, body, sha, sig) \
+             ON CONFLICT DO NOTHING RETURNING submission_id"
+        ))
+        .bind(&ids)
+        .bind(text(|s| &s.account_id))
+        .bind(text(|s| &s.application_id))
+        .bind(text(|s| &s.click_day))
+        .bind(text(|s| &s.category))
+        .bind(text(|s| &s.province))
+        .bind(text(|s| &s.form))
+        .bind(text(|s| &s.key_id))
+        .bind(submissions.iter().map(|s| s.received_at as i64).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| i64::from(s.node)).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.node_seq as i64).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.body.as_slice()).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.body_sha256.as_slice()).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.signature.as_slice()).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        let inserted: HashSet<String> = inserted.into_iter().collect();
+        let new: Vec<&NewSubmission> = submissions
+            .iter()
+            .filter(|s| inserted.contains(&s.submission_id))
+            .collect();
+        if !new.is_empty() {
+            let sids: Vec<&str> = new.iter().map(|s| s.submission_id.as_str()).collect();
+            let provs: Vec<&str> = new.iter().map(|s| s.province.as_str()).collect();
+            sqlx::query(&format!(
+                "INSERT INTO forwarding (submission_id, office_kind, province, created_at) \
+                 SELECT sid, office, prov, {NOW} FROM UNNEST($1::text[], $2::text[]) AS t(sid, prov) \
+                 CROSS JOIN UNNEST($3::text[]) AS o(office) ON CONFLICT DO NOTHING"
+            ))
+            .bind(&sids)
+            .bind(&provs)
+            .bind(OFFICES.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let rest: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| !inserted.contains(*id))
+            .collect();
+        let known: HashSet<String> = if rest.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar::<_, String>(
+                "SELECT submission_id FROM submissions WHERE submission_id = ANY($1)",
+            )
+            .bind(&rest)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
+        let mut letters: Vec<DeadLetter> = submissions
+            .iter()
+            .filter(|s| !inserted.contains(&s.submission_id) && !known.contains(&s.submission_id))
+            .map(conflict_letter)
+            .collect();
+        let conflicts = letters.len();
+        letters.extend_from_slice(dead);
+        insert_dead(&mut tx, &letters).await?;
+        tx.commit().await?;
+        Ok(Persisted {
+            stored: inserted.len(),
+            already: known.len(),
+            dead: conflicts + dead.len(),
+        })
+    }
+
+    pub(crate) async fn rank_day(&self, input: &RankingInput) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM quotas WHERE click_day = $1")
+            .bind(&input.click_day)
+            .execute(&mut *tx)
+            .await?;
+        let cats: Vec<&str> = input.quotas.iter().map(|q| q.category.as_str()).collect();
+        let provs: Vec<&str> = input.quotas.iter().map(|q| q.province.as_str()).collect();
+        let places: Vec<i64> = input.quotas.iter().map(|q| i64::from(q.places)).collect();
+        sqlx::query(
+            "INSERT INTO quotas (click_day, category, province, places) \
+             SELECT $1, cat, prov, places FROM UNNEST($2::text[], $3::text[], $4::bigint[]) AS t(cat, prov, places)",
+        )
+        .bind(&input.click_day)
+        .bind(&cats)
+        .bind(&provs)
+        .bind(&places)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE submissions SET rank = NULL, within_quota = NULL WHERE click_day = $1")
+            .bind(&input.click_day)
+            .execute(&mut *tx)
+            .await?;
+        let ranked = sqlx::query(
+            "UPDATE submissions AS s SET rank = r.rn, within_quota = (r.rn <= COALESCE(q.places, 0)) \
+             FROM (SELECT submission_id, category, province, \
+                          row_number() OVER (PARTITION BY category, province ORDER BY received_at, node, node_seq) AS rn \
+                   FROM submissions WHERE click_day = $1 AND received_at >= $2 AND received_at < $3) AS r \
+             LEFT JOIN quotas AS q ON q.click_day = $1 AND q.category = r.category AND q.province = r.province \
+             WHERE s.submission_id = r.submission_id",
+        )
+        .bind(&input.click_day)
+        .bind(input.opens_at as i64)
+        .bind(input.closes_at as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(&format!(
+            "INSERT INTO rankings (click_day, opens_at, closes_at, ranked, ranked_at) VALUES ($1, $2, $3, $4, {NOW}) \
+             ON CONFLICT (click_day) DO UPDATE SET opens_at = EXCLUDED.opens_at, closes_at = EXCLUDED.closes_at, \
+             ranked = EXCLUDED.ranked, ranked_at = EXCLUDED.ranked_at"
+        ))
+        .bind(&input.click_day)
+        .bind(input.opens_at as i64)
+        .bind(input.closes_at as i64)
+        .bind(ranked as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ranked)
+    }
+
+    pub(crate) async fn ranked_at_day(&self, click_day: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT ranked_at FROM rankings WHERE click_day = $1")
+                .bind(click_day)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    pub(crate) async fn ranking_rows(
+        &self,
+        click_day: &str,
+        filter: &RankingFilter,
+    ) -> Result<Vec<RankedRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM submission_ranking WHERE click_day = $1 AND ($2::text IS NULL OR category = $2) \
+             AND ($3::text IS NULL OR province = $3) \
+             ORDER BY category, province, rank IS NULL, rank, received_at, node, node_seq",
+        )
+        .bind(click_day)
+        .bind(filter.category.as_deref())
+        .bind(filter.province.as_deref())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(ranked_row).collect::<Result<_, _>>()?)
+    }
+
+    pub(crate) async fn body_of(
+        &self,
+        submission_id: &str,
+    ) -> Result<Option<StoredBody>, StoreError> {
+        let row = sqlx::query("SELECT received_at, body, body_sha256, signature FROM submissions WHERE submission_id = $1")
+            .bind(submission_id)
+            .fetch_optional(self.pool())
+            .await?;
+        let bad = |what: &str| StoreError::Rejected(format!("stored {what} has the wrong length"));
+        row.map(|r| {
+            Ok(StoredBody {
+                received_at: r.try_get::<i64, _>("received_at")? as u64,
+                body: r.try_get("body")?,
+                body_sha256: r
+                    .try_get::<Vec<u8>, _>("body_sha256")?
+                    .try_into()
+                    .map_err(|_| bad("digest"))?,
+                signature: r
+                    .try_get::<Vec<u8>, _>("signature")?
+                    .try_into()
+                    .map_err(|_| bad("signature"))?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn forwarding_of(
+        &self,
+        submission_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT office_kind FROM forwarding WHERE submission_id = $1 ORDER BY office_kind",
+        )
+        .bind(submission_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub(crate) async fn all_dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let rows =
+            sqlx::query("SELECT queue_id, shard, reason, record FROM dead_letters ORDER BY id")
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadLetter {
+                    queue_id: r.try_get("queue_id")?,
+                    shard: r.try_get::<i64, _>("shard")? as u16,
+                    reason: r.try_get("reason")?,
+                    record: r.try_get("record")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,107 @@
+//! Stored submissions, their forwarding entries, dead letters and the
+//! ranking, as values shared by both backends.
+
+/// A submission as the persister hands it to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubmission {
+    pub submission_id: String,
+    pub account_id: String,
+    pub application_id: String,
+    pub click_day: String,
+    pub category: String,
+    pub province: String,
+    pub form: String,
+    /// Unix nanoseconds UTC, as stamped by the gateway.
+    pub received_at: u64,
+    pub node: u16,
+    pub node_seq: u64,
+    pub key_id: String,
+    pub body: Vec<u8>,
+    pub body_sha256: [u8; 32],
+    pub signature: [u8; 64],
+}
+
+/// A queue entry that cannot become a submission, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub queue_id: String,
+    pub shard: u16,
+    pub reason: String,
+    /// What could be read of the entry, for a human to inspect.
+    pub record: String,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Persisted {
+    /// Newly stored.
+    pub stored: usize,
+    /// Already stored before (a redelivery): nothing changed.
+    pub already: usize,
+    /// Dead-lettered, including submissions that contradict a stored one.
+    pub dead: usize,
+}
+
+/// The offices every stored submission is forwarded to.
+pub const OFFICES: [&str; 3] = ["sportello_unico", "questura", "labour_office"];
+
+/// Places for one (category, province) of a click day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    pub category: String,
+    pub province: String,
+    pub places: u32,
+}
+
+/// What the ranking of one click day needs besides the stored rows.
+#[derive(Debug, Clone)]
+pub struct RankingInput {
+    pub click_day: String,
+    /// Only arrivals in `[opens_at, closes_at)` are ranked.
+    pub opens_at: u64,
+    pub closes_at: u64,
+    pub quotas: Vec<Quota>,
+}
+
+/// One row of the `submission_ranking` view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RankedRow {
+    pub submission_id: String,
+    pub account_id: String,
+    pub application_id: String,
+    pub category: String,
+    pub province: String,
+    pub received_at: u64,
+    pub node: u16,
+    pub node_seq: u64,
+    pub rank: Option<u64>,
+    pub within_quota: Option<bool>,
+}
+
+/// Filters for reading a ranking.
+#[derive(Debug, Clone, Default)]
+pub struct RankingFilter {
+    pub category: Option<String>,
+    pub province: Option<String>,
+}
+
+/// The exact stored bytes of one submission (for audits and receipts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBody {
+    pub received_at: u64,
+    pub body: Vec<u8>,
+    pub body_sha256: [u8; 32],
+    pub signature: [u8; 64],
+}
+
+pub(crate) fn conflict_letter(s: &NewSubmission) -> DeadLetter {
+    DeadLetter {
+        queue_id: format!("submission:{}", s.submission_id),
+        shard: 0,
+        reason: format!(
+            "account {} already has application {} stored under another submission id",
+            s.account_id, s.application_id
+        ),
+        record: format!("{s:?}"),
+    }
+}
