@@ -6,7 +6,10 @@ mod env;
 mod provinces;
 mod raw;
 
-pub use raw::{GatewaySection, QueueSection, RateLimitSection, RawConfig, StoreSection};
+pub use raw::{
+    GatewaySection, PersisterSection, QueueSection, QuotaSection, RateLimitSection, RawConfig,
+    StoreSection,
+};
 
 use clickday_core::time::parse_rfc3339;
 use clickday_core::{Calendar, ClickDay};
@@ -104,6 +107,17 @@ pub struct QueueConfig {
     pub sqlite_max_batch: usize,
 }
 
+/// The validated persister settings.
+#[derive(Debug, Clone)]
+pub struct PersisterConfig {
+    pub consumer: String,
+    pub batch_max: usize,
+    pub batch_wait: Duration,
+    pub claim_idle: Duration,
+    pub max_backoff: Duration,
+    pub rank_after_close: bool,
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -113,6 +127,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub store: StoreUrl,
     pub calendar: Calendar,
+    pub persister: PersisterConfig,
 }
 
 impl Config {
@@ -186,7 +201,25 @@ impl RawConfig {
         let days = if self.click_days.is_empty() {
             vec![demo_click_day(now_nanos)]
         } else {
-            validate_click_days(self.click_days)?
+            validate_click_days(self.click_days, &provinces)?
+        };
+        let p = self.persister;
+        let consumer = p
+            .consumer
+            .unwrap_or_else(|| format!("persister-{}", self.node_id));
+        if consumer.is_empty() || consumer.len() > 64 {
+            return Err(ConfigError::new(
+                "persister.consumer",
+                "must be 1 to 64 characters",
+            ));
+        }
+        let persister = PersisterConfig {
+            consumer,
+            batch_max: positive("persister.batch_max", p.batch_max)?,
+            batch_wait: millis("persister.batch_wait_ms", p.batch_wait_ms)?,
+            claim_idle: millis("persister.claim_idle_ms", p.claim_idle_ms)?,
+            max_backoff: millis("persister.max_backoff_ms", p.max_backoff_ms)?,
+            rank_after_close: p.rank_after_close,
         };
         Ok(Config {
             node_id: self.node_id,
@@ -195,6 +228,7 @@ impl RawConfig {
             queue,
             store,
             calendar: Calendar::new(days, provinces),
+            persister,
         })
     }
 }
@@ -321,7 +355,10 @@ fn sqlite_path(url: &str) -> Option<PathBuf> {
     (!path.is_empty()).then(|| PathBuf::from(path))
 }
 
-fn validate_click_days(days: Vec<raw::ClickDaySection>) -> Result<Vec<ClickDay>, ConfigError> {
+fn validate_click_days(
+    days: Vec<raw::ClickDaySection>,
+    provinces: &BTreeSet<String>,
+) -> Result<Vec<ClickDay>, ConfigError> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(days.len());
     for (i, day) in days.into_iter().enumerate() {
@@ -354,32 +391,63 @@ fn validate_click_days(days: Vec<raw::ClickDaySection>) -> Result<Vec<ClickDay>,
                 "must list at least one category",
             ));
         }
+        let categories: BTreeSet<String> = day.categories.into_iter().collect();
+        let mut quotas = std::collections::BTreeMap::new();
+        for (j, quota) in day.quotas.into_iter().enumerate() {
+            let qkey = format!("{key}.quotas[{j}]");
+            if !categories.contains(&quota.category) {
+                return Err(ConfigError::new(
+                    format!("{qkey}.category"),
+                    format!("{:?} is not a category of this click day", quota.category),
+                ));
+            }
+            if !provinces.contains(&quota.province) {
+                return Err(ConfigError::new(
+                    format!("{qkey}.province"),
+                    format!("{:?} is not a known province", quota.province),
+                ));
+            }
+            if quotas
+                .insert((quota.category, quota.province), quota.places)
+                .is_some()
+            {
+                return Err(ConfigError::new(
+                    qkey,
+                    "this category and province already have a quota",
+                ));
+            }
+        }
         out.push(ClickDay {
             id: day.id,
             opens_at,
             closes_at,
-            categories: day.categories.into_iter().collect(),
+            categories,
+            quotas,
         });
     }
     Ok(out)
 }
 
 /// With no calendar configured, `clickday serve` still works out of the box:
-/// one click day, "demo", open from the start for 24 hours.
+/// one click day, "demo", open from the start for 24 hours, with 100 places
+/// per category in each of the four largest provinces.
 fn demo_click_day(now_nanos: u64) -> ClickDay {
     const DAY: u64 = 24 * 3600 * 1_000_000_000;
+    let categories = [
+        "lavoro-subordinato",
+        "lavoro-domestico",
+        "lavoro-stagionale",
+    ];
+    let quotas = categories
+        .iter()
+        .flat_map(|c| ["RM", "MI", "NA", "TO"].map(|p| ((c.to_string(), p.to_string()), 100)))
+        .collect();
     ClickDay {
         id: "demo".into(),
         opens_at: now_nanos,
         closes_at: now_nanos + DAY,
-        categories: [
-            "lavoro-subordinato",
-            "lavoro-domestico",
-            "lavoro-stagionale",
-        ]
-        .iter()
-        .map(|c| c.to_string())
-        .collect(),
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        quotas,
     }
 }
 

@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub provinces: Option<Vec<String>>,
     /// The click-day calendar; empty = one "demo" click day open for 24 h.
     pub click_days: Vec<ClickDaySection>,
+    pub persister: PersisterSection,
 }
 
 impl Default for RawConfig {
@@ -32,6 +33,7 @@ impl Default for RawConfig {
             store: StoreSection::default(),
             provinces: None,
             click_days: Vec::new(),
+            persister: PersisterSection::default(),
         }
     }
 }
@@ -158,4 +160,48 @@ pub struct ClickDaySection {
     pub closes_at: String,
     /// The quota categories of this click day.
     pub categories: Vec<String>,
+    /// Places per category and province; pairs not listed have no places.
+    #[serde(default)]
+    pub quotas: Vec<QuotaSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSection {
+    pub category: String,
+    pub province: String,
+    /// The first `places` arrivals of this (category, province) are within quota.
+    pub places: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersisterSection {
+    /// This persister's name in the consumer group; default `persister-<node_id>`.
+    /// Keep it stable across restarts of the same persister.
+    pub consumer: Option<String>,
+    /// Most queue entries stored in one transaction.
+    pub batch_max: usize,
+    /// How long a read waits for the first entry of a batch.
+    pub batch_wait_ms: u64,
+    /// Entries delivered to a consumer and unacknowledged for this long are
+    /// taken over (that consumer is presumed dead).
+    pub claim_idle_ms: u64,
+    /// Longest wait between retries while the database is down.
+    pub max_backoff_ms: u64,
+    /// Rank each click day automatically once it has closed and the queue drained.
+    pub rank_after_close: bool,
+}
+
+impl Default for PersisterSection {
+    fn default() -> Self {
+        PersisterSection {
+            consumer: None,
+            batch_max: 500,
+            batch_wait_ms: 50,
+            claim_idle_ms: 30_000,
+            max_backoff_ms: 5_000,
+            rank_after_close: true,
+        }
+    }
 }

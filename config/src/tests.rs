@@ -104,3 +104,50 @@ fn rate_limits_can_be_turned_off() {
         })
     );
 }
+
+#[test]
+fn quotas_are_validated_against_the_day() {
+    let day = |quota: &str| {
+        format!(
+            "[[click_days]]\nid = \"d\"\nopens_at = \"2011-01-31T08:00:00Z\"\ncloses_at = \"2011-01-31T09:00:00Z\"\ncategories = [\"c\"]\n{quota}"
+        )
+    };
+    let ok = load(
+        &day("[[click_days.quotas]]\ncategory = \"c\"\nprovince = \"RM\"\nplaces = 120\n"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        ok.calendar
+            .get("d")
+            .unwrap()
+            .quotas
+            .get(&("c".to_string(), "RM".to_string())),
+        Some(&120)
+    );
+    let err = |quota: &str| load(&day(quota), &[]).unwrap_err().to_string();
+    assert!(
+        err("[[click_days.quotas]]\ncategory = \"x\"\nprovince = \"RM\"\nplaces = 1\n")
+            .contains("click_days[0].quotas[0].category")
+    );
+    assert!(
+        err("[[click_days.quotas]]\ncategory = \"c\"\nprovince = \"ZZ\"\nplaces = 1\n")
+            .contains("click_days[0].quotas[0].province")
+    );
+    let twice =
+        "[[click_days.quotas]]\ncategory = \"c\"\nprovince = \"RM\"\nplaces = 1\n".repeat(2);
+    assert!(err(&twice).contains("click_days[0].quotas[1]"));
+}
+
+#[test]
+fn persister_defaults_follow_the_node() {
+    let cfg = load("node_id = 4", &[]).unwrap();
+    assert_eq!(cfg.persister.consumer, "persister-4");
+    assert!(cfg.persister.rank_after_close);
+    assert!(
+        load("[persister]\nbatch_max = 0", &[])
+            .unwrap_err()
+            .to_string()
+            .contains("persister.batch_max")
+    );
+}

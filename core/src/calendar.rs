@@ -4,7 +4,7 @@
 use crate::problem::Problem;
 use crate::submission::Application;
 use crate::time::format_rfc3339_nanos;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One click day: applications are accepted in `[opens_at, closes_at)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub struct ClickDay {
     /// Unix nanoseconds of the closing instant (exclusive).
     pub closes_at: u64,
     pub categories: BTreeSet<String>,
+    /// Places per (category, province); a pair not listed has none.
+    pub quotas: BTreeMap<(String, String), u32>,
 }
 
 /// The validated calendar and province list, checked on every submission.
@@ -91,6 +93,7 @@ mod tests {
                 opens_at: 100,
                 closes_at: 200,
                 categories: ["c1".to_string()].into(),
+                quotas: BTreeMap::new(),
             }],
             ["RM".to_string()].into(),
         )
