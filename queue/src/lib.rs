@@ -95,6 +95,9 @@ pub trait Queue: Send + Sync + 'static {
     /// Entries delivered and not yet acknowledged.
     async fn pending(&self, shard: u16) -> Result<u64, QueueError>;
 
+    /// Entries never delivered to any consumer yet.
+    async fn backlog(&self, shard: u16) -> Result<u64, QueueError>;
+
     /// All records of `shard` ever queued and still retained, in queue
     /// order (for audits and tests; not for the hot path).
     async fn all_records(&self, shard: u16) -> Result<Vec<Record>, QueueError>;

@@ -152,6 +152,11 @@ impl Queue for MemoryQueue {
             .count() as u64)
     }
 
+    async fn backlog(&self, _shard: u16) -> Result<u64, QueueError> {
+        let state = self.state();
+        Ok((state.records.len() - state.next_undelivered) as u64)
+    }
+
     async fn all_records(&self, _shard: u16) -> Result<Vec<Record>, QueueError> {
         Ok(self.state().records.clone())
     }

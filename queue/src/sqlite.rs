@@ -345,6 +345,14 @@ impl Queue for SqliteInbox {
         Ok(n as u64)
     }
 
+    async fn backlog(&self, _shard: u16) -> Result<u64, QueueError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE acked = 0 AND consumer IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(n as u64)
+    }
+
     async fn all_records(&self, _shard: u16) -> Result<Vec<Record>, QueueError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM inbox ORDER BY seq"))
             .fetch_all(&self.pool)
