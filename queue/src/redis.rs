@@ -292,13 +292,19 @@ impl Queue for RedisQueue {
         for group in array(groups)? {
             let fields = match group {
                 Value::Array(items) => items.into_iter().map(bulk).collect::<Vec<_>>(),
-                Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect(),
+                Value::Map(pairs) => pairs
+                    .into_iter()
+                    .flat_map(|(k, v)| [bulk(k), bulk(v)])
+                    .collect(),
                 _ => continue,
             };
             let mut name = None;
             let mut last = None;
             for pair in fields.chunks(2) {
-                match (pair.first().cloned().flatten().as_deref(), pair.get(1).cloned().flatten()) {
+                match (
+                    pair.first().cloned().flatten().as_deref(),
+                    pair.get(1).cloned().flatten(),
+                ) {
                     (Some(b"name"), value) => name = value,
                     (Some(b"last-delivered-id"), value) => last = value,
                     _ => {}

@@ -346,10 +346,11 @@ impl Queue for SqliteInbox {
     }
 
     async fn backlog(&self, _shard: u16) -> Result<u64, QueueError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE acked = 0 AND consumer IS NULL")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM inbox WHERE acked = 0 AND consumer IS NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unavailable)?;
         Ok(n as u64)
     }
 

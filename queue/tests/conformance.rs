@@ -120,7 +120,10 @@ async fn consumers_share_without_overlap(queue: &dyn Queue) {
     for shard in 0..queue.shards() {
         backlog += queue.backlog(shard).await.unwrap();
     }
-    assert!(backlog >= 20, "never-delivered entries are counted: {backlog}");
+    assert!(
+        backlog >= 20,
+        "never-delivered entries are counted: {backlog}"
+    );
     for shard in 0..queue.shards() {
         let first = queue
             .read_batch(shard, "p1", 7, Duration::from_millis(10))

@@ -1,0 +1,177 @@
+//! Queue → store: read a batch, store it in one transaction, then ack.
+
+use clickday_config::Config;
+use clickday_queue::{Delivery, Queue, Record};
+use clickday_store::{DeadLetter, NewSubmission, Store};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// First wait after a failure; doubles up to the configured maximum.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+pub(crate) struct Ingest {
+    queue: Arc<dyn Queue>,
+    store: Arc<dyn Store>,
+    consumer: String,
+    batch_max: usize,
+    batch_wait: Duration,
+    claim_idle: Duration,
+    max_backoff: Duration,
+    /// Click days that received rows since they were last ranked.
+    touched: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Ingest {
+    pub(crate) fn new(cfg: &Config, queue: Arc<dyn Queue>, store: Arc<dyn Store>) -> Self {
+        let p = &cfg.persister;
+        Ingest {
+            queue,
+            store,
+            consumer: p.consumer.clone(),
+            batch_max: p.batch_max,
+            batch_wait: p.batch_wait,
+            claim_idle: p.claim_idle,
+            max_backoff: p.max_backoff,
+            touched: Arc::default(),
+        }
+    }
+
+    pub(crate) fn touched_days(&self) -> Arc<Mutex<BTreeSet<String>>> {
+        self.touched.clone()
+    }
+
+    /// Consumes one shard until shutdown.
+    pub(crate) async fn consume(self: Arc<Self>, shard: u16, shutdown: CancellationToken) {
+        // Claim at once on start: after a crash our own entries are pending.
+        let mut last_claim: Option<Instant> = None;
+        let mut backoff = FIRST_BACKOFF;
+        while !shutdown.is_cancelled() {
+            let claim_due = last_claim.is_none_or(|t| t.elapsed() >= self.claim_idle / 2);
+            let next = if claim_due {
+                last_claim = Some(Instant::now());
+                self.queue
+                    .claim_stale(shard, &self.consumer, self.claim_idle, self.batch_max)
+                    .await
+            } else {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    batch = self.queue.read_batch(shard, &self.consumer, self.batch_max, self.batch_wait) => batch,
+                }
+            };
+            match next {
+                Ok(batch) if batch.is_empty() => backoff = FIRST_BACKOFF,
+                Ok(batch) => {
+                    backoff = FIRST_BACKOFF;
+                    self.store_then_ack(shard, batch, &shutdown).await;
+                }
+                Err(e) => {
+                    tracing::warn!(shard, error = %e, "queue read failed; retrying");
+                    backoff = self.pause(backoff, &shutdown).await;
+                }
+            }
+        }
+    }
+
+    /// Stores the batch (retrying while the store is down) and acks it only
+    /// after the commit. Gives up without acking only when shutdown is
+    /// requested while the store is unreachable: the entries stay pending
+    /// and are claimed again later.
+    async fn store_then_ack(&self, shard: u16, batch: Vec<Delivery>, shutdown: &CancellationToken) {
+        let ids: Vec<String> = batch.iter().map(|d| d.id.clone()).collect();
+        let (submissions, dead) = split(shard, batch);
+        let mut backoff = FIRST_BACKOFF;
+        let outcome = loop {
+            match self.store.persist_batch(&submissions, &dead).await {
+                Ok(outcome) => break outcome,
+                Err(e) => {
+                    tracing::warn!(shard, batch = ids.len(), error = %e, "store unavailable; batch not acknowledged, retrying");
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    backoff = self.pause(backoff, shutdown).await;
+                }
+            }
+        };
+        if outcome.dead > 0 {
+            tracing::error!(
+                shard,
+                dead = outcome.dead,
+                "queue entries dead-lettered; inspect the dead_letters table"
+            );
+        }
+        if outcome.stored > 0 {
+            let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+            touched.extend(submissions.iter().map(|s| s.click_day.clone()));
+        }
+        tracing::debug!(
+            shard,
+            stored = outcome.stored,
+            already = outcome.already,
+            "batch committed"
+        );
+        let mut backoff = FIRST_BACKOFF;
+        while let Err(e) = self.queue.ack(shard, &ids).await {
+            // Unacked entries are redelivered and recognised: safe to give up.
+            tracing::warn!(shard, error = %e, "ack failed; retrying");
+            if shutdown.is_cancelled() {
+                return;
+            }
+            backoff = self.pause(backoff, shutdown).await;
+        }
+    }
+
+    async fn pause(&self, backoff: Duration, shutdown: &CancellationToken) -> Duration {
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = tokio::time::sleep(backoff) => {}
+        }
+        (backoff * 2).min(self.max_backoff)
+    }
+}
+
+/// Decoded records become submissions; anything else a dead letter.
+fn split(shard: u16, batch: Vec<Delivery>) -> (Vec<NewSubmission>, Vec<DeadLetter>) {
+    let mut submissions = Vec::with_capacity(batch.len());
+    let mut dead = Vec::new();
+    for delivery in batch {
+        match delivery.record {
+            Ok(record) if clickday_core::body_digest(&record.body) == record.body_sha256 => {
+                submissions.push(to_submission(record));
+            }
+            Ok(record) => dead.push(DeadLetter {
+                queue_id: delivery.id,
+                shard,
+                reason: "body does not match its SHA-256".into(),
+                record: format!("{record:?}"),
+            }),
+            Err(reason) => dead.push(DeadLetter {
+                queue_id: delivery.id,
+                shard,
+                reason,
+                record: String::new(),
+            }),
+        }
+    }
+    (submissions, dead)
+}
+
+fn to_submission(r: Record) -> NewSubmission {
+    NewSubmission {
+        submission_id: r.submission_id,
+        account_id: r.account_id,
+        application_id: r.application_id,
+        click_day: r.click_day,
+        category: r.category,
+        province: r.province,
+        form: r.form,
+        received_at: r.received_at,
+        node: r.node,
+        node_seq: r.seq,
+        key_id: r.key_id,
+        body: r.body.to_vec(),
+        body_sha256: r.body_sha256,
+        signature: r.signature,
+    }
+}

@@ -1,0 +1,46 @@
+//! The persister: a consumer-group member that moves accepted submissions
+//! from the queue into the store, exactly once, and ranks each click day
+//! once it has closed and the queue has drained.
+//!
+//! Exactly once = at-least-once delivery (nothing is acknowledged before the
+//! store committed it) + idempotent storage (a redelivered submission id is
+//! recognised and left alone).
+
+mod ingest;
+mod ranking;
+
+pub use ranking::rank_click_day;
+
+use clickday_config::Config;
+use clickday_queue::Queue;
+use clickday_store::Store;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// The wall clock in Unix nanoseconds (injected for tests).
+pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Runs the persister until `shutdown`: one consumer task per queue shard
+/// and the ranking task. Each consumer finishes (stores and acks) the batch
+/// it holds before it stops.
+pub async fn run(
+    cfg: &Config,
+    queue: Arc<dyn Queue>,
+    store: Arc<dyn Store>,
+    clock: WallClock,
+    shutdown: CancellationToken,
+) {
+    let shared = Arc::new(ingest::Ingest::new(cfg, queue.clone(), store.clone()));
+    let mut tasks = JoinSet::new();
+    for shard in 0..queue.shards() {
+        tasks.spawn(shared.clone().consume(shard, shutdown.clone()));
+    }
+    if cfg.persister.rank_after_close {
+        let ranker = ranking::Ranker::new(cfg, queue, store, shared.touched_days(), clock);
+        tasks.spawn(ranker.run(shutdown.clone()));
+    }
+    tracing::info!(consumer = %cfg.persister.consumer, shards = tasks.len(), "persister running");
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("persister stopped");
+}
