@@ -31,6 +31,28 @@ enum Command {
     Serve(ConfigArg),
     /// Runs the gateway alone.
     Gateway(ConfigArg),
+    /// Runs the persister alone (queue to store, ranking).
+    Persister(ConfigArg),
+    /// Ranks a click day now (idempotent: running it twice changes nothing).
+    Rank {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The click day's id.
+        click_day: String,
+    },
+    /// Prints the ranking of a click day.
+    Ranking {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The click day's id.
+        click_day: String,
+        /// Only this category.
+        #[arg(long)]
+        category: Option<String>,
+        /// Only this province (two capital letters).
+        #[arg(long)]
+        province: Option<String>,
+    },
     /// Creates or updates the store and queue schemas, then exits.
     Migrate(ConfigArg),
     /// Manages applicant accounts and their mini-client keys.
@@ -53,8 +75,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
     let config_path = match &cli.command {
-        Command::Serve(c) | Command::Gateway(c) | Command::Migrate(c) => c.config.clone(),
-        Command::Accounts { config, .. } => config.config.clone(),
+        Command::Serve(c) | Command::Gateway(c) | Command::Persister(c) | Command::Migrate(c) => {
+            c.config.clone()
+        }
+        Command::Accounts { config, .. }
+        | Command::Rank { config, .. }
+        | Command::Ranking { config, .. } => config.config.clone(),
     };
     let cfg = match commands::load_config(config_path.as_deref()) {
         Ok(cfg) => cfg,
@@ -75,8 +101,18 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(_) => commands::serve::run(cfg).await,
-            Command::Gateway(_) => commands::serve::run(cfg).await,
+            Command::Serve(_) => commands::serve::run(cfg, commands::serve::Roles::ALL).await,
+            Command::Gateway(_) => commands::serve::run(cfg, commands::serve::Roles::GATEWAY).await,
+            Command::Persister(_) => {
+                commands::serve::run(cfg, commands::serve::Roles::PERSISTER).await
+            }
+            Command::Rank { click_day, .. } => commands::ranking::rank(&cfg, &click_day).await,
+            Command::Ranking {
+                click_day,
+                category,
+                province,
+                ..
+            } => commands::ranking::print(&cfg, &click_day, category, province).await,
             Command::Migrate(_) => commands::migrate(&cfg).await,
             Command::Accounts { action, .. } => commands::accounts::run(&cfg, action).await,
         }

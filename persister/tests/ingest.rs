@@ -49,7 +49,7 @@ fn record(i: u64) -> Record {
         application_id: format!("app-{i}"),
         click_day: "cd".into(),
         category: "lavoro-domestico".into(),
-        province: if i % 2 == 0 { "RM" } else { "MI" }.into(),
+        province: if i.is_multiple_of(2) { "RM" } else { "MI" }.into(),
         form: "LD".into(),
         received_at: OPENS + i,
         node: 1,

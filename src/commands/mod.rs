@@ -1,6 +1,7 @@
 //! The subcommands, each in its own module.
 
 pub mod accounts;
+pub mod ranking;
 pub mod serve;
 
 use anyhow::Context as _;

@@ -1,32 +1,72 @@
-//! `clickday serve` / `clickday gateway`: run until SIGINT or SIGTERM, then
-//! drain. (`serve` will also run the persister once it exists.)
+//! `clickday serve` / `gateway` / `persister`: run the chosen roles until
+//! SIGINT or SIGTERM, then drain: the gateway finishes in-flight requests,
+//! the persister stores and acks the batch it holds.
 
 use clickday_config::Config;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+/// Which parts of the system this process runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Roles {
+    gateway: bool,
+    persister: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        gateway: true,
+        persister: true,
+    };
+    pub const GATEWAY: Roles = Roles {
+        gateway: true,
+        persister: false,
+    };
+    pub const PERSISTER: Roles = Roles {
+        gateway: false,
+        persister: true,
+    };
+}
+
+pub async fn run(cfg: Config, roles: Roles) -> anyhow::Result<()> {
     let store = super::open_store(&cfg).await?;
     let queue = super::open_queue(&cfg).await?;
     let shutdown = CancellationToken::new();
-    let running = clickday_gateway::start(
-        &cfg,
-        queue,
-        store,
-        clickday_gateway::system_clock(),
-        shutdown.clone(),
-    )
-    .await?;
-    let scheme = if cfg.gateway.tls { "https" } else { "http" };
-    tracing::info!(
-        url = %format!("{scheme}://{}", running.local_addr),
-        cert = ?running.cert_path,
-        click_days = ?cfg.calendar.days().map(|d| d.id.as_str()).collect::<Vec<_>>(),
-        "clickday is serving; POST /v1/submissions"
-    );
+    let gateway = if roles.gateway {
+        let running = clickday_gateway::start(
+            &cfg,
+            queue.clone(),
+            store.clone(),
+            clickday_gateway::system_clock(),
+            shutdown.clone(),
+        )
+        .await?;
+        let scheme = if cfg.gateway.tls { "https" } else { "http" };
+        tracing::info!(
+            url = %format!("{scheme}://{}", running.local_addr),
+            cert = ?running.cert_path,
+            click_days = ?cfg.calendar.days().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            "gateway is serving; POST /v1/submissions"
+        );
+        Some(running)
+    } else {
+        None
+    };
+    let persister = roles.persister.then(|| {
+        let (cfg, queue, store, token) =
+            (cfg.clone(), queue.clone(), store.clone(), shutdown.clone());
+        let clock: clickday_persister::WallClock = Arc::new(super::now_nanos);
+        tokio::spawn(async move { clickday_persister::run(&cfg, queue, store, clock, token).await })
+    });
     wait_for_signal().await;
     tracing::info!("shutdown requested");
     shutdown.cancel();
-    running.wait().await;
+    if let Some(running) = gateway {
+        running.wait().await;
+    }
+    if let Some(task) = persister {
+        task.await?;
+    }
     Ok(())
 }
 
