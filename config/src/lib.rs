@@ -118,6 +118,13 @@ pub struct PersisterConfig {
     pub rank_after_close: bool,
 }
 
+/// The validated receipt settings.
+#[derive(Debug, Clone)]
+pub struct ReceiptsConfig {
+    pub key_file: PathBuf,
+    pub batch_max: usize,
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -128,6 +135,7 @@ pub struct Config {
     pub store: StoreUrl,
     pub calendar: Calendar,
     pub persister: PersisterConfig,
+    pub receipts: ReceiptsConfig,
 }
 
 impl Config {
@@ -213,6 +221,13 @@ impl RawConfig {
                 "must be 1 to 64 characters",
             ));
         }
+        let receipts = ReceiptsConfig {
+            key_file: self
+                .receipts
+                .key_file
+                .unwrap_or_else(|| data_dir.join("receipts").join("receipt-key")),
+            batch_max: positive("receipts.batch_max", self.receipts.batch_max)?,
+        };
         let persister = PersisterConfig {
             consumer,
             batch_max: positive("persister.batch_max", p.batch_max)?,
@@ -229,6 +244,7 @@ impl RawConfig {
             store,
             calendar: Calendar::new(days, provinces),
             persister,
+            receipts,
         })
     }
 }

@@ -21,6 +21,7 @@ pub struct RawConfig {
     /// The click-day calendar; empty = one "demo" click day open for 24 h.
     pub click_days: Vec<ClickDaySection>,
     pub persister: PersisterSection,
+    pub receipts: ReceiptsSection,
 }
 
 impl Default for RawConfig {
@@ -34,6 +35,7 @@ impl Default for RawConfig {
             provinces: None,
             click_days: Vec::new(),
             persister: PersisterSection::default(),
+            receipts: ReceiptsSection::default(),
         }
     }
 }
@@ -202,6 +204,26 @@ impl Default for PersisterSection {
             claim_idle_ms: 30_000,
             max_backoff_ms: 5_000,
             rank_after_close: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiptsSection {
+    /// The system's Ed25519 receipt signing key: base64url of the 32-byte
+    /// seed. Default `<data_dir>/receipts/receipt-key`, generated on first
+    /// start. Every persister of one deployment must use the same key.
+    pub key_file: Option<PathBuf>,
+    /// Receipts rendered and saved per round.
+    pub batch_max: usize,
+}
+
+impl Default for ReceiptsSection {
+    fn default() -> Self {
+        ReceiptsSection {
+            key_file: None,
+            batch_max: 200,
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod calendar;
 pub mod keys;
 pub mod problem;
+pub mod receipt;
 pub mod stamp;
 pub mod submission;
 pub mod time;

@@ -8,6 +8,7 @@
 
 mod ingest;
 mod ranking;
+pub mod receipts;
 
 pub use ranking::rank_click_day;
 
@@ -21,18 +22,30 @@ use tokio_util::sync::CancellationToken;
 /// The wall clock in Unix nanoseconds (injected for tests).
 pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
-/// Runs the persister until `shutdown`: one consumer task per queue shard
-/// and the ranking task. Each consumer finishes (stores and acks) the batch
-/// it holds before it stops.
+/// Runs the persister until `shutdown`: one consumer task per queue shard,
+/// the receipt stage and the ranking task. Each consumer finishes (stores
+/// and acks) the batch it holds before it stops.
 pub async fn run(
     cfg: &Config,
     queue: Arc<dyn Queue>,
     store: Arc<dyn Store>,
     clock: WallClock,
     shutdown: CancellationToken,
-) {
+) -> std::io::Result<()> {
+    let key = receipts::load_or_create_key(&cfg.receipts.key_file).map_err(|e| {
+        std::io::Error::other(format!(
+            "receipt key {}: {e}",
+            cfg.receipts.key_file.display()
+        ))
+    })?;
     let shared = Arc::new(ingest::Ingest::new(cfg, queue.clone(), store.clone()));
     let mut tasks = JoinSet::new();
+    let stage = receipts::ReceiptStage {
+        store: store.clone(),
+        key: Arc::new(key),
+        batch: cfg.receipts.batch_max,
+    };
+    tasks.spawn(stage.run(shutdown.clone()));
     for shard in 0..queue.shards() {
         tasks.spawn(shared.clone().consume(shard, shutdown.clone()));
     }
@@ -43,4 +56,5 @@ pub async fn run(
     tracing::info!(consumer = %cfg.persister.consumer, shards = tasks.len(), "persister running");
     while tasks.join_next().await.is_some() {}
     tracing::info!("persister stopped");
+    Ok(())
 }

@@ -17,8 +17,10 @@ const OPENS: u64 = 1_296_457_200_000_000_000; // 2011-01-31T07:00:00Z
 const CLOSES: u64 = OPENS + 3_600_000_000_000;
 
 fn config(consumer: &str, extra: &str) -> Config {
+    let keys = std::env::temp_dir().join(format!("clickday-receipt-key-{}", std::process::id()));
     let text = format!(
         r#"
+data_dir = "{keys}"
 [persister]
 consumer = "{consumer}"
 batch_max = 200
@@ -35,7 +37,8 @@ categories = ["lavoro-domestico"]
 category = "lavoro-domestico"
 province = "RM"
 places = 10
-"#
+"#,
+        keys = keys.display()
     );
     Config::from_toml(&text, std::iter::empty(), 0).unwrap()
 }
@@ -89,10 +92,11 @@ fn start(
     let shutdown = CancellationToken::new();
     let cfg = cfg.clone();
     let token = shutdown.clone();
-    let task =
-        tokio::spawn(
-            async move { clickday_persister::run(&cfg, queue, store, clock, token).await },
-        );
+    let task = tokio::spawn(async move {
+        clickday_persister::run(&cfg, queue, store, clock, token)
+            .await
+            .unwrap()
+    });
     (shutdown, task)
 }
 

@@ -65,7 +65,7 @@ pub async fn run(cfg: Config, roles: Roles) -> anyhow::Result<()> {
         running.wait().await;
     }
     if let Some(task) = persister {
-        task.await?;
+        task.await??;
     }
     Ok(())
 }

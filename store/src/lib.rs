@@ -13,7 +13,7 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use submissions::{
     DeadLetter, NewSubmission, OFFICES, Persisted, Quota, RankedRow, RankingFilter, RankingInput,
-    StoredBody,
+    Receipt, ReceiptJob, StoredBody,
 };
 
 use std::sync::Arc;
@@ -87,6 +87,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every dead letter, oldest first.
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Up to `limit` stored submissions still without a receipt, oldest first.
+    async fn receipt_jobs(&self, limit: usize) -> Result<Vec<ReceiptJob>, StoreError>;
+
+    /// Saves receipts and marks their submissions `ready`, in one
+    /// transaction; a receipt already saved (by another persister) is kept.
+    async fn save_receipts(&self, receipts: &[Receipt]) -> Result<(), StoreError>;
+
+    /// The receipt of one submission, if made.
+    async fn receipt(&self, submission_id: &str) -> Result<Option<Receipt>, StoreError>;
+
+    /// Arrival stamp of the oldest stored submission without a receipt.
+    async fn oldest_without_receipt(&self) -> Result<Option<u64>, StoreError>;
 }
 
 /// Opens (creating and migrating) the store named by `url`:

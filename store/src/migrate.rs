@@ -3,7 +3,7 @@
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 
-fn migrator(steps: &[(i64, &'static str, &'static str)]) -> Migrator {
+fn migrator(steps: &'static Steps) -> Migrator {
     let migrations = steps
         .iter()
         .map(|&(version, name, sql)| {
@@ -22,32 +22,50 @@ fn migrator(steps: &[(i64, &'static str, &'static str)]) -> Migrator {
     }
 }
 
+/// (version, name, SQL) per backend, in order. Append only: a released
+/// migration is never edited.
+type Steps = [(i64, &'static str, &'static str)];
+
+const SQLITE: &Steps = &[
+    (
+        1,
+        "accounts",
+        include_str!("../migrations/sqlite/0001_accounts.sql"),
+    ),
+    (
+        2,
+        "submissions",
+        include_str!("../migrations/sqlite/0002_submissions.sql"),
+    ),
+    (
+        3,
+        "receipts",
+        include_str!("../migrations/sqlite/0003_receipts.sql"),
+    ),
+];
+
+const POSTGRES: &Steps = &[
+    (
+        1,
+        "accounts",
+        include_str!("../migrations/postgres/0001_accounts.sql"),
+    ),
+    (
+        2,
+        "submissions",
+        include_str!("../migrations/postgres/0002_submissions.sql"),
+    ),
+    (
+        3,
+        "receipts",
+        include_str!("../migrations/postgres/0003_receipts.sql"),
+    ),
+];
+
 pub(crate) fn sqlite() -> Migrator {
-    migrator(&[
-        (
-            1,
-            "accounts",
-            include_str!("../migrations/sqlite/0001_accounts.sql"),
-        ),
-        (
-            2,
-            "submissions",
-            include_str!("../migrations/sqlite/0002_submissions.sql"),
-        ),
-    ])
+    migrator(SQLITE)
 }
 
 pub(crate) fn postgres() -> Migrator {
-    migrator(&[
-        (
-            1,
-            "accounts",
-            include_str!("../migrations/postgres/0001_accounts.sql"),
-        ),
-        (
-            2,
-            "submissions",
-            include_str!("../migrations/postgres/0002_submissions.sql"),
-        ),
-    ])
+    migrator(POSTGRES)
 }

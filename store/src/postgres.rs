@@ -3,12 +3,14 @@
 
 use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict, key_row};
 use crate::submissions::{
-    DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody,
+    DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, Receipt,
+    ReceiptJob, StoredBody,
 };
 use crate::{Store, StoreError};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
+mod receipts;
 mod submissions;
 
 /// The database clock in Unix microseconds (`clock_timestamp`, not the
@@ -158,5 +160,21 @@ impl Store for PgStore {
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
         self.all_dead_letters().await
+    }
+
+    async fn receipt_jobs(&self, limit: usize) -> Result<Vec<ReceiptJob>, StoreError> {
+        self.jobs(limit).await
+    }
+
+    async fn save_receipts(&self, receipts: &[Receipt]) -> Result<(), StoreError> {
+        self.save(receipts).await
+    }
+
+    async fn receipt(&self, submission_id: &str) -> Result<Option<Receipt>, StoreError> {
+        self.receipt_of(submission_id).await
+    }
+
+    async fn oldest_without_receipt(&self) -> Result<Option<u64>, StoreError> {
+        self.oldest_pending_receipt().await
     }
 }

@@ -94,6 +94,34 @@ pub struct StoredBody {
     pub signature: [u8; 64],
 }
 
+/// A stored submission waiting for its receipt: what the receipt shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptJob {
+    pub submission_id: String,
+    pub account_id: String,
+    pub application_id: String,
+    pub click_day: String,
+    pub category: String,
+    pub province: String,
+    pub form: String,
+    pub received_at: u64,
+    pub body: Vec<u8>,
+    pub body_sha256: [u8; 32],
+}
+
+/// A made receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub submission_id: String,
+    /// The canonical statement text that was signed.
+    pub statement: String,
+    /// Base64url Ed25519 signature over `statement`.
+    pub signature: String,
+    /// The receipt key's id.
+    pub key_id: String,
+    pub pdf: Vec<u8>,
+}
+
 pub(crate) fn conflict_letter(s: &NewSubmission) -> DeadLetter {
     DeadLetter {
         queue_id: format!("submission:{}", s.submission_id),

@@ -1,0 +1,142 @@
+//! The receipt statement: the canonical text the system signs for every
+//! stored submission, so anyone can verify a receipt offline.
+//!
+//! Format (UTF-8, `\n` after every line, no trailing spaces):
+//!
+//! ```text
+//! clickday-receipt-v1
+//! submission_id: 20110131T070000051234567Z-00001
+//! received_at: 2011-01-31T07:00:00.051234567Z
+//! account_id: mario.rossi
+//! application_id: domanda-001
+//! click_day: 2011-01-31
+//! category: lavoro-domestico
+//! province: RM
+//! form: LD-2011
+//! body_sha256: <64 lowercase hex characters>
+//! ```
+//!
+//! The signature is Ed25519 over exactly those bytes, shown as base64url
+//! without padding; the receipt key's id follows the same rule as `key_id`.
+
+use crate::keys::{KeyId, PublicKey, SignatureError, decode_signature, encode_signature};
+use crate::time::format_rfc3339_nanos;
+use ed25519_dalek::{Signer as _, SigningKey};
+
+pub const HEADER: &str = "clickday-receipt-v1";
+
+/// The signed facts of one receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub submission_id: String,
+    pub received_at: u64,
+    pub account_id: String,
+    pub application_id: String,
+    pub click_day: String,
+    pub category: String,
+    pub province: String,
+    pub form: String,
+    pub body_sha256: [u8; 32],
+}
+
+impl Statement {
+    /// The canonical text that is signed.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{HEADER}\nsubmission_id: {}\nreceived_at: {}\naccount_id: {}\napplication_id: {}\nclick_day: {}\n\
+             category: {}\nprovince: {}\nform: {}\nbody_sha256: {}\n",
+            self.submission_id,
+            format_rfc3339_nanos(self.received_at),
+            self.account_id,
+            self.application_id,
+            self.click_day,
+            self.category,
+            self.province,
+            self.form,
+            hex::encode(self.body_sha256),
+        )
+    }
+
+    /// Signs the canonical text; returns the signature as base64url.
+    pub fn sign(&self, key: &SigningKey) -> String {
+        encode_signature(&key.sign(self.to_text().as_bytes()))
+    }
+}
+
+/// Verifies `signature` (base64url) over the statement `text` exactly as
+/// given, e.g. as extracted from a receipt.
+pub fn verify_text(key: &PublicKey, text: &str, signature: &str) -> Result<(), SignatureError> {
+    let signature = decode_signature(signature.trim().as_bytes())?;
+    key.verify(text.as_bytes(), &signature)
+}
+
+/// Finds the statement in extracted receipt text: from the header line to
+/// the `body_sha256:` line, each line trimmed of surrounding white space
+/// (text extractors add indentation), rejoined with `\n`.
+pub fn find_statement(receipt_text: &str) -> Option<String> {
+    let lines: Vec<&str> = receipt_text.lines().map(str::trim).collect();
+    let start = lines.iter().position(|l| *l == HEADER)?;
+    let end = start
+        + lines[start..]
+            .iter()
+            .position(|l| l.starts_with("body_sha256: "))?;
+    let mut text = lines[start..=end].join("\n");
+    text.push('\n');
+    Some(text)
+}
+
+/// The id under which a receipt key is published.
+pub fn receipt_key_id(key: &SigningKey) -> KeyId {
+    KeyId::of(&key.verifying_key().to_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement() -> Statement {
+        Statement {
+            submission_id: "20110131T070000051234567Z-00001".into(),
+            received_at: 1_296_457_200_051_234_567,
+            account_id: "mario.rossi".into(),
+            application_id: "domanda-001".into(),
+            click_day: "2011-01-31".into(),
+            category: "lavoro-domestico".into(),
+            province: "RM".into(),
+            form: "LD-2011".into(),
+            body_sha256: [0xab; 32],
+        }
+    }
+
+    #[test]
+    fn signs_the_canonical_text_and_refuses_one_changed_byte() {
+        let key = SigningKey::from_bytes(&[4; 32]);
+        let public = PublicKey::from_bytes(&key.verifying_key().to_bytes()).unwrap();
+        let s = statement();
+        let text = s.to_text();
+        assert!(
+            text.starts_with(
+                "clickday-receipt-v1\nsubmission_id: 20110131T070000051234567Z-00001\n"
+            )
+        );
+        assert!(text.contains("received_at: 2011-01-31T07:00:00.051234567Z\n"));
+        let signature = s.sign(&key);
+        assert_eq!(verify_text(&public, &text, &signature), Ok(()));
+        let tampered = text.replacen("RM", "RN", 1);
+        assert_eq!(
+            verify_text(&public, &tampered, &signature),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn finds_the_statement_in_extracted_text() {
+        let text = statement().to_text();
+        let extracted = format!(
+            "Ricevuta di invio\n  Some heading\n{}\n   Firma\n",
+            text.replace('\n', "  \n   ")
+        );
+        assert_eq!(find_statement(&extracted).as_deref(), Some(text.as_str()));
+        assert_eq!(find_statement("no statement here"), None);
+    }
+}

@@ -1,0 +1,142 @@
+//! The receipt stage: separate from ingestion so receipts never slow it.
+//! Takes stored submissions without a receipt, oldest first, signs their
+//! statement with the system's receipt key, renders the PDF, saves both.
+
+mod pdf;
+
+use clickday_core::receipt::{Statement, receipt_key_id};
+use clickday_store::{Receipt, ReceiptJob, Store};
+use ed25519_dalek::SigningKey;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long to wait when there is nothing to do.
+const IDLE: Duration = Duration::from_millis(200);
+
+/// Loads the receipt key (base64url of the 32-byte Ed25519 seed), or
+/// generates one there with owner-only permissions on first start. Safe
+/// when several persisters start at once on one data directory: the key
+/// is written whole to a temporary file and linked into place, and a
+/// loser of that race reads the winner's key.
+pub fn load_or_create_key(path: &Path) -> std::io::Result<SigningKey> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let tmp = path.with_extension(format!(
+            "tmp-{}-{:x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(URL_SAFE_NO_PAD.encode(key.to_bytes()).as_bytes())?;
+        file.sync_all()?;
+        let linked = std::fs::hard_link(&tmp, path);
+        std::fs::remove_file(&tmp)?;
+        match linked {
+            Ok(()) => {
+                tracing::warn!(path = %path.display(), key_id = %receipt_key_id(&key), "generated a new receipt signing key; publish its public key");
+                return Ok(key);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let text = std::fs::read_to_string(path)?;
+    let seed: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .ok()
+        .and_then(|raw| raw.try_into().ok())
+        .ok_or_else(|| {
+            std::io::Error::other(format!("{}: not base64url of 32 bytes", path.display()))
+        })?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Signs and renders one receipt (pure CPU; no I/O).
+pub fn make_receipt(job: &ReceiptJob, key: &SigningKey) -> Receipt {
+    use base64::Engine as _;
+    let statement = Statement {
+        submission_id: job.submission_id.clone(),
+        received_at: job.received_at,
+        account_id: job.account_id.clone(),
+        application_id: job.application_id.clone(),
+        click_day: job.click_day.clone(),
+        category: job.category.clone(),
+        province: job.province.clone(),
+        form: job.form.clone(),
+        body_sha256: job.body_sha256,
+    };
+    let text = statement.to_text();
+    let signature = statement.sign(key);
+    let key_id = receipt_key_id(key).to_string();
+    let public_key =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+    let pdf = pdf::render(&pdf::ReceiptContent {
+        statement: &statement,
+        statement_text: &text,
+        signature: &signature,
+        key_id: &key_id,
+        public_key: &public_key,
+        preview: pdf::preview(&job.body, 25),
+    });
+    Receipt {
+        submission_id: job.submission_id.clone(),
+        statement: text,
+        signature,
+        key_id,
+        pdf,
+    }
+}
+
+pub(crate) struct ReceiptStage {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) key: Arc<SigningKey>,
+    pub(crate) batch: usize,
+}
+
+impl ReceiptStage {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let jobs = match self.store.receipt_jobs(self.batch).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "receipt jobs unavailable; retrying");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(IDLE) => continue,
+                }
+            }
+            let key = self.key.clone();
+            let made = tokio::task::spawn_blocking(move || {
+                jobs.iter()
+                    .map(|j| make_receipt(j, &key))
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            match made {
+                Ok(receipts) => {
+                    if let Err(e) = self.store.save_receipts(&receipts).await {
+                        tracing::warn!(error = %e, "saving receipts failed; they will be made again");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "receipt rendering panicked"),
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! PostgreSQL: the receipt stage's queries.
+
+use super::{NOW, PgStore};
+use crate::StoreError;
+use crate::submissions::{Receipt, ReceiptJob};
+use sqlx::Row as _;
+
+impl PgStore {
+    pub(crate) async fn jobs(&self, limit: usize) -> Result<Vec<ReceiptJob>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT submission_id, account_id, application_id, click_day, category, province, form, received_at, \
+             body, body_sha256 FROM submissions WHERE receipt_state = 'pending' ORDER BY received_at LIMIT $1",
+        )
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReceiptJob {
+                    submission_id: r.try_get("submission_id")?,
+                    account_id: r.try_get("account_id")?,
+                    application_id: r.try_get("application_id")?,
+                    click_day: r.try_get("click_day")?,
+                    category: r.try_get("category")?,
+                    province: r.try_get("province")?,
+                    form: r.try_get("form")?,
+                    received_at: r.try_get::<i64, _>("received_at")? as u64,
+                    body: r.try_get("body")?,
+                    body_sha256: r.try_get::<Vec<u8>, _>("body_sha256")?.try_into().map_err(
+                        |_| StoreError::Rejected("stored digest has the wrong length".into()),
+                    )?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn save(&self, receipts: &[Receipt]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for r in receipts {
+            sqlx::query(&format!(
+                "INSERT INTO receipts (submission_id, statement, signature, key_id, pdf, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, {NOW}) ON CONFLICT DO NOTHING"
+            ))
+            .bind(&r.submission_id)
+            .bind(&r.statement)
+            .bind(&r.signature)
+            .bind(&r.key_id)
+            .bind(&r.pdf)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE submissions SET receipt_state = 'ready' WHERE submission_id = $1")
+                .bind(&r.submission_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn receipt_of(
+        &self,
+        submission_id: &str,
+    ) -> Result<Option<Receipt>, StoreError> {
+        let row = sqlx::query("SELECT submission_id, statement, signature, key_id, pdf FROM receipts WHERE submission_id = $1")
+            .bind(submission_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok(Receipt {
+                submission_id: r.try_get("submission_id")?,
+                statement: r.try_get("statement")?,
+                signature: r.try_get("signature")?,
+                key_id: r.try_get("key_id")?,
+                pdf: r.try_get("pdf")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn oldest_pending_receipt(&self) -> Result<Option<u64>, StoreError> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT min(received_at) FROM submissions WHERE receipt_state = 'pending'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(at.map(|n| n as u64))
+    }
+}
