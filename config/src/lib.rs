@@ -125,6 +125,23 @@ pub struct ReceiptsConfig {
     pub batch_max: usize,
 }
 
+/// How confirmation emails leave the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailTransport {
+    /// One `.eml` file per message in this directory.
+    Files(PathBuf),
+    /// An SMTP relay.
+    Smtp { host: String, port: u16 },
+}
+
+/// The validated email settings.
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub transport: EmailTransport,
+    pub from: String,
+    pub max_backoff: Duration,
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -136,6 +153,7 @@ pub struct Config {
     pub calendar: Calendar,
     pub persister: PersisterConfig,
     pub receipts: ReceiptsConfig,
+    pub email: EmailConfig,
 }
 
 impl Config {
@@ -228,6 +246,23 @@ impl RawConfig {
                 .unwrap_or_else(|| data_dir.join("receipts").join("receipt-key")),
             batch_max: positive("receipts.batch_max", self.receipts.batch_max)?,
         };
+        let email = EmailConfig {
+            transport: parse_email_transport(
+                &self.email.transport,
+                self.email.outbox_dir,
+                &data_dir,
+            )?,
+            from: match self.email.from.contains('@') {
+                true => self.email.from,
+                false => {
+                    return Err(ConfigError::new(
+                        "email.from",
+                        "must contain an email address",
+                    ));
+                }
+            },
+            max_backoff: millis("email.max_backoff_ms", self.email.max_backoff_ms)?,
+        };
         let persister = PersisterConfig {
             consumer,
             batch_max: positive("persister.batch_max", p.batch_max)?,
@@ -245,6 +280,7 @@ impl RawConfig {
             calendar: Calendar::new(days, provinces),
             persister,
             receipts,
+            email,
         })
     }
 }
@@ -364,6 +400,34 @@ fn parse_store_url(url: Option<&str>, data_dir: &Path) -> Result<StoreUrl, Confi
             )
         }),
     }
+}
+
+fn parse_email_transport(
+    transport: &str,
+    outbox: Option<PathBuf>,
+    data_dir: &Path,
+) -> Result<EmailTransport, ConfigError> {
+    if transport == "file" {
+        return Ok(EmailTransport::Files(
+            outbox.unwrap_or_else(|| data_dir.join("outbox")),
+        ));
+    }
+    let bad = || {
+        ConfigError::new(
+            "email.transport",
+            format!("{transport:?}: expected \"file\" or smtp://HOST:PORT"),
+        )
+    };
+    let rest = transport.strip_prefix("smtp://").ok_or_else(bad)?;
+    let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+    let port = port.trim_end_matches('/').parse().map_err(|_| bad())?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(EmailTransport::Smtp {
+        host: host.to_string(),
+        port,
+    })
 }
 
 fn sqlite_path(url: &str) -> Option<PathBuf> {

@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub click_days: Vec<ClickDaySection>,
     pub persister: PersisterSection,
     pub receipts: ReceiptsSection,
+    pub email: EmailSection,
 }
 
 impl Default for RawConfig {
@@ -36,6 +37,7 @@ impl Default for RawConfig {
             click_days: Vec::new(),
             persister: PersisterSection::default(),
             receipts: ReceiptsSection::default(),
+            email: EmailSection::default(),
         }
     }
 }
@@ -224,6 +226,31 @@ impl Default for ReceiptsSection {
         ReceiptsSection {
             key_file: None,
             batch_max: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailSection {
+    /// `file` writes one `.eml` per message into `outbox_dir` (the embedded
+    /// default); `smtp://HOST:PORT` hands messages to an SMTP relay.
+    pub transport: String,
+    /// Sender address of the confirmations.
+    pub from: String,
+    /// Where `file` transport writes; default `<data_dir>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+    /// Longest wait between retries of a failing message (never dropped).
+    pub max_backoff_ms: u64,
+}
+
+impl Default for EmailSection {
+    fn default() -> Self {
+        EmailSection {
+            transport: "file".into(),
+            from: "Click Day <noreply@clickday.invalid>".into(),
+            outbox_dir: None,
+            max_backoff_ms: 600_000,
         }
     }
 }

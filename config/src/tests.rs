@@ -151,3 +151,32 @@ fn persister_defaults_follow_the_node() {
             .contains("persister.batch_max")
     );
 }
+
+#[test]
+fn email_transport_is_a_file_outbox_or_an_smtp_relay() {
+    let cfg = load("data_dir = \"/d\"", &[]).unwrap();
+    assert_eq!(
+        cfg.email.transport,
+        EmailTransport::Files(PathBuf::from("/d/outbox"))
+    );
+    let cfg = load("[email]\ntransport = \"smtp://relay.local:2525\"", &[]).unwrap();
+    assert_eq!(
+        cfg.email.transport,
+        EmailTransport::Smtp {
+            host: "relay.local".into(),
+            port: 2525
+        }
+    );
+    assert!(
+        load("[email]\ntransport = \"carrier-pigeon\"", &[])
+            .unwrap_err()
+            .to_string()
+            .contains("email.transport")
+    );
+    assert!(
+        load("[email]\nfrom = \"nobody\"", &[])
+            .unwrap_err()
+            .to_string()
+            .contains("email.from")
+    );
+}

@@ -6,6 +6,7 @@
 //! store committed it) + idempotent storage (a redelivered submission id is
 //! recognised and left alone).
 
+mod email;
 mod ingest;
 mod ranking;
 pub mod receipts;
@@ -46,6 +47,9 @@ pub async fn run(
         batch: cfg.receipts.batch_max,
     };
     tasks.spawn(stage.run(shutdown.clone()));
+    let email = email::EmailStage::new(&cfg.email, store.clone(), &cfg.persister.consumer)
+        .map_err(std::io::Error::other)?;
+    tasks.spawn(email.run(shutdown.clone()));
     for shard in 0..queue.shards() {
         tasks.spawn(shared.clone().consume(shard, shutdown.clone()));
     }

@@ -4,6 +4,8 @@
 
 mod pdf;
 
+pub(crate) use pdf::rome_time;
+
 use clickday_core::receipt::{Statement, receipt_key_id};
 use clickday_store::{Receipt, ReceiptJob, Store};
 use ed25519_dalek::SigningKey;

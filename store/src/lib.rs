@@ -12,8 +12,8 @@ pub use accounts::{KeyChanges, KeyRow, NewAccount, validate_account_id, validate
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use submissions::{
-    DeadLetter, NewSubmission, OFFICES, Persisted, Quota, RankedRow, RankingFilter, RankingInput,
-    Receipt, ReceiptJob, StoredBody,
+    DeadLetter, EMAIL_RECEIVED, EmailJob, NewSubmission, OFFICES, Persisted, Quota, RankedRow,
+    RankingFilter, RankingInput, Receipt, ReceiptJob, StoredBody,
 };
 
 use std::sync::Arc;
@@ -100,6 +100,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Arrival stamp of the oldest stored submission without a receipt.
     async fn oldest_without_receipt(&self) -> Result<Option<u64>, StoreError>;
+
+    /// Leases up to `limit` due, unsent emails to `sender` for `lease`
+    /// (another sender cannot take them meanwhile), oldest first.
+    async fn claim_emails(
+        &self,
+        sender: &str,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<EmailJob>, StoreError>;
+
+    /// Marks an email sent (it is never sent again).
+    async fn email_sent(&self, id: i64) -> Result<(), StoreError>;
+
+    /// Records a failed attempt; the email is due again after `retry_in`.
+    async fn email_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_in: std::time::Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Emails not yet sent.
+    async fn unsent_emails(&self) -> Result<u64, StoreError>;
 }
 
 /// Opens (creating and migrating) the store named by `url`:

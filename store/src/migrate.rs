@@ -42,6 +42,11 @@ const SQLITE: &Steps = &[
         "receipts",
         include_str!("../migrations/sqlite/0003_receipts.sql"),
     ),
+    (
+        4,
+        "email_outbox",
+        include_str!("../migrations/sqlite/0004_email_outbox.sql"),
+    ),
 ];
 
 const POSTGRES: &Steps = &[
@@ -59,6 +64,11 @@ const POSTGRES: &Steps = &[
         3,
         "receipts",
         include_str!("../migrations/postgres/0003_receipts.sql"),
+    ),
+    (
+        4,
+        "email_outbox",
+        include_str!("../migrations/postgres/0004_email_outbox.sql"),
     ),
 ];
 

@@ -6,10 +6,11 @@ use crate::submissions::{
     DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, Receipt,
     ReceiptJob, StoredBody,
 };
-use crate::{Store, StoreError};
+use crate::{EmailJob, Store, StoreError};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
+mod emails;
 mod receipts;
 mod submissions;
 
@@ -176,5 +177,31 @@ impl Store for PgStore {
 
     async fn oldest_without_receipt(&self) -> Result<Option<u64>, StoreError> {
         self.oldest_pending_receipt().await
+    }
+
+    async fn claim_emails(
+        &self,
+        sender: &str,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<EmailJob>, StoreError> {
+        self.claim(sender, limit, lease).await
+    }
+
+    async fn email_sent(&self, id: i64) -> Result<(), StoreError> {
+        self.sent(id).await
+    }
+
+    async fn email_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_in: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.failed(id, error, retry_in).await
+    }
+
+    async fn unsent_emails(&self) -> Result<u64, StoreError> {
+        self.unsent().await
     }
 }

@@ -122,6 +122,25 @@ pub struct Receipt {
     pub pdf: Vec<u8>,
 }
 
+/// An email due to be sent, leased to one sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailJob {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub attempts: u32,
+    pub submission_id: String,
+    pub account_id: String,
+    pub application_id: String,
+    pub click_day: String,
+    pub category: String,
+    pub province: String,
+    pub received_at: u64,
+}
+
+/// The confirmation every stored submission gets.
+pub const EMAIL_RECEIVED: &str = "received";
+
 pub(crate) fn conflict_letter(s: &NewSubmission) -> DeadLetter {
     DeadLetter {
         queue_id: format!("submission:{}", s.submission_id),

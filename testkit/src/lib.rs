@@ -8,11 +8,13 @@ pub mod client;
 pub mod postgres;
 pub mod redis;
 pub mod signer;
+pub mod smtp;
 
 pub use client::{Client, Proto, Reply};
 pub use postgres::Postgres;
 pub use redis::RedisServer;
 pub use signer::Applicant;
+pub use smtp::SmtpSink;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

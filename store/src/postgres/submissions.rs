@@ -4,8 +4,8 @@
 use super::{NOW, PgStore};
 use crate::StoreError;
 use crate::submissions::{
-    DeadLetter, NewSubmission, OFFICES, Persisted, RankedRow, RankingFilter, RankingInput,
-    StoredBody, conflict_letter,
+    DeadLetter, EMAIL_RECEIVED, NewSubmission, OFFICES, Persisted, RankedRow, RankingFilter,
+    RankingInput, StoredBody, conflict_letter,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row as _, Transaction};
@@ -101,6 +101,17 @@ impl PgStore {
             .bind(&sids)
             .bind(&provs)
             .bind(OFFICES.as_slice())
+            .execute(&mut *tx)
+            .await?;
+            let accounts: Vec<&str> = new.iter().map(|s| s.account_id.as_str()).collect();
+            sqlx::query(&format!(
+                "INSERT INTO email_outbox (submission_id, kind, recipient, next_attempt_at, created_at) \
+                 SELECT t.sid, $3, a.email, {NOW}, {NOW} FROM UNNEST($1::text[], $2::text[]) AS t(sid, acct) \
+                 JOIN accounts a ON a.account_id = t.acct ON CONFLICT DO NOTHING"
+            ))
+            .bind(&sids)
+            .bind(&accounts)
+            .bind(EMAIL_RECEIVED)
             .execute(&mut *tx)
             .await?;
         }

@@ -3,8 +3,8 @@
 use super::{NOW, SqliteStore};
 use crate::StoreError;
 use crate::submissions::{
-    DeadLetter, NewSubmission, OFFICES, Persisted, RankedRow, RankingFilter, RankingInput,
-    StoredBody, conflict_letter,
+    DeadLetter, EMAIL_RECEIVED, NewSubmission, OFFICES, Persisted, RankedRow, RankingFilter,
+    RankingInput, StoredBody, conflict_letter,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, Sqlite, Transaction};
@@ -73,6 +73,15 @@ impl SqliteStore {
             .await?;
             if inserted.rows_affected() == 1 {
                 outcome.stored += 1;
+                sqlx::query(&format!(
+                    "INSERT INTO email_outbox (submission_id, kind, recipient, next_attempt_at, created_at) \
+                     SELECT ?, ?, email, {NOW}, {NOW} FROM accounts WHERE account_id = ? ON CONFLICT DO NOTHING"
+                ))
+                .bind(&s.submission_id)
+                .bind(EMAIL_RECEIVED)
+                .bind(&s.account_id)
+                .execute(&mut *tx)
+                .await?;
                 for office in OFFICES {
                     sqlx::query(&format!(
                         "INSERT INTO forwarding (submission_id, office_kind, province, created_at) VALUES (?, ?, ?, {NOW}) \

@@ -1,0 +1,168 @@
+//! The confirmation email "domanda ricevuta": sent from the outbox table
+//! with retries and backoff, never dropped. The message is built by lettre;
+//! the embedded default writes it to `<outbox>/<submission_id>-<kind>.eml`
+//! (so a repeated attempt rewrites the same file instead of adding one),
+//! production hands it to an SMTP relay. The Message-ID is derived from the
+//! submission, so a resend after a crash between sending and recording it
+//! carries the same id and receiving systems can recognise it.
+
+use crate::receipts::rome_time;
+use clickday_config::{EmailConfig, EmailTransport};
+use clickday_core::time::format_rfc3339_nanos;
+use clickday_store::{EmailJob, Store};
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A sender holds its leased messages this long before others may retry them.
+const LEASE: Duration = Duration::from_secs(120);
+const IDLE: Duration = Duration::from_millis(200);
+const BATCH: usize = 100;
+
+enum Transport {
+    Files(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+pub(crate) struct EmailStage {
+    store: Arc<dyn Store>,
+    transport: Transport,
+    from: Mailbox,
+    sender: String,
+    max_backoff: Duration,
+}
+
+impl EmailStage {
+    pub(crate) fn new(
+        cfg: &EmailConfig,
+        store: Arc<dyn Store>,
+        sender: &str,
+    ) -> Result<Self, String> {
+        let from: Mailbox = cfg
+            .from
+            .parse()
+            .map_err(|e| format!("email.from {:?}: {e}", cfg.from))?;
+        let transport = match &cfg.transport {
+            EmailTransport::Files(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                Transport::Files(dir.clone())
+            }
+            EmailTransport::Smtp { host, port } => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                    .port(*port)
+                    .timeout(Some(Duration::from_secs(15)))
+                    .build(),
+            ),
+        };
+        Ok(EmailStage {
+            store,
+            transport,
+            from,
+            sender: sender.to_string(),
+            max_backoff: cfg.max_backoff,
+        })
+    }
+
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let jobs = match self.store.claim_emails(&self.sender, BATCH, LEASE).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "email outbox unavailable; retrying");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(IDLE) => continue,
+                }
+            }
+            for job in jobs {
+                let outcome = match message(&job, &self.from) {
+                    Ok(msg) => self.deliver(&job, msg).await,
+                    Err(e) => Err(e),
+                };
+                let recorded = match outcome {
+                    Ok(()) => self.store.email_sent(job.id).await,
+                    Err(e) => {
+                        let retry_in = backoff(job.attempts, self.max_backoff);
+                        tracing::warn!(submission.id = %job.submission_id, error = %e, ?retry_in, "email not sent; will retry");
+                        self.store.email_failed(job.id, &e, retry_in).await
+                    }
+                };
+                if let Err(e) = recorded {
+                    tracing::warn!(error = %e, "recording an email attempt failed; the lease will expire and it is retried");
+                }
+            }
+        }
+    }
+
+    async fn deliver(&self, job: &EmailJob, msg: Message) -> Result<(), String> {
+        match &self.transport {
+            Transport::Files(dir) => {
+                let name = format!("{}-{}.eml", job.submission_id, job.kind);
+                let tmp = dir.join(format!(".{name}.tmp"));
+                tokio::fs::write(&tmp, msg.formatted())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::fs::rename(&tmp, dir.join(name))
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Transport::Smtp(smtp) => smtp.send(msg).await.map(drop).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s … up to `max`.
+fn backoff(attempts: u32, max: Duration) -> Duration {
+    Duration::from_secs(1u64 << attempts.min(20)).min(max)
+}
+
+/// The confirmation, Italian first, English below.
+fn message(job: &EmailJob, from: &Mailbox) -> Result<Message, String> {
+    let to: Mailbox = job
+        .recipient
+        .parse()
+        .map_err(|e| format!("recipient {:?}: {e}", job.recipient))?;
+    let rome = rome_time(job.received_at);
+    let utc = format_rfc3339_nanos(job.received_at);
+    let body = format!(
+        "Gentile utente,\n\n\
+         la domanda {app} per il click day {day} (categoria {cat}, provincia {prov}) è stata ricevuta.\n\n\
+         Identificativo della domanda: {id}\n\
+         Arrivo: {rome} (UTC {utc})\n\n\
+         La ricevuta in PDF con l'anteprima della domanda è disponibile nell'area riservata del portale.\n\
+         Conservi l'identificativo: serve per ogni richiesta di assistenza.\n\n\
+         -- English --\n\n\
+         Dear user,\n\n\
+         application {app} for click day {day} (category {cat}, province {prov}) was received.\n\n\
+         Submission id: {id}\n\
+         Arrival: {rome} (UTC {utc})\n\n\
+         The PDF receipt with a preview of the application is available in your area of the portal.\n\
+         Keep the submission id: the help desk will ask for it.\n",
+        app = job.application_id,
+        day = job.click_day,
+        cat = job.category,
+        prov = job.province,
+        id = job.submission_id,
+    );
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(format!(
+            "Domanda ricevuta / Application received - {}",
+            job.submission_id
+        ))
+        .message_id(Some(format!(
+            "<{}.{}@clickday>",
+            job.submission_id, job.kind
+        )))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,87 @@
+//! PostgreSQL: the email outbox.
+
+use super::{NOW, PgStore};
+use crate::StoreError;
+use crate::submissions::EmailJob;
+use sqlx::Row as _;
+use std::time::Duration;
+
+impl PgStore {
+    pub(crate) async fn claim(
+        &self,
+        sender: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<EmailJob>, StoreError> {
+        // SKIP LOCKED: concurrent senders take disjoint rows without waiting.
+        let rows = sqlx::query(&format!(
+            "WITH due AS (SELECT id FROM email_outbox WHERE sent_at IS NULL AND next_attempt_at <= {NOW} \
+                          AND (claimed_until IS NULL OR claimed_until < {NOW}) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             UPDATE email_outbox e SET claimed_by = $1, claimed_until = {NOW} + $2 \
+             FROM due, submissions s WHERE e.id = due.id AND s.submission_id = e.submission_id \
+             RETURNING e.id, e.kind, e.recipient, e.attempts, s.submission_id, s.account_id, s.application_id, \
+                       s.click_day, s.category, s.province, s.received_at"
+        ))
+        .bind(sender)
+        .bind(lease.as_micros() as i64)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        let mut jobs = rows
+            .iter()
+            .map(|r| {
+                Ok(EmailJob {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    recipient: r.try_get("recipient")?,
+                    attempts: r.try_get::<i64, _>("attempts")? as u32,
+                    submission_id: r.try_get("submission_id")?,
+                    account_id: r.try_get("account_id")?,
+                    application_id: r.try_get("application_id")?,
+                    click_day: r.try_get("click_day")?,
+                    category: r.try_get("category")?,
+                    province: r.try_get("province")?,
+                    received_at: r.try_get::<i64, _>("received_at")? as u64,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        jobs.sort_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
+    pub(crate) async fn sent(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "UPDATE email_outbox SET sent_at = {NOW}, attempts = attempts + 1, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $1"
+        ))
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "UPDATE email_outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = {NOW} + $2, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = $3"
+        ))
+        .bind(error)
+        .bind(retry_in.as_micros() as i64)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn unsent(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n as u64)
+    }
+}

@@ -1,0 +1,97 @@
+//! SQLite: the email outbox.
+
+use super::{NOW, SqliteStore};
+use crate::StoreError;
+use crate::submissions::EmailJob;
+use sqlx::Row as _;
+use std::time::Duration;
+
+impl SqliteStore {
+    pub(crate) async fn claim(
+        &self,
+        sender: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<EmailJob>, StoreError> {
+        // RETURNING cannot see joined tables in SQLite: lease, then read.
+        let ids: Vec<i64> = sqlx::query_scalar(&format!(
+            "UPDATE email_outbox SET claimed_by = ?1, claimed_until = {NOW} + ?2 WHERE id IN \
+             (SELECT id FROM email_outbox WHERE sent_at IS NULL AND next_attempt_at <= {NOW} \
+              AND (claimed_until IS NULL OR claimed_until < {NOW}) ORDER BY id LIMIT ?3) RETURNING id"
+        ))
+        .bind(sender)
+        .bind(lease.as_micros() as i64)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids_json = format!(
+            "[{}]",
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        );
+        let rows = sqlx::query(
+            "SELECT e.id, e.kind, e.recipient, e.attempts, s.submission_id, s.account_id, s.application_id, \
+             s.click_day, s.category, s.province, s.received_at FROM email_outbox e \
+             JOIN submissions s ON s.submission_id = e.submission_id \
+             WHERE e.id IN (SELECT value FROM json_each(?)) ORDER BY e.id",
+        )
+        .bind(ids_json)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EmailJob {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    recipient: r.try_get("recipient")?,
+                    attempts: r.try_get::<i64, _>("attempts")? as u32,
+                    submission_id: r.try_get("submission_id")?,
+                    account_id: r.try_get("account_id")?,
+                    application_id: r.try_get("application_id")?,
+                    click_day: r.try_get("click_day")?,
+                    category: r.try_get("category")?,
+                    province: r.try_get("province")?,
+                    received_at: r.try_get::<i64, _>("received_at")? as u64,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn sent(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "UPDATE email_outbox SET sent_at = {NOW}, attempts = attempts + 1, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = ?"
+        ))
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "UPDATE email_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = {NOW} + ?, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = ?"
+        ))
+        .bind(error)
+        .bind(retry_in.as_micros() as i64)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn unsent(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n as u64)
+    }
+}
