@@ -53,6 +53,8 @@ enum Command {
         #[arg(long)]
         province: Option<String>,
     },
+    /// Prints the state of the queue and the store: backlog, receipts, emails, rankings.
+    Status(ConfigArg),
     /// Creates or updates the store and queue schemas, then exits.
     Migrate(ConfigArg),
     /// Manages applicant accounts and their mini-client keys.
@@ -75,9 +77,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
     let config_path = match &cli.command {
-        Command::Serve(c) | Command::Gateway(c) | Command::Persister(c) | Command::Migrate(c) => {
-            c.config.clone()
-        }
+        Command::Serve(c)
+        | Command::Gateway(c)
+        | Command::Persister(c)
+        | Command::Migrate(c)
+        | Command::Status(c) => c.config.clone(),
         Command::Accounts { config, .. }
         | Command::Rank { config, .. }
         | Command::Ranking { config, .. } => config.config.clone(),
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
                 ..
             } => commands::ranking::print(&cfg, &click_day, category, province).await,
             Command::Migrate(_) => commands::migrate(&cfg).await,
+            Command::Status(_) => commands::status::print(&cfg).await,
             Command::Accounts { action, .. } => commands::accounts::run(&cfg, action).await,
         }
     });

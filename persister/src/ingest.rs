@@ -4,6 +4,7 @@ use clickday_config::Config;
 use clickday_queue::{Delivery, Queue, Record};
 use clickday_store::{DeadLetter, NewSubmission, Store};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,9 @@ pub(crate) struct Ingest {
     max_backoff: Duration,
     /// Click days that received rows since they were last ranked.
     touched: Arc<Mutex<BTreeSet<String>>>,
+    /// Raised while batches come back full (a backlog is waiting): the
+    /// receipt stage yields the CPU to ingestion until it drops.
+    backlog: Arc<AtomicBool>,
 }
 
 impl Ingest {
@@ -35,7 +39,12 @@ impl Ingest {
             claim_idle: p.claim_idle,
             max_backoff: p.max_backoff,
             touched: Arc::default(),
+            backlog: Arc::default(),
         }
+    }
+
+    pub(crate) fn backlog_flag(&self) -> Arc<AtomicBool> {
+        self.backlog.clone()
     }
 
     pub(crate) fn touched_days(&self) -> Arc<Mutex<BTreeSet<String>>> {
@@ -61,9 +70,14 @@ impl Ingest {
                 }
             };
             match next {
-                Ok(batch) if batch.is_empty() => backoff = FIRST_BACKOFF,
+                Ok(batch) if batch.is_empty() => {
+                    backoff = FIRST_BACKOFF;
+                    self.backlog.store(false, Ordering::Relaxed);
+                }
                 Ok(batch) => {
                     backoff = FIRST_BACKOFF;
+                    self.backlog
+                        .store(batch.len() >= self.batch_max, Ordering::Relaxed);
                     self.store_then_ack(shard, batch, &shutdown).await;
                 }
                 Err(e) => {

@@ -45,6 +45,7 @@ pub async fn run(
         store: store.clone(),
         key: Arc::new(key),
         batch: cfg.receipts.batch_max,
+        ingest_backlog: shared.backlog_flag(),
     };
     tasks.spawn(stage.run(shutdown.clone()));
     let email = email::EmailStage::new(&cfg.email, store.clone(), &cfg.persister.consumer)

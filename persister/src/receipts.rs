@@ -106,11 +106,23 @@ pub(crate) struct ReceiptStage {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) key: Arc<SigningKey>,
     pub(crate) batch: usize,
+    /// Set while ingestion has a backlog: receipts wait, so that on two
+    /// cores the spike is stored first and receipts follow minutes later.
+    pub(crate) ingest_backlog: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ReceiptStage {
     pub(crate) async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
+            if self
+                .ingest_backlog
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(IDLE) => continue,
+                }
+            }
             let jobs = match self.store.receipt_jobs(self.batch).await {
                 Ok(jobs) => jobs,
                 Err(e) => {

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod ranking;
 pub mod serve;
+pub mod status;
 
 use anyhow::Context as _;
 use clickday_config::{Config, ConfigError};

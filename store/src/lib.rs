@@ -13,7 +13,7 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use submissions::{
     DeadLetter, EMAIL_RECEIVED, EmailJob, NewSubmission, OFFICES, Persisted, Quota, RankedRow,
-    RankingFilter, RankingInput, Receipt, ReceiptJob, StoredBody,
+    RankingFilter, RankingInput, Receipt, ReceiptJob, StoreStatus, StoredBody,
 };
 
 use std::sync::Arc;
@@ -123,6 +123,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Emails not yet sent.
     async fn unsent_emails(&self) -> Result<u64, StoreError>;
+
+    /// Counters of the whole store, in one read.
+    async fn status(&self) -> Result<StoreStatus, StoreError>;
 }
 
 /// Opens (creating and migrating) the store named by `url`:

@@ -6,7 +6,7 @@ use crate::submissions::{
     DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, Receipt,
     ReceiptJob, StoredBody,
 };
-use crate::{EmailJob, Store, StoreError};
+use crate::{EmailJob, Store, StoreError, StoreStatus};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
@@ -203,5 +203,24 @@ impl Store for PgStore {
 
     async fn unsent_emails(&self) -> Result<u64, StoreError> {
         self.unsent().await
+    }
+
+    async fn status(&self) -> Result<StoreStatus, StoreError> {
+        let (submissions, without_receipt, oldest, unsent, dead): (
+            i64,
+            i64,
+            Option<i64>,
+            i64,
+            i64,
+        ) = sqlx::query_as(crate::submissions::STATUS_SQL)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(StoreStatus {
+            submissions: submissions as u64,
+            without_receipt: without_receipt as u64,
+            oldest_without_receipt: oldest.map(|n| n as u64),
+            unsent_emails: unsent as u64,
+            dead_letters: dead as u64,
+        })
     }
 }

@@ -42,7 +42,8 @@ pub struct Persisted {
     pub dead: usize,
 }
 
-/// The offices every stored submission is forwarded to.
+/// The offices every stored submission is forwarded to (the `offices` table
+/// holds the same list; the `forwarding` view pairs them with submissions).
 pub const OFFICES: [&str; 3] = ["sportello_unico", "questura", "labour_office"];
 
 /// Places for one (category, province) of a click day.
@@ -138,6 +139,17 @@ pub struct EmailJob {
     pub received_at: u64,
 }
 
+/// Counters for `clickday status` and the persister's metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStatus {
+    pub submissions: u64,
+    pub without_receipt: u64,
+    /// Arrival stamp of the oldest submission without a receipt.
+    pub oldest_without_receipt: Option<u64>,
+    pub unsent_emails: u64,
+    pub dead_letters: u64,
+}
+
 /// The confirmation every stored submission gets.
 pub const EMAIL_RECEIVED: &str = "received";
 
@@ -152,3 +164,11 @@ pub(crate) fn conflict_letter(s: &NewSubmission) -> DeadLetter {
         record: format!("{s:?}"),
     }
 }
+
+/// The same text on both backends: plain counts, no parameters.
+pub(crate) const STATUS_SQL: &str = "SELECT \
+    (SELECT count(*) FROM submissions), \
+    (SELECT count(*) FROM submissions WHERE receipt_state = 'pending'), \
+    (SELECT min(received_at) FROM submissions WHERE receipt_state = 'pending'), \
+    (SELECT count(*) FROM email_outbox WHERE sent_at IS NULL), \
+    (SELECT count(*) FROM dead_letters)";

@@ -6,7 +6,7 @@
 use clickday_core::PublicKey;
 use clickday_store::{
     DeadLetter, NewAccount, NewSubmission, OFFICES, Persisted, PgStore, Quota, RankingFilter,
-    RankingInput, SqliteStore, Store, StoreError,
+    RankingInput, Receipt, SqliteStore, Store, StoreError,
 };
 use clickday_testkit::{Applicant, Postgres};
 use std::time::Instant;
@@ -263,22 +263,136 @@ async fn ranking_orders_by_stamp_node_seq_and_cuts_quotas(store: &dyn Store) {
     assert!(store.ranked_at("other").await.unwrap().is_none());
 }
 
+/// Receipts and the email outbox: jobs oldest first, saved once, leases
+/// exclusive, retries delayed, sent ones never handed out again.
+async fn receipts_and_outbox(store: &dyn Store) {
+    // Accounts exist for a1..: persisting created one outbox row each.
+    store.import_accounts(&[account(9_001)]).await.unwrap();
+    let fresh = submission("acct-9001", "mail-me", 5_000_000, 1, 1, "RM");
+    store
+        .persist_batch(std::slice::from_ref(&fresh), &[])
+        .await
+        .unwrap();
+    let status = store.status().await.unwrap();
+    assert!(status.submissions >= 1 && status.without_receipt == status.submissions);
+    assert_eq!(
+        status.unsent_emails, 1,
+        "only submissions of known accounts get an email"
+    );
+
+    let jobs = store.receipt_jobs(1_000).await.unwrap();
+    assert_eq!(jobs.len() as u64, status.without_receipt);
+    assert!(
+        jobs.windows(2)
+            .all(|w| w[0].received_at <= w[1].received_at),
+        "oldest first"
+    );
+    assert_eq!(
+        store.oldest_without_receipt().await.unwrap(),
+        Some(jobs[0].received_at)
+    );
+    let receipt = |id: &str, sig: &str| Receipt {
+        submission_id: id.into(),
+        statement: format!("statement of {id}"),
+        signature: sig.into(),
+        key_id: "k".into(),
+        pdf: vec![b'%', b'P', b'D', b'F'],
+    };
+    let made: Vec<Receipt> = jobs
+        .iter()
+        .map(|j| receipt(&j.submission_id, "first"))
+        .collect();
+    store.save_receipts(&made).await.unwrap();
+    // A second persister saving the same receipt later keeps the first.
+    store
+        .save_receipts(&[receipt(&jobs[0].submission_id, "second")])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .receipt(&jobs[0].submission_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .signature,
+        "first"
+    );
+    assert!(store.receipt_jobs(10).await.unwrap().is_empty());
+    assert_eq!(store.oldest_without_receipt().await.unwrap(), None);
+
+    let lease = std::time::Duration::from_secs(60);
+    let claimed = store.claim_emails("s1", 10, lease).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (
+            claimed[0].recipient.as_str(),
+            claimed[0].submission_id.as_str()
+        ),
+        ("acct-9001@example.it", fresh.submission_id.as_str())
+    );
+    assert!(
+        store
+            .claim_emails("s2", 10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased to s1"
+    );
+    store
+        .email_failed(
+            claimed[0].id,
+            "451 try later",
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_emails("s2", 10, lease)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before its retry time"
+    );
+    store
+        .email_failed(claimed[0].id, "again", std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    let again = store.claim_emails("s2", 10, lease).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 2));
+    store.email_sent(again[0].id).await.unwrap();
+    assert!(
+        store
+            .claim_emails("s3", 10, std::time::Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "sent is final"
+    );
+    assert_eq!(store.unsent_emails().await.unwrap(), 0);
+}
+
+/// Every case, in order, for one backend: both backends call exactly this.
+async fn conformance(store: &dyn Store) {
+    suite(store).await;
+    persisting_is_idempotent(store).await;
+    ranking_orders_by_stamp_node_seq_and_cuts_quotas(store).await;
+    receipts_and_outbox(store).await;
+    import_100k(store).await;
+}
+
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("store.db"))
         .await
         .unwrap();
-    suite(&store).await;
-    import_100k(&store).await;
+    conformance(&store).await;
 }
 
 #[tokio::test]
 async fn postgres_store_conforms() {
     let pg = Postgres::start();
     let store = PgStore::connect(&pg.url()).await.unwrap();
-    suite(&store).await;
-    persisting_is_idempotent(&store).await;
-    ranking_orders_by_stamp_node_seq_and_cuts_quotas(&store).await;
-    import_100k(&store).await;
+    conformance(&store).await;
 }

@@ -24,16 +24,25 @@ CREATE TABLE submissions (
 CREATE INDEX submissions_quota_order ON submissions (click_day, category, province, received_at, node, node_seq);
 CREATE INDEX submissions_receipt_state ON submissions (receipt_state, received_at);
 
--- One entry per competent office, created with the submission.
-CREATE TABLE forwarding (
+-- Forwarding: every stored submission goes to each competent office (the
+-- Sportello Unico of its province, the Questura, the labour office). The
+-- entries follow from the submission itself, so they are a view and cost
+-- nothing at intake; only an office's acknowledgement is stored.
+CREATE TABLE offices (
+    office_kind TEXT PRIMARY KEY
+);
+INSERT INTO offices (office_kind) VALUES ('sportello_unico'), ('questura'), ('labour_office');
+CREATE TABLE forwarding_deliveries (
     submission_id TEXT    NOT NULL REFERENCES submissions (submission_id),
-    office_kind   TEXT    NOT NULL,
-    province      TEXT    NOT NULL,
-    created_at    BIGINT  NOT NULL,
-    delivered_at  BIGINT,
+    office_kind   TEXT    NOT NULL REFERENCES offices (office_kind),
+    delivered_at  BIGINT NOT NULL,
     PRIMARY KEY (submission_id, office_kind)
 );
-CREATE INDEX forwarding_office ON forwarding (office_kind, province, delivered_at);
+CREATE VIEW forwarding AS
+    SELECT s.submission_id, o.office_kind, s.province, s.stored_at AS created_at, d.delivered_at
+    FROM submissions s
+    CROSS JOIN offices o
+    LEFT JOIN forwarding_deliveries d ON d.submission_id = s.submission_id AND d.office_kind = o.office_kind;
 
 -- Places per (click day, category, province), copied from the configuration
 -- when a click day is ranked, so the ranking's inputs stay in the store.

@@ -4,8 +4,8 @@
 use super::{NOW, PgStore};
 use crate::StoreError;
 use crate::submissions::{
-    DeadLetter, EMAIL_RECEIVED, NewSubmission, OFFICES, Persisted, RankedRow, RankingFilter,
-    RankingInput, StoredBody, conflict_letter,
+    DeadLetter, EMAIL_RECEIVED, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput,
+    StoredBody, conflict_letter,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row as _, Transaction};
@@ -92,17 +92,6 @@ impl PgStore {
             .collect();
         if !new.is_empty() {
             let sids: Vec<&str> = new.iter().map(|s| s.submission_id.as_str()).collect();
-            let provs: Vec<&str> = new.iter().map(|s| s.province.as_str()).collect();
-            sqlx::query(&format!(
-                "INSERT INTO forwarding (submission_id, office_kind, province, created_at) \
-                 SELECT sid, office, prov, {NOW} FROM UNNEST($1::text[], $2::text[]) AS t(sid, prov) \
-                 CROSS JOIN UNNEST($3::text[]) AS o(office) ON CONFLICT DO NOTHING"
-            ))
-            .bind(&sids)
-            .bind(&provs)
-            .bind(OFFICES.as_slice())
-            .execute(&mut *tx)
-            .await?;
             let accounts: Vec<&str> = new.iter().map(|s| s.account_id.as_str()).collect();
             sqlx::query(&format!(
                 "INSERT INTO email_outbox (submission_id, kind, recipient, next_attempt_at, created_at) \

@@ -3,8 +3,8 @@
 use super::{NOW, SqliteStore};
 use crate::StoreError;
 use crate::submissions::{
-    DeadLetter, EMAIL_RECEIVED, NewSubmission, OFFICES, Persisted, RankedRow, RankingFilter,
-    RankingInput, StoredBody, conflict_letter,
+    DeadLetter, EMAIL_RECEIVED, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput,
+    StoredBody, conflict_letter,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, Sqlite, Transaction};
@@ -82,17 +82,6 @@ impl SqliteStore {
                 .bind(&s.account_id)
                 .execute(&mut *tx)
                 .await?;
-                for office in OFFICES {
-                    sqlx::query(&format!(
-                        "INSERT INTO forwarding (submission_id, office_kind, province, created_at) VALUES (?, ?, ?, {NOW}) \
-                         ON CONFLICT DO NOTHING"
-                    ))
-                    .bind(&s.submission_id)
-                    .bind(office)
-                    .bind(&s.province)
-                    .execute(&mut *tx)
-                    .await?;
-                }
                 continue;
             }
             let known: Option<i64> =

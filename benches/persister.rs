@@ -1,0 +1,244 @@
+//! Persister benchmarks, each printed as a ratio to a baseline measured in
+//! the same run (not a test: `cargo bench --bench persister`).
+//!
+//! 1. Drain rate: the real persister moving N records from a private Redis
+//!    (AOF always) into a private PostgreSQL, against a plain `COPY` of the
+//!    same rows into an identical table. Target: at least 0.7 of COPY.
+//! 2. Receipts per second on one core (sign + render the PDF), against the
+//!    2,000/s target, with the share spent on the Ed25519 signature.
+
+use bytes::Bytes;
+use clickday_config::Config;
+use clickday_queue::{Queue, Record, RedisQueue};
+use clickday_store::{PgStore, RankingFilter, ReceiptJob, Store};
+use clickday_testkit::{Postgres, RedisServer};
+use ed25519_dalek::SigningKey;
+use sqlx::Executor as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const N: u64 = 50_000;
+
+fn record(i: u64) -> Record {
+    let body = Bytes::from(format!(
+        r#"{{"application_id":"app-{i}","click_day":"cd","category":"lavoro-domestico","province":"RM","form":"LD","data":{{"employer":{{"name":"Rossi Mario","cf":"RSSMRA80A01H501U"}},"worker":{{"name":"Ana","surname":"Pop","born":"1990-02-03"}},"hours":30}}}}"#
+    ));
+    Record {
+        submission_id: format!("{:020}-00001", 1_700_000_000_000_000_000 + i),
+        account_id: format!("acct-{}", i % 20_000),
+        key_id: "0123456789abcdef0123456789abcdef".into(),
+        application_id: format!("app-{i}"),
+        click_day: "cd".into(),
+        category: "lavoro-domestico".into(),
+        province: "RM".into(),
+        form: "LD".into(),
+        received_at: 1_700_000_000_000_000_000 + i,
+        node: 1,
+        seq: i,
+        body_sha256: clickday_core::body_digest(&body),
+        body,
+        signature: [7; 64],
+    }
+}
+
+async fn drain_vs_copy() {
+    let (redis, pg) = (RedisServer::start(), Postgres::start());
+    let queue: Arc<dyn Queue> = Arc::new(
+        RedisQueue::connect(&redis.url(), 2, 4)
+            .await
+            .expect("redis"),
+    );
+    let store = Arc::new(PgStore::connect(&pg.url()).await.expect("postgres"));
+    // Real accounts, so every submission also gets its outbox row as in production.
+    let accounts: Vec<clickday_store::NewAccount> = (0..20_000u64)
+        .map(|i| {
+            let mut seed = [3u8; 32];
+            seed[..8].copy_from_slice(&i.to_le_bytes());
+            let key = SigningKey::from_bytes(&seed);
+            clickday_store::NewAccount {
+                account_id: format!("acct-{i}"),
+                email: format!("acct-{i}@example.it"),
+                public_key: clickday_core::PublicKey::from_bytes(&key.verifying_key().to_bytes())
+                    .expect("key"),
+            }
+        })
+        .collect();
+    store.import_accounts(&accounts).await.expect("accounts");
+    let records: Vec<Record> = (0..N).map(record).collect();
+    let fill = Instant::now();
+    for chunk in records.chunks(1_000) {
+        let tasks: Vec<_> = chunk
+            .iter()
+            .cloned()
+            .map(|r| {
+                let queue = queue.clone();
+                tokio::spawn(async move { queue.enqueue(&r).await.expect("enqueue") })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+    }
+    println!("queued {N} records in {:.2?}", fill.elapsed());
+
+    // The real persister, from the queue into PostgreSQL, acks included.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "data_dir = \"{}\"\n[persister]\nrank_after_close = false\nbatch_max = 1000\n",
+        dir.path().display()
+    );
+    let cfg = Config::from_toml(&text, std::iter::empty(), 0).expect("config");
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let task = {
+        let (queue, store, token) = (
+            queue.clone(),
+            store.clone() as Arc<dyn Store>,
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            let clock: clickday_persister::WallClock = Arc::new(|| 0);
+            clickday_persister::run(&cfg, queue, store, clock, token)
+                .await
+                .expect("persister")
+        })
+    };
+    loop {
+        let stored = store
+            .ranking("cd", &RankingFilter::default())
+            .await
+            .map(|r| r.len())
+            .unwrap_or(0);
+        if stored == N as usize {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drain = started.elapsed();
+    shutdown.cancel();
+    task.await.expect("persister task");
+
+    // Baseline: COPY of the same rows into an identical, empty table.
+    let pool = store.pool();
+    pool.execute("CREATE TABLE copy_target (LIKE submissions INCLUDING ALL)")
+        .await
+        .expect("create");
+    let mut csv = String::with_capacity(records.len() * 600);
+    for r in &records {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{},{},{},\"\\x{}\",\"\\x{}\",\"\\x{}\",pending,0",
+            r.submission_id,
+            r.account_id,
+            r.application_id,
+            r.click_day,
+            r.category,
+            r.province,
+            r.form,
+            r.received_at,
+            r.node,
+            r.seq,
+            r.key_id,
+            hex(&r.body),
+            hex(&r.body_sha256),
+            hex(&r.signature)
+        );
+    }
+    let started = Instant::now();
+    let mut conn = pool.acquire().await.expect("connection");
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY copy_target (submission_id, account_id, application_id, click_day, category, province, form, \
+             received_at, node, node_seq, key_id, body, body_sha256, signature, receipt_state, stored_at) \
+             FROM STDIN (FORMAT csv)",
+        )
+        .await
+        .expect("copy");
+    copy.send(csv.as_bytes()).await.expect("send");
+    copy.finish().await.expect("finish");
+    let baseline = started.elapsed();
+    let rate = |d: Duration| N as f64 / d.as_secs_f64();
+    println!(
+        "drain into PostgreSQL: {N} in {drain:.2?} = {:.0}/s (persister: read, insert with outbox rows, ack)",
+        rate(drain)
+    );
+    println!(
+        "plain COPY of the same rows: {N} in {baseline:.2?} = {:.0}/s",
+        rate(baseline)
+    );
+    println!(
+        "ratio drain/COPY = {:.2} (target >= 0.70)",
+        rate(drain) / rate(baseline)
+    );
+}
+
+fn receipts_per_core() {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let jobs: Vec<ReceiptJob> = (0..2_000)
+        .map(|i| {
+            let r = record(i);
+            ReceiptJob {
+                submission_id: r.submission_id,
+                account_id: r.account_id,
+                application_id: r.application_id,
+                click_day: r.click_day,
+                category: r.category,
+                province: r.province,
+                form: r.form,
+                received_at: r.received_at,
+                body: r.body.to_vec(),
+                body_sha256: r.body_sha256,
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    let mut bytes = 0;
+    for job in &jobs {
+        bytes += clickday_persister::receipts::make_receipt(job, &key)
+            .pdf
+            .len();
+    }
+    let whole = started.elapsed() / jobs.len() as u32;
+    let started = Instant::now();
+    for job in &jobs {
+        let statement = clickday_core::receipt::Statement {
+            submission_id: job.submission_id.clone(),
+            received_at: job.received_at,
+            account_id: job.account_id.clone(),
+            application_id: job.application_id.clone(),
+            click_day: job.click_day.clone(),
+            category: job.category.clone(),
+            province: job.province.clone(),
+            form: job.form.clone(),
+            body_sha256: job.body_sha256,
+        };
+        std::hint::black_box(statement.sign(&key));
+    }
+    let sign = started.elapsed() / jobs.len() as u32;
+    let per_second = 1.0 / whole.as_secs_f64();
+    println!(
+        "receipts on one core: {whole:.2?} each = {per_second:.0}/s, {} bytes average; ratio to the 2000/s target = {:.2}; signing is {:.0}% of it",
+        bytes / jobs.len(),
+        per_second / 2_000.0,
+        100.0 * sign.as_secs_f64() / whole.as_secs_f64()
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn main() {
+    // `cargo test --benches` runs benches once as tests: keep that cheap.
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    receipts_per_core();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(drain_vs_copy());
+}
