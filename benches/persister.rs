@@ -159,7 +159,39 @@ async fn drain_vs_copy() {
     copy.send(csv.as_bytes()).await.expect("send");
     copy.finish().await.expect("finish");
     let baseline = started.elapsed();
+    // The store's own share: persist_batch alone on new rows, no queue.
+    let fresh: Vec<clickday_store::NewSubmission> = (N..2 * N)
+        .map(|i| {
+            let r = record(i);
+            clickday_store::NewSubmission {
+                submission_id: r.submission_id,
+                account_id: r.account_id,
+                application_id: r.application_id,
+                click_day: r.click_day,
+                category: r.category,
+                province: r.province,
+                form: r.form,
+                received_at: r.received_at,
+                node: r.node,
+                node_seq: r.seq,
+                key_id: r.key_id,
+                body: r.body.to_vec(),
+                body_sha256: r.body_sha256,
+                signature: r.signature,
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    for batch in fresh.chunks(1_000) {
+        store.persist_batch(batch, &[]).await.expect("persist");
+    }
+    let store_only = started.elapsed();
     let rate = |d: Duration| N as f64 / d.as_secs_f64();
+    println!(
+        "store alone (persist_batch, 1000 per transaction, with outbox rows): {N} in {store_only:.2?} = {:.0}/s, ratio to COPY {:.2}",
+        rate(store_only),
+        rate(store_only) / rate(baseline)
+    );
     println!(
         "drain into PostgreSQL: {N} in {drain:.2?} = {:.0}/s (persister: read, insert with outbox rows, ack)",
         rate(drain)

@@ -112,10 +112,12 @@ pub struct QueueConfig {
 pub struct PersisterConfig {
     pub consumer: String,
     pub batch_max: usize,
+    pub workers_per_shard: usize,
     pub batch_wait: Duration,
     pub claim_idle: Duration,
     pub max_backoff: Duration,
     pub rank_after_close: bool,
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The validated receipt settings.
@@ -266,10 +268,12 @@ impl RawConfig {
         let persister = PersisterConfig {
             consumer,
             batch_max: positive("persister.batch_max", p.batch_max)?,
+            workers_per_shard: positive("persister.workers_per_shard", p.workers_per_shard)?,
             batch_wait: millis("persister.batch_wait_ms", p.batch_wait_ms)?,
             claim_idle: millis("persister.claim_idle_ms", p.claim_idle_ms)?,
             max_backoff: millis("persister.max_backoff_ms", p.max_backoff_ms)?,
             rank_after_close: p.rank_after_close,
+            metrics_listen: p.metrics_listen,
         };
         Ok(Config {
             node_id: self.node_id,

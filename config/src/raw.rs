@@ -186,6 +186,8 @@ pub struct PersisterSection {
     pub consumer: Option<String>,
     /// Most queue entries stored in one transaction.
     pub batch_max: usize,
+    /// Concurrent batches per shard, each its own consumer-group member.
+    pub workers_per_shard: usize,
     /// How long a read waits for the first entry of a batch.
     pub batch_wait_ms: u64,
     /// Entries delivered to a consumer and unacknowledged for this long are
@@ -195,6 +197,9 @@ pub struct PersisterSection {
     pub max_backoff_ms: u64,
     /// Rank each click day automatically once it has closed and the queue drained.
     pub rank_after_close: bool,
+    /// Where a standalone persister serves `GET /metrics` (plain HTTP);
+    /// under `serve` its metrics are on the gateway's `/metrics` anyway.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for PersisterSection {
@@ -202,10 +207,12 @@ impl Default for PersisterSection {
         PersisterSection {
             consumer: None,
             batch_max: 500,
+            workers_per_shard: 2,
             batch_wait_ms: 50,
             claim_idle_ms: 30_000,
             max_backoff_ms: 5_000,
             rank_after_close: true,
+            metrics_listen: None,
         }
     }
 }

@@ -8,12 +8,14 @@
 mod enqueue;
 mod http;
 pub mod metrics;
+mod metrics_server;
 pub mod ratelimit;
 mod server;
 mod submit;
 pub mod tls;
 pub mod verify;
 
+pub use metrics_server::serve_metrics;
 pub use server::Running;
 
 use clickday_config::Config;

@@ -29,7 +29,13 @@ pub struct Metrics {
     pub keys: Gauge,
     /// Buckets held by the per-IP and per-key limiters (memory watch).
     pub limiter_entries: Family<Vec<(&'static str, &'static str)>, Gauge>,
+    /// Other components of this process (the persister under `serve`)
+    /// whose metrics this endpoint also shows.
+    extra: std::sync::RwLock<Vec<MetricsSource>>,
 }
+
+/// Renders a component's metrics in the Prometheus text format.
+pub type MetricsSource = Box<dyn Fn() -> String + Send + Sync>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -74,6 +80,7 @@ impl Default for Metrics {
             connections,
             keys,
             limiter_entries,
+            extra: std::sync::RwLock::default(),
         }
     }
 }
@@ -85,9 +92,22 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition.
+    /// Adds another component's metrics to this endpoint.
+    pub fn add_source(&self, source: MetricsSource) {
+        self.extra
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(source);
+    }
+
+    /// The Prometheus text exposition, other components' first (each ends
+    /// before the single `# EOF` line of this one).
     pub fn render(&self) -> String {
         let mut out = String::new();
+        for source in self.extra.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            out.push_str(source().trim_end().trim_end_matches("# EOF").trim_end());
+            out.push('\n');
+        }
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
         }

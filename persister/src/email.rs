@@ -33,6 +33,9 @@ pub(crate) struct EmailStage {
     from: Mailbox,
     sender: String,
     max_backoff: Duration,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Set while ingestion has a backlog: confirmations follow the spike.
+    ingest_backlog: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl EmailStage {
@@ -40,6 +43,8 @@ impl EmailStage {
         cfg: &EmailConfig,
         store: Arc<dyn Store>,
         sender: &str,
+        metrics: Arc<crate::metrics::Metrics>,
+        ingest_backlog: Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<Self, String> {
         let from: Mailbox = cfg
             .from
@@ -63,11 +68,22 @@ impl EmailStage {
             from,
             sender: sender.to_string(),
             max_backoff: cfg.max_backoff,
+            metrics,
+            ingest_backlog,
         })
     }
 
     pub(crate) async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
+            if self
+                .ingest_backlog
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(IDLE) => continue,
+                }
+            }
             let jobs = match self.store.claim_emails(&self.sender, BATCH, LEASE).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
@@ -87,8 +103,12 @@ impl EmailStage {
                     Err(e) => Err(e),
                 };
                 let recorded = match outcome {
-                    Ok(()) => self.store.email_sent(job.id).await,
+                    Ok(()) => {
+                        self.metrics.emails_sent.inc();
+                        self.store.email_sent(job.id).await
+                    }
                     Err(e) => {
+                        self.metrics.email_failures.inc();
                         let retry_in = backoff(job.attempts, self.max_backoff);
                         tracing::warn!(submission.id = %job.submission_id, error = %e, ?retry_in, "email not sent; will retry");
                         self.store.email_failed(job.id, &e, retry_in).await

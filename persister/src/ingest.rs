@@ -25,10 +25,16 @@ pub(crate) struct Ingest {
     /// Raised while batches come back full (a backlog is waiting): the
     /// receipt stage yields the CPU to ingestion until it drops.
     backlog: Arc<AtomicBool>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Ingest {
-    pub(crate) fn new(cfg: &Config, queue: Arc<dyn Queue>, store: Arc<dyn Store>) -> Self {
+    pub(crate) fn new(
+        cfg: &Config,
+        queue: Arc<dyn Queue>,
+        store: Arc<dyn Store>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         let p = &cfg.persister;
         Ingest {
             queue,
@@ -40,6 +46,7 @@ impl Ingest {
             max_backoff: p.max_backoff,
             touched: Arc::default(),
             backlog: Arc::default(),
+            metrics,
         }
     }
 
@@ -51,8 +58,17 @@ impl Ingest {
         self.touched.clone()
     }
 
-    /// Consumes one shard until shutdown.
-    pub(crate) async fn consume(self: Arc<Self>, shard: u16, shutdown: CancellationToken) {
+    /// Consumes one shard until shutdown. Several workers per shard overlap
+    /// one batch's round trips with the next one's work; each is its own
+    /// group member (`<consumer>-<worker>`), so a restart with the same
+    /// configuration finds its own pending entries again.
+    pub(crate) async fn consume(
+        self: Arc<Self>,
+        shard: u16,
+        worker: usize,
+        shutdown: CancellationToken,
+    ) {
+        let consumer = format!("{}-{worker}", self.consumer);
         // Claim at once on start: after a crash our own entries are pending.
         let mut last_claim: Option<Instant> = None;
         let mut backoff = FIRST_BACKOFF;
@@ -66,7 +82,7 @@ impl Ingest {
             } else {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    batch = self.queue.read_batch(shard, &self.consumer, self.batch_max, self.batch_wait) => batch,
+                    batch = self.queue.read_batch(shard, &consumer, self.batch_max, self.batch_wait) => batch,
                 }
             };
             match next {
@@ -100,6 +116,7 @@ impl Ingest {
             match self.store.persist_batch(&submissions, &dead).await {
                 Ok(outcome) => break outcome,
                 Err(e) => {
+                    self.metrics.store_errors.inc();
                     tracing::warn!(shard, batch = ids.len(), error = %e, "store unavailable; batch not acknowledged, retrying");
                     if shutdown.is_cancelled() {
                         return;
@@ -108,6 +125,10 @@ impl Ingest {
                 }
             }
         };
+        self.metrics.stored.inc_by(outcome.stored as u64);
+        self.metrics.already.inc_by(outcome.already as u64);
+        self.metrics.dead_letters.inc_by(outcome.dead as u64);
+        self.metrics.batch_size.observe(ids.len() as f64);
         if outcome.dead > 0 {
             tracing::error!(
                 shard,

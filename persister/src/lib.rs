@@ -8,6 +8,7 @@
 
 mod email;
 mod ingest;
+pub mod metrics;
 mod ranking;
 pub mod receipts;
 
@@ -33,26 +34,58 @@ pub async fn run(
     clock: WallClock,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    run_with_metrics(cfg, queue, store, clock, Arc::default(), shutdown).await
+}
+
+/// [`run`], recording into `metrics` (so a process can expose them).
+pub async fn run_with_metrics(
+    cfg: &Config,
+    queue: Arc<dyn Queue>,
+    store: Arc<dyn Store>,
+    clock: WallClock,
+    metrics: Arc<metrics::Metrics>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let key = receipts::load_or_create_key(&cfg.receipts.key_file).map_err(|e| {
         std::io::Error::other(format!(
             "receipt key {}: {e}",
             cfg.receipts.key_file.display()
         ))
     })?;
-    let shared = Arc::new(ingest::Ingest::new(cfg, queue.clone(), store.clone()));
+    let shared = Arc::new(ingest::Ingest::new(
+        cfg,
+        queue.clone(),
+        store.clone(),
+        metrics.clone(),
+    ));
     let mut tasks = JoinSet::new();
     let stage = receipts::ReceiptStage {
         store: store.clone(),
         key: Arc::new(key),
         batch: cfg.receipts.batch_max,
         ingest_backlog: shared.backlog_flag(),
+        metrics: metrics.clone(),
     };
     tasks.spawn(stage.run(shutdown.clone()));
-    let email = email::EmailStage::new(&cfg.email, store.clone(), &cfg.persister.consumer)
-        .map_err(std::io::Error::other)?;
+    let email = email::EmailStage::new(
+        &cfg.email,
+        store.clone(),
+        &cfg.persister.consumer,
+        metrics.clone(),
+        shared.backlog_flag(),
+    )
+    .map_err(std::io::Error::other)?;
+    tasks.spawn(metrics.clone().refresh_loop(
+        queue.clone(),
+        store.clone(),
+        clock.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(email.run(shutdown.clone()));
     for shard in 0..queue.shards() {
-        tasks.spawn(shared.clone().consume(shard, shutdown.clone()));
+        for worker in 0..cfg.persister.workers_per_shard {
+            tasks.spawn(shared.clone().consume(shard, worker, shutdown.clone()));
+        }
     }
     if cfg.persister.rank_after_close {
         let ranker = ranking::Ranker::new(cfg, queue, store, shared.touched_days(), clock);

@@ -109,6 +109,7 @@ pub(crate) struct ReceiptStage {
     /// Set while ingestion has a backlog: receipts wait, so that on two
     /// cores the spike is stored first and receipts follow minutes later.
     pub(crate) ingest_backlog: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl ReceiptStage {
@@ -144,11 +145,14 @@ impl ReceiptStage {
             })
             .await;
             match made {
-                Ok(receipts) => {
-                    if let Err(e) = self.store.save_receipts(&receipts).await {
-                        tracing::warn!(error = %e, "saving receipts failed; they will be made again");
+                Ok(receipts) => match self.store.save_receipts(&receipts).await {
+                    Ok(()) => {
+                        self.metrics.receipts.inc_by(receipts.len() as u64);
                     }
-                }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "saving receipts failed; they will be made again")
+                    }
+                },
                 Err(e) => tracing::error!(error = %e, "receipt rendering panicked"),
             }
         }

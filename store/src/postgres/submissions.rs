@@ -8,7 +8,7 @@ use crate::submissions::{
     StoredBody, conflict_letter,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, Row as _, Transaction};
+use sqlx::{Acquire as _, Postgres, Row as _, Transaction};
 use std::collections::HashSet;
 
 async fn insert_dead(
@@ -58,33 +58,18 @@ impl PgStore {
         dead: &[DeadLetter],
     ) -> Result<Persisted, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let text = |f: fn(&NewSubmission) -> &str| submissions.iter().map(f).collect::<Vec<&str>>();
-        let ids = text(|s| &s.submission_id);
-        let inserted: Vec<String> = sqlx::query_scalar(&format!(
-            "INSERT INTO submissions (submission_id, account_id, application_id, click_day, category, province, form, \
-             key_id, received_at, node, node_seq, body, body_sha256, signature, stored_at) \
-             SELECT sid, acct, app, day, cat, prov, form, kid, at, node, seq, body, sha, sig, {NOW} \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
-                         $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::bytea[], $14::bytea[]) \
-             AS t(sid, acct, app, day, cat, prov, form, kid, at, node, seq, body, sha, sig) \
-             ON CONFLICT DO NOTHING RETURNING submission_id"
-        ))
-        .bind(&ids)
-        .bind(text(|s| &s.account_id))
-        .bind(text(|s| &s.application_id))
-        .bind(text(|s| &s.click_day))
-        .bind(text(|s| &s.category))
-        .bind(text(|s| &s.province))
-        .bind(text(|s| &s.form))
-        .bind(text(|s| &s.key_id))
-        .bind(submissions.iter().map(|s| s.received_at as i64).collect::<Vec<_>>())
-        .bind(submissions.iter().map(|s| i64::from(s.node)).collect::<Vec<_>>())
-        .bind(submissions.iter().map(|s| s.node_seq as i64).collect::<Vec<_>>())
-        .bind(submissions.iter().map(|s| s.body.as_slice()).collect::<Vec<_>>())
-        .bind(submissions.iter().map(|s| s.body_sha256.as_slice()).collect::<Vec<_>>())
-        .bind(submissions.iter().map(|s| s.signature.as_slice()).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await?;
+        let ids: Vec<&str> = submissions
+            .iter()
+            .map(|s| s.submission_id.as_str())
+            .collect();
+        // Fast path: COPY, for a batch of new rows (the normal case). A
+        // redelivered batch hits the primary key; then, and only then, the
+        // idempotent INSERT … ON CONFLICT path decides row by row.
+        let inserted: Vec<String> = if copy_new(&mut tx, submissions).await? {
+            ids.iter().map(|id| id.to_string()).collect()
+        } else {
+            insert_idempotent(&mut tx, submissions).await?
+        };
         let inserted: HashSet<String> = inserted.into_iter().collect();
         let new: Vec<&NewSubmission> = submissions
             .iter()
@@ -269,5 +254,135 @@ impl PgStore {
                 })
             })
             .collect()
+    }
+}
+
+/// Inserts what is new and returns the ids it inserted; rows already
+/// stored (same submission id) or contradicting one (same account and
+/// application) are left out.
+async fn insert_idempotent(
+    tx: &mut Transaction<'_, Postgres>,
+    submissions: &[NewSubmission],
+) -> Result<Vec<String>, sqlx::Error> {
+    let text = |f: fn(&NewSubmission) -> &str| submissions.iter().map(f).collect::<Vec<&str>>();
+    let ids = text(|s| &s.submission_id);
+    let inserted: Vec<String> = sqlx::query_scalar(&format!(
+            "INSERT INTO submissions (submission_id, account_id, application_id, click_day, category, province, form, \
+             key_id, received_at, node, node_seq, body, body_sha256, signature, stored_at) \
+             SELECT sid, acct, app, day, cat, prov, form, kid, at, node, seq, body, sha, sig, {NOW} \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                         $9::bigint[], $10::bigint[], $11::bigint[], $12::bytea[], $13::bytea[], $14::bytea[]) \
+             AS t(sid, acct, app, day, cat, prov, form, kid, at, node, seq, body, sha, sig) \
+             ON CONFLICT DO NOTHING RETURNING submission_id"
+        ))
+        .bind(&ids)
+        .bind(text(|s| &s.account_id))
+        .bind(text(|s| &s.application_id))
+        .bind(text(|s| &s.click_day))
+        .bind(text(|s| &s.category))
+        .bind(text(|s| &s.province))
+        .bind(text(|s| &s.form))
+        .bind(text(|s| &s.key_id))
+        .bind(submissions.iter().map(|s| s.received_at as i64).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| i64::from(s.node)).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.node_seq as i64).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.body.as_slice()).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.body_sha256.as_slice()).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.signature.as_slice()).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(inserted)
+}
+
+/// COPY of the batch inside a savepoint; false (and nothing written) when
+/// any row is already there.
+async fn copy_new(
+    tx: &mut Transaction<'_, Postgres>,
+    submissions: &[NewSubmission],
+) -> Result<bool, sqlx::Error> {
+    if submissions.is_empty() {
+        return Ok(true);
+    }
+    let stored_at: i64 = sqlx::query_scalar(&format!("SELECT {NOW}"))
+        .fetch_one(&mut **tx)
+        .await?;
+    let mut data = Vec::with_capacity(submissions.len() * (600 + submissions[0].body.len() * 2));
+    for s in submissions {
+        for text in [
+            &s.submission_id,
+            &s.account_id,
+            &s.application_id,
+            &s.click_day,
+            &s.category,
+            &s.province,
+            &s.form,
+            &s.key_id,
+        ] {
+            copy_text(&mut data, text);
+            data.push(b'\t');
+        }
+        for number in [
+            s.received_at as i64,
+            i64::from(s.node),
+            s.node_seq as i64,
+            stored_at,
+        ] {
+            data.extend_from_slice(number.to_string().as_bytes());
+            data.push(b'\t');
+        }
+        for bytes in [
+            s.body.as_slice(),
+            s.body_sha256.as_slice(),
+            s.signature.as_slice(),
+        ] {
+            copy_bytea(&mut data, bytes);
+            data.push(b'\t');
+        }
+        data.pop();
+        data.push(b'\n');
+    }
+    let mut savepoint = tx.begin().await?;
+    let mut copy = savepoint
+        .copy_in_raw(
+            "COPY submissions (submission_id, account_id, application_id, click_day, category, province, form, key_id, \
+             received_at, node, node_seq, stored_at, body, body_sha256, signature) FROM STDIN",
+        )
+        .await?;
+    copy.send(data).await?;
+    match copy.finish().await {
+        Ok(_) => {
+            savepoint.commit().await?;
+            Ok(true)
+        }
+        Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505") => {
+            savepoint.rollback().await?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A text field in COPY's text format: backslash, tab, newline and
+/// carriage return escaped.
+fn copy_text(out: &mut Vec<u8>, text: &str) {
+    for &b in text.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// A bytea field in COPY's text format: `\\x` then hex (the backslash
+/// itself escaped).
+fn copy_bytea(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(b"\\\\x");
+    for &b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0x0f)]);
     }
 }
