@@ -4,16 +4,17 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
+
 use clickday_queue::{Queue, RedisQueue, SqliteInbox};
 use clickday_testkit::{Applicant, Client, Proto, RedisServer, free_port};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject as _;
+use common::{clickday, wait_ready};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const APPLICANTS: u64 = 40;
 const PER_APPLICANT: usize = 30;
@@ -44,40 +45,12 @@ categories = ["lavoro-domestico"]
     path
 }
 
-fn clickday(config: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clickday"));
-    cmd.args(args)
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "warn");
-    cmd
-}
-
 fn spawn_gateway(config: &Path) -> Child {
     clickday(config, &["gateway"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-async fn wait_ready(port: u16, ca: &Path) -> CertificateDer<'static> {
-    let start = Instant::now();
-    loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "gateway never became ready"
-        );
-        if let Ok(cert) = CertificateDer::from_pem_file(ca) {
-            let addr = ([127, 0, 0, 1], port).into();
-            if let Ok(mut c) = Client::connect(addr, Proto::Http1, Some(&cert)).await
-                && c.get("/readyz").await.is_ok_and(|r| r.status == 200)
-            {
-                return cert;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// (account, application) → (submission id, received_at) as acknowledged.

@@ -52,12 +52,33 @@ pub async fn run(cfg: Config, roles: Roles) -> anyhow::Result<()> {
     } else {
         None
     };
-    let persister = roles.persister.then(|| {
+    let persister = if roles.persister {
+        let metrics = Arc::new(clickday_persister::metrics::Metrics::default());
+        if let Some(gateway) = &gateway {
+            let metrics = metrics.clone();
+            gateway
+                .gateway
+                .metrics
+                .add_source(Box::new(move || metrics.render()));
+        } else if let Some(addr) = cfg.persister.metrics_listen {
+            let render = metrics.clone();
+            let bound = clickday_gateway::serve_metrics(
+                addr,
+                Arc::new(move || render.render()),
+                shutdown.clone(),
+            )
+            .await?;
+            tracing::info!(url = %format!("http://{bound}/metrics"), "persister metrics");
+        }
         let (cfg, queue, store, token) =
             (cfg.clone(), queue.clone(), store.clone(), shutdown.clone());
         let clock: clickday_persister::WallClock = Arc::new(super::now_nanos);
-        tokio::spawn(async move { clickday_persister::run(&cfg, queue, store, clock, token).await })
-    });
+        Some(tokio::spawn(async move {
+            clickday_persister::run_with_metrics(&cfg, queue, store, clock, metrics, token).await
+        }))
+    } else {
+        None
+    };
     wait_for_signal().await;
     tracing::info!("shutdown requested");
     shutdown.cancel();

@@ -1,0 +1,41 @@
+//! Helpers for tests that run the real `clickday` binary.
+
+#![allow(dead_code)]
+
+use clickday_testkit::{Client, Proto};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// `clickday ARGS --config CONFIG`, quiet.
+pub fn clickday(config: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clickday"));
+    cmd.args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Waits until the gateway on `port` answers `/readyz` with 200, trusting
+/// the certificate at `ca` once it exists; returns that certificate.
+pub async fn wait_ready(port: u16, ca: &Path) -> CertificateDer<'static> {
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "gateway never became ready"
+        );
+        if let Ok(cert) = CertificateDer::from_pem_file(ca) {
+            let addr = ([127, 0, 0, 1], port).into();
+            if let Ok(mut c) = Client::connect(addr, Proto::Http1, Some(&cert)).await
+                && c.get("/readyz").await.is_ok_and(|r| r.status == 200)
+            {
+                return cert;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
