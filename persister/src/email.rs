@@ -84,6 +84,13 @@ impl EmailStage {
                     () = tokio::time::sleep(IDLE) => continue,
                 }
             }
+            let queued = match self.store.queue_emails(BATCH).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "moving submissions to the email outbox failed; retrying");
+                    0
+                }
+            };
             let jobs = match self.store.claim_emails(&self.sender, BATCH, LEASE).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
@@ -91,7 +98,7 @@ impl EmailStage {
                     Vec::new()
                 }
             };
-            if jobs.is_empty() {
+            if jobs.is_empty() && queued == 0 {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     () = tokio::time::sleep(IDLE) => continue,

@@ -101,6 +101,11 @@ pub trait Store: Send + Sync + 'static {
     /// Arrival stamp of the oldest stored submission without a receipt.
     async fn oldest_without_receipt(&self) -> Result<Option<u64>, StoreError>;
 
+    /// Turns up to `limit` stored submissions still waiting for their
+    /// confirmation into outbox rows (or marks them as having no address);
+    /// returns how many submissions it took, so callers know to come back.
+    async fn queue_emails(&self, limit: usize) -> Result<u64, StoreError>;
+
     /// Leases up to `limit` due, unsent emails to `sender` for `lease`
     /// (another sender cannot take them meanwhile), oldest first.
     async fn claim_emails(
@@ -121,7 +126,7 @@ pub trait Store: Send + Sync + 'static {
         retry_in: std::time::Duration,
     ) -> Result<(), StoreError>;
 
-    /// Emails not yet sent.
+    /// Emails not yet sent, including submissions not yet in the outbox.
     async fn unsent_emails(&self) -> Result<u64, StoreError>;
 
     /// Counters of the whole store, in one read.

@@ -223,4 +223,8 @@ impl Store for PgStore {
             dead_letters: dead as u64,
         })
     }
+
+    async fn queue_emails(&self, limit: usize) -> Result<u64, StoreError> {
+        self.to_outbox(limit).await
+    }
 }

@@ -210,4 +210,8 @@ impl Store for SqliteStore {
             dead_letters: dead as u64,
         })
     }
+
+    async fn queue_emails(&self, limit: usize) -> Result<u64, StoreError> {
+        self.to_outbox(limit).await
+    }
 }

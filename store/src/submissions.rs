@@ -170,5 +170,5 @@ pub(crate) const STATUS_SQL: &str = "SELECT \
     (SELECT count(*) FROM submissions), \
     (SELECT count(*) FROM submissions WHERE receipt_state = 'pending'), \
     (SELECT min(received_at) FROM submissions WHERE receipt_state = 'pending'), \
-    (SELECT count(*) FROM email_outbox WHERE sent_at IS NULL), \
+    (SELECT count(*) FROM email_outbox WHERE sent_at IS NULL) + (SELECT count(*) FROM submissions WHERE email_state = 'pending'), \
     (SELECT count(*) FROM dead_letters)";

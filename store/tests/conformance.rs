@@ -266,7 +266,7 @@ async fn ranking_orders_by_stamp_node_seq_and_cuts_quotas(store: &dyn Store) {
 /// Receipts and the email outbox: jobs oldest first, saved once, leases
 /// exclusive, retries delayed, sent ones never handed out again.
 async fn receipts_and_outbox(store: &dyn Store) {
-    // Accounts exist for a1..: persisting created one outbox row each.
+    // Only acct-9001 has an account among the stored submissions' owners.
     store.import_accounts(&[account(9_001)]).await.unwrap();
     let fresh = submission("acct-9001", "mail-me", 5_000_000, 1, 1, "RM");
     store
@@ -276,7 +276,24 @@ async fn receipts_and_outbox(store: &dyn Store) {
     let status = store.status().await.unwrap();
     assert!(status.submissions >= 1 && status.without_receipt == status.submissions);
     assert_eq!(
-        status.unsent_emails, 1,
+        status.unsent_emails, status.submissions,
+        "every submission waits for its email at first"
+    );
+    let mut taken = 0;
+    loop {
+        let n = store.queue_emails(7).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        taken += n;
+    }
+    assert_eq!(
+        taken, status.submissions,
+        "every submission moved to the outbox once"
+    );
+    assert_eq!(
+        store.unsent_emails().await.unwrap(),
+        1,
         "only submissions of known accounts get an email"
     );
 

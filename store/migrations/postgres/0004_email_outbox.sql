@@ -1,5 +1,5 @@
--- Emails to send, created in the same transaction as their submission so
--- none can be forgotten. A sender leases a row (claimed_until) before
+-- Emails to send, created from stored submissions (see email_state below),
+-- so none can be forgotten. A sender leases a row (claimed_until) before
 -- sending, marks it sent after; failures are retried with backoff, never
 -- dropped. Times are database Unix microseconds.
 CREATE TABLE email_outbox (
@@ -17,3 +17,9 @@ CREATE TABLE email_outbox (
     UNIQUE (submission_id, kind)
 );
 CREATE INDEX email_outbox_due ON email_outbox (sent_at, next_attempt_at);
+
+-- Intake only stores the submission; the email stage turns pending
+-- submissions into outbox rows in batches ('queued'), or 'none' when the
+-- account has no address.
+ALTER TABLE submissions ADD COLUMN email_state TEXT NOT NULL DEFAULT 'pending';
+CREATE INDEX submissions_email_state ON submissions (email_state, received_at);

@@ -2,11 +2,31 @@
 
 use super::{NOW, PgStore};
 use crate::StoreError;
-use crate::submissions::EmailJob;
+use crate::submissions::{EMAIL_RECEIVED, EmailJob};
 use sqlx::Row as _;
 use std::time::Duration;
 
 impl PgStore {
+    pub(crate) async fn to_outbox(&self, limit: usize) -> Result<u64, StoreError> {
+        let taken: i64 = sqlx::query_scalar(&format!(
+            "WITH picked AS (SELECT submission_id FROM submissions WHERE email_state = 'pending' \
+                             ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
+                  marked AS (UPDATE submissions s SET email_state = CASE WHEN EXISTS \
+                                 (SELECT 1 FROM accounts a WHERE a.account_id = s.account_id) THEN 'queued' ELSE 'none' END \
+                             FROM picked WHERE s.submission_id = picked.submission_id \
+                             RETURNING s.submission_id, s.account_id), \
+                  queued AS (INSERT INTO email_outbox (submission_id, kind, recipient, next_attempt_at, created_at) \
+                             SELECT m.submission_id, $2, a.email, {NOW}, {NOW} FROM marked m \
+                             JOIN accounts a ON a.account_id = m.account_id ON CONFLICT DO NOTHING RETURNING 1) \
+             SELECT count(*) FROM marked"
+        ))
+        .bind(limit as i64)
+        .bind(EMAIL_RECEIVED)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(taken as u64)
+    }
+
     pub(crate) async fn claim(
         &self,
         sender: &str,
@@ -79,9 +99,12 @@ impl PgStore {
     }
 
     pub(crate) async fn unsent(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL")
-            .fetch_one(self.pool())
-            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM email_outbox WHERE sent_at IS NULL) \
+             + (SELECT count(*) FROM submissions WHERE email_state = 'pending')",
+        )
+        .fetch_one(self.pool())
+        .await?;
         Ok(n as u64)
     }
 }

@@ -4,8 +4,8 @@
 use super::{NOW, PgStore};
 use crate::StoreError;
 use crate::submissions::{
-    DeadLetter, EMAIL_RECEIVED, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput,
-    StoredBody, conflict_letter,
+    DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody,
+    conflict_letter,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Acquire as _, Postgres, Row as _, Transaction};
@@ -71,24 +71,6 @@ impl PgStore {
             insert_idempotent(&mut tx, submissions).await?
         };
         let inserted: HashSet<String> = inserted.into_iter().collect();
-        let new: Vec<&NewSubmission> = submissions
-            .iter()
-            .filter(|s| inserted.contains(&s.submission_id))
-            .collect();
-        if !new.is_empty() {
-            let sids: Vec<&str> = new.iter().map(|s| s.submission_id.as_str()).collect();
-            let accounts: Vec<&str> = new.iter().map(|s| s.account_id.as_str()).collect();
-            sqlx::query(&format!(
-                "INSERT INTO email_outbox (submission_id, kind, recipient, next_attempt_at, created_at) \
-                 SELECT t.sid, $3, a.email, {NOW}, {NOW} FROM UNNEST($1::text[], $2::text[]) AS t(sid, acct) \
-                 JOIN accounts a ON a.account_id = t.acct ON CONFLICT DO NOTHING"
-            ))
-            .bind(&sids)
-            .bind(&accounts)
-            .bind(EMAIL_RECEIVED)
-            .execute(&mut *tx)
-            .await?;
-        }
         let rest: Vec<&str> = ids
             .iter()
             .copied()

@@ -2,11 +2,44 @@
 
 use super::{NOW, SqliteStore};
 use crate::StoreError;
-use crate::submissions::EmailJob;
+use crate::submissions::{EMAIL_RECEIVED, EmailJob};
 use sqlx::Row as _;
 use std::time::Duration;
 
 impl SqliteStore {
+    pub(crate) async fn to_outbox(&self, limit: usize) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT submission_id FROM submissions WHERE email_state = 'pending' ORDER BY received_at LIMIT ?")
+                .bind(limit as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids_json = json_array(&ids);
+        sqlx::query(&format!(
+            "INSERT INTO email_outbox (submission_id, kind, recipient, next_attempt_at, created_at) \
+             SELECT s.submission_id, ?, a.email, {NOW}, {NOW} FROM submissions s \
+             JOIN accounts a ON a.account_id = s.account_id \
+             WHERE s.submission_id IN (SELECT value FROM json_each(?)) ON CONFLICT DO NOTHING"
+        ))
+        .bind(EMAIL_RECEIVED)
+        .bind(&ids_json)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE submissions SET email_state = CASE WHEN EXISTS \
+             (SELECT 1 FROM accounts a WHERE a.account_id = submissions.account_id) THEN 'queued' ELSE 'none' END \
+             WHERE submission_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(&ids_json)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ids.len() as u64)
+    }
+
     pub(crate) async fn claim(
         &self,
         sender: &str,
@@ -89,9 +122,21 @@ impl SqliteStore {
     }
 
     pub(crate) async fn unsent(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL")
-            .fetch_one(self.pool())
-            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM email_outbox WHERE sent_at IS NULL) \
+             + (SELECT count(*) FROM submissions WHERE email_state = 'pending')",
+        )
+        .fetch_one(self.pool())
+        .await?;
         Ok(n as u64)
     }
+}
+
+/// A JSON array of strings for `json_each`, escaped.
+fn json_array(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("[{}]", quoted.join(","))
 }

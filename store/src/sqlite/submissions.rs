@@ -3,8 +3,8 @@
 use super::{NOW, SqliteStore};
 use crate::StoreError;
 use crate::submissions::{
-    DeadLetter, EMAIL_RECEIVED, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput,
-    StoredBody, conflict_letter,
+    DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody,
+    conflict_letter,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, Sqlite, Transaction};
@@ -73,15 +73,6 @@ impl SqliteStore {
             .await?;
             if inserted.rows_affected() == 1 {
                 outcome.stored += 1;
-                sqlx::query(&format!(
-                    "INSERT INTO email_outbox (submission_id, kind, recipient, next_attempt_at, created_at) \
-                     SELECT ?, ?, email, {NOW}, {NOW} FROM accounts WHERE account_id = ? ON CONFLICT DO NOTHING"
-                ))
-                .bind(&s.submission_id)
-                .bind(EMAIL_RECEIVED)
-                .bind(&s.account_id)
-                .execute(&mut *tx)
-                .await?;
                 continue;
             }
             let known: Option<i64> =
