@@ -24,86 +24,91 @@ pub struct Record {
     pub signature: [u8; 64],
 }
 
-/// Field names of a record in a Redis stream entry (short: they are stored
-/// once per entry).
-pub(crate) mod field {
-    pub const SUBMISSION_ID: &str = "sid";
-    pub const ACCOUNT_ID: &str = "acct";
-    pub const KEY_ID: &str = "kid";
-    pub const APPLICATION_ID: &str = "app";
-    pub const CLICK_DAY: &str = "day";
-    pub const CATEGORY: &str = "cat";
-    pub const PROVINCE: &str = "prov";
-    pub const FORM: &str = "form";
-    pub const RECEIVED_AT: &str = "at";
-    pub const NODE: &str = "node";
-    pub const SEQ: &str = "seq";
-    pub const BODY: &str = "body";
-    pub const SHA256: &str = "sha";
-    pub const SIGNATURE: &str = "sig";
-}
+/// The stream field holding an encoded record.
+pub(crate) const FIELD: &str = "r1";
+
+/// Version byte of the encoding below; a new layout gets a new byte.
+const VERSION: u8 = 1;
 
 impl Record {
-    /// The stream entry's field/value pairs.
-    pub(crate) fn to_fields(&self) -> Vec<(&'static str, Vec<u8>)> {
-        use field::*;
-        vec![
-            (SUBMISSION_ID, self.submission_id.as_bytes().to_vec()),
-            (ACCOUNT_ID, self.account_id.as_bytes().to_vec()),
-            (KEY_ID, self.key_id.as_bytes().to_vec()),
-            (APPLICATION_ID, self.application_id.as_bytes().to_vec()),
-            (CLICK_DAY, self.click_day.as_bytes().to_vec()),
-            (CATEGORY, self.category.as_bytes().to_vec()),
-            (PROVINCE, self.province.as_bytes().to_vec()),
-            (FORM, self.form.as_bytes().to_vec()),
-            (RECEIVED_AT, self.received_at.to_string().into_bytes()),
-            (NODE, self.node.to_string().into_bytes()),
-            (SEQ, self.seq.to_string().into_bytes()),
-            (BODY, self.body.to_vec()),
-            (SHA256, self.body_sha256.to_vec()),
-            (SIGNATURE, self.signature.to_vec()),
-        ]
+    /// One compact binary value per stream entry (version byte, then each
+    /// text field as u32-LE length + UTF-8, the numbers little-endian, the
+    /// body length-prefixed, digest and signature fixed-size): a batch of
+    /// 1,000 entries is 3,000 RESP values to build and parse, not 29,000.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let texts = [
+            &self.submission_id,
+            &self.account_id,
+            &self.key_id,
+            &self.application_id,
+            &self.click_day,
+            &self.category,
+            &self.province,
+            &self.form,
+        ];
+        let mut out = Vec::with_capacity(
+            1 + 8 * 4
+                + texts.iter().map(|t| t.len()).sum::<usize>()
+                + 26
+                + 4
+                + self.body.len()
+                + 96,
+        );
+        out.push(VERSION);
+        for text in texts {
+            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+        out.extend_from_slice(&self.received_at.to_le_bytes());
+        out.extend_from_slice(&self.node.to_le_bytes());
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&(self.body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.body);
+        out.extend_from_slice(&self.body_sha256);
+        out.extend_from_slice(&self.signature);
+        out
     }
 
-    /// Rebuilds a record from stream fields, naming what is wrong.
-    pub(crate) fn from_fields(get: impl Fn(&str) -> Option<Vec<u8>>) -> Result<Record, String> {
-        use field::*;
-        let bytes = |name: &str| get(name).ok_or_else(|| format!("field {name} missing"));
-        let text = |name: &str| {
-            String::from_utf8(bytes(name)?).map_err(|_| format!("field {name} is not UTF-8"))
+    /// Decodes [`Record::encode`]'s output, naming what is wrong.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Record, String> {
+        let mut r = Reader { bytes, at: 0 };
+        let version = r.take(1)?[0];
+        if version != VERSION {
+            return Err(format!("unknown record version {version}"));
+        }
+        let mut text = || -> Result<String, String> {
+            let len = u32::from_le_bytes(r.array()?) as usize;
+            String::from_utf8(r.take(len)?.to_vec())
+                .map_err(|_| "a text field is not UTF-8".to_string())
         };
-        let number = |name: &str| -> Result<u64, String> {
-            text(name)?
-                .parse()
-                .map_err(|_| format!("field {name} is not a number"))
-        };
-        let fixed = |name: &str, len: usize| -> Result<Vec<u8>, String> {
-            let value = bytes(name)?;
-            if value.len() == len {
-                Ok(value)
-            } else {
-                Err(format!(
-                    "field {name} has {} bytes, expected {len}",
-                    value.len()
-                ))
-            }
-        };
+        let (submission_id, account_id, key_id, application_id) =
+            (text()?, text()?, text()?, text()?);
+        let (click_day, category, province, form) = (text()?, text()?, text()?, text()?);
+        let received_at = u64::from_le_bytes(r.array()?);
+        let node = u16::from_le_bytes(r.array()?);
+        let seq = u64::from_le_bytes(r.array()?);
+        let body_len = u32::from_le_bytes(r.array()?) as usize;
+        let body = Bytes::copy_from_slice(r.take(body_len)?);
+        let body_sha256 = r.array()?;
+        let signature = r.array()?;
+        if r.at != bytes.len() {
+            return Err(format!("{} bytes after the record", bytes.len() - r.at));
+        }
         Ok(Record {
-            submission_id: text(SUBMISSION_ID)?,
-            account_id: text(ACCOUNT_ID)?,
-            key_id: text(KEY_ID)?,
-            application_id: text(APPLICATION_ID)?,
-            click_day: text(CLICK_DAY)?,
-            category: text(CATEGORY)?,
-            province: text(PROVINCE)?,
-            form: text(FORM)?,
-            received_at: number(RECEIVED_AT)?,
-            node: u16::try_from(number(NODE)?)
-                .map_err(|_| "field node out of range".to_string())?,
-            seq: number(SEQ)?,
-            body: Bytes::from(bytes(BODY)?),
-            body_sha256: fixed(SHA256, 32)?.try_into().map_err(|_| "sha")?,
-            signature: fixed(SIGNATURE, 64)?.try_into().map_err(|_| "sig")?,
+            submission_id,
+            account_id,
+            key_id,
+            application_id,
+            click_day,
+            category,
+            province,
+            form,
+            received_at,
+            node,
+            seq,
+            body,
+            body_sha256,
+            signature,
         })
     }
 
@@ -115,6 +120,32 @@ impl Record {
             self.submission_id,
             self.received_at
         )
+    }
+}
+
+/// A bounds-checked cursor over an encoded record.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or("record truncated")?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let slice = self.take(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice);
+        Ok(out)
     }
 }
 
@@ -155,6 +186,41 @@ pub fn shard_of(account_id: &str, shards: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_round_trip_and_garbage_is_named() {
+        let record = Record {
+            submission_id: "20110131T070000051234567Z-00001".into(),
+            account_id: "mario.rossi".into(),
+            key_id: "k".repeat(32),
+            application_id: "domanda-1".into(),
+            click_day: "2011-01-31".into(),
+            category: "lavoro-domestico".into(),
+            province: "RM".into(),
+            form: "LD".into(),
+            received_at: 1_296_457_200_051_234_567,
+            node: 7,
+            seq: 42,
+            body: Bytes::from_static(b"{\"a\":\"\xc3\xa8\"}"),
+            body_sha256: [3; 32],
+            signature: [4; 64],
+        };
+        let bytes = record.encode();
+        assert_eq!(Record::decode(&bytes), Ok(record));
+        assert_eq!(
+            Record::decode(&bytes[..bytes.len() - 1]).unwrap_err(),
+            "record truncated"
+        );
+        assert!(Record::decode(&[9, 0, 0]).unwrap_err().contains("version"));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(
+            Record::decode(&longer)
+                .unwrap_err()
+                .contains("after the record")
+        );
+        assert!(Record::decode(&[]).is_err());
+    }
 
     #[test]
     fn shards_are_stable_and_spread() {

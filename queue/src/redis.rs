@@ -134,9 +134,7 @@ impl Queue for RedisQueue {
             .arg(record.dedupe_value())
             .arg(record.node)
             .arg(format!("{:020}", record.received_at));
-        for (name, value) in record.to_fields() {
-            invocation.arg(name).arg(value);
-        }
+        invocation.arg(crate::record::FIELD).arg(record.encode());
         let previous: Option<String> = invocation
             .invoke_async(&mut self.connection())
             .await
@@ -387,12 +385,11 @@ fn entries_to_deliveries(entries: Value) -> Result<Vec<Delivery>, QueueError> {
                 pairs.push((name, value));
             }
         }
-        let record = Record::from_fields(|name| {
-            pairs
-                .iter()
-                .find(|(n, _)| n == name.as_bytes())
-                .map(|(_, v)| v.clone())
-        });
+        let record = pairs
+            .iter()
+            .find(|(name, _)| name == crate::record::FIELD.as_bytes())
+            .ok_or_else(|| format!("field {} missing", crate::record::FIELD))
+            .and_then(|(_, value)| Record::decode(value));
         out.push(Delivery { id, record });
     }
     Ok(out)
