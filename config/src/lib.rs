@@ -268,7 +268,11 @@ impl RawConfig {
         let persister = PersisterConfig {
             consumer,
             batch_max: positive("persister.batch_max", p.batch_max)?,
-            workers_per_shard: positive("persister.workers_per_shard", p.workers_per_shard)?,
+            workers_per_shard: match (p.workers_per_shard, &store) {
+                (Some(n), _) => positive("persister.workers_per_shard", n)?,
+                (None, StoreUrl::Postgres(_)) => 8,
+                (None, StoreUrl::Sqlite(_)) => 2,
+            },
             batch_wait: millis("persister.batch_wait_ms", p.batch_wait_ms)?,
             claim_idle: millis("persister.claim_idle_ms", p.claim_idle_ms)?,
             max_backoff: millis("persister.max_backoff_ms", p.max_backoff_ms)?,

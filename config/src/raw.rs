@@ -187,7 +187,9 @@ pub struct PersisterSection {
     /// Most queue entries stored in one transaction.
     pub batch_max: usize,
     /// Concurrent batches per shard, each its own consumer-group member.
-    pub workers_per_shard: usize,
+    /// Default: 8 with PostgreSQL (overlapping round trips is what reaches
+    /// COPY-like rates), 2 with SQLite (its writes serialize anyway).
+    pub workers_per_shard: Option<usize>,
     /// How long a read waits for the first entry of a batch.
     pub batch_wait_ms: u64,
     /// Entries delivered to a consumer and unacknowledged for this long are
@@ -207,7 +209,7 @@ impl Default for PersisterSection {
         PersisterSection {
             consumer: None,
             batch_max: 500,
-            workers_per_shard: 2,
+            workers_per_shard: None,
             batch_wait_ms: 50,
             claim_idle_ms: 30_000,
             max_backoff_ms: 5_000,

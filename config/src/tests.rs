@@ -143,6 +143,9 @@ fn quotas_are_validated_against_the_day() {
 fn persister_defaults_follow_the_node() {
     let cfg = load("node_id = 4", &[]).unwrap();
     assert_eq!(cfg.persister.consumer, "persister-4");
+    assert_eq!(cfg.persister.workers_per_shard, 2, "embedded SQLite");
+    let pg = load("[store]\nurl = \"postgres://u@h/d\"", &[]).unwrap();
+    assert_eq!(pg.persister.workers_per_shard, 8, "PostgreSQL");
     assert!(cfg.persister.rank_after_close);
     assert!(
         load("[persister]\nbatch_max = 0", &[])

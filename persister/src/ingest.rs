@@ -72,16 +72,17 @@ impl Ingest {
         // Claim at once on start: after a crash our own entries are pending.
         let mut last_claim: Option<Instant> = None;
         let mut backoff = FIRST_BACKOFF;
+        let mut acking: Option<tokio::task::JoinHandle<()>> = None;
         while !shutdown.is_cancelled() {
             let claim_due = last_claim.is_none_or(|t| t.elapsed() >= self.claim_idle / 2);
             let next = if claim_due {
                 last_claim = Some(Instant::now());
                 self.queue
-                    .claim_stale(shard, &self.consumer, self.claim_idle, self.batch_max)
+                    .claim_stale(shard, &consumer, self.claim_idle, self.batch_max)
                     .await
             } else {
                 tokio::select! {
-                    () = shutdown.cancelled() => return,
+                    () = shutdown.cancelled() => break,
                     batch = self.queue.read_batch(shard, &consumer, self.batch_max, self.batch_wait) => batch,
                 }
             };
@@ -94,7 +95,14 @@ impl Ingest {
                     backoff = FIRST_BACKOFF;
                     self.backlog
                         .store(batch.len() >= self.batch_max, Ordering::Relaxed);
-                    self.store_then_ack(shard, batch, &shutdown).await;
+                    if let Some(ids) = self.store(shard, batch, &shutdown).await {
+                        // The ack (after the commit, as always) overlaps the
+                        // next read; at most one is outstanding per worker.
+                        if let Some(previous) = acking.take() {
+                            let _ = previous.await;
+                        }
+                        acking = Some(tokio::spawn(self.clone().ack(shard, ids, shutdown.clone())));
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(shard, error = %e, "queue read failed; retrying");
@@ -102,13 +110,22 @@ impl Ingest {
                 }
             }
         }
+        // Finish the last ack before stopping.
+        if let Some(previous) = acking {
+            let _ = previous.await;
+        }
     }
 
-    /// Stores the batch (retrying while the store is down) and acks it only
-    /// after the commit. Gives up without acking only when shutdown is
-    /// requested while the store is unreachable: the entries stay pending
-    /// and are claimed again later.
-    async fn store_then_ack(&self, shard: u16, batch: Vec<Delivery>, shutdown: &CancellationToken) {
+    /// Stores the batch (retrying while the store is down) and returns the
+    /// ids to acknowledge now that it is committed. Gives up (None, nothing
+    /// acked) only when shutdown is requested while the store is
+    /// unreachable: the entries stay pending and are claimed again later.
+    async fn store(
+        &self,
+        shard: u16,
+        batch: Vec<Delivery>,
+        shutdown: &CancellationToken,
+    ) -> Option<Vec<String>> {
         let ids: Vec<String> = batch.iter().map(|d| d.id.clone()).collect();
         let (submissions, dead) = split(shard, batch);
         let mut backoff = FIRST_BACKOFF;
@@ -119,7 +136,7 @@ impl Ingest {
                     self.metrics.store_errors.inc();
                     tracing::warn!(shard, batch = ids.len(), error = %e, "store unavailable; batch not acknowledged, retrying");
                     if shutdown.is_cancelled() {
-                        return;
+                        return None;
                     }
                     backoff = self.pause(backoff, shutdown).await;
                 }
@@ -146,14 +163,20 @@ impl Ingest {
             already = outcome.already,
             "batch committed"
         );
+        Some(ids)
+    }
+
+    /// Acknowledges a committed batch, retrying while the queue is down.
+    /// Unacked entries would be redelivered and recognised: giving up at
+    /// shutdown is safe.
+    async fn ack(self: Arc<Self>, shard: u16, ids: Vec<String>, shutdown: CancellationToken) {
         let mut backoff = FIRST_BACKOFF;
         while let Err(e) = self.queue.ack(shard, &ids).await {
-            // Unacked entries are redelivered and recognised: safe to give up.
             tracing::warn!(shard, error = %e, "ack failed; retrying");
             if shutdown.is_cancelled() {
                 return;
             }
-            backoff = self.pause(backoff, shutdown).await;
+            backoff = self.pause(backoff, &shutdown).await;
         }
     }
 
