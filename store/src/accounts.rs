@@ -64,26 +64,6 @@ pub fn validate_email(email: &str) -> Result<(), String> {
     }
 }
 
-/// Maps a `key_id, account_id, public_key, revoked_at` row of either backend.
-pub(crate) fn key_row<'r, R>(row: &'r R) -> Result<KeyRow, crate::StoreError>
-where
-    R: sqlx::Row,
-    &'r str: sqlx::ColumnIndex<R>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let public_key: Vec<u8> = row.try_get("public_key")?;
-    Ok(KeyRow {
-        key_id: row.try_get("key_id")?,
-        account_id: row.try_get("account_id")?,
-        public_key: public_key
-            .try_into()
-            .map_err(|_| crate::StoreError::Rejected("stored public key is not 32 bytes".into()))?,
-        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-    })
-}
-
 /// Last line wins for an account listed twice: the file is the truth.
 pub(crate) fn dedupe_accounts(accounts: &[NewAccount]) -> Vec<&NewAccount> {
     let mut index = std::collections::HashMap::new();

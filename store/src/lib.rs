@@ -5,6 +5,7 @@
 mod accounts;
 mod migrate;
 mod postgres;
+mod rows;
 mod sqlite;
 mod submissions;
 

@@ -1,7 +1,7 @@
 //! PostgreSQL backend of the store (production). Bulk writes go through
 //! `UNNEST` of arrays: one statement per chunk, not one per row.
 
-use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict, key_row};
+use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict};
 use crate::submissions::{
     DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, Receipt,
     ReceiptJob, StoredBody,
@@ -110,7 +110,7 @@ impl Store for PgStore {
         let rows = sqlx::query("SELECT key_id, account_id, public_key, revoked_at FROM account_keys ORDER BY account_id, key_id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(key_row).collect()
+        rows.iter().map(crate::rows::key_row).collect()
     }
 
     async fn key_changes(&self, since: Option<i64>) -> Result<KeyChanges, StoreError> {
@@ -123,7 +123,10 @@ impl Store for PgStore {
             .await?;
         Ok(KeyChanges {
             db_now,
-            rows: rows.iter().map(key_row).collect::<Result<_, _>>()?,
+            rows: rows
+                .iter()
+                .map(crate::rows::key_row)
+                .collect::<Result<_, _>>()?,
         })
     }
 

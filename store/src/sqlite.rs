@@ -1,6 +1,6 @@
 //! SQLite backend of the store (the embedded default).
 
-use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict, key_row};
+use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict};
 use crate::submissions::{
     DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, Receipt,
     ReceiptJob, StoredBody,
@@ -97,7 +97,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query("SELECT key_id, account_id, public_key, revoked_at FROM account_keys ORDER BY account_id, key_id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(key_row).collect()
+        rows.iter().map(crate::rows::key_row).collect()
     }
 
     async fn key_changes(&self, since: Option<i64>) -> Result<KeyChanges, StoreError> {
@@ -110,7 +110,10 @@ impl Store for SqliteStore {
             .await?;
         Ok(KeyChanges {
             db_now,
-            rows: rows.iter().map(key_row).collect::<Result<_, _>>()?,
+            rows: rows
+                .iter()
+                .map(crate::rows::key_row)
+                .collect::<Result<_, _>>()?,
         })
     }
 

@@ -3,7 +3,6 @@
 use super::{NOW, PgStore};
 use crate::StoreError;
 use crate::submissions::{EMAIL_RECEIVED, EmailJob};
-use sqlx::Row as _;
 use std::time::Duration;
 
 impl PgStore {
@@ -49,21 +48,7 @@ impl PgStore {
         .await?;
         let mut jobs = rows
             .iter()
-            .map(|r| {
-                Ok(EmailJob {
-                    id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
-                    recipient: r.try_get("recipient")?,
-                    attempts: r.try_get::<i64, _>("attempts")? as u32,
-                    submission_id: r.try_get("submission_id")?,
-                    account_id: r.try_get("account_id")?,
-                    application_id: r.try_get("application_id")?,
-                    click_day: r.try_get("click_day")?,
-                    category: r.try_get("category")?,
-                    province: r.try_get("province")?,
-                    received_at: r.try_get::<i64, _>("received_at")? as u64,
-                })
-            })
+            .map(crate::rows::email_job)
             .collect::<Result<Vec<_>, StoreError>>()?;
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)

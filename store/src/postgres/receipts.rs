@@ -3,7 +3,6 @@
 use super::{NOW, PgStore};
 use crate::StoreError;
 use crate::submissions::{Receipt, ReceiptJob};
-use sqlx::Row as _;
 
 impl PgStore {
     pub(crate) async fn jobs(&self, limit: usize) -> Result<Vec<ReceiptJob>, StoreError> {
@@ -14,24 +13,7 @@ impl PgStore {
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReceiptJob {
-                    submission_id: r.try_get("submission_id")?,
-                    account_id: r.try_get("account_id")?,
-                    application_id: r.try_get("application_id")?,
-                    click_day: r.try_get("click_day")?,
-                    category: r.try_get("category")?,
-                    province: r.try_get("province")?,
-                    form: r.try_get("form")?,
-                    received_at: r.try_get::<i64, _>("received_at")? as u64,
-                    body: r.try_get("body")?,
-                    body_sha256: r.try_get::<Vec<u8>, _>("body_sha256")?.try_into().map_err(
-                        |_| StoreError::Rejected("stored digest has the wrong length".into()),
-                    )?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::receipt_job).collect()
     }
 
     pub(crate) async fn save(&self, receipts: &[Receipt]) -> Result<(), StoreError> {
@@ -65,16 +47,7 @@ impl PgStore {
             .bind(submission_id)
             .fetch_optional(self.pool())
             .await?;
-        row.map(|r| {
-            Ok(Receipt {
-                submission_id: r.try_get("submission_id")?,
-                statement: r.try_get("statement")?,
-                signature: r.try_get("signature")?,
-                key_id: r.try_get("key_id")?,
-                pdf: r.try_get("pdf")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(crate::rows::receipt).transpose()
     }
 
     pub(crate) async fn oldest_pending_receipt(&self) -> Result<Option<u64>, StoreError> {

@@ -7,8 +7,7 @@ use crate::submissions::{
     DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody,
     conflict_letter,
 };
-use sqlx::postgres::PgRow;
-use sqlx::{Acquire as _, Postgres, Row as _, Transaction};
+use sqlx::{Acquire as _, Postgres, Transaction};
 use std::collections::HashSet;
 
 async fn insert_dead(
@@ -34,21 +33,6 @@ async fn insert_dead(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-fn ranked_row(row: &PgRow) -> Result<RankedRow, sqlx::Error> {
-    Ok(RankedRow {
-        submission_id: row.try_get("submission_id")?,
-        account_id: row.try_get("account_id")?,
-        application_id: row.try_get("application_id")?,
-        category: row.try_get("category")?,
-        province: row.try_get("province")?,
-        received_at: row.try_get::<i64, _>("received_at")? as u64,
-        node: row.try_get::<i64, _>("node")? as u16,
-        node_seq: row.try_get::<i64, _>("node_seq")? as u64,
-        rank: row.try_get::<Option<i64>, _>("rank")?.map(|r| r as u64),
-        within_quota: row.try_get("within_quota")?,
-    })
 }
 
 impl PgStore {
@@ -180,7 +164,7 @@ impl PgStore {
         .bind(filter.province.as_deref())
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(ranked_row).collect::<Result<_, _>>()?)
+        rows.iter().map(crate::rows::ranked_row).collect()
     }
 
     pub(crate) async fn body_of(
@@ -191,22 +175,7 @@ impl PgStore {
             .bind(submission_id)
             .fetch_optional(self.pool())
             .await?;
-        let bad = |what: &str| StoreError::Rejected(format!("stored {what} has the wrong length"));
-        row.map(|r| {
-            Ok(StoredBody {
-                received_at: r.try_get::<i64, _>("received_at")? as u64,
-                body: r.try_get("body")?,
-                body_sha256: r
-                    .try_get::<Vec<u8>, _>("body_sha256")?
-                    .try_into()
-                    .map_err(|_| bad("digest"))?,
-                signature: r
-                    .try_get::<Vec<u8>, _>("signature")?
-                    .try_into()
-                    .map_err(|_| bad("signature"))?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(crate::rows::stored_body).transpose()
     }
 
     pub(crate) async fn forwarding_of(
@@ -226,16 +195,7 @@ impl PgStore {
             sqlx::query("SELECT queue_id, shard, reason, record FROM dead_letters ORDER BY id")
                 .fetch_all(self.pool())
                 .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeadLetter {
-                    queue_id: r.try_get("queue_id")?,
-                    shard: r.try_get::<i64, _>("shard")? as u16,
-                    reason: r.try_get("reason")?,
-                    record: r.try_get("record")?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::dead_letter).collect()
     }
 }
 

@@ -3,7 +3,6 @@
 use super::{NOW, SqliteStore};
 use crate::StoreError;
 use crate::submissions::{EMAIL_RECEIVED, EmailJob};
-use sqlx::Row as _;
 use std::time::Duration;
 
 impl SqliteStore {
@@ -73,23 +72,7 @@ impl SqliteStore {
         .bind(ids_json)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(EmailJob {
-                    id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
-                    recipient: r.try_get("recipient")?,
-                    attempts: r.try_get::<i64, _>("attempts")? as u32,
-                    submission_id: r.try_get("submission_id")?,
-                    account_id: r.try_get("account_id")?,
-                    application_id: r.try_get("application_id")?,
-                    click_day: r.try_get("click_day")?,
-                    category: r.try_get("category")?,
-                    province: r.try_get("province")?,
-                    received_at: r.try_get::<i64, _>("received_at")? as u64,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::email_job).collect()
     }
 
     pub(crate) async fn sent(&self, id: i64) -> Result<(), StoreError> {

@@ -6,8 +6,7 @@ use crate::submissions::{
     DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody,
     conflict_letter,
 };
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 async fn insert_dead(
     tx: &mut Transaction<'_, Sqlite>,
@@ -24,21 +23,6 @@ async fn insert_dead(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-fn ranked_row(row: &SqliteRow) -> Result<RankedRow, sqlx::Error> {
-    Ok(RankedRow {
-        submission_id: row.try_get("submission_id")?,
-        account_id: row.try_get("account_id")?,
-        application_id: row.try_get("application_id")?,
-        category: row.try_get("category")?,
-        province: row.try_get("province")?,
-        received_at: row.try_get::<i64, _>("received_at")? as u64,
-        node: row.try_get::<i64, _>("node")? as u16,
-        node_seq: row.try_get::<i64, _>("node_seq")? as u64,
-        rank: row.try_get::<Option<i64>, _>("rank")?.map(|r| r as u64),
-        within_quota: row.try_get("within_quota")?,
-    })
 }
 
 impl SqliteStore {
@@ -169,7 +153,7 @@ impl SqliteStore {
         .bind(filter.province.as_deref())
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(ranked_row).collect::<Result<_, _>>()?)
+        rows.iter().map(crate::rows::ranked_row).collect()
     }
 
     pub(crate) async fn body_of(
@@ -180,7 +164,7 @@ impl SqliteStore {
             .bind(submission_id)
             .fetch_optional(self.pool())
             .await?;
-        row.map(|r| stored_body(&r)).transpose()
+        row.as_ref().map(crate::rows::stored_body).transpose()
     }
 
     pub(crate) async fn forwarding_of(
@@ -200,31 +184,6 @@ impl SqliteStore {
             sqlx::query("SELECT queue_id, shard, reason, record FROM dead_letters ORDER BY id")
                 .fetch_all(self.pool())
                 .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeadLetter {
-                    queue_id: r.try_get("queue_id")?,
-                    shard: r.try_get::<i64, _>("shard")? as u16,
-                    reason: r.try_get("reason")?,
-                    record: r.try_get("record")?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::dead_letter).collect()
     }
-}
-
-fn stored_body(row: &SqliteRow) -> Result<StoredBody, StoreError> {
-    let bad = |what: &str| StoreError::Rejected(format!("stored {what} has the wrong length"));
-    Ok(StoredBody {
-        received_at: row.try_get::<i64, _>("received_at")? as u64,
-        body: row.try_get("body")?,
-        body_sha256: row
-            .try_get::<Vec<u8>, _>("body_sha256")?
-            .try_into()
-            .map_err(|_| bad("digest"))?,
-        signature: row
-            .try_get::<Vec<u8>, _>("signature")?
-            .try_into()
-            .map_err(|_| bad("signature"))?,
-    })
 }

@@ -1,0 +1,130 @@
+//! Row → value mapping shared by both backends: each entity is read by one
+//! function, whatever database the row came from.
+
+use crate::StoreError;
+use crate::accounts::KeyRow;
+use crate::submissions::{DeadLetter, EmailJob, RankedRow, Receipt, ReceiptJob, StoredBody};
+use sqlx::Row as _;
+
+/// The column reads the mappers need, implemented once per backend.
+pub(crate) trait Fields {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn opt_bool(&self, column: &str) -> Result<Option<bool>, sqlx::Error>;
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error>;
+}
+
+macro_rules! fields_for {
+    ($row:ty) => {
+        impl Fields for $row {
+            fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_bool(&self, column: &str) -> Result<Option<bool>, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
+                self.try_get(column)
+            }
+        }
+    };
+}
+
+fields_for!(sqlx::postgres::PgRow);
+fields_for!(sqlx::sqlite::SqliteRow);
+
+fn fixed<const N: usize>(row: &impl Fields, column: &str) -> Result<[u8; N], StoreError> {
+    row.bytes(column)?
+        .try_into()
+        .map_err(|_| StoreError::Rejected(format!("stored {column} is not {N} bytes")))
+}
+
+pub(crate) fn key_row(r: &impl Fields) -> Result<KeyRow, StoreError> {
+    Ok(KeyRow {
+        key_id: r.text("key_id")?,
+        account_id: r.text("account_id")?,
+        public_key: fixed(r, "public_key")?,
+        revoked: r.opt_int("revoked_at")?.is_some(),
+    })
+}
+
+pub(crate) fn ranked_row(r: &impl Fields) -> Result<RankedRow, StoreError> {
+    Ok(RankedRow {
+        submission_id: r.text("submission_id")?,
+        account_id: r.text("account_id")?,
+        application_id: r.text("application_id")?,
+        category: r.text("category")?,
+        province: r.text("province")?,
+        received_at: r.int("received_at")? as u64,
+        node: r.int("node")? as u16,
+        node_seq: r.int("node_seq")? as u64,
+        rank: r.opt_int("rank")?.map(|n| n as u64),
+        within_quota: r.opt_bool("within_quota")?,
+    })
+}
+
+pub(crate) fn dead_letter(r: &impl Fields) -> Result<DeadLetter, StoreError> {
+    Ok(DeadLetter {
+        queue_id: r.text("queue_id")?,
+        shard: r.int("shard")? as u16,
+        reason: r.text("reason")?,
+        record: r.text("record")?,
+    })
+}
+
+pub(crate) fn stored_body(r: &impl Fields) -> Result<StoredBody, StoreError> {
+    Ok(StoredBody {
+        received_at: r.int("received_at")? as u64,
+        body: r.bytes("body")?,
+        body_sha256: fixed(r, "body_sha256")?,
+        signature: fixed(r, "signature")?,
+    })
+}
+
+pub(crate) fn receipt_job(r: &impl Fields) -> Result<ReceiptJob, StoreError> {
+    Ok(ReceiptJob {
+        submission_id: r.text("submission_id")?,
+        account_id: r.text("account_id")?,
+        application_id: r.text("application_id")?,
+        click_day: r.text("click_day")?,
+        category: r.text("category")?,
+        province: r.text("province")?,
+        form: r.text("form")?,
+        received_at: r.int("received_at")? as u64,
+        body: r.bytes("body")?,
+        body_sha256: fixed(r, "body_sha256")?,
+    })
+}
+
+pub(crate) fn receipt(r: &impl Fields) -> Result<Receipt, StoreError> {
+    Ok(Receipt {
+        submission_id: r.text("submission_id")?,
+        statement: r.text("statement")?,
+        signature: r.text("signature")?,
+        key_id: r.text("key_id")?,
+        pdf: r.bytes("pdf")?,
+    })
+}
+
+pub(crate) fn email_job(r: &impl Fields) -> Result<EmailJob, StoreError> {
+    Ok(EmailJob {
+        id: r.int("id")?,
+        kind: r.text("kind")?,
+        recipient: r.text("recipient")?,
+        attempts: r.int("attempts")? as u32,
+        submission_id: r.text("submission_id")?,
+        account_id: r.text("account_id")?,
+        application_id: r.text("application_id")?,
+        click_day: r.text("click_day")?,
+        category: r.text("category")?,
+        province: r.text("province")?,
+        received_at: r.int("received_at")? as u64,
+    })
+}
