@@ -163,25 +163,7 @@ async fn drain_vs_copy() {
     let baseline = started.elapsed();
     // The store's own share: persist_batch alone on new rows, no queue.
     let fresh: Vec<clickday_store::NewSubmission> = (N..2 * N)
-        .map(|i| {
-            let r = record(i);
-            clickday_store::NewSubmission {
-                submission_id: r.submission_id,
-                account_id: r.account_id,
-                application_id: r.application_id,
-                click_day: r.click_day,
-                category: r.category,
-                province: r.province,
-                form: r.form,
-                received_at: r.received_at,
-                node: r.node,
-                node_seq: r.seq,
-                key_id: r.key_id,
-                body: r.body.to_vec(),
-                body_sha256: r.body_sha256,
-                signature: r.signature,
-            }
-        })
+        .map(|i| clickday_persister::to_submission(record(i)))
         .collect();
     let started = Instant::now();
     for batch in fresh.chunks(1_000) {

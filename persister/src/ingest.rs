@@ -215,7 +215,8 @@ fn split(shard: u16, batch: Vec<Delivery>) -> (Vec<NewSubmission>, Vec<DeadLette
     (submissions, dead)
 }
 
-fn to_submission(r: Record) -> NewSubmission {
+/// The store's view of a queued record (the same fields, the body owned).
+pub fn to_submission(r: Record) -> NewSubmission {
     NewSubmission {
         submission_id: r.submission_id,
         account_id: r.account_id,

@@ -12,6 +12,7 @@ pub mod metrics;
 mod ranking;
 pub mod receipts;
 
+pub use ingest::to_submission;
 pub use ranking::rank_click_day;
 
 use clickday_config::Config;
