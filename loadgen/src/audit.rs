@@ -1,0 +1,294 @@
+//! The audit: every acknowledged submission of a report must be in the
+//! store's `submission_ranking` view exactly once with the same arrival
+//! stamp, and the ranks there must follow the stamps.
+
+use crate::report::Report;
+use clickday_core::time::parse_rfc3339;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+/// One row of the view.
+#[derive(Debug, Clone)]
+struct Row {
+    submission_id: String,
+    account_id: String,
+    application_id: String,
+    category: String,
+    province: String,
+    received_at: i64,
+    node: i64,
+    node_seq: i64,
+    rank: Option<i64>,
+    within_quota: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct AuditResult {
+    pub acknowledged: u64,
+    /// Acknowledged but not stored.
+    pub lost: u64,
+    /// Stored more than once (by id, or the same account and application
+    /// under two ids).
+    pub duplicated: u64,
+    /// Stored with another arrival stamp than the one acknowledged.
+    pub mismatched: u64,
+    /// Ranks that do not follow (received_at, node, sequence), or quota
+    /// flags that are not a prefix of the ranking.
+    pub rank_errors: u64,
+    /// Rows of the click day in the store.
+    pub stored_rows: u64,
+    /// Stored rows not in this report (other shards, or answers lost to a
+    /// timeout): informative only.
+    pub not_in_report: u64,
+    /// Ranked (category, province) groups checked; 0 = not ranked yet.
+    pub ranked_groups: u64,
+    /// The first few problems, for people.
+    pub examples: Vec<String>,
+}
+
+impl AuditResult {
+    pub fn clean(&self) -> bool {
+        self.lost == 0 && self.duplicated == 0 && self.mismatched == 0 && self.rank_errors == 0
+    }
+
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "audit: {} acknowledged, {} stored rows; lost {}, duplicated {}, mismatched {}, rank errors {} ({} ranked groups); {} stored rows not in the report",
+            self.acknowledged,
+            self.stored_rows,
+            self.lost,
+            self.duplicated,
+            self.mismatched,
+            self.rank_errors,
+            self.ranked_groups,
+            self.not_in_report
+        );
+        for e in &self.examples {
+            let _ = writeln!(out, "  {e}");
+        }
+        let _ = write!(
+            out,
+            "audit: {}",
+            if self.clean() { "CLEAN" } else { "FAILED" }
+        );
+        out
+    }
+
+    fn problem(&mut self, text: String) {
+        if self.examples.len() < 10 {
+            self.examples.push(text);
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("store {0}: {1}")]
+    Store(String, sqlx::Error),
+    #[error("--store {0:?} must be a postgres:// or sqlite: URL")]
+    Url(String),
+    #[error("the report acknowledges {0:?} with an unreadable received_at {1:?}")]
+    Stamp(String, String),
+}
+
+/// Audits `report` against the store at `url` (read only).
+pub async fn audit(report: &Report, url: &str) -> Result<AuditResult, AuditError> {
+    let rows = read_rows(url, &report.run.click_day).await?;
+    check(report, rows)
+}
+
+async fn read_rows(url: &str, click_day: &str) -> Result<Vec<Row>, AuditError> {
+    use std::str::FromStr as _;
+    const QUERY: &str = "SELECT submission_id, account_id, application_id, category, province, \
+        received_at, node, node_seq, rank, within_quota FROM submission_ranking WHERE click_day = $1";
+    let err = |e| AuditError::Store(url.to_string(), e);
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .map_err(err)?;
+        let rows = sqlx::query(QUERY).bind(click_day).fetch_all(&pool).await;
+        rows.and_then(|rows| rows.iter().map(to_row).collect())
+            .map_err(err)
+    } else if url.starts_with("sqlite:") {
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .map_err(err)?
+            .read_only(true);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(err)?;
+        let rows = sqlx::query(QUERY).bind(click_day).fetch_all(&pool).await;
+        rows.and_then(|rows| rows.iter().map(to_row).collect())
+            .map_err(err)
+    } else {
+        Err(AuditError::Url(url.to_string()))
+    }
+}
+
+/// The same mapping for both databases: the view has the same columns.
+fn to_row<R>(r: &R) -> Result<Row, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(Row {
+        submission_id: r.try_get(0)?,
+        account_id: r.try_get(1)?,
+        application_id: r.try_get(2)?,
+        category: r.try_get(3)?,
+        province: r.try_get(4)?,
+        received_at: r.try_get(5)?,
+        node: r.try_get(6)?,
+        node_seq: r.try_get(7)?,
+        rank: r.try_get(8)?,
+        within_quota: r.try_get(9)?,
+    })
+}
+
+fn check(report: &Report, rows: Vec<Row>) -> Result<AuditResult, AuditError> {
+    let mut result = AuditResult {
+        stored_rows: rows.len() as u64,
+        ..AuditResult::default()
+    };
+    // A resend acknowledged twice is one submission.
+    let mut acked: HashMap<&str, &str> = HashMap::new();
+    for ack in &report.acknowledged {
+        acked.insert(&ack.submission_id, &ack.received_at);
+    }
+    result.acknowledged = acked.len() as u64;
+
+    let mut by_id: HashMap<&str, Vec<&Row>> = HashMap::new();
+    let mut by_application: HashMap<(&str, &str), u64> = HashMap::new();
+    for row in &rows {
+        by_id.entry(&row.submission_id).or_default().push(row);
+        *by_application
+            .entry((&row.account_id, &row.application_id))
+            .or_default() += 1;
+    }
+    for ((account, application), n) in &by_application {
+        if *n > 1 {
+            result.duplicated += n - 1;
+            result.problem(format!("{account}/{application} stored {n} times"));
+        }
+    }
+    for (id, received_at) in &acked {
+        let want = parse_rfc3339(received_at)
+            .map_err(|_| AuditError::Stamp(id.to_string(), received_at.to_string()))?;
+        match by_id.get(id).map(Vec::as_slice) {
+            None | Some([]) => {
+                result.lost += 1;
+                result.problem(format!("{id} acknowledged at {received_at} is not stored"));
+            }
+            Some(found) => {
+                if found.len() > 1 {
+                    result.duplicated += found.len() as u64 - 1;
+                    result.problem(format!("{id} stored {} times", found.len()));
+                }
+                if found.iter().any(|r| r.received_at as u64 != want) {
+                    result.mismatched += 1;
+                    result.problem(format!(
+                        "{id} acknowledged at {received_at} but stored at {} ns",
+                        found[0].received_at
+                    ));
+                }
+            }
+        }
+    }
+    let acked_ids: HashSet<&str> = acked.keys().copied().collect();
+    result.not_in_report = by_id.keys().filter(|id| !acked_ids.contains(*id)).count() as u64;
+    check_ranks(&rows, &mut result);
+    Ok(result)
+}
+
+/// Within each (category, province), ranked rows must be numbered 1..n in
+/// (received_at, node, sequence) order, with `within_quota` true for a
+/// prefix only.
+fn check_ranks(rows: &[Row], result: &mut AuditResult) {
+    let mut groups: BTreeMap<(&str, &str), Vec<&Row>> = BTreeMap::new();
+    for row in rows.iter().filter(|r| r.rank.is_some()) {
+        groups
+            .entry((&row.category, &row.province))
+            .or_default()
+            .push(row);
+    }
+    result.ranked_groups = groups.len() as u64;
+    for ((category, province), mut group) in groups {
+        group.sort_by_key(|r| (r.received_at, r.node, r.node_seq));
+        let mut quota_ended = false;
+        for (i, row) in group.iter().enumerate() {
+            let expected = i as i64 + 1;
+            if row.rank != Some(expected) {
+                result.rank_errors += 1;
+                result.problem(format!(
+                    "{category}/{province}: {} has rank {:?}, its stamp puts it at {expected}",
+                    row.submission_id, row.rank
+                ));
+            }
+            match row.within_quota {
+                Some(false) => quota_ended = true,
+                Some(true) if quota_ended => {
+                    result.rank_errors += 1;
+                    result.problem(format!(
+                        "{category}/{province}: {} is within quota after one that is not",
+                        row.submission_id
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, app: &str, at: i64, rank: Option<i64>, within: Option<bool>) -> Row {
+        Row {
+            submission_id: id.into(),
+            account_id: "acct".into(),
+            application_id: app.into(),
+            category: "c".into(),
+            province: "RM".into(),
+            received_at: at,
+            node: 1,
+            node_seq: at,
+            rank,
+            within_quota: within,
+        }
+    }
+
+    #[test]
+    fn ranks_must_follow_stamps_and_quota_must_be_a_prefix() {
+        let mut r = AuditResult::default();
+        let good = [
+            row("a", "1", 10, Some(1), Some(true)),
+            row("b", "2", 20, Some(2), Some(false)),
+            row("c", "3", 30, Some(3), Some(false)),
+        ];
+        check_ranks(&good, &mut r);
+        assert_eq!((r.rank_errors, r.ranked_groups), (0, 1));
+        let swapped = [
+            row("a", "1", 10, Some(2), Some(true)),
+            row("b", "2", 20, Some(1), Some(true)),
+        ];
+        check_ranks(&swapped, &mut r);
+        assert_eq!(r.rank_errors, 2);
+        let mut r = AuditResult::default();
+        let gap = [
+            row("a", "1", 10, Some(1), Some(false)),
+            row("b", "2", 20, Some(2), Some(true)),
+        ];
+        check_ranks(&gap, &mut r);
+        assert_eq!(r.rank_errors, 1);
+        assert!(r.examples[0].contains("within quota after"));
+    }
+}

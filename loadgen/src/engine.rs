@@ -1,0 +1,555 @@
+//! The run: connections opened and warmed before the start, a starting gate
+//! opened at the exact instant by a dedicated thread, and `connections ×
+//! streams` senders that take requests in their intended order, send them
+//! like a mini-client (same bytes again after 503/429/timeouts) and record
+//! everything against the intended instant.
+
+use crate::record::{Outcome, Recorder, Resend};
+use crate::transport::{Connection, Gate, Protocol, Target, TransportError};
+use crate::workload::Job;
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// How requests are timed.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    /// Everything is due at the start instant.
+    Burst,
+    /// Open model: request k is due at the start plus `offsets[k]` ns.
+    Rate(Arc<Vec<u64>>),
+    /// Closed model: each sender sends its next request when the last one
+    /// ended, until the requests run out or `duration` passes.
+    Closed { duration: Option<Duration> },
+}
+
+/// When the run starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    /// At this wall-clock instant (shards given the same one fire together).
+    At(SystemTime),
+    /// This long after the tool started.
+    In(Duration),
+    /// As soon as every connection is open and warm.
+    WhenWarm,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub target: Target,
+    pub connections: usize,
+    /// Concurrent requests per connection (HTTP/2 streams; 1 for HTTP/1.1).
+    pub streams: usize,
+    pub schedule: Schedule,
+    pub start: Start,
+    /// Per attempt: no answer by then means resend.
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    /// Draw a progress display on the terminal.
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the start instant is {0:.3} s in the past")]
+    StartInPast(f64),
+    #[error("no connection could be opened: {0}")]
+    NoConnection(TransportError),
+    #[error("the run needs at least one connection and one stream")]
+    NoSenders,
+}
+
+/// Connection figures of a run.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ConnectionStats {
+    pub requested: u64,
+    /// Open and warmed (TLS done, one GET /v1/time) when the gate opened.
+    pub warm_at_start: u64,
+    pub failed_to_open: u64,
+    pub reopened: u64,
+    /// Seconds spent opening and warming before the start.
+    pub warmup_seconds: f64,
+}
+
+/// What [`run`] hands to the report.
+#[derive(Debug)]
+pub struct RunResult {
+    pub recorder: Recorder,
+    pub connections: ConnectionStats,
+    /// Wall-clock Unix nanoseconds of the start instant (the gate).
+    pub started_unix_nanos: u64,
+    /// The instant the gate was meant to open, and when it did, in the
+    /// gate's epoch nanoseconds.
+    pub origin: u64,
+    /// Per connection: first write after the gate − start instant, µs.
+    pub first_write_skew: hdrhistogram::Histogram<u64>,
+    pub protocol: Protocol,
+}
+
+/// A connection several senders share, reopened when it fails.
+struct Shared {
+    target: Target,
+    gate: Arc<Gate>,
+    cell: tokio::sync::Mutex<(u64, Option<Connection>)>,
+    reopened: AtomicU64,
+}
+
+impl Shared {
+    async fn get(&self) -> Result<(u64, Connection), TransportError> {
+        let mut cell = self.cell.lock().await;
+        if let Some(conn) = cell.1.as_ref().filter(|c| c.is_open()) {
+            return Ok((cell.0, conn.clone()));
+        }
+        if cell.0 > 0 {
+            self.reopened.fetch_add(1, Ordering::Relaxed);
+        }
+        let conn = self.target.connect(self.gate.clone()).await?;
+        cell.0 += 1;
+        cell.1 = Some(conn.clone());
+        Ok((cell.0, conn))
+    }
+
+    /// Drops generation `generation` after a failure; later generations stay.
+    async fn discard(&self, generation: u64) {
+        let mut cell = self.cell.lock().await;
+        if cell.0 == generation {
+            cell.1 = None;
+        }
+    }
+
+    fn current(&self) -> Option<Connection> {
+        self.cell.try_lock().ok().and_then(|c| c.1.clone())
+    }
+}
+
+struct Run {
+    jobs: Arc<Vec<Job>>,
+    schedule: Schedule,
+    uri: String,
+    timeout: Duration,
+    max_attempts: u32,
+    protocol: Protocol,
+    gate: Arc<Gate>,
+    /// Gate epoch nanoseconds of the start instant.
+    origin: u64,
+    next: AtomicUsize,
+    done: AtomicU64,
+    recorder: Mutex<Recorder>,
+}
+
+/// Runs `jobs` against the target as `spec` says.
+pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunError> {
+    if spec.connections == 0 || spec.streams == 0 {
+        return Err(RunError::NoSenders);
+    }
+    let epoch = Instant::now();
+    let epoch_unix = unix_nanos(SystemTime::now());
+    let gate = Arc::new(Gate::new(epoch));
+    let planned = match spec.start {
+        Start::At(at) => {
+            let at = unix_nanos(at);
+            if at < epoch_unix {
+                return Err(RunError::StartInPast((epoch_unix - at) as f64 / 1e9));
+            }
+            Some(epoch + Duration::from_nanos(at - epoch_unix))
+        }
+        Start::In(d) => Some(epoch + d),
+        Start::WhenWarm => None,
+    };
+    let streams = if spec.target.protocol == Protocol::Http1 {
+        1
+    } else {
+        spec.streams
+    };
+    let shared: Vec<Arc<Shared>> = (0..spec.connections)
+        .map(|_| {
+            Arc::new(Shared {
+                target: spec.target.clone(),
+                gate: gate.clone(),
+                cell: tokio::sync::Mutex::new((0, None)),
+                reopened: AtomicU64::new(0),
+            })
+        })
+        .collect();
+    let (warm, failed, last_error) = warm_up(&shared, &spec, planned).await;
+    if warm == 0 && planned.is_none() {
+        return Err(RunError::NoConnection(last_error.unwrap_or(
+            TransportError::Connect(std::io::ErrorKind::NotConnected.into()),
+        )));
+    }
+    let warmup_seconds = epoch.elapsed().as_secs_f64();
+    let start_at = planned.unwrap_or_else(|| Instant::now() + Duration::from_millis(50));
+    let origin = gate.nanos(start_at);
+    let run = Arc::new(Run {
+        jobs,
+        schedule: spec.schedule.clone(),
+        uri: spec.target.uri("/v1/submissions"),
+        timeout: spec.timeout,
+        max_attempts: spec.max_attempts.max(1),
+        protocol: spec.target.protocol,
+        gate: gate.clone(),
+        origin,
+        next: AtomicUsize::new(0),
+        done: AtomicU64::new(0),
+        recorder: Mutex::new(Recorder::new(origin)),
+    });
+    let go = CancellationToken::new();
+    let mut senders = JoinSet::new();
+    for conn in &shared {
+        for _ in 0..streams {
+            let (run, conn, go) = (run.clone(), conn.clone(), go.clone());
+            senders.spawn(async move {
+                go.cancelled().await;
+                run.sender(&conn).await;
+            });
+        }
+    }
+    let progress = crate::progress::Progress::start(spec.progress, run.jobs.len() as u64);
+    open_gate_at(start_at, gate.clone(), go.clone());
+    let ticker = progress.follow(run.clone_counters());
+    while senders.join_next().await.is_some() {}
+    ticker.abort();
+    progress.finish(run.done.load(Ordering::Relaxed));
+
+    let mut first_write_skew = crate::record::histogram();
+    for conn in &shared {
+        if let Some(at) = conn.current().and_then(|c| c.first_write()) {
+            let _ = first_write_skew.record(crate::record::micros(at.saturating_sub(origin)));
+        }
+    }
+    let reopened = shared
+        .iter()
+        .map(|s| s.reopened.load(Ordering::Relaxed))
+        .sum();
+    let run = Arc::try_unwrap(run)
+        .ok()
+        .expect("every sender has finished");
+    Ok(RunResult {
+        recorder: run.recorder.into_inner().unwrap_or_else(|p| p.into_inner()),
+        connections: ConnectionStats {
+            requested: spec.connections as u64,
+            warm_at_start: warm,
+            failed_to_open: failed,
+            reopened,
+            warmup_seconds,
+        },
+        started_unix_nanos: epoch_unix + origin,
+        origin,
+        first_write_skew,
+        protocol: run.protocol,
+    })
+}
+
+/// Opens and warms every connection, at most 256 handshakes at a time,
+/// until done or until the start instant comes (then the rest open lazily).
+async fn warm_up(
+    shared: &[Arc<Shared>],
+    spec: &RunSpec,
+    deadline: Option<Instant>,
+) -> (u64, u64, Option<TransportError>) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut tasks = JoinSet::new();
+    let time_uri = spec.target.uri("/v1/time");
+    for conn in shared {
+        let (conn, limit, uri) = (conn.clone(), limit.clone(), time_uri.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let (_, c) = conn.get().await?;
+            let req = Request::get(uri).body(Full::new(Bytes::new()))?;
+            c.send(req).await.map(|_| ())
+        });
+    }
+    let progress = crate::progress::Progress::connecting(spec.progress, shared.len() as u64);
+    let (mut warm, mut failed, mut last_error) = (0, 0, None);
+    let until = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(until);
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => match next {
+                None => break,
+                Some(Ok(Ok(()))) => { warm += 1; progress.inc(); }
+                Some(Ok(Err(e))) => { failed += 1; last_error = Some(e); progress.inc(); }
+                Some(Err(_)) => failed += 1,
+            },
+            _ = &mut until => {
+                tracing::warn!(warm, of = shared.len(), "start instant reached before every connection was warm");
+                tasks.detach_all();
+                break;
+            }
+        }
+    }
+    progress.finish(warm);
+    if let Some(e) = &last_error {
+        tracing::warn!(failed, error = %e, "some connections could not be opened; senders will retry");
+    }
+    (warm, failed, last_error)
+}
+
+/// A thread sleeps to just before `at`, then spins, so the gate opens
+/// within microseconds of the instant instead of a timer tick later.
+fn open_gate_at(at: Instant, gate: Arc<Gate>, go: CancellationToken) {
+    std::thread::spawn(move || {
+        let spin = Duration::from_millis(2);
+        if let Some(wait) = at.checked_duration_since(Instant::now())
+            && wait > spin
+        {
+            std::thread::sleep(wait - spin);
+        }
+        while Instant::now() < at {
+            std::hint::spin_loop();
+        }
+        gate.open();
+        go.cancel();
+    });
+}
+
+pub(crate) struct Counters {
+    pub done: Arc<dyn Fn() -> (u64, u64, u64) + Send + Sync>,
+}
+
+impl Run {
+    fn clone_counters(self: &Arc<Self>) -> Counters {
+        let run = self.clone();
+        Counters {
+            done: Arc::new(move || {
+                let r = run.recorder.lock().unwrap_or_else(|p| p.into_inner());
+                let failed = r.failed.iter().sum();
+                (
+                    run.done.load(Ordering::Relaxed),
+                    r.acks.len() as u64,
+                    failed,
+                )
+            }),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.gate.nanos(Instant::now())
+    }
+
+    fn record<T>(&self, f: impl FnOnce(&mut Recorder) -> T) -> T {
+        f(&mut self.recorder.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    async fn sender(&self, conn: &Shared) {
+        let closed_until = match self.schedule {
+            Schedule::Closed { duration: Some(d) } => Some(self.origin + d.as_nanos() as u64),
+            _ => None,
+        };
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = self.jobs.get(index) else {
+                return;
+            };
+            let intended = match &self.schedule {
+                Schedule::Burst => self.origin,
+                Schedule::Rate(offsets) => self.origin + offsets.get(index).copied().unwrap_or(0),
+                Schedule::Closed { .. } => {
+                    let now = self.now();
+                    if closed_until.is_some_and(|until| now >= until) {
+                        return;
+                    }
+                    now
+                }
+            };
+            let now = self.now();
+            if intended > now {
+                tokio::time::sleep(Duration::from_nanos(intended - now)).await;
+            }
+            let outcome = self.send_until_final(conn, job, intended).await;
+            let end = self.now();
+            self.record(|r| r.finish(outcome, intended, end));
+            self.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends `job` and sends the same bytes again, like a mini-client,
+    /// until a final answer or `max_attempts`.
+    async fn send_until_final(&self, conn: &Shared, job: &Job, intended: u64) -> Outcome {
+        for attempt in 1..=self.max_attempts {
+            let first = (attempt == 1).then_some(intended);
+            let (generation, connection) = match conn.get().await {
+                Ok(c) => c,
+                Err(e) => {
+                    let at = self.now();
+                    self.record(|r| {
+                        r.attempt(at, first);
+                        r.transport_error(&short(&e));
+                        r.resend(Resend::Connection);
+                    });
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+            };
+            let request = self.request(job);
+            let sent = self.now();
+            self.record(|r| r.attempt(sent, first));
+            let answer = tokio::time::timeout(self.timeout, connection.send(request)).await;
+            let answered = self.now();
+            let answer = match answer {
+                Err(_) => {
+                    self.record(|r| r.resend(Resend::Timeout));
+                    // An HTTP/1.1 exchange cut short leaves the connection
+                    // unusable; HTTP/2 just resets the stream.
+                    if self.protocol == Protocol::Http1 {
+                        conn.discard(generation).await;
+                    }
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    self.record(|r| {
+                        r.transport_error(&short(&e));
+                        r.resend(Resend::Connection);
+                    });
+                    conn.discard(generation).await;
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Ok(Ok(answer)) => answer,
+            };
+            let status = answer.status.as_u16();
+            self.record(|r| r.answer(status, answered - sent));
+            match status {
+                503 | 429 => {
+                    let why = if status == 503 {
+                        Resend::Unavailable
+                    } else {
+                        Resend::RateLimited
+                    };
+                    self.record(|r| r.resend(why));
+                    tokio::time::sleep(retry_after(&answer.headers)).await;
+                }
+                200 | 202 => return acknowledged(status, &answer.body),
+                _ => {
+                    return Outcome::Refused {
+                        status,
+                        code: problem_code(&answer.body),
+                    };
+                }
+            }
+        }
+        Outcome::GaveUp
+    }
+
+    fn request(&self, job: &Job) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(job.body.clone()));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.parse().expect("the target URI was parsed before");
+        let headers = request.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        headers.insert("clickday-key", job.key_id.clone());
+        headers.insert("clickday-signature", job.signature.clone());
+        request
+    }
+}
+
+fn acknowledged(status: u16, body: &[u8]) -> Outcome {
+    #[derive(serde::Deserialize)]
+    struct Accepted {
+        submission_id: String,
+        received_at: String,
+        #[serde(default)]
+        duplicate: bool,
+    }
+    match serde_json::from_slice::<Accepted>(body) {
+        Ok(a) => Outcome::Acknowledged {
+            status,
+            submission_id: a.submission_id,
+            received_at: a.received_at,
+            duplicate: a.duplicate,
+        },
+        Err(_) => Outcome::Refused {
+            status,
+            code: Some(format!("unreadable-{status}-answer")),
+        },
+    }
+}
+
+fn problem_code(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Problem {
+        code: String,
+    }
+    serde_json::from_slice::<Problem>(body).ok().map(|p| p.code)
+}
+
+/// `Retry-After` in seconds (PROTOCOL.md), 1 s when absent or unreadable,
+/// at most a minute.
+fn retry_after(headers: &http::HeaderMap) -> Duration {
+    let seconds = headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1);
+    Duration::from_secs(seconds.min(60))
+}
+
+/// After a connection failure: 50 ms doubling to 2 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(50u64 << attempt.min(6)).min(Duration::from_secs(2))
+}
+
+/// The error's kind, not its per-connection details, so counts group.
+fn short(e: &TransportError) -> String {
+    let text = e.to_string();
+    text.chars().take(80).collect()
+}
+
+pub fn unix_nanos(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_capped() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(retry_after(&h), Duration::from_secs(1));
+        h.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(retry_after(&h), Duration::from_secs(3));
+        h.insert("retry-after", "86400".parse().unwrap());
+        assert_eq!(retry_after(&h), Duration::from_secs(60));
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn answers_are_read_without_trusting_them() {
+        let ok = br#"{"submission_id":"x","received_at":"2026-01-01T00:00:00.000000001Z","status":"queued","duplicate":true}"#;
+        assert!(matches!(
+            acknowledged(200, ok),
+            Outcome::Acknowledged {
+                duplicate: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            acknowledged(202, b"<html>"),
+            Outcome::Refused { code: Some(c), .. } if c == "unreadable-202-answer"
+        ));
+        assert_eq!(
+            problem_code(br#"{"code":"closed","status":403}"#).as_deref(),
+            Some("closed")
+        );
+        assert_eq!(problem_code(b"\xff\x00"), None);
+    }
+}

@@ -1,0 +1,371 @@
+//! `clickday-loadgen`: the command line. Parses arguments, starts the
+//! runtime and hands over to the library.
+
+use clap::{Args, Parser, Subcommand};
+use clickday_loadgen::schedule::{parse_duration, parse_stages};
+use clickday_loadgen::{
+    LoadTest, Mode, Protocol, Report, Shard, Start, Trust, audit, html, report,
+};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// EX_USAGE: a bad argument.
+const EXIT_USAGE: u8 = 64;
+/// The audit found lost, duplicated or mismatched submissions.
+const EXIT_AUDIT_FAILED: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "clickday-loadgen",
+    version,
+    about = "Rehearses a click day: exact-instant bursts, open-model rates, honest latency, and an audit",
+    after_help = "Examples:\n  clickday-loadgen accounts --seed 1 --accounts 5000 --out accounts.jsonl\n  clickday accounts import accounts.jsonl\n  clickday-loadgen burst --target https://127.0.0.1:8443 --ca ca.pem --seed 1 --accounts 5000 \\\n      --per-account 4 --connections 5000 --streams 4 --at 2026-12-01T09:00:00+01:00 --out r.json --html r.html\n  clickday-loadgen rate --target https://gw:8443 --insecure --stages 10s:1000,30s:20000,10s:0 --out r.json\n  clickday-loadgen audit --report r.json --store postgres://clickday@db/clickday\n  clickday-loadgen merge r0.json r1.json --out all.json --html all.html"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writes the accounts of a seed as lines for `clickday accounts import`.
+    Accounts {
+        #[command(flatten)]
+        workload: WorkloadArgs,
+        /// Where to write the JSON lines ("-" = standard output).
+        #[arg(long, default_value = "-")]
+        out: String,
+    },
+    /// Everything at one instant (`--at` or `--in`), over connections opened before it.
+    Burst {
+        #[command(flatten)]
+        common: Common,
+        /// Applications per account.
+        #[arg(long, default_value_t = 1)]
+        per_account: u32,
+    },
+    /// Open model: arrivals at a staged rate, whatever the answers take.
+    Rate {
+        #[command(flatten)]
+        common: Common,
+        /// Stages `duration:rate,...`; each ramps linearly from the previous rate.
+        #[arg(long, conflicts_with_all = ["rate", "duration"])]
+        stages: Option<String>,
+        /// A constant rate per second (with --duration).
+        #[arg(long, requires = "duration")]
+        rate: Option<f64>,
+        /// How long to keep a constant --rate.
+        #[arg(long)]
+        duration: Option<String>,
+        /// The rate the first stage ramps from.
+        #[arg(long, default_value_t = 0.0)]
+        start_rate: f64,
+    },
+    /// Closed model: connections × streams senders, each sending when its last answer came.
+    Closed {
+        #[command(flatten)]
+        common: Common,
+        /// Applications per account (the total to send).
+        #[arg(long, default_value_t = 1)]
+        per_account: u32,
+        /// Stop sending after this long even if applications remain.
+        #[arg(long)]
+        duration: Option<String>,
+    },
+    /// Checks a report's acknowledged submissions against the store.
+    Audit {
+        /// The JSON report of a run (or of a merge).
+        #[arg(long)]
+        report: PathBuf,
+        /// The store: postgres://… or sqlite:path (read only).
+        #[arg(long)]
+        store: String,
+    },
+    /// Merges the JSON reports of shards of one run.
+    Merge {
+        /// The shard reports.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the merged HTML report here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Renders the HTML report of a JSON report.
+    Html {
+        report: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct WorkloadArgs {
+    /// Accounts, keys and applications derive from this seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Accounts across all shards.
+    #[arg(long, default_value_t = 1000)]
+    accounts: u32,
+    /// This instance's part of the accounts, `i/n`.
+    #[arg(long, default_value = "0/1")]
+    shard: Shard,
+}
+
+#[derive(Args)]
+struct Common {
+    /// The gateway, e.g. https://127.0.0.1:8443.
+    #[arg(long)]
+    target: String,
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// HTTP version.
+    #[arg(long, value_enum, default_value = "h2")]
+    protocol: Protocol,
+    /// Connections, opened and warmed before the start.
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Concurrent requests per HTTP/2 connection (HTTP/1.1: always 1).
+    #[arg(long, default_value_t = 8)]
+    streams: usize,
+    /// Trust only the certificates in this PEM file.
+    #[arg(long, conflicts_with = "insecure")]
+    ca: Option<PathBuf>,
+    /// Accept any certificate (throw-away gateways only).
+    #[arg(long)]
+    insecure: bool,
+    /// Start at this RFC 3339 instant (shards given the same one fire together).
+    #[arg(long, conflicts_with = "r#in")]
+    at: Option<String>,
+    /// Start this long after launch, e.g. 10s.
+    #[arg(long = "in")]
+    r#in: Option<String>,
+    /// The click day (default: the first the gateway lists).
+    #[arg(long)]
+    click_day: Option<String>,
+    /// Provinces the applications are spread over.
+    #[arg(long, value_delimiter = ',', default_value = "RM,MI,NA,TO")]
+    provinces: Vec<String>,
+    /// No answer after this long: send the same bytes again.
+    #[arg(long, default_value = "10s")]
+    timeout: String,
+    /// Attempts per application before giving up.
+    #[arg(long, default_value_t = 20)]
+    max_attempts: u32,
+    /// Write the JSON report here.
+    #[arg(long, default_value = "loadgen-report.json")]
+    out: PathBuf,
+    /// Write the HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// No live progress display.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// A bad argument, named.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    clickday_loadgen::raise_open_file_limit();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("clickday-loadgen: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("clickday-loadgen: {e:#}");
+            ExitCode::from(if e.downcast_ref::<Usage>().is_some() {
+                EXIT_USAGE
+            } else {
+                1
+            })
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Accounts { workload, out } => {
+            let spec = workload_spec(&workload);
+            let lines: String = spec
+                .shard_accounts()
+                .iter()
+                .map(|a| a.import_line() + "\n")
+                .collect();
+            if out == "-" {
+                print!("{lines}");
+            } else {
+                std::fs::write(&out, lines).map_err(|e| anyhow::anyhow!("{out}: {e}"))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Burst {
+            common,
+            per_account,
+        } => {
+            if common.at.is_none() && common.r#in.is_none() {
+                return Err(
+                    Usage("burst needs --at <RFC 3339 instant> or --in <duration>".into()).into(),
+                );
+            }
+            load_test(common, Mode::Burst { per_account }).await
+        }
+        Command::Rate {
+            common,
+            stages,
+            rate,
+            duration,
+            start_rate,
+        } => {
+            let (start_per_second, stages) = match (stages, rate, duration) {
+                (Some(stages), _, _) => (start_rate, parse_stages(&stages).map_err(Usage)?),
+                (None, Some(rate), Some(duration)) => {
+                    let stage = format!("{duration}:{rate}");
+                    (rate, parse_stages(&stage).map_err(Usage)?)
+                }
+                _ => {
+                    return Err(
+                        Usage("rate needs --stages or --rate with --duration".into()).into(),
+                    );
+                }
+            };
+            load_test(
+                common,
+                Mode::Rate {
+                    start_per_second,
+                    stages,
+                },
+            )
+            .await
+        }
+        Command::Closed {
+            common,
+            per_account,
+            duration,
+        } => {
+            let duration = duration
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(Usage)?;
+            load_test(
+                common,
+                Mode::Closed {
+                    per_account,
+                    duration,
+                },
+            )
+            .await
+        }
+        Command::Audit { report, store } => {
+            let report = Report::read(&report).map_err(|e| Usage(e.to_string()))?;
+            let result = audit::audit(&report, &store).await?;
+            println!("{}", result.summary());
+            Ok(if result.clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_AUDIT_FAILED)
+            })
+        }
+        Command::Merge { reports, out, html } => {
+            let reports = reports
+                .iter()
+                .map(|p| Report::read(p))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Usage(e.to_string()))?;
+            let merged = report::merge(reports).map_err(|e| Usage(e.to_string()))?;
+            merged.write(&out)?;
+            if let Some(html_path) = html {
+                write_html(&merged, &html_path)?;
+            }
+            print!("{}", merged.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Html { report, out } => {
+            let report = Report::read(&report).map_err(|e| Usage(e.to_string()))?;
+            write_html(&report, &out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn workload_spec(args: &WorkloadArgs) -> clickday_loadgen::workload::WorkloadSpec {
+    clickday_loadgen::workload::WorkloadSpec {
+        seed: args.seed,
+        accounts: args.accounts,
+        shard: args.shard,
+        click_day: String::new(),
+        categories: Vec::new(),
+        provinces: Vec::new(),
+    }
+}
+
+async fn load_test(common: Common, mode: Mode) -> anyhow::Result<ExitCode> {
+    let start = match (&common.at, &common.r#in) {
+        (Some(at), _) => {
+            let nanos = clickday_core::time::parse_rfc3339(at)
+                .map_err(|e| Usage(format!("--at {at:?}: {e}")))?;
+            Start::At(std::time::UNIX_EPOCH + Duration::from_nanos(nanos))
+        }
+        (None, Some(d)) => Start::In(parse_duration(d).map_err(|e| Usage(format!("--in: {e}")))?),
+        (None, None) => Start::WhenWarm,
+    };
+    let trust = match (&common.ca, common.insecure) {
+        (Some(ca), _) => Some(Trust::CaFile(ca.clone())),
+        (None, true) => Some(Trust::Insecure),
+        (None, false) => None,
+    };
+    let test = LoadTest {
+        target: common.target.clone(),
+        trust,
+        protocol: common.protocol,
+        connections: common.connections,
+        streams: common.streams,
+        mode,
+        start,
+        seed: common.workload.seed,
+        accounts: common.workload.accounts,
+        shard: common.workload.shard,
+        click_day: common.click_day.clone(),
+        provinces: common.provinces.clone(),
+        timeout: parse_duration(&common.timeout).map_err(|e| Usage(format!("--timeout: {e}")))?,
+        max_attempts: common.max_attempts,
+        progress: !common.quiet,
+    };
+    let report = clickday_loadgen::load_test(&test).await?;
+    report.write(&common.out)?;
+    if let Some(path) = &common.html {
+        write_html(&report, path)?;
+    }
+    print!("{}", report.summary());
+    eprintln!("report: {}", common.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_html(report: &Report, path: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::write(path, html::render(report))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}

@@ -1,0 +1,208 @@
+//! What a run measured, recorded as it happens: HDR histograms, counts per
+//! status and problem code, resends by cause, a 100 ms timeline and
+//! one-second latency windows, and every acknowledged submission.
+
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+
+/// Width of a timeline bucket.
+pub const BUCKET_NANOS: u64 = 100_000_000;
+/// Width of a latency window.
+pub const WINDOW_NANOS: u64 = 1_000_000_000;
+/// A send that starts later than this after its intended instant is late.
+pub const LATE_AFTER_NANOS: u64 = 5_000_000;
+
+/// Microsecond histograms from 1 µs to 1 hour with 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+pub(crate) fn micros(nanos: u64) -> u64 {
+    (nanos / 1_000).clamp(1, 3_600_000_000)
+}
+
+/// Why a request was sent again.
+#[derive(Debug, Clone, Copy)]
+pub enum Resend {
+    /// `503 unavailable`, after its Retry-After.
+    Unavailable,
+    /// `429 rate_limited`, after its Retry-After.
+    RateLimited,
+    /// No answer within the timeout.
+    Timeout,
+    /// The connection failed; sent again on a new one.
+    Connection,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// 202 or 200: the gateway holds it durably.
+    Acknowledged {
+        status: u16,
+        submission_id: String,
+        received_at: String,
+        duplicate: bool,
+    },
+    /// A final refusal, with its problem code if the body carried one.
+    Refused { status: u16, code: Option<String> },
+    /// Resent `max_attempts` times without a final answer.
+    GaveUp,
+}
+
+/// One acknowledged submission, kept for the audit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Ack {
+    pub submission_id: String,
+    pub received_at: String,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Resends {
+    pub unavailable: u64,
+    pub rate_limited: u64,
+    pub timeout: u64,
+    pub connection: u64,
+}
+
+/// Accumulates a run's measurements; shared behind a mutex, touched briefly.
+#[derive(Debug)]
+pub struct Recorder {
+    /// Intended send instant → final answer, resends and waits included.
+    pub latency: Histogram<u64>,
+    /// Actual send → answer, per attempt.
+    pub service: Histogram<u64>,
+    /// First attempt's actual send − intended instant.
+    pub start_skew: Histogram<u64>,
+    pub statuses: BTreeMap<String, u64>,
+    pub problems: BTreeMap<String, u64>,
+    pub resends: Resends,
+    pub attempts: u64,
+    pub late_sends: u64,
+    pub gave_up: u64,
+    pub transport_errors: BTreeMap<String, u64>,
+    pub acks: Vec<Ack>,
+    /// Attempts started per 100 ms bucket.
+    pub sent: Vec<u64>,
+    /// Acknowledgements per bucket.
+    pub acknowledged: Vec<u64>,
+    /// Final refusals and give-ups per bucket.
+    pub failed: Vec<u64>,
+    /// Latency (from intended) of the answers in each one-second window.
+    pub windows: Vec<Histogram<u64>>,
+    /// Nanoseconds after the epoch when the run started (the gate opened).
+    origin: u64,
+    pub first_send: Option<u64>,
+    pub last_answer: u64,
+}
+
+impl Recorder {
+    pub fn new(origin: u64) -> Recorder {
+        Recorder {
+            latency: histogram(),
+            service: histogram(),
+            start_skew: histogram(),
+            statuses: BTreeMap::new(),
+            problems: BTreeMap::new(),
+            resends: Resends::default(),
+            attempts: 0,
+            late_sends: 0,
+            gave_up: 0,
+            transport_errors: BTreeMap::new(),
+            acks: Vec::new(),
+            sent: Vec::new(),
+            acknowledged: Vec::new(),
+            failed: Vec::new(),
+            windows: Vec::new(),
+            origin,
+            first_send: None,
+            last_answer: origin,
+        }
+    }
+
+    /// An attempt starts at `at`; for a first attempt, `intended` is when it
+    /// should have.
+    pub fn attempt(&mut self, at: u64, first_of: Option<u64>) {
+        self.attempts += 1;
+        let bucket = self.bucket(at);
+        bump(&mut self.sent, bucket);
+        self.first_send = Some(self.first_send.map_or(at, |f| f.min(at)));
+        if let Some(intended) = first_of {
+            let skew = at.saturating_sub(intended);
+            let _ = self.start_skew.record(micros(skew));
+            if skew > LATE_AFTER_NANOS {
+                self.late_sends += 1;
+            }
+        }
+    }
+
+    /// An attempt got an answer after `service` nanoseconds.
+    pub fn answer(&mut self, status: u16, service: u64) {
+        let _ = self.service.record(micros(service));
+        *self.statuses.entry(status.to_string()).or_default() += 1;
+    }
+
+    pub fn resend(&mut self, why: Resend) {
+        let r = &mut self.resends;
+        match why {
+            Resend::Unavailable => r.unavailable += 1,
+            Resend::RateLimited => r.rate_limited += 1,
+            Resend::Timeout => r.timeout += 1,
+            Resend::Connection => r.connection += 1,
+        }
+    }
+
+    pub fn transport_error(&mut self, what: &str) {
+        *self.transport_errors.entry(what.to_string()).or_default() += 1;
+    }
+
+    /// A request ended at `at` (nanoseconds after the epoch).
+    pub fn finish(&mut self, outcome: Outcome, intended: u64, at: u64) {
+        let bucket = self.bucket(at);
+        match outcome {
+            Outcome::Acknowledged {
+                submission_id,
+                received_at,
+                duplicate,
+                ..
+            } => {
+                bump(&mut self.acknowledged, bucket);
+                self.acks.push(Ack {
+                    submission_id,
+                    received_at,
+                    duplicate,
+                });
+            }
+            Outcome::Refused { code, .. } => {
+                bump(&mut self.failed, bucket);
+                if let Some(code) = code {
+                    *self.problems.entry(code).or_default() += 1;
+                }
+            }
+            Outcome::GaveUp => {
+                bump(&mut self.failed, bucket);
+                self.gave_up += 1;
+            }
+        }
+        let latency = micros(at.saturating_sub(intended));
+        let _ = self.latency.record(latency);
+        let window = (at.saturating_sub(self.origin) / WINDOW_NANOS) as usize;
+        while self.windows.len() <= window {
+            self.windows.push(histogram());
+        }
+        let _ = self.windows[window].record(latency);
+        self.last_answer = self.last_answer.max(at);
+    }
+
+    fn bucket(&self, at: u64) -> usize {
+        (at.saturating_sub(self.origin) / BUCKET_NANOS) as usize
+    }
+}
+
+fn bump(series: &mut Vec<u64>, index: usize) {
+    if series.len() <= index {
+        series.resize(index + 1, 0);
+    }
+    series[index] += 1;
+}

@@ -1,0 +1,455 @@
+//! The client side of the wire: where the gateway is, TLS, and connections
+//! that speak HTTP/1.1 or HTTP/2 (HTTP/3 joins here as one more variant).
+//! A connection records when it first writes after the starting gate opens,
+//! which is the honest "first byte sent" of a burst.
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// The HTTP version spoken on every connection of a run.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+pub enum Protocol {
+    #[serde(rename = "h1")]
+    #[value(name = "h1")]
+    Http1,
+    #[serde(rename = "h2")]
+    #[value(name = "h2")]
+    Http2,
+}
+
+impl Protocol {
+    fn alpn(self) -> &'static [u8] {
+        match self {
+            Protocol::Http1 => b"http/1.1",
+            Protocol::Http2 => b"h2",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "HTTP/1.1",
+            Protocol::Http2 => "HTTP/2",
+        }
+    }
+}
+
+/// How the gateway's certificate is checked.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Only the certificates in this PEM file (one or a bundle).
+    CaFile(std::path::PathBuf),
+    /// Any certificate: for rehearsals against a throw-away gateway only.
+    Insecure,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("target {0:?} must be an http:// or https:// URL with a host")]
+    BadUrl(String),
+    #[error("cannot resolve {0}: {1}")]
+    Resolve(String, std::io::Error),
+    #[error(
+        "{0} is an https:// target: give --ca FILE (e.g. /etc/ssl/certs/ca-certificates.crt) or --insecure"
+    )]
+    NoTrust(String),
+    #[error("CA file {0}: {1}")]
+    CaFile(String, String),
+    #[error("connect: {0}")]
+    Connect(#[from] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("the server chose ALPN {got:?}, wanted {want}")]
+    Alpn {
+        got: Option<String>,
+        want: &'static str,
+    },
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("building the request: {0}")]
+    Request(#[from] http::Error),
+}
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub struct Target {
+    pub url: String,
+    pub protocol: Protocol,
+    addr: SocketAddr,
+    /// `https://host:port` or `http://host:port`, prefixed to request paths.
+    base: String,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} over {}", self.url, self.protocol.name())
+    }
+}
+
+impl Target {
+    pub async fn new(
+        url: &str,
+        protocol: Protocol,
+        trust: Option<&Trust>,
+    ) -> Result<Target, TransportError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| TransportError::BadUrl(url.into()))?;
+        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+            return Err(TransportError::BadUrl(url.into()));
+        };
+        let tls = match scheme {
+            "https" => true,
+            "http" => false,
+            _ => return Err(TransportError::BadUrl(url.into())),
+        };
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let addr = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| TransportError::Resolve(host.clone(), e))?
+            .next()
+            .ok_or_else(|| {
+                TransportError::Resolve(host.clone(), std::io::ErrorKind::NotFound.into())
+            })?;
+        let tls = if tls {
+            let trust = trust.ok_or_else(|| TransportError::NoTrust(url.into()))?;
+            let mut config = client_config(trust)?;
+            config.alpn_protocols = vec![protocol.alpn().to_vec()];
+            let name = ServerName::try_from(host.clone())
+                .map_err(|_| TransportError::BadUrl(url.into()))?;
+            Some((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
+        } else {
+            None
+        };
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or(&host);
+        Ok(Target {
+            url: url.into(),
+            protocol,
+            addr,
+            base: format!("{scheme}://{authority}"),
+            tls,
+        })
+    }
+
+    /// The absolute URI of `path` on this target.
+    pub fn uri(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Opens one connection; `gate` says when writes start to count.
+    pub async fn connect(&self, gate: Arc<Gate>) -> Result<Connection, TransportError> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
+        let probe = Arc::new(WriteProbe {
+            gate,
+            first_write: AtomicU64::new(0),
+        });
+        let io = ProbedIo {
+            inner: tcp,
+            probe: probe.clone(),
+        };
+        let sender = match &self.tls {
+            None => self.handshake(io).await?,
+            Some((connector, name)) => {
+                let stream = connector.connect(name.clone(), io).await?;
+                let got = stream.get_ref().1.alpn_protocol();
+                if got != Some(self.protocol.alpn()) {
+                    return Err(TransportError::Alpn {
+                        got: got.map(|g| String::from_utf8_lossy(g).into_owned()),
+                        want: self.protocol.name(),
+                    });
+                }
+                self.handshake(stream).await?
+            }
+        };
+        Ok(Connection { sender, probe })
+    }
+
+    async fn handshake<T>(&self, io: T) -> Result<Sender, TransportError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
+        Ok(match self.protocol {
+            Protocol::Http1 => {
+                let (sender, conn) = http1::handshake(io).await?;
+                tokio::spawn(conn);
+                Sender::h1(sender)
+            }
+            Protocol::Http2 => {
+                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                    .initial_stream_window_size(1 << 20)
+                    .handshake(io)
+                    .await?;
+                tokio::spawn(conn);
+                Sender::H2(sender)
+            }
+        })
+    }
+}
+
+/// A TLS client configuration trusting `trust`, TLS 1.3 only as the gateway.
+pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, TransportError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
+    Ok(match trust {
+        Trust::CaFile(path) => builder
+            .with_root_certificates(read_roots(path)?)
+            .with_no_client_auth(),
+        Trust::Insecure => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth(),
+    })
+}
+
+fn read_roots(path: &Path) -> Result<rustls::RootCertStore, TransportError> {
+    use rustls::pki_types::pem::PemObject as _;
+    let shown = path.display().to_string();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| TransportError::CaFile(shown.clone(), e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| TransportError::CaFile(shown.clone(), e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(TransportError::CaFile(
+            shown,
+            "no usable certificate".into(),
+        ));
+    }
+    Ok(roots)
+}
+
+/// `--insecure`: accepts any certificate but still checks the handshake
+/// signatures, so the connection is encrypted, only not authenticated.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Opens once, at the instant the run starts; writes before it are warm-up.
+#[derive(Debug)]
+pub struct Gate {
+    open: AtomicBool,
+    /// The run's clock origin: instants are stored as nanoseconds after it.
+    pub epoch: Instant,
+}
+
+impl Gate {
+    pub fn new(epoch: Instant) -> Gate {
+        Gate {
+            open: AtomicBool::new(false),
+            epoch,
+        }
+    }
+
+    pub fn open(&self) {
+        self.open.store(true, Ordering::Release);
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    pub fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+}
+
+#[derive(Debug)]
+struct WriteProbe {
+    gate: Arc<Gate>,
+    /// Nanoseconds after the gate's epoch of the first write after it
+    /// opened; 0 until then.
+    first_write: AtomicU64,
+}
+
+impl WriteProbe {
+    fn on_write(&self) {
+        if self.first_write.load(Ordering::Relaxed) == 0 && self.gate.is_open() {
+            let now = self.gate.nanos(Instant::now()).max(1);
+            let _ = self
+                .first_write
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The socket, watched for its first write after the gate opens.
+struct ProbedIo {
+    inner: TcpStream,
+    probe: Arc<WriteProbe>,
+}
+
+impl AsyncRead for ProbedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ProbedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.probe.on_write();
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.probe.on_write();
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[derive(Clone)]
+enum Sender {
+    H1(Arc<tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+/// One open connection. HTTP/2 handles are cheap clones sharing it; an
+/// HTTP/1.1 connection carries one exchange at a time.
+#[derive(Clone)]
+pub struct Connection {
+    sender: Sender,
+    probe: Arc<WriteProbe>,
+}
+
+/// A whole answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Connection {
+    /// Sends `req` and reads the whole answer.
+    pub async fn send(&self, req: Request<Full<Bytes>>) -> Result<Answer, TransportError> {
+        let response = match &self.sender {
+            Sender::H1(sender) => {
+                let mut sender = sender.lock().await;
+                sender.ready().await?;
+                sender.send_request(req).await?
+            }
+            Sender::H2(sender) => sender.clone().send_request(req).await?,
+        };
+        collect(response).await
+    }
+
+    /// False once the peer closed the connection or it failed.
+    pub fn is_open(&self) -> bool {
+        match &self.sender {
+            Sender::H1(sender) => sender.try_lock().map_or(true, |s| !s.is_closed()),
+            Sender::H2(sender) => !sender.is_closed(),
+        }
+    }
+
+    /// Nanoseconds after the gate's epoch of this connection's first write
+    /// after the gate opened, if it wrote since.
+    pub fn first_write(&self) -> Option<u64> {
+        Some(self.probe.first_write.load(Ordering::Relaxed)).filter(|n| *n != 0)
+    }
+}
+
+impl Sender {
+    fn h1(sender: http1::SendRequest<Full<Bytes>>) -> Sender {
+        Sender::H1(Arc::new(tokio::sync::Mutex::new(sender)))
+    }
+}
+
+async fn collect(response: Response<hyper::body::Incoming>) -> Result<Answer, TransportError> {
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
