@@ -29,6 +29,9 @@ struct Cli {
 enum Command {
     /// Runs everything in one process (embedded default with no configuration).
     Serve(ConfigArg),
+    /// A whole click day on this machine: gateway, persister, a burst from
+    /// thousands of mini-clients at the opening instant, receipts, audit.
+    Demo(commands::demo::DemoArgs),
     /// Runs the gateway alone.
     Gateway(ConfigArg),
     /// Runs the persister alone (queue to store, ranking).
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Accounts { config, .. }
         | Command::Rank { config, .. }
         | Command::Ranking { config, .. } => config.config.clone(),
+        Command::Demo(_) => None,
     };
     let cfg = match commands::load_config(config_path.as_deref()) {
         Ok(cfg) => cfg,
@@ -106,6 +110,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(_) => commands::serve::run(cfg, commands::serve::Roles::ALL).await,
+            Command::Demo(args) => match commands::demo::run(args).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::anyhow!(
+                    "the demo failed its audit or gave up on applications (see above)"
+                )),
+                Err(e) => Err(e),
+            },
             Command::Gateway(_) => commands::serve::run(cfg, commands::serve::Roles::GATEWAY).await,
             Command::Persister(_) => {
                 commands::serve::run(cfg, commands::serve::Roles::PERSISTER).await

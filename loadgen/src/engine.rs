@@ -214,6 +214,7 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     let ticker = progress.follow(run.clone_counters());
     while senders.join_next().await.is_some() {}
     ticker.abort();
+    let _ = ticker.await; // it holds the run until it is really gone
     progress.finish(run.done.load(Ordering::Relaxed));
 
     let mut first_write_skew = crate::record::histogram();

@@ -1,6 +1,7 @@
 //! The subcommands, each in its own module.
 
 pub mod accounts;
+pub mod demo;
 pub mod ranking;
 pub mod serve;
 pub mod status;

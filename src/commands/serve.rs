@@ -29,12 +29,45 @@ impl Roles {
 }
 
 pub async fn run(cfg: Config, roles: Roles) -> anyhow::Result<()> {
-    let store = super::open_store(&cfg).await?;
-    let queue = super::open_queue(&cfg).await?;
     let shutdown = CancellationToken::new();
+    let started = start(&cfg, roles, shutdown.clone()).await?;
+    wait_for_signal().await;
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+    started.wait().await
+}
+
+/// The roles of one process, started.
+pub struct Started {
+    pub gateway: Option<clickday_gateway::Running>,
+    persister: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Started {
+    /// Resolves once `shutdown` was cancelled and every role has drained.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        if let Some(running) = self.gateway {
+            running.wait().await;
+        }
+        if let Some(task) = self.persister {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+/// Starts `roles` on `cfg`'s queue and store; they stop when `shutdown` is
+/// cancelled.
+pub async fn start(
+    cfg: &Config,
+    roles: Roles,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Started> {
+    let store = super::open_store(cfg).await?;
+    let queue = super::open_queue(cfg).await?;
     let gateway = if roles.gateway {
         let running = clickday_gateway::start(
-            &cfg,
+            cfg,
             queue.clone(),
             store.clone(),
             clickday_gateway::system_clock(),
@@ -70,25 +103,17 @@ pub async fn run(cfg: Config, roles: Roles) -> anyhow::Result<()> {
             .await?;
             tracing::info!(url = %format!("http://{bound}/metrics"), "persister metrics");
         }
-        let (cfg, queue, store, token) =
-            (cfg.clone(), queue.clone(), store.clone(), shutdown.clone());
+        let (cfg, token) = (cfg.clone(), shutdown.clone());
         let clock: clickday_persister::WallClock = Arc::new(super::now_nanos);
         Some(tokio::spawn(async move {
-            clickday_persister::run_with_metrics(&cfg, queue, store, clock, metrics, token).await
+            clickday_persister::run_with_metrics(&cfg, queue, store, clock, metrics, token)
+                .await
+                .map_err(anyhow::Error::from)
         }))
     } else {
         None
     };
-    wait_for_signal().await;
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
-    if let Some(running) = gateway {
-        running.wait().await;
-    }
-    if let Some(task) = persister {
-        task.await??;
-    }
-    Ok(())
+    Ok(Started { gateway, persister })
 }
 
 async fn wait_for_signal() {

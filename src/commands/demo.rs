@@ -1,0 +1,304 @@
+//! `clickday demo`: a whole click day on one machine in about a minute. A
+//! temporary embedded deployment (gateway + persister, SQLite, TLS), a click
+//! day opening a few seconds after start, a loadgen burst from thousands of
+//! pre-connected mini-clients at the opening instant, then the receipts,
+//! the ranking and the audit, with the reports and samples left in a folder.
+
+use super::serve::{Roles, start};
+use anyhow::Context as _;
+use clickday_config::Config;
+use clickday_core::time::format_rfc3339_nanos;
+use clickday_loadgen::{LoadTest, Mode, Protocol, Shard, Start, Trust};
+use clickday_store::{NewAccount, RankingFilter, Store};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Where the reports, sample receipts and emails are left.
+    #[arg(long, default_value = "clickday-demo")]
+    out: PathBuf,
+    /// Applicant accounts (virtual mini-clients, one connection each).
+    #[arg(long, default_value_t = 5_000)]
+    accounts: u32,
+    /// Applications per account.
+    #[arg(long, default_value_t = 4)]
+    per_account: u32,
+    /// Seconds from start to the opening instant (connections warm up meanwhile).
+    #[arg(long, default_value_t = 8)]
+    lead_secs: u64,
+    /// HTTP version of the mini-clients.
+    #[arg(long, value_enum, default_value = "h2")]
+    protocol: Protocol,
+    /// Seed of the accounts and applications.
+    #[arg(long, default_value_t = 2011)]
+    seed: u64,
+    /// No live progress display.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Places per category and province: small, so the quota cut shows.
+const PLACES: u32 = 100;
+const CATEGORIES: [&str; 3] = [
+    "lavoro-subordinato",
+    "lavoro-domestico",
+    "lavoro-stagionale",
+];
+const PROVINCES: [&str; 4] = ["RM", "MI", "NA", "TO"];
+/// How long the receipts and emails may take before the demo gives up.
+const DRAIN_LIMIT: Duration = Duration::from_secs(600);
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
+    let began = Instant::now();
+    clickday_loadgen::raise_open_file_limit();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let data = tempfile::Builder::new()
+        .prefix("clickday-demo-")
+        .tempdir()?;
+    let opens_at = super::now_nanos() + args.lead_secs * 1_000_000_000;
+    let cfg = demo_config(data.path(), opens_at)?;
+    let click_day = cfg
+        .calendar
+        .days()
+        .next()
+        .context("the demo calendar has a click day")?
+        .clone();
+
+    let accounts = clickday_loadgen::workload::WorkloadSpec {
+        seed: args.seed,
+        accounts: args.accounts,
+        shard: Shard::WHOLE,
+        click_day: click_day.id.clone(),
+        categories: Vec::new(),
+        provinces: Vec::new(),
+    }
+    .shard_accounts();
+    let store = super::open_store(&cfg).await?;
+    let new_accounts = accounts
+        .iter()
+        .map(|a| {
+            Ok(NewAccount {
+                account_id: a.account_id.clone(),
+                email: a.email.clone(),
+                public_key: clickday_core::PublicKey::from_bytes(&a.public_key())?,
+            })
+        })
+        .collect::<Result<Vec<_>, clickday_core::SignatureError>>()?;
+    store.import_accounts(&new_accounts).await?;
+    println!(
+        "clickday demo: {} accounts registered; click day {:?} opens at {} with {} places per category and province",
+        accounts.len(),
+        click_day.id,
+        format_rfc3339_nanos(opens_at),
+        PLACES
+    );
+
+    let shutdown = CancellationToken::new();
+    let started = start(&cfg, Roles::ALL, shutdown.clone()).await?;
+    let gateway = started.gateway.as_ref().context("the gateway runs")?;
+    let test = LoadTest {
+        target: format!("https://localhost:{}", gateway.local_addr.port()),
+        trust: gateway.cert_path.clone().map(Trust::CaFile),
+        protocol: args.protocol,
+        connections: accounts.len(),
+        streams: args.per_account as usize,
+        mode: Mode::Burst {
+            per_account: args.per_account,
+        },
+        start: Start::At(UNIX_EPOCH + Duration::from_nanos(opens_at)),
+        seed: args.seed,
+        accounts: args.accounts,
+        shard: Shard::WHOLE,
+        click_day: Some(click_day.id.clone()),
+        provinces: PROVINCES.map(String::from).to_vec(),
+        timeout: Duration::from_secs(10),
+        max_attempts: 20,
+        progress: !args.quiet,
+    };
+    let report = clickday_loadgen::load_test(&test).await?;
+    report.write(&args.out.join("report.json"))?;
+    std::fs::write(
+        args.out.join("report.html"),
+        clickday_loadgen::html::render(&report),
+    )?;
+    print!("{}", report.summary());
+
+    let drained = wait_for_receipts_and_emails(store.as_ref(), report.totals.accepted).await?;
+    clickday_persister::rank_click_day(store.as_ref(), &click_day).await?;
+    let audit = clickday_loadgen::audit::audit(&report, &cfg.store.to_url()).await?;
+    let samples = keep_samples(store.as_ref(), &report, &cfg, &args.out).await?;
+    let podium = podium(store.as_ref(), &click_day.id).await?;
+    shutdown.cancel();
+    started.wait().await?;
+
+    let l = &report.latency;
+    println!("\n=== clickday demo: summary ===");
+    println!(
+        "accepted {} of {} applications at {:.0}/s (burst at the opening instant, {} over TLS)",
+        report.totals.accepted,
+        report.totals.requests,
+        report.totals.acknowledged_per_second,
+        args.protocol.name()
+    );
+    println!(
+        "latency from the opening instant: p50 {} p99 {} p99.9 {} max {}",
+        clickday_loadgen::report::ms(l.p50_us),
+        clickday_loadgen::report::ms(l.p99_us),
+        clickday_loadgen::report::ms(l.p999_us),
+        clickday_loadgen::report::ms(l.max_us)
+    );
+    println!(
+        "stored {}, receipts made {}, emails written {}, in {:.1} s after the opening",
+        drained.stored, drained.receipts, drained.emails, drained.seconds
+    );
+    println!(
+        "audit: lost = {}, duplicates = {}, mismatched stamps = {}, rank errors = {}",
+        audit.lost, audit.duplicated, audit.mismatched, audit.rank_errors
+    );
+    println!("first places of lavoro-domestico / RM (provisional: the click day is still open):");
+    for line in &podium {
+        println!("  {line}");
+    }
+    println!(
+        "left in {}: report.html, report.json, {} receipt PDFs, {} emails (total {:.0} s)",
+        args.out.display(),
+        samples.0,
+        samples.1,
+        began.elapsed().as_secs_f64()
+    );
+    if !audit.clean() {
+        println!("{}", audit.summary());
+    }
+    Ok(audit.clean() && report.totals.gave_up == 0)
+}
+
+/// The embedded default, with the demo's click day and no per-IP limit:
+/// the demo's thousands of mini-clients all come from 127.0.0.1.
+fn demo_config(data_dir: &Path, opens_at: u64) -> anyhow::Result<Config> {
+    let mut text = format!(
+        r#"data_dir = {data:?}
+[gateway]
+listen = "127.0.0.1:0"
+[gateway.rate_limit]
+per_ip_per_second = 0
+[[click_days]]
+id = "demo"
+opens_at = "{opens}"
+closes_at = "{closes}"
+categories = {categories:?}
+"#,
+        data = data_dir.display().to_string(),
+        opens = format_rfc3339_nanos(opens_at),
+        closes = format_rfc3339_nanos(opens_at + 3_600_000_000_000),
+        categories = CATEGORIES,
+    );
+    for category in CATEGORIES {
+        for province in PROVINCES {
+            text.push_str(&format!(
+                "[[click_days.quotas]]\ncategory = {category:?}\nprovince = {province:?}\nplaces = {PLACES}\n"
+            ));
+        }
+    }
+    Ok(Config::from_toml(
+        &text,
+        std::iter::empty(),
+        super::now_nanos(),
+    )?)
+}
+
+struct Drained {
+    stored: u64,
+    receipts: u64,
+    emails: u64,
+    seconds: f64,
+}
+
+async fn wait_for_receipts_and_emails(store: &dyn Store, accepted: u64) -> anyhow::Result<Drained> {
+    let began = Instant::now();
+    loop {
+        let s = store.status().await?;
+        let done = s.submissions >= accepted && s.without_receipt == 0 && s.unsent_emails == 0;
+        if done || began.elapsed() > DRAIN_LIMIT {
+            if !done {
+                tracing::warn!(
+                    ?s,
+                    "receipts or emails still pending when the demo stopped waiting"
+                );
+            }
+            return Ok(Drained {
+                stored: s.submissions,
+                receipts: s.submissions - s.without_receipt,
+                emails: s.submissions - s.unsent_emails,
+                seconds: began.elapsed().as_secs_f64(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Copies three receipts and three emails next to the reports.
+async fn keep_samples(
+    store: &dyn Store,
+    report: &clickday_loadgen::Report,
+    cfg: &Config,
+    out: &Path,
+) -> anyhow::Result<(usize, usize)> {
+    let receipts_dir = out.join("receipts");
+    std::fs::create_dir_all(&receipts_dir)?;
+    let mut receipts = 0;
+    for ack in report.acknowledged.iter().take(3) {
+        if let Some(receipt) = store.receipt(&ack.submission_id).await? {
+            std::fs::write(
+                receipts_dir.join(format!("{}.pdf", ack.submission_id)),
+                receipt.pdf,
+            )?;
+            receipts += 1;
+        }
+    }
+    let emails_dir = out.join("emails");
+    std::fs::create_dir_all(&emails_dir)?;
+    let mut emails = 0;
+    if let clickday_config::EmailTransport::Files(outbox) = &cfg.email.transport {
+        let mut names: Vec<_> = std::fs::read_dir(outbox)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
+        names.sort();
+        for path in names.iter().take(3) {
+            if let Some(name) = path.file_name() {
+                std::fs::copy(path, emails_dir.join(name))?;
+                emails += 1;
+            }
+        }
+    }
+    Ok((receipts, emails))
+}
+
+async fn podium(store: &dyn Store, click_day: &str) -> anyhow::Result<Vec<String>> {
+    let filter = RankingFilter {
+        category: Some("lavoro-domestico".into()),
+        province: Some("RM".into()),
+    };
+    let rows = store.ranking(click_day, &filter).await?;
+    Ok(rows
+        .iter()
+        .take(5)
+        .map(|r| {
+            format!(
+                "{:>3}. {} {} received {} {}",
+                r.rank.unwrap_or(0),
+                r.submission_id,
+                r.account_id,
+                format_rfc3339_nanos(r.received_at),
+                if r.within_quota == Some(true) {
+                    "within quota"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect())
+}

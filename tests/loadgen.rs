@@ -1,0 +1,279 @@
+//! loadgen against an in-process gateway + persister (embedded SQLite,
+//! TLS): small bursts and rate runs over HTTP/1.1 and HTTP/2 audit clean,
+//! resends after 429 keep the same bytes and end acknowledged, and the
+//! audit really fails when a stored row is removed or altered.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use clickday_config::Config;
+use clickday_loadgen::audit::{AuditResult, audit};
+use clickday_loadgen::schedule::parse_stages;
+use clickday_loadgen::workload::WorkloadSpec;
+use clickday_loadgen::{LoadTest, Mode, Protocol, Report, Shard, Start, Trust};
+use clickday_store::{NewAccount, Store};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const ACCOUNTS: u32 = 40;
+
+struct System {
+    cfg: Config,
+    store: Arc<dyn Store>,
+    target: String,
+    ca: std::path::PathBuf,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Gateway and persister in-process, with the accounts of `seeds` imported.
+async fn system(rate_limit: &str, seeds: &[u64]) -> System {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"data_dir = "{dir}"
+[gateway]
+listen = "127.0.0.1:0"
+[gateway.rate_limit]
+per_ip_per_second = 0
+{rate_limit}
+[[click_days]]
+id = "cd"
+opens_at = "2020-01-01T00:00:00Z"
+closes_at = "2100-01-01T00:00:00Z"
+categories = ["lavoro-domestico", "lavoro-stagionale"]
+[[click_days.quotas]]
+category = "lavoro-domestico"
+province = "RM"
+places = 5
+"#,
+        dir = dir.path().display()
+    );
+    let cfg = Config::from_toml(&text, std::iter::empty(), 0).unwrap();
+    let store = clickday_store::open(&cfg.store.to_url()).await.unwrap();
+    let queue = clickday_queue::open(&cfg.queue.url.to_url(), 1, 1, 256)
+        .await
+        .unwrap();
+    for seed in seeds {
+        let accounts: Vec<NewAccount> = spec(*seed)
+            .shard_accounts()
+            .iter()
+            .map(|a| NewAccount {
+                account_id: a.account_id.clone(),
+                email: a.email.clone(),
+                public_key: clickday_core::PublicKey::from_bytes(&a.public_key()).unwrap(),
+            })
+            .collect();
+        store.import_accounts(&accounts).await.unwrap();
+    }
+    let shutdown = CancellationToken::new();
+    let running = clickday_gateway::start(
+        &cfg,
+        queue.clone(),
+        store.clone(),
+        clickday_gateway::system_clock(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let (c, q, s, token) = (cfg.clone(), queue, store.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        let clock: clickday_persister::WallClock = Arc::new(|| 0);
+        clickday_persister::run(&c, q, s, clock, token)
+            .await
+            .unwrap()
+    });
+    System {
+        target: format!("https://localhost:{}", running.local_addr.port()),
+        ca: running.cert_path.clone().unwrap(),
+        cfg,
+        store,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+fn spec(seed: u64) -> WorkloadSpec {
+    WorkloadSpec {
+        seed,
+        accounts: ACCOUNTS,
+        shard: Shard::WHOLE,
+        click_day: "cd".into(),
+        categories: Vec::new(),
+        provinces: Vec::new(),
+    }
+}
+
+fn load(sys: &System, protocol: Protocol, seed: u64, mode: Mode) -> LoadTest {
+    LoadTest {
+        target: sys.target.clone(),
+        trust: Some(Trust::CaFile(sys.ca.clone())),
+        protocol,
+        connections: 10,
+        streams: 4,
+        mode,
+        start: Start::In(Duration::from_millis(500)),
+        seed,
+        accounts: ACCOUNTS,
+        shard: Shard::WHOLE,
+        click_day: None,
+        provinces: vec!["RM".into(), "MI".into()],
+        timeout: Duration::from_secs(10),
+        max_attempts: 10,
+        progress: false,
+    }
+}
+
+/// Waits until `n` submissions are stored, ranks, audits.
+async fn stored_then_audit(sys: &System, report: &Report, n: u64) -> AuditResult {
+    let start = Instant::now();
+    while sys.store.status().await.unwrap().submissions < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not stored in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let day = sys.cfg.calendar.get("cd").unwrap();
+    clickday_persister::rank_click_day(sys.store.as_ref(), day)
+        .await
+        .unwrap();
+    audit(report, &sys.cfg.store.to_url()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_and_rates_over_http1_and_http2_audit_clean() {
+    let seeds = [1, 2, 3, 4];
+    let sys = system("", &seeds).await;
+    let mut stored = 0;
+    for (protocol, burst_seed, rate_seed) in [(Protocol::Http1, 1, 2), (Protocol::Http2, 3, 4)] {
+        let burst = clickday_loadgen::load_test(&load(
+            &sys,
+            protocol,
+            burst_seed,
+            Mode::Burst { per_account: 3 },
+        ))
+        .await
+        .unwrap();
+        let t = &burst.totals;
+        assert_eq!(
+            (t.requests, t.accepted, t.duplicates),
+            (120, 120, 0),
+            "{protocol:?}"
+        );
+        assert_eq!(burst.connections.warm_at_start, 10);
+        assert_eq!(burst.start_skew.count, 120);
+        assert_eq!(burst.timeline.acknowledged.iter().sum::<u64>(), 120);
+        stored += 120;
+        let result = stored_then_audit(&sys, &burst, stored).await;
+        assert!(result.clean(), "{}", result.summary());
+        assert_eq!((result.acknowledged, result.lost), (120, 0));
+        assert!(result.ranked_groups > 0);
+
+        let stages = parse_stages("0s:200,1s:200").unwrap();
+        let rate = clickday_loadgen::load_test(&load(
+            &sys,
+            protocol,
+            rate_seed,
+            Mode::Rate {
+                start_per_second: 0.0,
+                stages,
+            },
+        ))
+        .await
+        .unwrap();
+        assert_eq!(rate.totals.accepted, 200, "{protocol:?}");
+        // The open model spread the sends over the second.
+        let sent = &rate.timeline.sent;
+        assert!(sent.iter().filter(|n| **n > 0).count() >= 8, "{sent:?}");
+        stored += 200;
+        let result = stored_then_audit(&sys, &rate, stored).await;
+        assert!(result.clean(), "{}", result.summary());
+        assert_eq!(result.acknowledged, 200);
+        let page = clickday_loadgen::html::render(&rate);
+        assert!(page.contains("<svg") && !page.contains("<script"));
+    }
+
+    // The same seed again: every application is a resend, answered with
+    // its original id and stamp, and the audit still finds each once.
+    let again = clickday_loadgen::load_test(&load(
+        &sys,
+        Protocol::Http2,
+        1,
+        Mode::Burst { per_account: 3 },
+    ))
+    .await
+    .unwrap();
+    assert_eq!((again.totals.accepted, again.totals.duplicates), (0, 120));
+    let result = stored_then_audit(&sys, &again, stored).await;
+    assert!(result.clean(), "{}", result.summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_sends_are_resent_until_acknowledged() {
+    // One token per key at a time: most of each account's applications
+    // are refused 429 at first and must be resent after Retry-After.
+    let sys = system("per_key_per_second = 4\nper_key_burst = 1", &[9]).await;
+    let mut test = load(&sys, Protocol::Http2, 9, Mode::Burst { per_account: 3 });
+    test.accounts = 10;
+    let report = clickday_loadgen::load_test(&test).await.unwrap();
+    assert_eq!(report.totals.accepted, 30, "{}", report.summary());
+    assert!(report.resends.rate_limited >= 20, "{:?}", report.resends);
+    assert_eq!(report.statuses["429"], report.resends.rate_limited);
+    assert!(report.totals.attempts > 30);
+    let result = stored_then_audit(&sys, &report, 30).await;
+    assert!(result.clean(), "{}", result.summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_fails_when_a_stored_row_is_removed_or_altered() {
+    let sys = system("", &[5]).await;
+    let report = clickday_loadgen::load_test(&load(
+        &sys,
+        Protocol::Http2,
+        5,
+        Mode::Burst { per_account: 1 },
+    ))
+    .await
+    .unwrap();
+    assert!(stored_then_audit(&sys, &report, 40).await.clean());
+
+    let db = sqlx::SqlitePool::connect(&sys.cfg.store.to_url())
+        .await
+        .unwrap();
+    let removed = &report.acknowledged[3].submission_id;
+    sqlx::query("DELETE FROM submissions WHERE submission_id = ?")
+        .bind(removed)
+        .execute(&db)
+        .await
+        .unwrap();
+    let result = audit(&report, &sys.cfg.store.to_url()).await.unwrap();
+    assert_eq!(
+        (result.lost, result.mismatched),
+        (1, 0),
+        "{}",
+        result.summary()
+    );
+    assert!(!result.clean());
+    assert!(result.examples.iter().any(|e| e.contains(removed.as_str())));
+
+    let altered = &report.acknowledged[7].submission_id;
+    sqlx::query("UPDATE submissions SET received_at = received_at + 1 WHERE submission_id = ?")
+        .bind(altered)
+        .execute(&db)
+        .await
+        .unwrap();
+    let result = audit(&report, &sys.cfg.store.to_url()).await.unwrap();
+    assert_eq!(
+        (result.lost, result.mismatched),
+        (1, 1),
+        "{}",
+        result.summary()
+    );
+    assert!(!result.clean());
+}
