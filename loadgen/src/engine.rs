@@ -9,7 +9,6 @@ use crate::transport::{Connection, Gate, Protocol, Target, TransportError};
 use crate::workload::Job;
 use bytes::Bytes;
 use http::Request;
-use http_body_util::Full;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -62,6 +61,8 @@ pub enum RunError {
     NoConnection(TransportError),
     #[error("the run needs at least one connection and one stream")]
     NoSenders,
+    #[error("bad target URI {0:?}")]
+    BadUri(String),
 }
 
 /// Connection figures of a run.
@@ -95,42 +96,72 @@ pub struct RunResult {
 struct Shared {
     target: Target,
     gate: Arc<Gate>,
-    cell: tokio::sync::Mutex<(u64, Option<Connection>)>,
+    /// The current connection and its generation: read on every send, so
+    /// a plain mutex held for a clone, never across an await.
+    cell: Mutex<(u64, Option<Connection>)>,
+    /// Held while (re)connecting, so one sender opens and the others wait.
+    opening: tokio::sync::Mutex<()>,
     reopened: AtomicU64,
 }
 
 impl Shared {
-    async fn get(&self) -> Result<(u64, Connection), TransportError> {
-        let mut cell = self.cell.lock().await;
-        if let Some(conn) = cell.1.as_ref().filter(|c| c.is_open()) {
-            return Ok((cell.0, conn.clone()));
+    fn new(target: Target, gate: Arc<Gate>) -> Shared {
+        Shared {
+            target,
+            gate,
+            cell: Mutex::new((0, None)),
+            opening: tokio::sync::Mutex::new(()),
+            reopened: AtomicU64::new(0),
         }
+    }
+
+    fn open_connection(&self) -> Option<(u64, Connection)> {
+        let cell = self.cell.lock().unwrap_or_else(|p| p.into_inner());
+        cell.1
+            .as_ref()
+            .filter(|c| c.is_open())
+            .map(|c| (cell.0, c.clone()))
+    }
+
+    async fn get(&self) -> Result<(u64, Connection), TransportError> {
+        if let Some(found) = self.open_connection() {
+            return Ok(found);
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(found) = self.open_connection() {
+            return Ok(found); // another sender reconnected meanwhile
+        }
+        let conn = self.target.connect(self.gate.clone()).await?;
+        let mut cell = self.cell.lock().unwrap_or_else(|p| p.into_inner());
         if cell.0 > 0 {
             self.reopened.fetch_add(1, Ordering::Relaxed);
         }
-        let conn = self.target.connect(self.gate.clone()).await?;
         cell.0 += 1;
         cell.1 = Some(conn.clone());
         Ok((cell.0, conn))
     }
 
     /// Drops generation `generation` after a failure; later generations stay.
-    async fn discard(&self, generation: u64) {
-        let mut cell = self.cell.lock().await;
+    fn discard(&self, generation: u64) {
+        let mut cell = self.cell.lock().unwrap_or_else(|p| p.into_inner());
         if cell.0 == generation {
             cell.1 = None;
         }
     }
 
     fn current(&self) -> Option<Connection> {
-        self.cell.try_lock().ok().and_then(|c| c.1.clone())
+        self.cell
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
     }
 }
 
 struct Run {
     jobs: Arc<Vec<Job>>,
     schedule: Schedule,
-    uri: String,
+    uri: http::Uri,
     timeout: Duration,
     max_attempts: u32,
     protocol: Protocol,
@@ -167,14 +198,7 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         spec.streams
     };
     let shared: Vec<Arc<Shared>> = (0..spec.connections)
-        .map(|_| {
-            Arc::new(Shared {
-                target: spec.target.clone(),
-                gate: gate.clone(),
-                cell: tokio::sync::Mutex::new((0, None)),
-                reopened: AtomicU64::new(0),
-            })
-        })
+        .map(|_| Arc::new(Shared::new(spec.target.clone(), gate.clone())))
         .collect();
     let (warm, failed, last_error) = warm_up(&shared, &spec, planned).await;
     if warm == 0 && planned.is_none() {
@@ -188,7 +212,11 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     let run = Arc::new(Run {
         jobs,
         schedule: spec.schedule.clone(),
-        uri: spec.target.uri("/v1/submissions"),
+        uri: spec
+            .target
+            .uri("/v1/submissions")
+            .parse()
+            .map_err(|_| RunError::BadUri(spec.target.url.clone()))?,
         timeout: spec.timeout,
         max_attempts: spec.max_attempts.max(1),
         protocol: spec.target.protocol,
@@ -261,7 +289,7 @@ async fn warm_up(
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let (_, c) = conn.get().await?;
-            let req = Request::get(uri).body(Full::new(Bytes::new()))?;
+            let req = Request::get(uri).body(Bytes::new())?;
             c.send(req).await.map(|_| ())
         });
     }
@@ -367,16 +395,16 @@ impl Run {
             if intended > now {
                 tokio::time::sleep(Duration::from_nanos(intended - now)).await;
             }
-            let outcome = self.send_until_final(conn, job, intended).await;
-            let end = self.now();
-            self.record(|r| r.finish(outcome, intended, end));
+            self.send_until_final(conn, job, intended).await;
             self.done.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Sends `job` and sends the same bytes again, like a mini-client,
-    /// until a final answer or `max_attempts`.
-    async fn send_until_final(&self, conn: &Shared, job: &Job, intended: u64) -> Outcome {
+    /// until a final answer or `max_attempts`; records it all. The final
+    /// attempt is recorded with the outcome under one lock: the recorder is
+    /// shared by every sender.
+    async fn send_until_final(&self, conn: &Shared, job: &Job, intended: u64) {
         for attempt in 1..=self.max_attempts {
             let first = (attempt == 1).then_some(intended);
             let (generation, connection) = match conn.get().await {
@@ -394,58 +422,64 @@ impl Run {
             };
             let request = self.request(job);
             let sent = self.now();
-            self.record(|r| r.attempt(sent, first));
             let answer = tokio::time::timeout(self.timeout, connection.send(request)).await;
             let answered = self.now();
             let answer = match answer {
                 Err(_) => {
-                    self.record(|r| r.resend(Resend::Timeout));
+                    self.record(|r| {
+                        r.attempt(sent, first);
+                        r.resend(Resend::Timeout);
+                    });
                     // An HTTP/1.1 exchange cut short leaves the connection
                     // unusable; HTTP/2 just resets the stream.
                     if self.protocol == Protocol::Http1 {
-                        conn.discard(generation).await;
+                        conn.discard(generation);
                     }
                     continue;
                 }
                 Ok(Err(e)) => {
                     self.record(|r| {
+                        r.attempt(sent, first);
                         r.transport_error(&short(&e));
                         r.resend(Resend::Connection);
                     });
-                    conn.discard(generation).await;
+                    conn.discard(generation);
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
                 Ok(Ok(answer)) => answer,
             };
             let status = answer.status.as_u16();
-            self.record(|r| r.answer(status, answered - sent));
-            match status {
-                503 | 429 => {
-                    let why = if status == 503 {
-                        Resend::Unavailable
-                    } else {
-                        Resend::RateLimited
-                    };
-                    self.record(|r| r.resend(why));
-                    tokio::time::sleep(retry_after(&answer.headers)).await;
+            let outcome = match status {
+                503 | 429 => None,
+                200 | 202 => Some(acknowledged(status, &answer.body)),
+                _ => Some(Outcome::Refused {
+                    status,
+                    code: problem_code(&answer.body),
+                }),
+            };
+            self.record(|r| {
+                r.attempt(sent, first);
+                r.answer(status, answered - sent);
+                match outcome {
+                    Some(outcome) => r.finish(outcome, intended, answered),
+                    None if status == 503 => r.resend(Resend::Unavailable),
+                    None => r.resend(Resend::RateLimited),
                 }
-                200 | 202 => return acknowledged(status, &answer.body),
-                _ => {
-                    return Outcome::Refused {
-                        status,
-                        code: problem_code(&answer.body),
-                    };
-                }
+            });
+            if status != 503 && status != 429 {
+                return;
             }
+            tokio::time::sleep(retry_after(&answer.headers)).await;
         }
-        Outcome::GaveUp
+        let end = self.now();
+        self.record(|r| r.finish(Outcome::GaveUp, intended, end));
     }
 
-    fn request(&self, job: &Job) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(job.body.clone()));
+    fn request(&self, job: &Job) -> Request<Bytes> {
+        let mut request = Request::new(job.body.clone());
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.uri.parse().expect("the target URI was parsed before");
+        *request.uri_mut() = self.uri.clone();
         let headers = request.headers_mut();
         headers.insert(
             http::header::CONTENT_TYPE,

@@ -21,7 +21,6 @@ pub use transport::{Protocol, Trust};
 pub use workload::Shard;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -187,7 +186,7 @@ async fn click_day(
     let gate = Arc::new(transport::Gate::new(Instant::now()));
     let conn = target.connect(gate).await?;
     let req = http::Request::get(target.uri("/v1/click-days"))
-        .body(Full::new(Bytes::new()))
+        .body(Bytes::new())
         .map_err(transport::TransportError::Request)?;
     let answer = conn.send(req).await?;
     if !answer.status.is_success() {

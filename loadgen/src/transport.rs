@@ -6,8 +6,8 @@
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -80,6 +80,8 @@ pub enum TransportError {
     },
     #[error("HTTP: {0}")]
     Http(#[from] hyper::Error),
+    #[error("HTTP/2: {0}")]
+    H2(#[from] h2::Error),
     #[error("building the request: {0}")]
     Request(#[from] http::Error),
 }
@@ -162,13 +164,14 @@ impl Target {
         let probe = Arc::new(WriteProbe {
             gate,
             first_write: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
         });
         let io = ProbedIo {
             inner: tcp,
             probe: probe.clone(),
         };
         let sender = match &self.tls {
-            None => self.handshake(io).await?,
+            None => self.handshake(io, probe.clone()).await?,
             Some((connector, name)) => {
                 let stream = connector.connect(name.clone(), io).await?;
                 let got = stream.get_ref().1.alpn_protocol();
@@ -178,29 +181,34 @@ impl Target {
                         want: self.protocol.name(),
                     });
                 }
-                self.handshake(stream).await?
+                self.handshake(stream, probe.clone()).await?
             }
         };
         Ok(Connection { sender, probe })
     }
 
-    async fn handshake<T>(&self, io: T) -> Result<Sender, TransportError>
+    async fn handshake<T>(&self, io: T, probe: Arc<WriteProbe>) -> Result<Sender, TransportError>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let io = TokioIo::new(io);
         Ok(match self.protocol {
             Protocol::Http1 => {
-                let (sender, conn) = http1::handshake(io).await?;
+                let (sender, conn) = http1::handshake(TokioIo::new(io)).await?;
                 tokio::spawn(conn);
                 Sender::h1(sender)
             }
+            // The h2 crate directly, not through hyper's client: a request
+            // then goes straight into the connection's stream table from
+            // the sender's task, with no dispatch channel or body task.
             Protocol::Http2 => {
-                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-                    .initial_stream_window_size(1 << 20)
-                    .handshake(io)
+                let (sender, conn) = h2::client::Builder::new()
+                    .initial_window_size(1 << 20)
+                    .handshake::<_, Bytes>(io)
                     .await?;
-                tokio::spawn(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    probe.closed.store(true, Ordering::Relaxed);
+                });
                 Sender::H2(sender)
             }
         })
@@ -326,6 +334,8 @@ struct WriteProbe {
     /// Nanoseconds after the gate's epoch of the first write after it
     /// opened; 0 until then.
     first_write: AtomicU64,
+    /// Set when the connection's task ended (closed by either side).
+    closed: AtomicBool,
 }
 
 impl WriteProbe {
@@ -390,7 +400,7 @@ impl AsyncWrite for ProbedIo {
 #[derive(Clone)]
 enum Sender {
     H1(Arc<tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>>),
-    H2(http2::SendRequest<Full<Bytes>>),
+    H2(h2::client::SendRequest<Bytes>),
 }
 
 /// One open connection. HTTP/2 handles are cheap clones sharing it; an
@@ -411,23 +421,45 @@ pub struct Answer {
 
 impl Connection {
     /// Sends `req` and reads the whole answer.
-    pub async fn send(&self, req: Request<Full<Bytes>>) -> Result<Answer, TransportError> {
-        let response = match &self.sender {
+    pub async fn send(&self, req: Request<Bytes>) -> Result<Answer, TransportError> {
+        match &self.sender {
             Sender::H1(sender) => {
-                let mut sender = sender.lock().await;
-                sender.ready().await?;
-                sender.send_request(req).await?
+                let response = {
+                    let mut sender = sender.lock().await;
+                    sender.ready().await?;
+                    sender.send_request(req.map(Full::new)).await?
+                };
+                collect(response).await
             }
-            Sender::H2(sender) => sender.clone().send_request(req).await?,
-        };
-        collect(response).await
+            Sender::H2(sender) => {
+                let mut sender = sender.clone().ready().await?;
+                let (parts, body) = req.into_parts();
+                let (response, mut stream) =
+                    sender.send_request(Request::from_parts(parts, ()), body.is_empty())?;
+                if !body.is_empty() {
+                    stream.send_data(body, true)?;
+                }
+                let (parts, mut body) = response.await?.into_parts();
+                let mut whole = bytes::BytesMut::new();
+                while let Some(chunk) = body.data().await {
+                    let chunk = chunk?;
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                    whole.extend_from_slice(&chunk);
+                }
+                Ok(Answer {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: whole.freeze(),
+                })
+            }
+        }
     }
 
     /// False once the peer closed the connection or it failed.
     pub fn is_open(&self) -> bool {
         match &self.sender {
             Sender::H1(sender) => sender.try_lock().map_or(true, |s| !s.is_closed()),
-            Sender::H2(sender) => !sender.is_closed(),
+            Sender::H2(_) => !self.probe.closed.load(Ordering::Relaxed),
         }
     }
 

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Gateway end to end, loadgen on the same 2-core machine.
+
+For the queue backends Redis (private redis-server, AOF appendfsync always)
+and the embedded SQLite inbox, runs `clickday gateway` over TLS (HTTP/2)
+and steps an open-model rate up until p99 latency (from the intended send
+instant) passes 20 ms or requests stop being acknowledged: the highest
+sustained accepted rate. Measures the gateway's CPU time per accepted
+submission and, in the same run, the plain hyper echo server's per request.
+
+    python3 benches/gateway_e2e.py [--rates 4000,8000,...] [--seconds 10]
+"""
+import argparse, json, os, shutil, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def loadgen(*args):
+    out = subprocess.run([f"{BIN}/clickday-loadgen", *args, "--quiet"], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"loadgen failed: {out.stderr[-2000:]}")
+
+
+def wait_port(port, limit=30):
+    start = time.time()
+    while time.time() - start < limit:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing listening on {port}")
+
+
+def step(url, ca, seed, accounts, rate, seconds, pid, out):
+    before = cpu_seconds(pid)
+    loadgen("rate", "--target", url, "--ca", ca, "--protocol", "h2", "--connections", "64",
+            "--streams", "64", "--seed", str(seed), "--accounts", str(accounts),
+            "--rate", str(rate), "--duration", f"{seconds}s", "--in", "3s", "--out", out)
+    cpu = cpu_seconds(pid) - before
+    r = json.load(open(out))
+    t = r["totals"]
+    return {
+        "rate": rate,
+        "acknowledged_per_s": round(t["acknowledged_per_second"]),
+        "accepted": t["accepted"],
+        "refused": t["refused"],
+        "gave_up": t["gave_up"],
+        "late_sends": t["late_sends"],
+        "p50_ms": r["latency"]["p50_us"] / 1000,
+        "p99_ms": r["latency"]["p99_us"] / 1000,
+        "cpu_us_per_accepted": round(cpu / max(t["accepted"], 1) * 1e6, 1),
+        "resends": r["resends"],
+    }
+
+
+def gateway_run(backend, rates, seconds, accounts):
+    work = tempfile.mkdtemp(prefix=f"gw-e2e-{backend}-")
+    procs = []
+    try:
+        queue_url = f"sqlite://{work}/queue.db"
+        if backend == "redis":
+            rport = free_port()
+            procs.append(subprocess.Popen(
+                ["redis-server", "--port", str(rport), "--dir", work, "--appendonly", "yes",
+                 "--appendfsync", "always", "--save", "", "--daemonize", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_port(rport)
+            queue_url = f"redis://127.0.0.1:{rport}/0"
+        port = free_port()
+        config = os.path.join(work, "clickday.toml")
+        open(config, "w").write(f"""data_dir = "{work}"
+[gateway]
+listen = "127.0.0.1:{port}"
+[gateway.rate_limit]
+per_ip_per_second = 0
+per_key_per_second = 0
+[queue]
+url = "{queue_url}"
+redis_connections = 4
+""")
+        env = dict(os.environ, RUST_LOG="warn")
+        for i, _ in enumerate(rates):
+            accounts_file = os.path.join(work, f"accounts-{i}.jsonl")
+            loadgen_accounts = [f"{BIN}/clickday-loadgen", "accounts", "--seed", str(100 + i),
+                                "--accounts", str(accounts), "--out", accounts_file]
+            subprocess.run(loadgen_accounts, check=True, capture_output=True)
+            subprocess.run([f"{BIN}/clickday", "accounts", "import", accounts_file, "--config", config],
+                           check=True, capture_output=True, env=env)
+        gw = subprocess.Popen([f"{BIN}/clickday", "gateway", "--config", config], env=env,
+                              stderr=subprocess.DEVNULL)
+        procs.append(gw)
+        wait_port(port)
+        time.sleep(1)
+        url, ca = f"https://localhost:{port}", os.path.join(work, "tls", "cert.pem")
+        results = []
+        for i, rate in enumerate(rates):
+            r = step(url, ca, 100 + i, accounts, rate, seconds, gw.pid, os.path.join(work, f"r{i}.json"))
+            results.append(r)
+            ok = r["p99_ms"] <= 20 and r["gave_up"] == 0 and r["refused"] == 0
+            print(f"  {backend:6} rate {rate:>6}/s: acknowledged {r['acknowledged_per_s']:>6}/s, "
+                  f"p50 {r['p50_ms']:7.2f} ms, p99 {r['p99_ms']:8.2f} ms, late sends {r['late_sends']}, "
+                  f"gateway CPU {r['cpu_us_per_accepted']} µs/accepted {'OK' if ok else 'over'}", flush=True)
+            if not ok:
+                break
+        return results
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def echo_cpu(seconds, rate=10000):
+    port = free_port()
+    echo = subprocess.Popen([f"{BIN}/examples/echo-server", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        work = tempfile.mkdtemp(prefix="echo-")
+        out = os.path.join(work, "r.json")
+        before = cpu_seconds(echo.pid)
+        loadgen("rate", "--target", f"http://127.0.0.1:{port}", "--protocol", "h2", "--connections", "64",
+                "--streams", "64", "--seed", "1", "--accounts", "1000", "--rate", str(rate),
+                "--duration", f"{seconds}s", "--in", "2s", "--out", out)
+        cpu = cpu_seconds(echo.pid) - before
+        n = json.load(open(out))["totals"]["acknowledged"]
+        shutil.rmtree(work, ignore_errors=True)
+        return cpu / n * 1e6
+    finally:
+        echo.terminate()
+        echo.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rates", default="4000,8000,12000,16000,20000,25000,30000")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--accounts", type=int, default=20000)
+    ap.add_argument("--backends", default="redis,sqlite")
+    a = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "clickday", "-p", "clickday-loadgen",
+                    "--example", "echo-server"], cwd=ROOT, check=True)
+    rates = [int(r) for r in a.rates.split(",")]
+    echo = echo_cpu(a.seconds)
+    print(f"plain hyper echo (plain HTTP/2): {echo:.1f} µs CPU per request")
+    for backend in a.backends.split(","):
+        results = gateway_run(backend, rates, a.seconds, a.accounts)
+        good = [r for r in results if r["p99_ms"] <= 20 and r["gave_up"] == 0 and r["refused"] == 0]
+        if good:
+            best = good[-1]
+            print(f"{backend}: highest sustained rate with p99 <= 20 ms: {best['acknowledged_per_s']}/s "
+                  f"(ratio to the 25,000/s target: {best['acknowledged_per_s'] / 25000:.2f}); "
+                  f"gateway CPU {best['cpu_us_per_accepted']} µs per accepted = "
+                  f"{best['cpu_us_per_accepted'] / echo:.1f}x the echo's per request")
+        else:
+            print(f"{backend}: no step met p99 <= 20 ms")
+
+
+if __name__ == "__main__":
+    main()

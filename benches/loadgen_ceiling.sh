@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# loadgen's own ceiling against a trivial hyper echo server, beside h2load
+# (HTTP/2) and wrk (HTTP/1.1) with the same connections on the same cores:
+# the server on core 0, the client on core 1. Then the start skew of a
+# burst over 10,000 pre-opened connections. Prints ratios measured in this
+# run. Needs: nghttp2-client (h2load), wrk, util-linux (taskset).
+#
+#   benches/loadgen_ceiling.sh [seconds per run, default 5]   (REPS=3 CONNS=64 STREAMS=8)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-5}
+CONNS=${CONNS:-64}
+STREAMS=${STREAMS:-8}
+command -v h2load >/dev/null || apt-get install -y -q nghttp2-client >/dev/null
+command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null
+cargo build --release -q -p clickday-loadgen --bin clickday-loadgen --example echo-server
+BIN=target/release
+OUT=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT
+taskset -c 0 $BIN/examples/echo-server 127.0.0.1:$PORT 2>/dev/null &
+ECHO=$!
+trap 'kill $ECHO 2>/dev/null; rm -rf $OUT' EXIT
+sleep 0.5
+
+# The same signed body for the baselines, so they send what loadgen sends.
+$BIN/clickday-loadgen accounts --seed 1 --accounts 1 --out $OUT/a.jsonl
+python3 - "$OUT" <<'PY'
+import sys, json
+out = sys.argv[1]
+body = json.dumps({"application_id": "app-0", "click_day": "echo", "category": "lavoro-domestico",
+                   "province": "RM", "form": "LG-2026", "data": {"worker": {"name": "Ana", "surname": "Pop"}}})
+open(f"{out}/body.json", "w").write(body)
+open(f"{out}/post.lua", "w").write(
+    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+    'wrk.headers["Clickday-Key"] = "00000000000000000000000000000000"\n'
+    'wrk.headers["Clickday-Signature"] = "' + "A" * 86 + '"\n'
+    f"wrk.body = {json.dumps(body)}\n")
+PY
+
+per_sec() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(round(r['totals']['acknowledged_per_second']))" "$1"; }
+
+# Closed loop, same concurrency for both tools: CONNS connections x STREAMS.
+# The machine is shared and noisy, so the tools take turns REPS times and
+# the medians are compared. Enough pre-signed requests that loadgen does
+# not run out within SECS.
+REPS=${REPS:-3}
+REQS=$(( 70000 * SECS ))
+median() { python3 -c "import sys,statistics; print(round(statistics.median(float(x) for x in sys.argv[1:])))" "$@"; }
+LG_H2=(); H2LOAD=(); LG_H1=(); WRK=()
+for rep in $(seq $REPS); do
+  taskset -c 1 $BIN/clickday-loadgen closed --quiet --target $URL --protocol h2 --connections $CONNS --streams $STREAMS \
+    --seed 1 --accounts 1000 --per-account $(( REQS / 1000 )) --duration ${SECS}s --out $OUT/h2.json > /dev/null 2>&1
+  LG_H2+=($(per_sec $OUT/h2.json))
+  H2LOAD+=($(taskset -c 1 h2load -t 1 -c $CONNS -m $STREAMS -D $SECS -d $OUT/body.json \
+    -H 'content-type: application/json' -H 'clickday-key: 00000000000000000000000000000000' \
+    $URL/v1/submissions 2>/dev/null | awk '/^finished in/ {gsub(",","",$4); print int($4)}'))
+  taskset -c 1 $BIN/clickday-loadgen closed --quiet --target $URL --protocol h1 --connections $CONNS \
+    --seed 1 --accounts 1000 --per-account $(( REQS / 1000 )) --duration ${SECS}s --out $OUT/h1.json > /dev/null 2>&1
+  LG_H1+=($(per_sec $OUT/h1.json))
+  WRK+=($(taskset -c 1 wrk -t 1 -c $CONNS -d ${SECS}s -s $OUT/post.lua $URL/v1/submissions 2>/dev/null | awk '/^Requests\/sec/ {print int($2)}'))
+done
+echo "== HTTP/2, $CONNS connections x $STREAMS streams, client on core 1, server on core 0 (runs: ${LG_H2[*]} / ${H2LOAD[*]})"
+A=$(median "${LG_H2[@]}"); B=$(median "${H2LOAD[@]}")
+echo "loadgen h2: $A req/s   h2load: $B req/s   ratio loadgen/h2load: $(python3 -c "print(round($A/$B,2))")"
+echo "== HTTP/1.1, $CONNS connections (runs: ${LG_H1[*]} / ${WRK[*]})"
+A=$(median "${LG_H1[@]}"); B=$(median "${WRK[@]}")
+echo "loadgen h1: $A req/s   wrk: $B req/s   ratio loadgen/wrk: $(python3 -c "print(round($A/$B,2))")"
+
+echo "== start skew: burst over 10,000 connections opened before the instant (h2, both cores shared)"
+$BIN/clickday-loadgen burst --quiet --target $URL --protocol h2 --connections 10000 --streams 1 \
+  --seed 2 --accounts 10000 --per-account 1 --in 20s --out $OUT/skew.json > /dev/null 2>&1
+python3 - $OUT/skew.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+s, w, c = r["start_skew"], r["first_write_skew"], r["connections"]
+print(f"connections warm at the instant: {c['warm_at_start']} of {c['requested']} (opened in {c['warmup_seconds']:.1f} s)")
+print(f"start skew (send - instant):        p50 {s['p50_us']/1000:.2f} ms  p99 {s['p99_us']/1000:.2f} ms  max {s['max_us']/1000:.2f} ms")
+print(f"first socket write per connection:  p50 {w['p50_us']/1000:.2f} ms  p99 {w['p99_us']/1000:.2f} ms  max {w['max_us']/1000:.2f} ms")
+print(f"target p99 <= 5 ms: ratio p99/5ms = {s['p99_us']/5000:.2f}")
+PY
