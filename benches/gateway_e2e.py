@@ -10,17 +10,14 @@ submission and, in the same run, the plain hyper echo server's per request.
 
     python3 benches/gateway_e2e.py [--rates 4000,8000,...] [--seconds 10]
 """
-import argparse, json, os, shutil, socket, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchkit import free_port, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid):
@@ -32,17 +29,6 @@ def loadgen(*args):
     out = subprocess.run([f"{BIN}/clickday-loadgen", *args, "--quiet"], capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"loadgen failed: {out.stderr[-2000:]}")
-
-
-def wait_port(port, limit=30):
-    start = time.time()
-    while time.time() - start < limit:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"nothing listening on {port}")
 
 
 def step(url, ca, seed, accounts, rate, seconds, pid, out):

@@ -11,27 +11,13 @@ ratio to the target.
 
     python3 benches/million_burst.py [--accounts 200000] [--per-account 5]
 """
-import argparse, glob, json, os, shutil, socket, subprocess, sys, tempfile, time
+import argparse, glob, json, os, shutil, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchkit import free_port, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, limit=60):
-    start = time.time()
-    while time.time() - start < limit:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"nothing listening on {port}")
 
 
 def as_postgres(args):

@@ -52,25 +52,14 @@ pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}
         rate = t.acknowledged_per_second,
     );
     page.push_str("<h2>Latency</h2><table><tr><th></th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>n</th></tr>");
-    for (name, h) in [
-        ("from intended send (final answer)", &report.latency),
-        ("service time (per attempt)", &report.service_time),
-        ("start skew (first send − instant)", &report.start_skew),
-        (
-            "first write per connection − instant",
-            &report.first_write_skew,
-        ),
-    ] {
-        let _ = write!(
-            page,
-            r#"<tr><td>{name}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
-            ms(h.p50_us),
-            ms(h.p90_us),
-            ms(h.p99_us),
-            ms(h.p999_us),
-            ms(h.max_us),
-            h.count
-        );
+    for (name, h) in report.histograms() {
+        page.push_str("<tr><td>");
+        page.push_str(name);
+        page.push_str("</td>");
+        for cell in h.columns() {
+            let _ = write!(page, r#"<td class="n">{cell}</td>"#);
+        }
+        let _ = write!(page, r#"<td class="n">{}</td></tr>"#, h.count);
     }
     page.push_str("</table>");
 

@@ -130,6 +130,18 @@ impl HistogramReport {
         }
     }
 
+    /// p50, p90, p99, p99.9 and max, formatted in milliseconds.
+    pub fn columns(&self) -> [String; 5] {
+        [
+            self.p50_us,
+            self.p90_us,
+            self.p99_us,
+            self.p999_us,
+            self.max_us,
+        ]
+        .map(ms)
+    }
+
     pub fn histogram(&self) -> Result<Histogram<u64>, ReportError> {
         let raw = STANDARD
             .decode(&self.hdr)
@@ -278,6 +290,19 @@ impl Report {
             .map_err(|e| ReportError::Io(shown, e))
     }
 
+    /// The four latency-like histograms, named for people.
+    pub fn histograms(&self) -> [(&'static str, &HistogramReport); 4] {
+        [
+            ("latency (from intended send)", &self.latency),
+            ("service time (per attempt)", &self.service_time),
+            ("start skew (first send - instant)", &self.start_skew),
+            (
+                "first write per connection - instant",
+                &self.first_write_skew,
+            ),
+        ]
+    }
+
     /// The plain-text summary printed at the end of a run.
     pub fn summary(&self) -> String {
         let t = &self.totals;
@@ -316,20 +341,11 @@ impl Report {
             "connections: {} warm at the start of {} ({:.2} s to open), {} failed, {} reopened",
             c.warm_at_start, c.requested, c.warmup_seconds, c.failed_to_open, c.reopened
         );
-        for (name, h) in [
-            ("latency (from intended)", &self.latency),
-            ("service time (per attempt)", &self.service_time),
-            ("start skew (first send)", &self.start_skew),
-            ("first write per connection", &self.first_write_skew),
-        ] {
+        for (name, h) in self.histograms() {
+            let [p50, p90, p99, p999, max] = h.columns();
             let _ = writeln!(
                 out,
-                "{name:<28} p50 {} p90 {} p99 {} p99.9 {} max {} (n={})",
-                ms(h.p50_us),
-                ms(h.p90_us),
-                ms(h.p99_us),
-                ms(h.p999_us),
-                ms(h.max_us),
+                "{name:<36} p50 {p50} p90 {p90} p99 {p99} p99.9 {p999} max {max} (n={})",
                 h.count
             );
         }
