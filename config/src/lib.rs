@@ -96,6 +96,7 @@ pub struct GatewayConfig {
     pub max_concurrent_streams: u32,
     pub enqueue_timeout: Duration,
     pub retry_after_secs: u64,
+    pub max_in_flight: usize,
 }
 
 /// The validated queue settings.
@@ -335,6 +336,7 @@ impl GatewaySection {
             )?,
             enqueue_timeout: millis("gateway.enqueue_timeout_ms", self.enqueue_timeout_ms)?,
             retry_after_secs: positive("gateway.retry_after_secs", self.retry_after_secs)?,
+            max_in_flight: positive("gateway.max_in_flight", self.max_in_flight)?,
         })
     }
 }

@@ -72,6 +72,10 @@ pub struct GatewaySection {
     pub enqueue_timeout_ms: u64,
     /// `Retry-After` seconds sent with 503 `unavailable`.
     pub retry_after_secs: u64,
+    /// Submissions handled at once; more are answered 503 `unavailable` at
+    /// once, before their body is read, so a spike cannot queue work past
+    /// `enqueue_timeout_ms` and collapse into timeouts.
+    pub max_in_flight: usize,
 }
 
 impl Default for GatewaySection {
@@ -91,6 +95,7 @@ impl Default for GatewaySection {
             max_concurrent_streams: 256,
             enqueue_timeout_ms: 5_000,
             retry_after_secs: 1,
+            max_in_flight: 4096,
         }
     }
 }

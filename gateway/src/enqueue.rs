@@ -66,11 +66,13 @@ impl Gateway {
             }),
             Ok(Ok(Enqueued::Conflict)) => Err(Problem::Conflict(record.application_id)),
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, submission.id = %record.submission_id, "enqueue failed");
+                // Per request, so debug: under overload a warning per request
+                // would flood the log; the outcome metric counts them.
+                tracing::debug!(error = %e, submission.id = %record.submission_id, "enqueue failed");
                 Err(unavailable)
             }
             Err(_) => {
-                tracing::warn!(submission.id = %record.submission_id, "enqueue timed out");
+                tracing::debug!(submission.id = %record.submission_id, "enqueue timed out");
                 Err(unavailable)
             }
         }

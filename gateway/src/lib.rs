@@ -75,6 +75,8 @@ pub struct Gateway {
     body_read_timeout: Duration,
     enqueue_timeout: Duration,
     retry_after_secs: u64,
+    /// Permits for submissions in progress; none left means shed with 503.
+    admission: tokio::sync::Semaphore,
 }
 
 impl Gateway {
@@ -99,6 +101,7 @@ impl Gateway {
             body_read_timeout: cfg.gateway.body_read_timeout,
             enqueue_timeout: cfg.gateway.enqueue_timeout,
             retry_after_secs: cfg.gateway.retry_after_secs,
+            admission: tokio::sync::Semaphore::new(cfg.gateway.max_in_flight),
         })
     }
 

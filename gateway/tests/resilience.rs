@@ -318,3 +318,29 @@ async fn shutdown_finishes_in_flight_requests_then_stops_accepting() {
     );
     assert_eq!(gw.records().await.len(), 1);
 }
+
+#[tokio::test]
+async fn past_max_in_flight_submissions_are_shed_with_503_and_nothing_is_queued() {
+    let gw = TestGateway::start(Backend::Sqlite, "max_in_flight = 1").await;
+    let alice = Applicant::new(1);
+    let held = body("held");
+    // One submission holds the only permit while its body trickles in.
+    let mut slow = gw.client(Proto::Http2).await;
+    let (tx, reply) = slow.send_streaming(slow.submission(&alice, &held)).unwrap();
+    tx.send(Bytes::copy_from_slice(&held[..10])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for proto in [Proto::Http1, Proto::Http2] {
+        let mut c = gw.client(proto).await;
+        let r = c.submit(&alice, &body("shed")).await.unwrap();
+        assert_eq!((r.status.as_u16(), r.code()), (503, "unavailable".into()), "{proto:?}");
+        assert_eq!(r.header("retry-after"), Some("1"));
+    }
+    assert!(gw.records().await.is_empty(), "a shed submission was queued");
+    // The held one completes; the permit is back and the resend is taken.
+    tx.send(Bytes::copy_from_slice(&held[10..])).await.unwrap();
+    drop(tx);
+    assert_eq!(reply.await.unwrap().status, 202);
+    let mut c = gw.client(Proto::Http2).await;
+    assert_eq!(c.submit(&alice, &body("shed")).await.unwrap().status, 202);
+    assert_eq!(gw.records().await.len(), 2);
+}

@@ -395,7 +395,7 @@ impl Run {
             if intended > now {
                 tokio::time::sleep(Duration::from_nanos(intended - now)).await;
             }
-            self.send_until_final(conn, job, intended).await;
+            self.send_until_final(conn, index, job, intended).await;
             self.done.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -404,7 +404,7 @@ impl Run {
     /// until a final answer or `max_attempts`; records it all. The final
     /// attempt is recorded with the outcome under one lock: the recorder is
     /// shared by every sender.
-    async fn send_until_final(&self, conn: &Shared, job: &Job, intended: u64) {
+    async fn send_until_final(&self, conn: &Shared, index: usize, job: &Job, intended: u64) {
         for attempt in 1..=self.max_attempts {
             let first = (attempt == 1).then_some(intended);
             let (generation, connection) = match conn.get().await {
@@ -470,7 +470,8 @@ impl Run {
             if status != 503 && status != 429 {
                 return;
             }
-            tokio::time::sleep(retry_after(&answer.headers)).await;
+            let wait = retry_after(&answer.headers);
+            tokio::time::sleep(wait + jitter(wait, index, attempt)).await;
         }
         let end = self.now();
         self.record(|r| r.finish(Outcome::GaveUp, intended, end));
@@ -532,6 +533,14 @@ fn retry_after(headers: &http::HeaderMap) -> Duration {
     Duration::from_secs(seconds.min(60))
 }
 
+/// Up to one more `wait`, different for every request and attempt: a
+/// crowd told "retry in 1 s" must not come back in the same millisecond,
+/// which would only make the next wave of 503s.
+fn jitter(wait: Duration, index: usize, attempt: u32) -> Duration {
+    let mixed = (index as u64 ^ (u64::from(attempt) << 40)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    wait.mul_f64((mixed >> 11) as f64 / (1u64 << 53) as f64)
+}
+
 /// After a connection failure: 50 ms doubling to 2 s.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(50u64 << attempt.min(6)).min(Duration::from_secs(2))
@@ -565,6 +574,16 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&h), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn retry_waits_spread_over_one_more_retry_after() {
+        let wait = Duration::from_secs(1);
+        let spread: Vec<Duration> = (0..1000).map(|i| jitter(wait, i, 1)).collect();
+        assert!(spread.iter().all(|j| *j < wait));
+        let early = spread.iter().filter(|j| **j < wait / 2).count();
+        assert!((400..600).contains(&early), "{early}");
+        assert_ne!(jitter(wait, 7, 1), jitter(wait, 7, 2));
     }
 
     #[test]

@@ -246,7 +246,9 @@ async fn keep_samples(
     cfg: &Config,
     out: &Path,
 ) -> anyhow::Result<(usize, usize)> {
+    // Samples of an earlier demo would mix with this one's.
     let receipts_dir = out.join("receipts");
+    let _ = std::fs::remove_dir_all(&receipts_dir);
     std::fs::create_dir_all(&receipts_dir)?;
     let mut receipts = 0;
     for ack in report.acknowledged.iter().take(3) {
@@ -259,6 +261,7 @@ async fn keep_samples(
         }
     }
     let emails_dir = out.join("emails");
+    let _ = std::fs::remove_dir_all(&emails_dir);
     std::fs::create_dir_all(&emails_dir)?;
     let mut emails = 0;
     if let clickday_config::EmailTransport::Files(outbox) = &cfg.email.transport {
