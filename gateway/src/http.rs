@@ -67,11 +67,12 @@ impl Gateway {
         // Past `max_in_flight`, shed at once without reading the body: the
         // cheapest answer, and it keeps what is admitted well inside the
         // enqueue timeout instead of letting every request time out.
-        let Ok(_admitted) = self.admission.try_acquire() else {
-            self.metrics.count("shed", protocol);
-            return problem_response(&Problem::Unavailable {
-                retry_after_secs: self.retry_after_secs,
-            });
+        let _admitted = match self.shedder.admit() {
+            Ok(permit) => permit,
+            Err(retry_after_secs) => {
+                self.metrics.count("shed", protocol);
+                return problem_response(&Problem::Unavailable { retry_after_secs });
+            }
         };
         self.metrics.in_flight.inc();
         let outcome = self.receive(req, peer).await;

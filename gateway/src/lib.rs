@@ -11,6 +11,7 @@ pub mod metrics;
 mod metrics_server;
 pub mod ratelimit;
 mod server;
+mod shedding;
 mod submit;
 pub mod tls;
 pub mod verify;
@@ -75,8 +76,8 @@ pub struct Gateway {
     body_read_timeout: Duration,
     enqueue_timeout: Duration,
     retry_after_secs: u64,
-    /// Permits for submissions in progress; none left means shed with 503.
-    admission: tokio::sync::Semaphore,
+    /// Submissions in progress; past the limit, shed with 503.
+    shedder: shedding::Shedder,
 }
 
 impl Gateway {
@@ -101,7 +102,10 @@ impl Gateway {
             body_read_timeout: cfg.gateway.body_read_timeout,
             enqueue_timeout: cfg.gateway.enqueue_timeout,
             retry_after_secs: cfg.gateway.retry_after_secs,
-            admission: tokio::sync::Semaphore::new(cfg.gateway.max_in_flight),
+            shedder: shedding::Shedder::new(
+                cfg.gateway.max_in_flight,
+                cfg.gateway.retry_after_secs,
+            ),
         })
     }
 
