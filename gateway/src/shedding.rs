@@ -47,7 +47,8 @@ impl Window {
     fn retry_after(&self, base: u64) -> u64 {
         let shed = self.last_shed.max(self.shed);
         let admitted = self.last_admitted.max(self.admitted).max(1);
-        shed.div_ceil(admitted).clamp(base, MAX_RETRY_AFTER_SECS.max(base))
+        shed.div_ceil(admitted)
+            .clamp(base, MAX_RETRY_AFTER_SECS.max(base))
     }
 }
 

@@ -334,12 +334,19 @@ async fn past_max_in_flight_submissions_are_shed_with_503_and_nothing_is_queued(
     for proto in [Proto::Http1, Proto::Http2] {
         let mut c = gw.client(proto).await;
         let r = c.submit(&alice, &body("shed")).await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (503, "unavailable".into()), "{proto:?}");
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (503, "unavailable".into()),
+            "{proto:?}"
+        );
         // Grows with the crowd turned away: here 1 then 2 sheds per admitted.
         let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
         assert!((1..=2).contains(&wait), "{wait}");
     }
-    assert!(gw.records().await.is_empty(), "a shed submission was queued");
+    assert!(
+        gw.records().await.is_empty(),
+        "a shed submission was queued"
+    );
     // The held one completes; the permit is back and the resend is taken.
     tx.send(Bytes::copy_from_slice(&held[10..])).await.unwrap();
     drop(tx);
