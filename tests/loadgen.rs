@@ -8,7 +8,6 @@
 use clickday_config::Config;
 use clickday_loadgen::audit::{AuditResult, audit};
 use clickday_loadgen::schedule::parse_stages;
-use clickday_loadgen::workload::WorkloadSpec;
 use clickday_loadgen::{LoadTest, Mode, Protocol, Report, Shard, Start, Trust};
 use clickday_store::{NewAccount, Store};
 use std::sync::Arc;
@@ -60,15 +59,15 @@ places = 5
         .await
         .unwrap();
     for seed in seeds {
-        let accounts: Vec<NewAccount> = spec(*seed)
-            .shard_accounts()
-            .iter()
-            .map(|a| NewAccount {
-                account_id: a.account_id.clone(),
-                email: a.email.clone(),
-                public_key: clickday_core::PublicKey::from_bytes(&a.public_key()).unwrap(),
-            })
-            .collect();
+        let accounts: Vec<NewAccount> =
+            clickday_loadgen::workload::accounts(*seed, ACCOUNTS, Shard::WHOLE)
+                .iter()
+                .map(|a| NewAccount {
+                    account_id: a.account_id.clone(),
+                    email: a.email.clone(),
+                    public_key: clickday_core::PublicKey::from_bytes(&a.public_key()).unwrap(),
+                })
+                .collect();
         store.import_accounts(&accounts).await.unwrap();
     }
     let shutdown = CancellationToken::new();
@@ -95,17 +94,6 @@ places = 5
         store,
         shutdown,
         _dir: dir,
-    }
-}
-
-fn spec(seed: u64) -> WorkloadSpec {
-    WorkloadSpec {
-        seed,
-        accounts: ACCOUNTS,
-        shard: Shard::WHOLE,
-        click_day: "cd".into(),
-        categories: Vec::new(),
-        provinces: Vec::new(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! like a mini-client (same bytes again after 503/429/timeouts) and record
 //! everything against the intended instant.
 
+use crate::progress::Tally;
 use crate::record::{Outcome, Recorder, Resend};
 use crate::transport::{Connection, Gate, Protocol, Target, TransportError};
 use crate::workload::Job;
@@ -169,7 +170,7 @@ struct Run {
     /// Gate epoch nanoseconds of the start instant.
     origin: u64,
     next: AtomicUsize,
-    done: AtomicU64,
+    tally: Arc<Tally>,
     recorder: Mutex<Recorder>,
 }
 
@@ -223,7 +224,7 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         gate: gate.clone(),
         origin,
         next: AtomicUsize::new(0),
-        done: AtomicU64::new(0),
+        tally: Arc::default(),
         recorder: Mutex::new(Recorder::new(origin)),
     });
     let go = CancellationToken::new();
@@ -239,11 +240,10 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     }
     let progress = crate::progress::Progress::start(spec.progress, run.jobs.len() as u64);
     open_gate_at(start_at, gate.clone(), go.clone());
-    let ticker = progress.follow(run.clone_counters());
+    let ticker = progress.follow(run.tally.clone());
     while senders.join_next().await.is_some() {}
     ticker.abort();
-    let _ = ticker.await; // it holds the run until it is really gone
-    progress.finish(run.done.load(Ordering::Relaxed));
+    progress.finish(run.tally.done.load(Ordering::Relaxed));
 
     let mut first_write_skew = crate::record::histogram();
     for conn in &shared {
@@ -342,26 +342,7 @@ fn open_gate_at(at: Instant, gate: Arc<Gate>, go: CancellationToken) {
     });
 }
 
-pub(crate) struct Counters {
-    pub done: Arc<dyn Fn() -> (u64, u64, u64) + Send + Sync>,
-}
-
 impl Run {
-    fn clone_counters(self: &Arc<Self>) -> Counters {
-        let run = self.clone();
-        Counters {
-            done: Arc::new(move || {
-                let r = run.recorder.lock().unwrap_or_else(|p| p.into_inner());
-                let failed = r.failed.iter().sum();
-                (
-                    run.done.load(Ordering::Relaxed),
-                    r.acks.len() as u64,
-                    failed,
-                )
-            }),
-        }
-    }
-
     fn now(&self) -> u64 {
         self.gate.nanos(Instant::now())
     }
@@ -395,16 +376,24 @@ impl Run {
             if intended > now {
                 tokio::time::sleep(Duration::from_nanos(intended - now)).await;
             }
-            self.send_until_final(conn, index, job, intended).await;
-            self.done.fetch_add(1, Ordering::Relaxed);
+            if self.send_until_final(conn, index, job, intended).await {
+                self.tally.acknowledged.fetch_add(1, Ordering::Relaxed);
+            }
+            self.tally.done.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Sends `job` and sends the same bytes again, like a mini-client,
-    /// until a final answer or `max_attempts`; records it all. The final
-    /// attempt is recorded with the outcome under one lock: the recorder is
-    /// shared by every sender.
-    async fn send_until_final(&self, conn: &Shared, index: usize, job: &Job, intended: u64) {
+    /// until a final answer or `max_attempts`; records it all and says
+    /// whether it was acknowledged. The final attempt is recorded with the
+    /// outcome under one lock: the recorder is shared by every sender.
+    async fn send_until_final(
+        &self,
+        conn: &Shared,
+        index: usize,
+        job: &Job,
+        intended: u64,
+    ) -> bool {
         for attempt in 1..=self.max_attempts {
             let first = (attempt == 1).then_some(intended);
             let (generation, connection) = match conn.get().await {
@@ -458,6 +447,7 @@ impl Run {
                     code: problem_code(&answer.body),
                 }),
             };
+            let acked = matches!(outcome, Some(Outcome::Acknowledged { .. }));
             self.record(|r| {
                 r.attempt(sent, first);
                 r.answer(status, answered - sent);
@@ -468,13 +458,14 @@ impl Run {
                 }
             });
             if status != 503 && status != 429 {
-                return;
+                return acked;
             }
             let wait = retry_after(&answer.headers);
             tokio::time::sleep(wait + jitter(wait, index, attempt)).await;
         }
         let end = self.now();
         self.record(|r| r.finish(Outcome::GaveUp, intended, end));
+        false
     }
 
     fn request(&self, job: &Job) -> Request<Bytes> {
@@ -546,7 +537,7 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(50u64 << attempt.min(6)).min(Duration::from_secs(2))
 }
 
-/// The error's kind, not its per-connection details, so counts group.
+/// The error's text, cut short so a report stays readable.
 fn short(e: &TransportError) -> String {
     let text = e.to_string();
     text.chars().take(80).collect()

@@ -87,7 +87,7 @@ pub async fn load_test(test: &LoadTest) -> Result<Report, LoadTestError> {
         categories,
         provinces: test.provinces.clone(),
     };
-    let shard_accounts = spec.shard_accounts().len();
+    let shard_accounts = test.shard.size_of(test.accounts) as usize;
     let (count, schedule, stages) = match &test.mode {
         Mode::Burst { per_account } => (
             shard_accounts * *per_account as usize,

@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use clickday_loadgen::schedule::{parse_duration, parse_stages};
 use clickday_loadgen::{
-    LoadTest, Mode, Protocol, Report, Shard, Start, Trust, audit, html, report,
+    LoadTest, Mode, Protocol, Report, Shard, Start, Trust, audit, html, report, workload,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -209,12 +209,8 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Accounts { workload, out } => {
-            let spec = workload_spec(&workload);
-            let lines: String = spec
-                .shard_accounts()
-                .iter()
-                .map(|a| a.import_line() + "\n")
-                .collect();
+            let accounts = workload::accounts(workload.seed, workload.accounts, workload.shard);
+            let lines: String = accounts.iter().map(|a| a.import_line() + "\n").collect();
             if out == "-" {
                 print!("{lines}");
             } else {
@@ -309,17 +305,6 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             write_html(&report, &out)?;
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-fn workload_spec(args: &WorkloadArgs) -> clickday_loadgen::workload::WorkloadSpec {
-    clickday_loadgen::workload::WorkloadSpec {
-        seed: args.seed,
-        accounts: args.accounts,
-        shard: args.shard,
-        click_day: String::new(),
-        categories: Vec::new(),
-        provinces: Vec::new(),
     }
 }
 

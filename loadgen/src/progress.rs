@@ -1,9 +1,18 @@
 //! The live display on a terminal: a bar while connections open, then one
 //! while requests complete. Hidden when stderr is not a terminal.
 
-use crate::engine::Counters;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// Requests that reached a final outcome, kept apart from the recorder so
+/// the display never takes the senders' lock.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub done: AtomicU64,
+    pub acknowledged: AtomicU64,
+}
 
 pub(crate) struct Progress {
     bar: ProgressBar,
@@ -46,14 +55,16 @@ impl Progress {
         self.bar.inc(1);
     }
 
-    /// Refreshes from the run's counters every 100 ms until aborted.
-    pub fn follow(&self, counters: Counters) -> tokio::task::JoinHandle<()> {
+    /// Refreshes from the run's tally every 100 ms until aborted.
+    pub fn follow(&self, tally: Arc<Tally>) -> tokio::task::JoinHandle<()> {
         let bar = self.bar.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             loop {
                 tick.tick().await;
-                let (done, acknowledged, failed) = (counters.done)();
+                let done = tally.done.load(Ordering::Relaxed);
+                let acknowledged = tally.acknowledged.load(Ordering::Relaxed);
+                let failed = done - acknowledged;
                 if done > 0 {
                     bar.set_position(done);
                     bar.set_message(format!(

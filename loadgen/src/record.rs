@@ -93,7 +93,6 @@ pub struct Recorder {
     pub windows: Vec<Histogram<u64>>,
     /// Nanoseconds after the epoch when the run started (the gate opened).
     origin: u64,
-    pub first_send: Option<u64>,
     pub last_answer: u64,
 }
 
@@ -116,7 +115,6 @@ impl Recorder {
             failed: Vec::new(),
             windows: Vec::new(),
             origin,
-            first_send: None,
             last_answer: origin,
         }
     }
@@ -127,7 +125,6 @@ impl Recorder {
         self.attempts += 1;
         let bucket = self.bucket(at);
         bump(&mut self.sent, bucket);
-        self.first_send = Some(self.first_send.map_or(at, |f| f.min(at)));
         if let Some(intended) = first_of {
             let skew = at.saturating_sub(intended);
             let _ = self.start_skew.record(micros(skew));

@@ -27,6 +27,20 @@ impl Shard {
     fn owns(&self, account: u32) -> bool {
         account % self.count == self.index
     }
+
+    /// How many of `total` accounts this shard owns, without deriving them.
+    pub fn size_of(&self, total: u32) -> u32 {
+        ((u64::from(total) + u64::from(self.count - 1 - self.index)) / u64::from(self.count)) as u32
+    }
+}
+
+/// The accounts shard `shard` owns of `total` derived from `seed`, in index
+/// order: what `clickday accounts import` needs, and what the run signs with.
+pub fn accounts(seed: u64, total: u32, shard: Shard) -> Vec<Account> {
+    (0..total)
+        .filter(|a| shard.owns(*a))
+        .map(|a| Account::derive(seed, a))
+        .collect()
 }
 
 impl FromStr for Shard {
@@ -119,16 +133,6 @@ pub struct WorkloadSpec {
     pub provinces: Vec<String>,
 }
 
-impl WorkloadSpec {
-    /// This shard's accounts, in index order.
-    pub fn shard_accounts(&self) -> Vec<Account> {
-        (0..self.accounts)
-            .filter(|a| self.shard.owns(*a))
-            .map(|a| Account::derive(self.seed, a))
-            .collect()
-    }
-}
-
 /// One signed application, ready to send (and to resend, byte for byte).
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -142,7 +146,7 @@ pub struct Job {
 /// accounts taking turns (job k belongs to account k mod A and is that
 /// account's application k div A), on every core.
 pub fn build(spec: &WorkloadSpec, count: usize) -> Result<Vec<Job>, String> {
-    let accounts = spec.shard_accounts();
+    let accounts = accounts(spec.seed, spec.accounts, spec.shard);
     if accounts.is_empty() {
         return Err(format!(
             "shard {} of {} accounts holds no account",
@@ -260,7 +264,12 @@ mod tests {
     #[test]
     fn shards_split_the_accounts_without_overlap() {
         let all: Vec<u32> = (0..3)
-            .flat_map(|i| spec(Shard { index: i, count: 3 }).shard_accounts())
+            .flat_map(|i| {
+                let shard = Shard { index: i, count: 3 };
+                let owned = accounts(7, 10, shard);
+                assert_eq!(owned.len() as u32, shard.size_of(10));
+                owned
+            })
             .map(|a| a.index)
             .collect();
         let mut sorted = all.clone();

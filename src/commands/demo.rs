@@ -67,15 +67,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
         .context("the demo calendar has a click day")?
         .clone();
 
-    let accounts = clickday_loadgen::workload::WorkloadSpec {
-        seed: args.seed,
-        accounts: args.accounts,
-        shard: Shard::WHOLE,
-        click_day: click_day.id.clone(),
-        categories: Vec::new(),
-        provinces: Vec::new(),
-    }
-    .shard_accounts();
+    let accounts = clickday_loadgen::workload::accounts(args.seed, args.accounts, Shard::WHOLE);
     let store = super::open_store(&cfg).await?;
     let new_accounts = accounts
         .iter()
