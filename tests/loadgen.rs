@@ -135,11 +135,15 @@ async fn stored_then_audit(sys: &System, report: &Report, n: u64) -> AuditResult
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bursts_and_rates_over_http1_and_http2_audit_clean() {
-    let seeds = [1, 2, 3, 4];
+async fn bursts_and_rates_over_every_protocol_audit_clean() {
+    let seeds = [1, 2, 3, 4, 5, 6];
     let sys = system("", &seeds).await;
     let mut stored = 0;
-    for (protocol, burst_seed, rate_seed) in [(Protocol::Http1, 1, 2), (Protocol::Http2, 3, 4)] {
+    for (protocol, burst_seed, rate_seed) in [
+        (Protocol::Http1, 1, 2),
+        (Protocol::Http2, 3, 4),
+        (Protocol::Http3, 5, 6),
+    ] {
         let burst = clickday_loadgen::load_test(&load(
             &sys,
             protocol,

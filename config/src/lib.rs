@@ -83,6 +83,8 @@ pub struct Limit {
 pub struct GatewayConfig {
     pub listen: SocketAddr,
     pub tls: bool,
+    /// HTTP/3 over UDP on the listen port; only ever true together with `tls`.
+    pub http3: bool,
     /// Certificate and key PEM files; `None` = self-signed pair in `data_dir`.
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub body_limit: usize,
@@ -315,6 +317,8 @@ impl GatewaySection {
         Ok(GatewayConfig {
             listen: self.listen,
             tls: self.tls,
+            // QUIC has no plain-text mode: without TLS there is no HTTP/3.
+            http3: self.http3 && self.tls,
             tls_files,
             body_limit: self.body_limit_bytes,
             body_read_timeout: millis("gateway.body_read_timeout_ms", self.body_read_timeout_ms)?,

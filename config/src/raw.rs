@@ -49,6 +49,8 @@ pub struct GatewaySection {
     pub listen: SocketAddr,
     /// `false` serves plain HTTP: only for tests and behind a TLS terminator.
     pub tls: bool,
+    /// HTTP/3 over QUIC on the same port number over UDP (needs `tls`).
+    pub http3: bool,
     /// PEM certificate chain; with `tls_key`, or neither for a self-signed pair.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key matching `tls_cert`.
@@ -66,7 +68,7 @@ pub struct GatewaySection {
     pub shutdown_grace_ms: u64,
     /// Open connections beyond this wait in the listen backlog.
     pub max_connections: usize,
-    /// HTTP/2 streams per connection.
+    /// HTTP/2 and HTTP/3 streams (concurrent requests) per connection.
     pub max_concurrent_streams: u32,
     /// An enqueue that takes longer than this is answered 503.
     pub enqueue_timeout_ms: u64,
@@ -83,6 +85,7 @@ impl Default for GatewaySection {
         GatewaySection {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             tls: true,
+            http3: true,
             tls_cert: None,
             tls_key: None,
             body_limit_bytes: 64 * 1024,

@@ -75,8 +75,13 @@ impl Gateway {
             }
         };
         self.metrics.in_flight.inc();
+        let started = std::time::Instant::now();
         let outcome = self.receive(req, peer).await;
         self.metrics.in_flight.dec();
+        self.metrics
+            .submission_seconds
+            .get_or_create(&crate::metrics::ProtocolLabels { protocol })
+            .observe(started.elapsed().as_secs_f64());
         match outcome {
             Ok(accepted) => {
                 self.metrics.count(

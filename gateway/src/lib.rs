@@ -1,4 +1,5 @@
-//! The edge: signed submissions over HTTP/1.1 and HTTP/2 with TLS.
+//! The edge: signed submissions over HTTP/1.1 and HTTP/2 with TLS, and
+//! HTTP/3 over QUIC, all through one request handler.
 //!
 //! A request flows `http` (routing, body limits) → `submit` (the checks of
 //! PROTOCOL.md in order: rate limit, key, signature, body, calendar) →
@@ -7,8 +8,10 @@
 
 mod enqueue;
 mod http;
+mod limits;
 pub mod metrics;
 mod metrics_server;
+mod quic;
 pub mod ratelimit;
 mod server;
 mod shedding;
@@ -53,6 +56,9 @@ pub enum GatewayError {
     /// TLS material is missing or invalid.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The HTTP/3 endpoint could not be configured.
+    #[error("HTTP/3: {0}")]
+    Quic(String),
     /// The queue could not be reached at start.
     #[error(transparent)]
     Queue(#[from] clickday_queue::QueueError),

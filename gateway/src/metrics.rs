@@ -11,8 +11,21 @@ use prometheus_client::registry::Registry;
 pub struct OutcomeLabels {
     /// `accepted`, `duplicate`, or the problem code of the refusal.
     pub outcome: &'static str,
-    /// `h1`, `h2` (and `h3` with QUIC).
+    /// `h1`, `h2` or `h3`.
     pub protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    /// `h1`, `h2` or `h3` (`cleartext` for a TCP connection without TLS,
+    /// whose protocol is only known per request).
+    pub protocol: &'static str,
+}
+
+type HistogramFamily = Family<ProtocolLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
 }
 
 pub struct Metrics {
@@ -23,8 +36,10 @@ pub struct Metrics {
     pub enqueue_seconds: Histogram,
     /// Requests being handled right now.
     pub in_flight: Gauge,
-    /// Open client connections.
-    pub connections: Gauge,
+    /// Open client connections, by protocol.
+    pub connections: Family<ProtocolLabels, Gauge>,
+    /// Time from a submission's headers to its answer, by protocol.
+    pub submission_seconds: HistogramFamily,
     /// Keys loaded in memory.
     pub keys: Gauge,
     /// Buckets held by the per-IP and per-key limiters (memory watch).
@@ -58,11 +73,17 @@ impl Default for Metrics {
             "Requests being handled",
             in_flight.clone(),
         );
-        let connections = Gauge::default();
+        let connections = Family::<ProtocolLabels, Gauge>::default();
         registry.register(
             "connections",
-            "Open client connections",
+            "Open client connections by protocol",
             connections.clone(),
+        );
+        let submission_seconds: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "submission_seconds",
+            "Time from a submission's headers to its answer, by protocol",
+            submission_seconds.clone(),
         );
         let keys = Gauge::default();
         registry.register("keys", "Registered keys loaded in memory", keys.clone());
@@ -78,6 +99,7 @@ impl Default for Metrics {
             enqueue_seconds,
             in_flight,
             connections,
+            submission_seconds,
             keys,
             limiter_entries,
             extra: std::sync::RwLock::default(),
@@ -90,6 +112,16 @@ impl Metrics {
         self.submissions
             .get_or_create(&OutcomeLabels { outcome, protocol })
             .inc();
+    }
+
+    /// Counts a connection open until the returned guard is dropped.
+    pub fn connection_opened(&self, protocol: &'static str) -> OpenConnection {
+        let gauge = self
+            .connections
+            .get_or_create(&ProtocolLabels { protocol })
+            .clone();
+        gauge.inc();
+        OpenConnection(gauge)
     }
 
     /// Adds another component's metrics to this endpoint.
@@ -112,5 +144,14 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// An open connection in the `connections` gauge; closing is dropping it.
+pub struct OpenConnection(Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

@@ -1,10 +1,14 @@
-//! The TCP side: listener with a deep backlog, TLS handshakes, HTTP/1.1 and
-//! HTTP/2 on one port (hyper-util's auto builder), a connection cap, and a
-//! graceful drain on shutdown.
+//! Start-up of both listeners, and the TCP side: a deep backlog, TLS
+//! handshakes, HTTP/1.1 and HTTP/2 on one port (hyper-util's auto builder),
+//! a connection cap, `Alt-Svc` pointing at HTTP/3, and a graceful drain.
 
+use crate::limits::EdgeLimits;
+use crate::quic::QuicListener;
 use crate::{Gateway, GatewayError, tls};
 use clickday_config::Config;
 use clickday_store::Store;
+use http::HeaderValue;
+use http::header::ALT_SVC;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -22,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Pending connections the kernel may hold: at T0 they arrive all at once.
 const BACKLOG: u32 = 8192;
-/// A client gets this long to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long clients may remember that HTTP/3 is offered (`Alt-Svc: ma`).
+const ALT_SVC_MAX_AGE_SECS: u32 = 86_400;
 /// How often idle rate-limiter buckets are dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
@@ -31,6 +35,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 pub struct Running {
     /// The bound address (the real port when the configuration said 0).
     pub local_addr: SocketAddr,
+    /// The UDP address serving HTTP/3 (same port number), when it is on.
+    pub quic_addr: Option<SocketAddr>,
     pub gateway: Arc<Gateway>,
     /// The certificate served, when TLS is on: clients may trust it as CA.
     pub cert_path: Option<PathBuf>,
@@ -50,24 +56,41 @@ pub(crate) async fn start(
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
 ) -> Result<Running, GatewayError> {
-    let (acceptor, cert_path) = if cfg.gateway.tls {
+    let limits = EdgeLimits::new(&cfg.gateway);
+    let material = if cfg.gateway.tls {
         let (cert, key) = match &cfg.gateway.tls_files {
             Some(files) => files.clone(),
             None => tls::ensure_self_signed(&cfg.data_dir)?,
         };
-        (
-            Some(TlsAcceptor::from(tls::server_config(&cert, &key)?)),
-            Some(cert),
-        )
+        Some((tls::TlsMaterial::load(&cert, &key)?, cert))
     } else {
-        tracing::warn!("TLS is off: plain HTTP, for tests and benchmarks only");
-        (None, None)
+        tracing::warn!("TLS is off: plain HTTP, and no HTTP/3; for tests and benchmarks only");
+        None
+    };
+    let acceptor = match &material {
+        Some((material, _)) => Some(TlsAcceptor::from(material.tcp_config()?)),
+        None => None,
     };
     let addr = cfg.gateway.listen;
-    let listener = bind(addr).map_err(|source| GatewayError::Bind { addr, source })?;
+    let quic_tls = match &material {
+        Some((material, _)) if cfg.gateway.http3 => Some(material.quic_config()?),
+        _ => None,
+    };
+    let (listener, quic) = bind_listeners(addr, quic_tls, &limits, &gateway)?;
     let local_addr = listener
         .local_addr()
         .map_err(|source| GatewayError::Bind { addr, source })?;
+    let quic_addr = match &quic {
+        Some(quic) => Some(
+            quic.local_addr()
+                .map_err(|source| GatewayError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
+    let alt_svc = quic_addr.map(|a| {
+        HeaderValue::try_from(format!("h3=\":{}\"; ma={ALT_SVC_MAX_AGE_SECS}", a.port()))
+            .expect("a port number is a valid header value")
+    });
 
     tokio::spawn(gateway.keys.clone().refresh_loop(
         store,
@@ -80,30 +103,72 @@ pub(crate) async fn start(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(cfg.gateway.header_read_timeout)
+        .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(cfg.gateway.max_concurrent_streams)
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .max_concurrent_streams(limits.streams_per_connection)
+        .initial_stream_window_size(limits.stream_window)
+        .initial_connection_window_size(limits.connection_window)
+        .max_header_list_size(limits.max_header_bytes)
+        .keep_alive_interval(Some(limits.keep_alive_interval))
+        .keep_alive_timeout(limits.keep_alive_timeout);
     let accept = AcceptLoop {
         listener,
         acceptor,
         builder,
         gateway: gateway.clone(),
-        slots: Arc::new(Semaphore::new(cfg.gateway.max_connections)),
+        slots: Arc::new(Semaphore::new(limits.max_connections)),
         grace: cfg.gateway.shutdown_grace,
+        handshake_timeout: limits.handshake_timeout,
+        alt_svc,
     };
-    let done = tokio::spawn(accept.run(shutdown));
-    tracing::info!(listen = %local_addr, tls = cfg.gateway.tls, "gateway listening");
+    let tcp = tokio::spawn(accept.run(shutdown.clone()));
+    let udp = quic.map(|quic| tokio::spawn(quic.run(shutdown, cfg.gateway.shutdown_grace)));
+    let done = tokio::spawn(async move {
+        let _ = tcp.await;
+        if let Some(udp) = udp {
+            let _ = udp.await;
+        }
+    });
+    tracing::info!(listen = %local_addr, tls = cfg.gateway.tls, http3 = quic_addr.is_some(), "gateway listening");
     Ok(Running {
         local_addr,
+        quic_addr,
         gateway,
-        cert_path,
+        cert_path: material.map(|(_, cert)| cert),
         done,
     })
+}
+
+/// Binds TCP, and UDP for HTTP/3 on the same port number, which is what
+/// `Alt-Svc` promises. With port 0 the kernel picks the TCP port, which
+/// something may hold over UDP: then both are tried again elsewhere.
+fn bind_listeners(
+    addr: SocketAddr,
+    quic_tls: Option<Arc<rustls::ServerConfig>>,
+    limits: &EdgeLimits,
+    gateway: &Arc<Gateway>,
+) -> Result<(TcpListener, Option<QuicListener>), GatewayError> {
+    const ATTEMPTS_ON_PORT_ZERO: usize = 32;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let listener = bind(addr).map_err(|source| GatewayError::Bind { addr, source })?;
+        let Some(tls) = &quic_tls else {
+            return Ok((listener, None));
+        };
+        let local = listener
+            .local_addr()
+            .map_err(|source| GatewayError::Bind { addr, source })?;
+        match QuicListener::bind(local, tls.clone(), limits, gateway.clone()) {
+            Ok(quic) => return Ok((listener, Some(quic))),
+            Err(GatewayError::Bind { .. })
+                if addr.port() == 0 && attempt < ATTEMPTS_ON_PORT_ZERO => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -136,6 +201,9 @@ struct AcceptLoop {
     /// backlog instead of exhausting file descriptors.
     slots: Arc<Semaphore>,
     grace: Duration,
+    handshake_timeout: Duration,
+    /// Sent on every answer when HTTP/3 is on.
+    alt_svc: Option<HeaderValue>,
 }
 
 impl AcceptLoop {
@@ -166,6 +234,8 @@ impl AcceptLoop {
                 builder: self.builder.clone(),
                 acceptor: self.acceptor.clone(),
                 watcher: graceful.watcher(),
+                handshake_timeout: self.handshake_timeout,
+                alt_svc: self.alt_svc.clone(),
             };
             tokio::spawn(async move {
                 let _permit = permit;
@@ -186,21 +256,35 @@ struct Connection {
     builder: auto::Builder<TokioExecutor>,
     acceptor: Option<TlsAcceptor>,
     watcher: hyper_util::server::graceful::Watcher,
+    handshake_timeout: Duration,
+    alt_svc: Option<HeaderValue>,
 }
 
 impl Connection {
     async fn serve(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let gateway = self.gateway.clone();
-        gateway.metrics.connections.inc();
+        let alt_svc = self.alt_svc;
         let service = service_fn(move |req| {
             let gateway = gateway.clone();
-            async move { Ok::<_, Infallible>(gateway.handle(req, peer.ip()).await) }
+            let alt_svc = alt_svc.clone();
+            async move {
+                let mut response = gateway.handle(req, peer.ip()).await;
+                if let Some(alt_svc) = alt_svc {
+                    response.headers_mut().insert(ALT_SVC, alt_svc);
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
         let result = match self.acceptor {
             Some(acceptor) => {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => {
+                        let protocol = match tls.get_ref().1.alpn_protocol() {
+                            Some(b"h2") => "h2",
+                            _ => "h1",
+                        };
+                        let _open = self.gateway.metrics.connection_opened(protocol);
                         let conn = self
                             .builder
                             .serve_connection(TokioIo::new(tls), service)
@@ -218,6 +302,7 @@ impl Connection {
                 }
             }
             None => {
+                let _open = self.gateway.metrics.connection_opened("cleartext");
                 let conn = self
                     .builder
                     .serve_connection(TokioIo::new(stream), service)
@@ -228,6 +313,5 @@ impl Connection {
         if let Err(e) = result {
             tracing::debug!(client.addr = %peer, error = %e, "connection ended with an error");
         }
-        self.gateway.metrics.connections.dec();
     }
 }

@@ -1,5 +1,6 @@
-//! TLS 1.3 for the TCP listener: ALPN `h2` and `http/1.1`, a configured
-//! certificate or a self-signed one generated into `data_dir` on first start.
+//! TLS 1.3 for both listeners — ALPN `h2` and `http/1.1` over TCP, `h3`
+//! over QUIC — with a configured certificate or a self-signed one generated
+//! into `data_dir` on first start.
 
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject as _;
@@ -72,21 +73,51 @@ pub fn read_certificate(path: &Path) -> Result<CertificateDer<'static>, TlsError
     CertificateDer::from_pem_file(path).map_err(|e| file_error(path, e))
 }
 
-/// The rustls server configuration: TLS 1.3 only, ring, ALPN h2 then h1.
-pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>, TlsError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
-        .map_err(|e| file_error(cert_path, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| file_error(cert_path, e))?;
-    if chain.is_empty() {
-        return Err(file_error(cert_path, "no certificate in file"));
+/// The certificate chain and key served on both transports.
+pub struct TlsMaterial {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl TlsMaterial {
+    /// Reads the PEM chain and key once, for TCP and QUIC alike.
+    pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, TlsError> {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
+            .map_err(|e| file_error(cert_path, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| file_error(cert_path, e))?;
+        if chain.is_empty() {
+            return Err(file_error(cert_path, "no certificate in file"));
+        }
+        let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| file_error(key_path, e))?;
+        Ok(TlsMaterial { chain, key })
     }
-    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| file_error(key_path, e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+
+    /// TLS 1.3 only, ring, offering `alpn` in order of preference.
+    fn server_config(&self, alpn: &[&[u8]]) -> Result<ServerConfig, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_no_client_auth()
+            .with_single_cert(self.chain.clone(), self.key.clone_key())?;
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(config)
+    }
+
+    /// The TCP listener's configuration: ALPN `h2` then `http/1.1`.
+    pub fn tcp_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        Ok(Arc::new(self.server_config(&[b"h2", b"http/1.1"])?))
+    }
+
+    /// The QUIC listener's configuration: ALPN `h3`, and no 0-RTT. Early
+    /// data can be replayed by anyone who recorded it, and a submission is
+    /// ranked by its arrival: a replay must never be able to stand in for
+    /// the original's place or be stamped twice, so early data is refused
+    /// and every request waits for the full handshake (1-RTT; connections
+    /// are opened before the opening instant anyway, so nothing is lost).
+    pub fn quic_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let mut config = self.server_config(&[b"h3"])?;
+        config.max_early_data_size = 0;
+        Ok(Arc::new(config))
+    }
 }

@@ -1,6 +1,7 @@
 //! PROTOCOL.md end to end: every problem code, in check order, over
-//! HTTP/1.1 and HTTP/2 with TLS, on the SQLite and Redis queues. One test
-//! body per behaviour, run for each protocol and backend.
+//! HTTP/1.1 and HTTP/2 with TLS and HTTP/3 over QUIC, on the SQLite and
+//! Redis queues. One test body per behaviour, run for each protocol and
+//! backend.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -8,9 +9,7 @@ mod common;
 
 use bytes::Bytes;
 use clickday_testkit::{Applicant, Proto};
-use common::{Backend, TestGateway, body};
-
-const PROTOS: [Proto; 2] = [Proto::Http1, Proto::Http2];
+use common::{Backend, TestGateway, body, over_every_protocol};
 
 async fn every_problem_code(backend: Backend, proto: Proto) {
     let gw = TestGateway::start(backend, "body_limit_bytes = 2048").await;
@@ -261,31 +260,14 @@ async fn every_problem_code(backend: Backend, proto: Proto) {
     );
 }
 
-#[tokio::test]
-async fn every_problem_code_h1_sqlite() {
-    every_problem_code(Backend::Sqlite, Proto::Http1).await;
-}
-
-#[tokio::test]
-async fn every_problem_code_h2_sqlite() {
-    every_problem_code(Backend::Sqlite, Proto::Http2).await;
-}
-
-#[tokio::test]
-async fn every_problem_code_h1_redis() {
-    every_problem_code(Backend::Redis, Proto::Http1).await;
-}
-
-#[tokio::test]
-async fn every_problem_code_h2_redis() {
-    every_problem_code(Backend::Redis, Proto::Http2).await;
-}
+over_every_protocol!(every_problem_code_sqlite => |proto| every_problem_code(Backend::Sqlite, proto));
+over_every_protocol!(every_problem_code_redis => |proto| every_problem_code(Backend::Redis, proto));
 
 #[tokio::test]
 async fn check_order_cheap_first() {
     let gw = TestGateway::start(Backend::Memory, "").await;
     let mallory = Applicant::new(999);
-    for proto in PROTOS {
+    for proto in Proto::ALL {
         let mut c = gw.client(proto).await;
         // Unknown key beats a bad signature and a malformed body.
         let req = c.raw_submission(
@@ -309,10 +291,14 @@ async fn check_order_cheap_first() {
 #[tokio::test]
 async fn info_endpoints() {
     let gw = TestGateway::start(Backend::Sqlite, "").await;
-    for proto in PROTOS {
+    let alt_svc = format!("h3=\":{}\"; ma=86400", gw.addr().port());
+    for proto in Proto::ALL {
         let mut c = gw.client(proto).await;
         let r = c.get("/v1/time").await.unwrap();
         assert_eq!(r.header("cache-control"), Some("no-store"));
+        // HTTP/3 is advertised where it is not already in use.
+        let expected_alt_svc = (proto != Proto::Http3).then_some(alt_svc.as_str());
+        assert_eq!(r.header("alt-svc"), expected_alt_svc, "{proto:?}");
         assert_eq!(
             r.json()["unix_nanos"].as_u64(),
             Some(common::open_instant())
@@ -330,10 +316,29 @@ async fn info_endpoints() {
             .unwrap();
         c.submit(&Applicant::new(999), &body("x")).await.unwrap();
         let metrics = String::from_utf8(c.get("/metrics").await.unwrap().body.to_vec()).unwrap();
-        let proto_label = if proto == Proto::Http1 { "h1" } else { "h2" };
+        let proto_label = proto.label();
         assert!(metrics.contains(&format!("clickday_gateway_submissions_total{{outcome=\"accepted\",protocol=\"{proto_label}\"}} 1")), "{metrics}");
         assert!(metrics.contains(&format!("clickday_gateway_submissions_total{{outcome=\"unknown_key\",protocol=\"{proto_label}\"}} 1")), "{metrics}");
         assert!(metrics.contains("clickday_gateway_enqueue_seconds_count"));
         assert!(metrics.contains("clickday_gateway_keys 20"));
+        // This client's connection at least (an earlier one may not be
+        // noticed closed yet).
+        let open: i64 = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "clickday_gateway_connections{{protocol=\"{proto_label}\"}} "
+                ))
+            })
+            .unwrap_or_else(|| panic!("no {proto_label} connections gauge: {metrics}"))
+            .parse()
+            .unwrap();
+        assert!(open >= 1, "{proto_label}: {open}");
+        assert!(
+            metrics.contains(&format!(
+                "clickday_gateway_submission_seconds_count{{protocol=\"{proto_label}\"}} 2"
+            )),
+            "{metrics}"
+        );
     }
 }

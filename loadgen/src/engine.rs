@@ -193,10 +193,10 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         Start::In(d) => Some(epoch + d),
         Start::WhenWarm => None,
     };
-    let streams = if spec.target.protocol == Protocol::Http1 {
-        1
-    } else {
+    let streams = if spec.target.protocol.multiplexed() {
         spec.streams
+    } else {
+        1
     };
     let shared: Vec<Arc<Shared>> = (0..spec.connections)
         .map(|_| Arc::new(Shared::new(spec.target.clone(), gate.clone())))
@@ -420,8 +420,8 @@ impl Run {
                         r.resend(Resend::Timeout);
                     });
                     // An HTTP/1.1 exchange cut short leaves the connection
-                    // unusable; HTTP/2 just resets the stream.
-                    if self.protocol == Protocol::Http1 {
+                    // unusable; HTTP/2 and HTTP/3 just reset the stream.
+                    if !self.protocol.multiplexed() {
                         conn.discard(generation);
                     }
                     continue;

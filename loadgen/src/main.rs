@@ -127,10 +127,13 @@ struct Common {
     /// HTTP version.
     #[arg(long, value_enum, default_value = "h2")]
     protocol: Protocol,
+    /// HTTP/3 over QUIC to the same port number over UDP (same as `--protocol h3`).
+    #[arg(long, conflicts_with = "protocol")]
+    http3: bool,
     /// Connections, opened and warmed before the start.
     #[arg(long, default_value_t = 100)]
     connections: usize,
-    /// Concurrent requests per HTTP/2 connection (HTTP/1.1: always 1).
+    /// Concurrent requests per HTTP/2 or HTTP/3 connection (HTTP/1.1: always 1).
     #[arg(long, default_value_t = 8)]
     streams: usize,
     /// Trust only the certificates in this PEM file.
@@ -326,7 +329,11 @@ async fn load_test(common: Common, mode: Mode) -> anyhow::Result<ExitCode> {
     let test = LoadTest {
         target: common.target.clone(),
         trust,
-        protocol: common.protocol,
+        protocol: if common.http3 {
+            Protocol::Http3
+        } else {
+            common.protocol
+        },
         connections: common.connections,
         streams: common.streams,
         mode,

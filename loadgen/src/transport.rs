@@ -1,7 +1,9 @@
 //! The client side of the wire: where the gateway is, TLS, and connections
-//! that speak HTTP/1.1 or HTTP/2 (HTTP/3 joins here as one more variant).
-//! A connection records when it first writes after the starting gate opens,
-//! which is the honest "first byte sent" of a burst.
+//! that speak HTTP/1.1 or HTTP/2 over TCP, or HTTP/3 over QUIC. A TCP
+//! connection records when it first writes to its socket after the starting
+//! gate opens, the honest "first byte sent" of a burst; a QUIC connection
+//! records when its first request is handed to quinn, whose endpoint task
+//! then sends the datagram.
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
@@ -15,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -30,6 +32,9 @@ pub enum Protocol {
     #[serde(rename = "h2")]
     #[value(name = "h2")]
     Http2,
+    #[serde(rename = "h3")]
+    #[value(name = "h3")]
+    Http3,
 }
 
 impl Protocol {
@@ -37,6 +42,7 @@ impl Protocol {
         match self {
             Protocol::Http1 => b"http/1.1",
             Protocol::Http2 => b"h2",
+            Protocol::Http3 => b"h3",
         }
     }
 
@@ -44,9 +50,20 @@ impl Protocol {
         match self {
             Protocol::Http1 => "HTTP/1.1",
             Protocol::Http2 => "HTTP/2",
+            Protocol::Http3 => "HTTP/3",
         }
     }
+
+    /// True when one connection carries many requests at once.
+    pub fn multiplexed(self) -> bool {
+        self != Protocol::Http1
+    }
 }
+
+/// A QUIC connection that hears nothing for this long is dead; the
+/// keep-alive below keeps connections warmed long before the start open.
+const QUIC_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 /// How the gateway's certificate is checked.
 #[derive(Debug, Clone)]
@@ -82,6 +99,12 @@ pub enum TransportError {
     Http(#[from] hyper::Error),
     #[error("HTTP/2: {0}")]
     H2(#[from] h2::Error),
+    #[error("{0} is not an https:// target: HTTP/3 runs over QUIC, which is always encrypted")]
+    QuicNeedsTls(String),
+    #[error("QUIC: {0}")]
+    Quic(String),
+    #[error("HTTP/3: {0}")]
+    H3(String),
     #[error("building the request: {0}")]
     Request(#[from] http::Error),
 }
@@ -95,6 +118,8 @@ pub struct Target {
     /// `https://host:port` or `http://host:port`, prefixed to request paths.
     base: String,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    /// HTTP/3 only: the QUIC client configuration and the server name.
+    quic: Option<(quinn::ClientConfig, String)>,
 }
 
 impl std::fmt::Debug for Target {
@@ -132,15 +157,29 @@ impl Target {
             .ok_or_else(|| {
                 TransportError::Resolve(host.clone(), std::io::ErrorKind::NotFound.into())
             })?;
-        let tls = if tls {
+        let config = if tls {
             let trust = trust.ok_or_else(|| TransportError::NoTrust(url.into()))?;
             let mut config = client_config(trust)?;
             config.alpn_protocols = vec![protocol.alpn().to_vec()];
-            let name = ServerName::try_from(host.clone())
-                .map_err(|_| TransportError::BadUrl(url.into()))?;
-            Some((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
+            Some(config)
+        } else if protocol == Protocol::Http3 {
+            return Err(TransportError::QuicNeedsTls(url.into()));
         } else {
             None
+        };
+        let (tls, quic) = match config {
+            Some(config) if protocol == Protocol::Http3 => {
+                (None, Some((quic_client_config(config)?, host.clone())))
+            }
+            Some(config) => {
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|_| TransportError::BadUrl(url.into()))?;
+                (
+                    Some((tokio_rustls::TlsConnector::from(Arc::new(config)), name)),
+                    None,
+                )
+            }
+            None => (None, None),
         };
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or(&host);
         Ok(Target {
@@ -149,6 +188,7 @@ impl Target {
             addr,
             base: format!("{scheme}://{authority}"),
             tls,
+            quic,
         })
     }
 
@@ -159,13 +199,16 @@ impl Target {
 
     /// Opens one connection; `gate` says when writes start to count.
     pub async fn connect(&self, gate: Arc<Gate>) -> Result<Connection, TransportError> {
-        let tcp = TcpStream::connect(self.addr).await?;
-        tcp.set_nodelay(true)?;
         let probe = Arc::new(WriteProbe {
             gate,
             first_write: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         });
+        if let Some((config, name)) = &self.quic {
+            return self.connect_quic(config.clone(), name, probe).await;
+        }
+        let tcp = TcpStream::connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
         let io = ProbedIo {
             inner: tcp,
             probe: probe.clone(),
@@ -185,6 +228,43 @@ impl Target {
             }
         };
         Ok(Connection { sender, probe })
+    }
+
+    /// One QUIC connection from its own UDP socket (a distinct source port,
+    /// as distinct applicants' machines have), with HTTP/3 set up on it.
+    async fn connect_quic(
+        &self,
+        config: quinn::ClientConfig,
+        name: &str,
+        probe: Arc<WriteProbe>,
+    ) -> Result<Connection, TransportError> {
+        let local = SocketAddr::new(
+            if self.addr.is_ipv4() {
+                std::net::Ipv4Addr::UNSPECIFIED.into()
+            } else {
+                std::net::Ipv6Addr::UNSPECIFIED.into()
+            },
+            0,
+        );
+        let endpoint = quinn::Endpoint::client(local)?;
+        let quic = endpoint
+            .connect_with(config, self.addr, name)
+            .map_err(|e| TransportError::Quic(e.to_string()))?
+            .await
+            .map_err(|e| TransportError::Quic(e.to_string()))?;
+        let (mut driver, sender) = h3::client::new(h3_quinn::Connection::new(quic))
+            .await
+            .map_err(|e| TransportError::H3(e.to_string()))?;
+        let watched = probe.clone();
+        tokio::spawn(async move {
+            let _endpoint = endpoint; // the socket lives as long as the connection
+            let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+            watched.closed.store(true, Ordering::Relaxed);
+        });
+        Ok(Connection {
+            sender: Sender::H3(sender),
+            probe,
+        })
     }
 
     async fn handshake<T>(&self, io: T, probe: Arc<WriteProbe>) -> Result<Sender, TransportError>
@@ -211,8 +291,26 @@ impl Target {
                 });
                 Sender::H2(sender)
             }
+            Protocol::Http3 => unreachable!("HTTP/3 connects over QUIC, not TCP"),
         })
     }
+}
+
+/// The QUIC side of `config`: keep-alives so warm connections survive the
+/// wait for the start, and windows no smaller than the gateway's.
+fn quic_client_config(config: rustls::ClientConfig) -> Result<quinn::ClientConfig, TransportError> {
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(config)
+        .map_err(|e| TransportError::Quic(e.to_string()))?;
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_idle_timeout(Some(
+            quinn::IdleTimeout::try_from(QUIC_IDLE_TIMEOUT)
+                .map_err(|e| TransportError::Quic(e.to_string()))?,
+        ))
+        .keep_alive_interval(Some(QUIC_KEEP_ALIVE));
+    let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+    client.transport_config(Arc::new(transport));
+    Ok(client)
 }
 
 /// A TLS client configuration trusting `trust`, TLS 1.3 only as the gateway.
@@ -401,6 +499,7 @@ impl AsyncWrite for ProbedIo {
 enum Sender {
     H1(Arc<tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>>),
     H2(h2::client::SendRequest<Bytes>),
+    H3(h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>),
 }
 
 /// One open connection. HTTP/2 handles are cheap clones sharing it; an
@@ -452,6 +551,31 @@ impl Connection {
                     body: whole.freeze(),
                 })
             }
+            Sender::H3(sender) => {
+                let h3 = |e: h3::error::StreamError| TransportError::H3(e.to_string());
+                let (parts, body) = req.into_parts();
+                self.probe.on_write();
+                let mut stream = sender
+                    .clone()
+                    .send_request(Request::from_parts(parts, ()))
+                    .await
+                    .map_err(h3)?;
+                if !body.is_empty() {
+                    stream.send_data(body).await.map_err(h3)?;
+                }
+                stream.finish().await.map_err(h3)?;
+                let (parts, ()) = stream.recv_response().await.map_err(h3)?.into_parts();
+                let mut whole = bytes::BytesMut::new();
+                while let Some(mut chunk) = stream.recv_data().await.map_err(h3)? {
+                    use bytes::Buf as _;
+                    whole.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+                }
+                Ok(Answer {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: whole.freeze(),
+                })
+            }
         }
     }
 
@@ -459,7 +583,7 @@ impl Connection {
     pub fn is_open(&self) -> bool {
         match &self.sender {
             Sender::H1(sender) => sender.try_lock().map_or(true, |s| !s.is_closed()),
-            Sender::H2(_) => !self.probe.closed.load(Ordering::Relaxed),
+            Sender::H2(_) | Sender::H3(_) => !self.probe.closed.load(Ordering::Relaxed),
         }
     }
 

@@ -1,8 +1,11 @@
-//! A minimal HTTP/1.1 and HTTP/2 client over TLS (or plain TCP) for tests,
-//! with full control of the protocol and of how the body is sent.
+//! A minimal HTTP/1.1, HTTP/2 (over TLS or plain TCP) and HTTP/3 (over
+//! QUIC) client for tests, with full control of the protocol and of how the
+//! body is sent. Every protocol answers through the same [`Client`] calls,
+//! so one test body runs over all three.
 
 use anyhow::{Context as _, bail};
-use bytes::Bytes;
+use bytes::{Buf as _, Bytes, BytesMut};
+use futures_util::future::BoxFuture;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full, StreamBody};
@@ -21,11 +24,37 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 pub enum Proto {
     Http1,
     Http2,
+    Http3,
 }
+
+impl Proto {
+    /// All three, for tests that run one body per protocol.
+    pub const ALL: [Proto; 3] = [Proto::Http1, Proto::Http2, Proto::Http3];
+
+    /// The label the gateway's metrics use.
+    pub fn label(self) -> &'static str {
+        match self {
+            Proto::Http1 => "h1",
+            Proto::Http2 => "h2",
+            Proto::Http3 => "h3",
+        }
+    }
+
+    fn alpn(self) -> &'static [u8] {
+        match self {
+            Proto::Http1 => b"http/1.1",
+            Proto::Http2 => b"h2",
+            Proto::Http3 => b"h3",
+        }
+    }
+}
+
+type H3Sender = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
 
 enum Sender {
     H1(http1::SendRequest<Body>),
     H2(http2::SendRequest<Body>),
+    H3(H3Sender),
 }
 
 pub struct Client {
@@ -60,43 +89,62 @@ impl Reply {
 
 impl Client {
     /// Connects with TLS when `ca` is given (trusting only that certificate)
-    /// and plain TCP otherwise.
+    /// and plain TCP otherwise. HTTP/3 goes to the same port number over
+    /// UDP and needs `ca`: QUIC has no plain-text mode.
     pub async fn connect(
         addr: SocketAddr,
         proto: Proto,
         ca: Option<&CertificateDer<'static>>,
     ) -> anyhow::Result<Self> {
+        if proto == Proto::Http3 {
+            let ca = ca.context("HTTP/3 needs TLS: give the gateway's certificate")?;
+            return Self::connect_quic(addr, tls_config(ca, proto)?).await;
+        }
         let tcp = TcpStream::connect(addr).await.context("connect")?;
         tcp.set_nodelay(true)?;
         let Some(ca) = ca else {
             return Self::handshake(TokioIo::new(tcp), proto, addr, false).await;
         };
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.clone())?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![match proto {
-            Proto::Http1 => b"http/1.1".to_vec(),
-            Proto::Http2 => b"h2".to_vec(),
-        }];
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(ca, proto)?));
         let tls = connector
             .connect(ServerName::try_from("localhost")?, tcp)
             .await
             .context("TLS handshake")?;
         let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-        let expected: &[u8] = if proto == Proto::Http2 {
-            b"h2"
-        } else {
-            b"http/1.1"
-        };
-        if negotiated.as_deref() != Some(expected) {
-            bail!("server negotiated ALPN {negotiated:?}, wanted {expected:?}");
+        if negotiated.as_deref() != Some(proto.alpn()) {
+            bail!(
+                "server negotiated ALPN {negotiated:?}, wanted {:?}",
+                proto.alpn()
+            );
         }
         Self::handshake(TokioIo::new(tls), proto, addr, true).await
+    }
+
+    async fn connect_quic(addr: SocketAddr, tls: rustls::ClientConfig) -> anyhow::Result<Self> {
+        let local: SocketAddr = if addr.is_ipv4() {
+            "127.0.0.1:0".parse()?
+        } else {
+            "[::1]:0".parse()?
+        };
+        let mut endpoint = quinn::Endpoint::client(local)?;
+        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
+        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let connection = endpoint
+            .connect(addr, "localhost")?
+            .await
+            .context("QUIC handshake")?;
+        let (mut driver, sender) = h3::client::new(h3_quinn::Connection::new(connection))
+            .await
+            .context("HTTP/3 set-up")?;
+        tokio::spawn(async move {
+            let _endpoint = endpoint; // lives as long as the connection
+            let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+        });
+        Ok(Client {
+            sender: Sender::H3(sender),
+            addr,
+            tls: true,
+        })
     }
 
     async fn handshake<T>(
@@ -119,19 +167,23 @@ impl Client {
                 tokio::spawn(conn);
                 Sender::H2(sender)
             }
+            Proto::Http3 => bail!("HTTP/3 runs over QUIC, not TCP"),
         };
         Ok(Client { sender, addr, tls })
     }
 
-    /// Another handle on the same HTTP/2 connection (a new stream each request).
-    pub fn clone_h2(&self) -> Client {
-        match &self.sender {
-            Sender::H2(s) => Client {
-                sender: Sender::H2(s.clone()),
-                addr: self.addr,
-                tls: self.tls,
-            },
+    /// Another handle on the same HTTP/2 or HTTP/3 connection (a new
+    /// stream each request).
+    pub fn clone_multiplexed(&self) -> Client {
+        let sender = match &self.sender {
+            Sender::H2(s) => Sender::H2(s.clone()),
+            Sender::H3(s) => Sender::H3(s.clone()),
             Sender::H1(_) => panic!("HTTP/1.1 connections cannot be shared"),
+        };
+        Client {
+            sender,
+            addr: self.addr,
+            tls: self.tls,
         }
     }
 
@@ -211,8 +263,7 @@ impl Client {
             Some((Ok::<_, std::io::Error>(Frame::data(chunk)), rx))
         });
         let req = req.body(StreamBody::new(stream).boxed())?;
-        let fut = self.dispatch(req);
-        Ok((tx, async move { collect(fut?.await?).await }))
+        Ok((tx, self.dispatch(req)))
     }
 
     pub async fn send_body(&mut self, req: Request<Body>) -> anyhow::Result<Reply> {
@@ -220,21 +271,72 @@ impl Client {
         if let Sender::H1(s) = &mut self.sender {
             s.ready().await?;
         }
-        collect(self.dispatch(req)?.await?).await
+        self.dispatch(req).await
     }
 
-    fn dispatch(
-        &mut self,
-        req: Request<Body>,
-    ) -> anyhow::Result<
-        impl Future<Output = hyper::Result<http::Response<hyper::body::Incoming>>> + use<>,
-    > {
-        let fut: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = match &mut self.sender {
-            Sender::H1(s) => Box::pin(s.send_request(req)),
-            Sender::H2(s) => Box::pin(s.send_request(req)),
-        };
-        Ok(fut)
+    /// Starts the exchange now; the returned future completes it.
+    fn dispatch(&mut self, req: Request<Body>) -> BoxFuture<'static, anyhow::Result<Reply>> {
+        match &mut self.sender {
+            Sender::H1(s) => {
+                let sent = s.send_request(req);
+                Box::pin(async move { collect(sent.await?).await })
+            }
+            Sender::H2(s) => {
+                let sent = s.send_request(req);
+                Box::pin(async move { collect(sent.await?).await })
+            }
+            Sender::H3(s) => {
+                // Started now, like hyper's senders, not when first polled.
+                let exchange = tokio::spawn(exchange_h3(s.clone(), req));
+                Box::pin(async move { exchange.await? })
+            }
+        }
     }
+}
+
+/// One HTTP/3 exchange. The body is sent from its own task while the answer
+/// is awaited: the server may answer (413, 503) before the body is done.
+async fn exchange_h3(mut sender: H3Sender, req: Request<Body>) -> anyhow::Result<Reply> {
+    let (parts, mut body) = req.into_parts();
+    let stream = sender
+        .send_request(Request::from_parts(parts, ()))
+        .await
+        .context("HTTP/3 request")?;
+    let (mut send, mut recv) = stream.split();
+    let upload = tokio::spawn(async move {
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                send.send_data(data).await?;
+            }
+        }
+        send.finish().await?;
+        anyhow::Ok(())
+    });
+    let response = recv.recv_response().await.context("HTTP/3 response")?;
+    let mut whole = BytesMut::new();
+    while let Some(mut chunk) = recv.recv_data().await.context("HTTP/3 response body")? {
+        whole.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+    }
+    upload.abort();
+    let (parts, ()) = response.into_parts();
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: whole.freeze(),
+    })
+}
+
+/// TLS 1.3 trusting only `ca`, offering `proto`'s ALPN.
+fn tls_config(ca: &CertificateDer<'static>, proto: Proto) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![proto.alpn().to_vec()];
+    Ok(config)
 }
 
 async fn collect(resp: http::Response<hyper::body::Incoming>) -> anyhow::Result<Reply> {

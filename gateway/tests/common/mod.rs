@@ -19,6 +19,33 @@ use tokio_util::sync::CancellationToken;
 
 pub const DAY: &str = "2011-01-31";
 
+/// One template, three protocols: a module `$name` holding one test per
+/// protocol (`h1`, `h2`, `h3`), each running the same body, given as a
+/// closure from the protocol to the test's future.
+macro_rules! over_every_protocol {
+    ($name:ident => $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn h1() {
+                ($body)(clickday_testkit::Proto::Http1).await;
+            }
+
+            #[tokio::test]
+            async fn h2() {
+                ($body)(clickday_testkit::Proto::Http2).await;
+            }
+
+            #[tokio::test]
+            async fn h3() {
+                ($body)(clickday_testkit::Proto::Http3).await;
+            }
+        }
+    };
+}
+pub(crate) use over_every_protocol;
+
 /// 51 ms after the opening of the test click day.
 pub fn open_instant() -> u64 {
     parse_rfc3339("2011-01-31T08:00:00.051+01:00").unwrap()
