@@ -342,3 +342,40 @@ async fn info_endpoints() {
         );
     }
 }
+
+/// `max_concurrent_streams` caps HTTP/2 and HTTP/3 alike: a second request
+/// on a connection whose only stream is busy waits for it, then goes in.
+#[tokio::test]
+async fn streams_per_connection_are_capped_alike() {
+    let gw = TestGateway::start(Backend::Memory, "max_concurrent_streams = 1").await;
+    let alice = Applicant::new(1);
+    for proto in [Proto::Http2, Proto::Http3] {
+        let tag = proto.label();
+        let mut held = gw.client(proto).await;
+        // The connection is up and its settings known before the test.
+        assert_eq!(held.get("/healthz").await.unwrap().status, 200);
+        let payload = body(&format!("held-{tag}"));
+        let (tx, held_reply) = held
+            .send_streaming(held.submission(&alice, &payload))
+            .unwrap();
+        tx.send(Bytes::copy_from_slice(&payload[..10]))
+            .await
+            .unwrap();
+        let mut second = held.clone_multiplexed();
+        let second_body = body(&format!("second-{tag}"));
+        let waiting =
+            tokio::spawn(async move { second.submit(&Applicant::new(2), &second_body).await });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "{tag}: a second stream was served past the limit"
+        );
+        tx.send(Bytes::copy_from_slice(&payload[10..]))
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(held_reply.await.unwrap().status, 202, "{tag}");
+        assert_eq!(waiting.await.unwrap().unwrap().status, 202, "{tag}");
+    }
+    assert_eq!(gw.records().await.len(), 4);
+}

@@ -2,7 +2,7 @@
 //! SQLite store holding test applicants, a chosen queue backend and a wall
 //! clock the test sets.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_macros, unused_imports, clippy::unwrap_used)] // each test file uses a part
 
 use clickday_config::Config;
 use clickday_core::PublicKey;
@@ -186,9 +186,11 @@ impl TestGateway {
     }
 
     pub async fn client(&self, proto: Proto) -> Client {
-        Client::connect(self.addr(), proto, Some(&self.ca))
-            .await
-            .unwrap()
+        self.try_client(proto).await.unwrap()
+    }
+
+    pub async fn try_client(&self, proto: Proto) -> anyhow::Result<Client> {
+        Client::connect(self.addr(), proto, Some(&self.ca)).await
     }
 
     pub fn set_now(&self, rfc3339: &str) {

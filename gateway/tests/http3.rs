@@ -1,0 +1,226 @@
+//! What only HTTP/3 has: the decision against 0-RTT, the QUIC connection
+//! cap, and a UDP port that anyone can throw datagrams at. The behaviour
+//! shared with HTTP/1.1 and HTTP/2 is tested over all three in protocol.rs
+//! and resilience.rs.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use clickday_testkit::{Applicant, Client, Proto};
+use common::{Backend, TestGateway, body};
+use rand::Rng as _;
+use rustls::client::{ClientSessionMemoryCache, ClientSessionStore};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A session cache that counts the TLS 1.3 tickets it is given, to tell
+/// "no ticket" apart from "a ticket that does not allow early data".
+#[derive(Debug)]
+struct CountingTickets {
+    inner: ClientSessionMemoryCache,
+    tickets: AtomicUsize,
+}
+
+impl ClientSessionStore for CountingTickets {
+    fn set_kx_hint(
+        &self,
+        server: rustls::pki_types::ServerName<'static>,
+        group: rustls::NamedGroup,
+    ) {
+        self.inner.set_kx_hint(server, group);
+    }
+
+    fn kx_hint(&self, server: &rustls::pki_types::ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.inner.kx_hint(server)
+    }
+
+    fn set_tls12_session(
+        &self,
+        server: rustls::pki_types::ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.inner.set_tls12_session(server, value);
+    }
+
+    fn tls12_session(
+        &self,
+        server: &rustls::pki_types::ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.inner.tls12_session(server)
+    }
+
+    fn remove_tls12_session(&self, server: &rustls::pki_types::ServerName<'static>) {
+        self.inner.remove_tls12_session(server);
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        server: rustls::pki_types::ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.tickets.fetch_add(1, Ordering::SeqCst);
+        self.inner.insert_tls13_ticket(server, value);
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        server: &rustls::pki_types::ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        self.inner.take_tls13_ticket(server)
+    }
+}
+
+async fn get_time(connection: quinn::Connection) -> u16 {
+    let (mut driver, mut sender) = h3::client::new(h3_quinn::Connection::new(connection))
+        .await
+        .unwrap();
+    let drive = tokio::spawn(async move {
+        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+    });
+    let req = http::Request::get("https://localhost/v1/time")
+        .body(())
+        .unwrap();
+    let mut stream = sender.send_request(req).await.unwrap();
+    stream.finish().await.unwrap();
+    let status = stream.recv_response().await.unwrap().status().as_u16();
+    drop((stream, sender));
+    drive.abort();
+    status
+}
+
+#[tokio::test]
+async fn zero_rtt_is_refused_even_with_a_resumption_ticket() {
+    let gw = TestGateway::start(Backend::Memory, "").await;
+    let quic_addr = gw.running.as_ref().unwrap().quic_addr.unwrap();
+    let tickets = Arc::new(CountingTickets {
+        inner: ClientSessionMemoryCache::new(8),
+        tickets: AtomicUsize::new(0),
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(gw.ca.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    tls.enable_early_data = true; // the client asks for it
+    tls.resumption = rustls::client::Resumption::store(tickets.clone());
+    let config = quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
+    ));
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+
+    let first = endpoint
+        .connect_with(config.clone(), quic_addr, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(get_time(first.clone()).await, 200);
+    let start = std::time::Instant::now();
+    while tickets.tickets.load(Ordering::SeqCst) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(5), "no ticket issued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.close(0u32.into(), b"");
+
+    // Resuming is allowed; sending before the handshake completes is not.
+    let connecting = endpoint
+        .connect_with(config, quic_addr, "localhost")
+        .unwrap();
+    let connecting = match connecting.into_0rtt() {
+        Ok(_) => panic!("the gateway offered 0-RTT: early data could be replayed"),
+        Err(connecting) => connecting,
+    };
+    let second = connecting.await.unwrap();
+    assert_eq!(get_time(second).await, 200, "1-RTT still works");
+}
+
+#[tokio::test]
+async fn quic_connections_beyond_max_connections_are_refused() {
+    let gw = TestGateway::start(Backend::Memory, "max_connections = 1").await;
+    let mut first = gw.client(Proto::Http3).await;
+    assert_eq!(first.get("/healthz").await.unwrap().status, 200);
+    let second = tokio::time::timeout(Duration::from_secs(3), gw.try_client(Proto::Http3)).await;
+    assert!(
+        matches!(second, Ok(Err(_))),
+        "refused at once, not left waiting: {:?}",
+        second.map(|r| r.map(|_| ()))
+    );
+    // TCP has its own allowance: HTTP/2 still gets in.
+    let mut tcp = gw.client(Proto::Http2).await;
+    assert_eq!(tcp.get("/healthz").await.unwrap().status, 200);
+    drop(first);
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(mut c) = gw.try_client(Proto::Http3).await {
+            assert_eq!(c.get("/healthz").await.unwrap().status, 200);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn garbage_datagrams_leave_the_quic_port_serving() {
+    let gw = TestGateway::start(Backend::Sqlite, "").await;
+    let quic_addr = gw.running.as_ref().unwrap().quic_addr.unwrap();
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut rng = rand::thread_rng();
+    for i in 0..2_000 {
+        let len = [1, 20, 1200, 1500][i % 4];
+        let mut datagram: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
+        if i % 2 == 0 {
+            // A long header claiming QUIC v1: parsed further than noise.
+            datagram[0] |= 0xc0;
+            if len > 5 {
+                datagram[1..5].copy_from_slice(&1u32.to_be_bytes());
+            }
+        }
+        socket.send_to(&datagram, quic_addr).await.unwrap();
+    }
+    let mut c = gw.client(Proto::Http3).await;
+    let r = c
+        .submit(&Applicant::new(1), &body("after-noise"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    assert_eq!(gw.records().await.len(), 1);
+}
+
+#[tokio::test]
+async fn no_http3_without_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = clickday_config::Config::from_toml(
+        &common::config(dir.path(), "tls = false"),
+        std::iter::empty(),
+        0,
+    )
+    .unwrap();
+    assert!(!cfg.gateway.http3, "QUIC has no plain-text mode");
+    let cfg = clickday_config::Config::from_toml(
+        &common::config(dir.path(), "http3 = false"),
+        std::iter::empty(),
+        0,
+    )
+    .unwrap();
+    assert!(!cfg.gateway.http3);
+    let gw = TestGateway::start(Backend::Memory, "http3 = false").await;
+    assert!(gw.running.as_ref().unwrap().quic_addr.is_none());
+    let mut c = gw.client(Proto::Http2).await;
+    let r = c.get("/v1/time").await.unwrap();
+    assert_eq!(r.header("alt-svc"), None, "no HTTP/3 advertised when off");
+    let quic = tokio::time::timeout(
+        Duration::from_secs(2),
+        Client::connect(gw.addr(), Proto::Http3, Some(&gw.ca)),
+    )
+    .await;
+    assert!(!matches!(quic, Ok(Ok(_))), "nothing answers over UDP");
+}
