@@ -66,7 +66,8 @@ pub struct GatewaySection {
     pub key_refresh_interval_ms: u64,
     /// On shutdown, in-flight requests get this long to finish.
     pub shutdown_grace_ms: u64,
-    /// Open connections beyond this wait in the listen backlog.
+    /// Open connections per transport: TCP beyond it waits in the listen
+    /// backlog, QUIC beyond it is refused.
     pub max_connections: usize,
     /// HTTP/2 and HTTP/3 streams (concurrent requests) per connection.
     pub max_concurrent_streams: u32,

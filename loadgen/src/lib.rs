@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod engine;
+pub mod handshakes;
 pub mod html;
 mod progress;
 pub mod record;

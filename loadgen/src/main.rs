@@ -3,8 +3,10 @@
 
 use clap::{Args, Parser, Subcommand};
 use clickday_loadgen::schedule::{parse_duration, parse_stages};
+use clickday_loadgen::transport::Target;
 use clickday_loadgen::{
-    LoadTest, Mode, Protocol, Report, Shard, Start, Trust, audit, html, report, workload,
+    LoadTest, Mode, Protocol, Report, Shard, Start, Trust, audit, handshakes, html, report,
+    workload,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +25,7 @@ const EXIT_AUDIT_FAILED: u8 = 3;
     name = "clickday-loadgen",
     version,
     about = "Rehearses a click day: exact-instant bursts, open-model rates, honest latency, and an audit",
-    after_help = "Examples:\n  clickday-loadgen accounts --seed 1 --accounts 5000 --out accounts.jsonl\n  clickday accounts import accounts.jsonl\n  clickday-loadgen burst --target https://127.0.0.1:8443 --ca ca.pem --seed 1 --accounts 5000 \\\n      --per-account 4 --connections 5000 --streams 4 --at 2026-12-01T09:00:00+01:00 --out r.json --html r.html\n  clickday-loadgen rate --target https://gw:8443 --insecure --stages 10s:1000,30s:20000,10s:0 --out r.json\n  clickday-loadgen audit --report r.json --store postgres://clickday@db/clickday\n  clickday-loadgen merge r0.json r1.json --out all.json --html all.html"
+    after_help = "Examples:\n  clickday-loadgen accounts --seed 1 --accounts 5000 --out accounts.jsonl\n  clickday accounts import accounts.jsonl\n  clickday-loadgen burst --target https://127.0.0.1:8443 --ca ca.pem --seed 1 --accounts 5000 \\\n      --per-account 4 --connections 5000 --streams 4 --at 2026-12-01T09:00:00+01:00 --out r.json --html r.html\n  clickday-loadgen rate --target https://gw:8443 --insecure --stages 10s:1000,30s:20000,10s:0 --out r.json\n  clickday-loadgen audit --report r.json --store postgres://clickday@db/clickday\n  clickday-loadgen merge r0.json r1.json --out all.json --html all.html\n  clickday-loadgen burst --http3 --target https://gw:8443 --ca ca.pem --in 30s --per-account 2 --out h3.json\n  clickday-loadgen handshakes --http3 --target https://gw:8443 --ca ca.pem --duration 10s"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -76,6 +78,20 @@ enum Command {
         #[arg(long)]
         duration: Option<String>,
     },
+    /// Connection set-up rate: open, prove with GET /v1/time, close, again.
+    Handshakes {
+        #[command(flatten)]
+        connection: ConnectionArgs,
+        /// Workers, each setting up one connection after another.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// How long to keep going.
+        #[arg(long, default_value = "10s")]
+        duration: String,
+        /// Also write the result as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Checks a report's acknowledged submissions against the store.
     Audit {
         /// The JSON report of a run (or of a merge).
@@ -117,31 +133,56 @@ struct WorkloadArgs {
     shard: Shard,
 }
 
+/// Where the gateway is and how to talk to it.
 #[derive(Args)]
-struct Common {
+struct ConnectionArgs {
     /// The gateway, e.g. https://127.0.0.1:8443.
     #[arg(long)]
     target: String,
-    #[command(flatten)]
-    workload: WorkloadArgs,
     /// HTTP version.
     #[arg(long, value_enum, default_value = "h2")]
     protocol: Protocol,
     /// HTTP/3 over QUIC to the same port number over UDP (same as `--protocol h3`).
     #[arg(long, conflicts_with = "protocol")]
     http3: bool,
-    /// Connections, opened and warmed before the start.
-    #[arg(long, default_value_t = 100)]
-    connections: usize,
-    /// Concurrent requests per HTTP/2 or HTTP/3 connection (HTTP/1.1: always 1).
-    #[arg(long, default_value_t = 8)]
-    streams: usize,
     /// Trust only the certificates in this PEM file.
     #[arg(long, conflicts_with = "insecure")]
     ca: Option<PathBuf>,
     /// Accept any certificate (throw-away gateways only).
     #[arg(long)]
     insecure: bool,
+}
+
+impl ConnectionArgs {
+    fn protocol(&self) -> Protocol {
+        if self.http3 {
+            Protocol::Http3
+        } else {
+            self.protocol
+        }
+    }
+
+    fn trust(&self) -> Option<Trust> {
+        match (&self.ca, self.insecure) {
+            (Some(ca), _) => Some(Trust::CaFile(ca.clone())),
+            (None, true) => Some(Trust::Insecure),
+            (None, false) => None,
+        }
+    }
+}
+
+#[derive(Args)]
+struct Common {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Connections, opened and warmed before the start.
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Concurrent requests per HTTP/2 or HTTP/3 connection (HTTP/1.1: always 1).
+    #[arg(long, default_value_t = 8)]
+    streams: usize,
     /// Start at this RFC 3339 instant (shards given the same one fire together).
     #[arg(long, conflicts_with = "r#in")]
     at: Option<String>,
@@ -279,6 +320,36 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::Handshakes {
+            connection,
+            concurrency,
+            duration,
+            out,
+        } => {
+            let duration =
+                parse_duration(&duration).map_err(|e| Usage(format!("--duration: {e}")))?;
+            if concurrency == 0 {
+                return Err(Usage("--concurrency must be at least 1".into()).into());
+            }
+            let target = Target::new(
+                &connection.target,
+                connection.protocol(),
+                connection.trust().as_ref(),
+            )
+            .await
+            .map_err(|e| Usage(e.to_string()))?;
+            let result = handshakes::measure(&target, concurrency, duration).await;
+            println!("{}", result.summary());
+            if let Some(out) = out {
+                std::fs::write(&out, serde_json::to_vec_pretty(&result)?)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+            }
+            Ok(if result.established > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Audit { report, store } => {
             let report = Report::read(&report).map_err(|e| Usage(e.to_string()))?;
             let result = audit::audit(&report, &store).await?;
@@ -321,19 +392,10 @@ async fn load_test(common: Common, mode: Mode) -> anyhow::Result<ExitCode> {
         (None, Some(d)) => Start::In(parse_duration(d).map_err(|e| Usage(format!("--in: {e}")))?),
         (None, None) => Start::WhenWarm,
     };
-    let trust = match (&common.ca, common.insecure) {
-        (Some(ca), _) => Some(Trust::CaFile(ca.clone())),
-        (None, true) => Some(Trust::Insecure),
-        (None, false) => None,
-    };
     let test = LoadTest {
-        target: common.target.clone(),
-        trust,
-        protocol: if common.http3 {
-            Protocol::Http3
-        } else {
-            common.protocol
-        },
+        target: common.connection.target.clone(),
+        trust: common.connection.trust(),
+        protocol: common.connection.protocol(),
         connections: common.connections,
         streams: common.streams,
         mode,
