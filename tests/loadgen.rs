@@ -1,14 +1,16 @@
 //! loadgen against an in-process gateway + persister (embedded SQLite,
-//! TLS): small bursts and rate runs over HTTP/1.1 and HTTP/2 audit clean,
-//! resends after 429 keep the same bytes and end acknowledged, and the
-//! audit really fails when a stored row is removed or altered.
+//! TLS): small bursts and rate runs over HTTP/1.1, HTTP/2 and HTTP/3 audit
+//! clean, resends after 429 keep the same bytes and end acknowledged, the
+//! audit really fails when a stored row is removed or altered, and the
+//! connection set-up measurement opens and closes real connections.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use clickday_config::Config;
 use clickday_loadgen::audit::{AuditResult, audit};
 use clickday_loadgen::schedule::parse_stages;
-use clickday_loadgen::{LoadTest, Mode, Protocol, Report, Shard, Start, Trust};
+use clickday_loadgen::transport::{Gate, Target};
+use clickday_loadgen::{LoadTest, Mode, Protocol, Report, Shard, Start, Trust, handshakes};
 use clickday_store::{NewAccount, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -268,4 +270,59 @@ async fn the_audit_fails_when_a_stored_row_is_removed_or_altered() {
         result.summary()
     );
     assert!(!result.clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_open_prove_and_close_connections_over_http2_and_http3() {
+    let sys = system("", &[]).await;
+    let trust = Trust::CaFile(sys.ca.clone());
+    let h2 = Target::new(&sys.target, Protocol::Http2, Some(&trust))
+        .await
+        .unwrap();
+    for protocol in [Protocol::Http2, Protocol::Http3] {
+        let target = Target::new(&sys.target, protocol, Some(&trust))
+            .await
+            .unwrap();
+        let r = handshakes::measure(&target, 2, Duration::from_millis(300)).await;
+        assert_eq!(r.failed, 0, "{}", r.summary());
+        assert!(r.established >= 2, "{}", r.summary());
+        assert!(r.p99_ms >= r.p50_ms && r.p50_ms > 0.0, "{}", r.summary());
+        // Every one of them was closed, not left to time out: the gateway
+        // counts no open connection of that protocol (but the one asking).
+        let label = if protocol == Protocol::Http3 {
+            "h3"
+        } else {
+            "h2"
+        };
+        let line = format!("clickday_gateway_connections{{protocol=\"{label}\"}} ");
+        let asking = usize::from(protocol == Protocol::Http2);
+        let start = Instant::now();
+        loop {
+            let connection = h2
+                .connect(Arc::new(Gate::new(Instant::now())))
+                .await
+                .unwrap();
+            let metrics = connection
+                .send(
+                    http::Request::get(h2.uri("/metrics"))
+                        .body(bytes::Bytes::new())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&metrics.body).into_owned();
+            let open: usize = text
+                .lines()
+                .find_map(|l| l.strip_prefix(&line))
+                .map_or(0, |n| n.parse().unwrap());
+            if open == asking {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{label}: {open} connections still open after the run"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
