@@ -90,11 +90,13 @@ async fn tcp_one_way(
     let _ = writer.await;
 }
 
+/// Where a flow's datagrams go, each with the instant it is due.
+type Delayed = mpsc::UnboundedSender<(Instant, Vec<u8>)>;
+
 /// One upstream socket per client address; datagrams each way are sent
 /// `delay` after they arrived.
 async fn udp_forward(listen: Arc<UdpSocket>, upstream: SocketAddr, delay: Duration) {
-    let flows: Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<(Instant, Vec<u8>)>>>> =
-        Arc::default();
+    let flows: Arc<Mutex<HashMap<SocketAddr, Delayed>>> = Arc::default();
     let mut buf = vec![0u8; 65_536];
     loop {
         let Ok((n, client)) = listen.recv_from(&mut buf).await else {
@@ -122,7 +124,7 @@ async fn open_flow(
     client: SocketAddr,
     upstream: SocketAddr,
     delay: Duration,
-) -> std::io::Result<mpsc::UnboundedSender<(Instant, Vec<u8>)>> {
+) -> std::io::Result<Delayed> {
     let local: SocketAddr = if upstream.is_ipv4() {
         "0.0.0.0:0".parse().expect("valid address")
     } else {
