@@ -1,5 +1,6 @@
 //! What only HTTP/3 has: the decision against 0-RTT, the QUIC connection
-//! cap, and a UDP port that anyone can throw datagrams at. The behaviour
+//! cap, request streams that never send their headers, and a UDP port that
+//! anyone can throw datagrams at. The behaviour
 //! shared with HTTP/1.1 and HTTP/2 is tested over all three in protocol.rs
 //! and resilience.rs.
 
@@ -223,4 +224,41 @@ async fn no_http3_without_tls() {
     )
     .await;
     assert!(!matches!(quic, Ok(Ok(_))), "nothing answers over UDP");
+}
+
+#[tokio::test]
+async fn a_request_stream_without_headers_is_ended_at_the_header_timeout() {
+    let gw = TestGateway::start(Backend::Memory, "header_read_timeout_ms = 300").await;
+    let quic_addr = gw.running.as_ref().unwrap().quic_addr.unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(gw.ca.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
+    )));
+    let connection = endpoint
+        .connect(quic_addr, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    // A request stream that starts a HEADERS frame and never finishes it.
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    send.write_all(&[0x01]).await.unwrap();
+    let started = std::time::Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(5), recv.read_to_end(4096)).await;
+    assert!(ended.is_ok(), "the stream was left open");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "ended before the timeout: {waited:?}"
+    );
+    // The connection itself still serves.
+    assert_eq!(get_time(connection).await, 200);
 }
