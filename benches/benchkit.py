@@ -1,6 +1,6 @@
-"""Helpers shared by the benchmark scripts: free ports and waiting for a
-process to listen."""
-import socket, sys, time
+"""Helpers shared by the benchmark scripts: free ports, waiting for a
+process to listen, a gateway configuration and accounts for it."""
+import os, socket, subprocess, sys, time
 
 
 def free_port():
@@ -18,3 +18,26 @@ def wait_port(port, limit=60):
         except OSError:
             time.sleep(0.1)
     sys.exit(f"nothing listening on {port}")
+
+
+def gateway_config(work, port, extra=""):
+    """A clickday.toml in `work`: TLS on 127.0.0.1:`port`, rate limits off."""
+    config = os.path.join(work, "clickday.toml")
+    with open(config, "w") as f:
+        f.write(f"""data_dir = "{work}"
+[gateway]
+listen = "127.0.0.1:{port}"
+[gateway.rate_limit]
+per_ip_per_second = 0
+per_key_per_second = 0
+{extra}""")
+    return config
+
+
+def import_accounts(bin_dir, config, work, seed, accounts, env):
+    """loadgen's accounts of `seed`, imported into the gateway's store."""
+    accounts_file = os.path.join(work, f"accounts-{seed}.jsonl")
+    subprocess.run([f"{bin_dir}/clickday-loadgen", "accounts", "--seed", str(seed), "--accounts", str(accounts),
+                    "--out", accounts_file], check=True, capture_output=True)
+    subprocess.run([f"{bin_dir}/clickday", "accounts", "import", accounts_file, "--config", config],
+                   check=True, capture_output=True, env=env)

@@ -13,7 +13,7 @@ submission and, in the same run, the plain hyper echo server's per request.
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchkit import free_port, wait_port  # noqa: E402
+from benchkit import free_port, gateway_config, import_accounts, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
@@ -67,25 +67,10 @@ def gateway_run(backend, rates, seconds, accounts):
             wait_port(rport)
             queue_url = f"redis://127.0.0.1:{rport}/0"
         port = free_port()
-        config = os.path.join(work, "clickday.toml")
-        open(config, "w").write(f"""data_dir = "{work}"
-[gateway]
-listen = "127.0.0.1:{port}"
-[gateway.rate_limit]
-per_ip_per_second = 0
-per_key_per_second = 0
-[queue]
-url = "{queue_url}"
-redis_connections = 4
-""")
+        config = gateway_config(work, port, f'[queue]\nurl = "{queue_url}"\nredis_connections = 4\n')
         env = dict(os.environ, RUST_LOG="warn")
         for i, _ in enumerate(rates):
-            accounts_file = os.path.join(work, f"accounts-{i}.jsonl")
-            loadgen_accounts = [f"{BIN}/clickday-loadgen", "accounts", "--seed", str(100 + i),
-                                "--accounts", str(accounts), "--out", accounts_file]
-            subprocess.run(loadgen_accounts, check=True, capture_output=True)
-            subprocess.run([f"{BIN}/clickday", "accounts", "import", accounts_file, "--config", config],
-                           check=True, capture_output=True, env=env)
+            import_accounts(BIN, config, work, 100 + i, accounts, env)
         gw = subprocess.Popen([f"{BIN}/clickday", "gateway", "--config", config], env=env,
                               stderr=subprocess.DEVNULL)
         procs.append(gw)

@@ -23,7 +23,7 @@ the gateway share the machine's cores, as in the other gateway benchmarks.
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchkit import free_port, wait_port  # noqa: E402
+from benchkit import free_port, gateway_config, import_accounts, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
@@ -89,21 +89,11 @@ def main():
     gw = proxy = None
     try:
         port = free_port()
-        config = os.path.join(work, "clickday.toml")
-        open(config, "w").write(f"""data_dir = "{work}"
-[gateway]
-listen = "127.0.0.1:{port}"
-[gateway.rate_limit]
-per_ip_per_second = 0
-per_key_per_second = 0
-""")
+        config = gateway_config(work, port)
         env = dict(os.environ, RUST_LOG="warn")
         seeds = {(proto, i): 1000 + 10 * i + n for i in range(a.rounds) for n, proto in enumerate(PROTOCOLS)}
         for seed in seeds.values():
-            accounts_file = os.path.join(work, f"accounts-{seed}.jsonl")
-            loadgen("accounts", "--seed", str(seed), "--accounts", str(a.accounts), "--out", accounts_file)
-            subprocess.run([f"{BIN}/clickday", "accounts", "import", accounts_file, "--config", config],
-                           check=True, capture_output=True, env=env)
+            import_accounts(BIN, config, work, seed, a.accounts, env)
         gw = subprocess.Popen([f"{BIN}/clickday", "gateway", "--config", config], env=env,
                               stderr=subprocess.DEVNULL)
         wait_port(port)

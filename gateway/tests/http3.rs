@@ -8,6 +8,7 @@
 
 mod common;
 
+use clickday_testkit::client::tls_config;
 use clickday_testkit::{Applicant, Client, Proto};
 use common::{Backend, TestGateway, body};
 use rand::Rng as _;
@@ -99,15 +100,7 @@ async fn zero_rtt_is_refused_even_with_a_resumption_ticket() {
         inner: ClientSessionMemoryCache::new(8),
         tickets: AtomicUsize::new(0),
     });
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(gw.ca.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let mut tls = tls_config(&gw.ca, Proto::Http3).unwrap();
     tls.enable_early_data = true; // the client asks for it
     tls.resumption = rustls::client::Resumption::store(tickets.clone());
     let config = quinn::ClientConfig::new(Arc::new(
@@ -230,15 +223,7 @@ async fn no_http3_without_tls() {
 async fn a_request_stream_without_headers_is_ended_at_the_header_timeout() {
     let gw = TestGateway::start(Backend::Memory, "header_read_timeout_ms = 300").await;
     let quic_addr = gw.running.as_ref().unwrap().quic_addr.unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(gw.ca.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let tls = tls_config(&gw.ca, Proto::Http3).unwrap();
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(
         quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),

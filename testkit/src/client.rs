@@ -327,7 +327,10 @@ async fn exchange_h3(mut sender: H3Sender, req: Request<Body>) -> anyhow::Result
 }
 
 /// TLS 1.3 trusting only `ca`, offering `proto`'s ALPN.
-fn tls_config(ca: &CertificateDer<'static>, proto: Proto) -> anyhow::Result<rustls::ClientConfig> {
+pub fn tls_config(
+    ca: &CertificateDer<'static>,
+    proto: Proto,
+) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
