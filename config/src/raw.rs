@@ -71,6 +71,9 @@ pub struct GatewaySection {
     pub max_connections: usize,
     /// HTTP/2 and HTTP/3 streams (concurrent requests) per connection.
     pub max_concurrent_streams: u32,
+    /// With more QUIC handshakes than this in progress, a new client must
+    /// first prove its address with a Retry (one more round trip); 0 = always.
+    pub quic_retry_above_handshakes: usize,
     /// An enqueue that takes longer than this is answered 503.
     pub enqueue_timeout_ms: u64,
     /// `Retry-After` seconds sent with 503 `unavailable`.
@@ -97,6 +100,7 @@ impl Default for GatewaySection {
             shutdown_grace_ms: 10_000,
             max_connections: 50_000,
             max_concurrent_streams: 256,
+            quic_retry_above_handshakes: 1024,
             enqueue_timeout_ms: 5_000,
             retry_after_secs: 1,
             max_in_flight: 4096,

@@ -35,6 +35,8 @@ pub(crate) struct EdgeLimits {
     pub handshake_timeout: Duration,
     /// A request's header block must arrive within this.
     pub header_read_timeout: Duration,
+    /// QUIC handshakes in progress beyond which new clients get a Retry.
+    pub quic_retry_above_handshakes: usize,
 }
 
 impl EdgeLimits {
@@ -50,6 +52,7 @@ impl EdgeLimits {
             keep_alive_timeout: Duration::from_secs(20),
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: cfg.header_read_timeout,
+            quic_retry_above_handshakes: cfg.quic_retry_above_handshakes,
         }
     }
 

@@ -40,6 +40,10 @@ pub struct Metrics {
     pub connections: Family<ProtocolLabels, Gauge>,
     /// Time from a submission's headers to its answer, by protocol.
     pub submission_seconds: HistogramFamily,
+    /// QUIC connection attempts told to prove their address first (Retry).
+    pub quic_retries: Counter,
+    /// QUIC connection attempts refused at `max_connections`.
+    pub quic_refused: Counter,
     /// Keys loaded in memory.
     pub keys: Gauge,
     /// Buckets held by the per-IP and per-key limiters (memory watch).
@@ -85,6 +89,18 @@ impl Default for Metrics {
             "Time from a submission's headers to its answer, by protocol",
             submission_seconds.clone(),
         );
+        let quic_retries = Counter::default();
+        registry.register(
+            "quic_retries",
+            "QUIC connection attempts asked to prove their address (Retry) during a handshake flood",
+            quic_retries.clone(),
+        );
+        let quic_refused = Counter::default();
+        registry.register(
+            "quic_refused",
+            "QUIC connection attempts refused at max_connections",
+            quic_refused.clone(),
+        );
         let keys = Gauge::default();
         registry.register("keys", "Registered keys loaded in memory", keys.clone());
         let limiter_entries = Family::default();
@@ -100,6 +116,8 @@ impl Default for Metrics {
             in_flight,
             connections,
             submission_seconds,
+            quic_retries,
+            quic_refused,
             keys,
             limiter_entries,
             extra: std::sync::RwLock::default(),

@@ -15,6 +15,7 @@ use quinn::{IdleTimeout, TransportConfig, VarInt};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -42,6 +43,9 @@ pub(crate) struct QuicListener {
     limits: EdgeLimits,
     /// One permit per open QUIC connection, as on the TCP side.
     slots: Arc<Semaphore>,
+    /// Handshakes in progress: past the limit, clients must prove their
+    /// address before the gateway spends a key exchange on them.
+    handshaking: Arc<AtomicUsize>,
 }
 
 impl QuicListener {
@@ -68,6 +72,7 @@ impl QuicListener {
             gateway,
             limits: limits.clone(),
             slots: Arc::new(Semaphore::new(limits.max_connections)),
+            handshaking: Arc::default(),
         })
     }
 
@@ -88,16 +93,29 @@ impl QuicListener {
                     None => break,
                 },
             };
+            // A flood of Initials from forged addresses would cost a key
+            // exchange each; past the limit a Retry makes every client show
+            // it can receive at its address first (one more round trip).
+            if !incoming.remote_address_validated()
+                && self.handshaking.load(Ordering::Relaxed)
+                    >= self.limits.quic_retry_above_handshakes
+            {
+                self.gateway.metrics.quic_retries.inc();
+                let _ = incoming.retry();
+                continue;
+            }
             let Ok(permit) = self.slots.clone().try_acquire_owned() else {
                 // Refused at once: the client falls back to TCP (or retries)
                 // instead of waiting on a handshake that cannot be served.
                 tracing::debug!(client.addr = %incoming.remote_address(), "QUIC connection refused: at max_connections");
+                self.gateway.metrics.quic_refused.inc();
                 incoming.refuse();
                 continue;
             };
             let connection = QuicConnection {
                 gateway: self.gateway.clone(),
                 limits: self.limits.clone(),
+                handshake: Handshaking::start(&self.handshaking),
             };
             let shutdown = shutdown.clone();
             connections.spawn(async move {
@@ -165,10 +183,32 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 struct QuicConnection {
     gateway: Arc<Gateway>,
     limits: EdgeLimits,
+    handshake: Handshaking,
+}
+
+/// Counts one handshake in progress until dropped.
+struct Handshaking(Arc<AtomicUsize>);
+
+impl Handshaking {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Handshaking(count.clone())
+    }
+}
+
+impl Drop for Handshaking {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl QuicConnection {
     async fn serve(self, incoming: quinn::Incoming, shutdown: CancellationToken) {
+        let QuicConnection {
+            gateway,
+            limits,
+            handshake,
+        } = self;
         let peer = incoming.remote_address();
         let connecting = match incoming.accept() {
             Ok(connecting) => connecting,
@@ -177,8 +217,7 @@ impl QuicConnection {
                 return;
             }
         };
-        let connection = match tokio::time::timeout(self.limits.handshake_timeout, connecting).await
-        {
+        let connection = match tokio::time::timeout(limits.handshake_timeout, connecting).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(e)) => {
                 tracing::debug!(client.addr = %peer, error = %e, "QUIC handshake failed");
@@ -189,9 +228,10 @@ impl QuicConnection {
                 return;
             }
         };
-        let _open = self.gateway.metrics.connection_opened("h3");
+        drop(handshake);
+        let _open = gateway.metrics.connection_opened("h3");
         let mut h3 = match h3::server::builder()
-            .max_field_section_size(u64::from(self.limits.max_header_bytes))
+            .max_field_section_size(u64::from(limits.max_header_bytes))
             .build::<_, Bytes>(h3_quinn::Connection::new(connection))
             .await
         {
@@ -218,8 +258,8 @@ impl QuicConnection {
             match accepted {
                 Ok(Some(resolver)) => {
                     let request = Request {
-                        gateway: self.gateway.clone(),
-                        header_read_timeout: self.limits.header_read_timeout,
+                        gateway: gateway.clone(),
+                        header_read_timeout: limits.header_read_timeout,
                         peer,
                     };
                     requests.spawn(request.serve(resolver));

@@ -1,6 +1,6 @@
 //! What only HTTP/3 has: the decision against 0-RTT, the QUIC connection
-//! cap, request streams that never send their headers, and a UDP port that
-//! anyone can throw datagrams at. The behaviour
+//! cap, Retry during a handshake flood, request streams that never send
+//! their headers, and a UDP port that anyone can throw datagrams at. The behaviour
 //! shared with HTTP/1.1 and HTTP/2 is tested over all three in protocol.rs
 //! and resilience.rs.
 
@@ -246,4 +246,28 @@ async fn a_request_stream_without_headers_is_ended_at_the_header_timeout() {
     );
     // The connection itself still serves.
     assert_eq!(get_time(connection).await, 200);
+}
+
+#[tokio::test]
+async fn past_the_handshake_limit_a_client_first_proves_its_address() {
+    for (limit, retries) in [(0, 1), (1024, 0)] {
+        let gw = TestGateway::start(
+            Backend::Memory,
+            &format!("quic_retry_above_handshakes = {limit}"),
+        )
+        .await;
+        // The client follows the Retry on its own and gets in.
+        let mut c = gw.client(Proto::Http3).await;
+        let r = c
+            .submit(&Applicant::new(1), &body("retried"))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 202, "limit {limit}");
+        let metrics = c.get("/metrics").await.unwrap();
+        let metrics = String::from_utf8_lossy(&metrics.body);
+        assert!(
+            metrics.contains(&format!("clickday_gateway_quic_retries_total {retries}\n")),
+            "limit {limit}: {metrics}"
+        );
+    }
 }
