@@ -5,6 +5,7 @@
 //! path can be benchmarked and fuzzed in isolation.
 
 pub mod calendar;
+pub mod codice_fiscale;
 pub mod keys;
 pub mod problem;
 pub mod receipt;
@@ -13,6 +14,7 @@ pub mod submission;
 pub mod time;
 
 pub use calendar::{Calendar, ClickDay};
+pub use codice_fiscale::CodiceFiscale;
 pub use keys::{KeyId, PublicKey, SignatureError};
 pub use problem::Problem;
 pub use stamp::{ArrivalStamp, Stamper, SubmissionId};
