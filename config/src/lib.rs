@@ -11,6 +11,7 @@ pub use raw::{
     StoreSection,
 };
 
+use clickday_core::forms::ApplicationModel;
 use clickday_core::time::parse_rfc3339;
 use clickday_core::{Calendar, ClickDay};
 use std::collections::BTreeSet;
@@ -160,9 +161,18 @@ pub struct Config {
     pub persister: PersisterConfig,
     pub receipts: ReceiptsConfig,
     pub email: EmailConfig,
+    /// One per category, checked: what the portal's compilation asks.
+    pub application_models: Vec<ApplicationModel>,
 }
 
 impl Config {
+    /// The model for a click-day category.
+    pub fn application_model(&self, category: &str) -> Option<&ApplicationModel> {
+        self.application_models
+            .iter()
+            .find(|m| m.category == category)
+    }
+
     /// Reads `file` (if any), applies `CLICKDAY_*` overrides from `env`, and
     /// validates. `now_nanos` dates the zero-configuration demo click day.
     pub fn load(
@@ -283,6 +293,7 @@ impl RawConfig {
             rank_after_close: p.rank_after_close,
             metrics_listen: p.metrics_listen,
         };
+        let application_models = validate_models(self.application_models)?;
         Ok(Config {
             node_id: self.node_id,
             data_dir,
@@ -293,8 +304,37 @@ impl RawConfig {
             persister,
             receipts,
             email,
+            application_models,
         })
     }
+}
+
+/// The built-in models when none are configured; each model checked, one
+/// per category.
+fn validate_models(models: Vec<ApplicationModel>) -> Result<Vec<ApplicationModel>, ConfigError> {
+    #[derive(serde::Deserialize)]
+    struct Builtin {
+        application_models: Vec<ApplicationModel>,
+    }
+    let models = if models.is_empty() {
+        toml::from_str::<Builtin>(include_str!("application_models.toml"))
+            .map_err(|e| ConfigError::new("application_models (built in)", e.to_string()))?
+            .application_models
+    } else {
+        models
+    };
+    let mut categories = BTreeSet::new();
+    for (i, model) in models.iter().enumerate() {
+        let key = format!("application_models[{i}]");
+        model.validate().map_err(|e| ConfigError::new(&key, e))?;
+        if !categories.insert(model.category.as_str()) {
+            return Err(ConfigError::new(
+                key,
+                format!("a second model for category {}", model.category),
+            ));
+        }
+    }
+    Ok(models)
 }
 
 impl GatewaySection {

@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub persister: PersisterSection,
     pub receipts: ReceiptsSection,
     pub email: EmailSection,
+    /// The portal's application models; empty = the built-in three.
+    pub application_models: Vec<clickday_core::forms::ApplicationModel>,
 }
 
 impl Default for RawConfig {
@@ -38,6 +40,7 @@ impl Default for RawConfig {
             persister: PersisterSection::default(),
             receipts: ReceiptsSection::default(),
             email: EmailSection::default(),
+            application_models: Vec::new(),
         }
     }
 }

@@ -183,3 +183,53 @@ fn email_transport_is_a_file_outbox_or_an_smtp_relay() {
             .contains("email.from")
     );
 }
+
+#[test]
+fn the_built_in_application_models_cover_the_demo_categories() {
+    let cfg = Config::from_toml("", std::iter::empty(), 0).unwrap();
+    for category in [
+        "lavoro-subordinato",
+        "lavoro-stagionale",
+        "lavoro-domestico",
+    ] {
+        let model = cfg.application_model(category).unwrap();
+        assert!(model.pages.len() >= 3, "{category}");
+    }
+    for day in cfg.calendar.days() {
+        for category in &day.categories {
+            assert!(cfg.application_model(category).is_some(), "{category}");
+        }
+    }
+}
+
+#[test]
+fn configured_application_models_are_checked_and_named() {
+    let model = r#"
+[[application_models]]
+category = "pesca"
+title = { it = "Pesca", en = "Fishing" }
+[[application_models.pages]]
+id = "p"
+title = { it = "P", en = "P" }
+fields = [
+  { id = "provincia", type = "province", required = true, label = { it = "Provincia", en = "Province" } },
+  { id = "barca", type = "text", label = { it = "Barca", en = "Boat" } },
+]
+"#;
+    let cfg = Config::from_toml(model, std::iter::empty(), 0).unwrap();
+    assert_eq!(
+        cfg.application_models.len(),
+        1,
+        "configured models replace the built-in ones"
+    );
+    let twice = format!("{model}{model}");
+    let e = Config::from_toml(&twice, std::iter::empty(), 0).unwrap_err();
+    assert_eq!(e.key, "application_models[1]");
+    assert!(e.message.contains("second model"), "{e:?}");
+    let no_province = model.replace("id = \"provincia\"", "id = \"prov\"");
+    let e = Config::from_toml(&no_province, std::iter::empty(), 0).unwrap_err();
+    assert_eq!(e.key, "application_models[0]");
+    let bad_type = model.replace("type = \"text\"", "type = \"colour\"");
+    let e = Config::from_toml(&bad_type, std::iter::empty(), 0).unwrap_err();
+    assert!(e.key.starts_with("application_models"), "{e:?}");
+}

@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod codice_fiscale;
+pub mod forms;
 pub mod keys;
 pub mod problem;
 pub mod receipt;
