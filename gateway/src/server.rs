@@ -87,9 +87,8 @@ pub(crate) async fn start(
         ),
         None => None,
     };
-    let alt_svc = quic_addr.map(|a| {
-        HeaderValue::try_from(format!("h3=\":{}\"; ma={ALT_SVC_MAX_AGE_SECS}", a.port()))
-            .expect("a port number is a valid header value")
+    let alt_svc = quic_addr.and_then(|a| {
+        HeaderValue::try_from(format!("h3=\":{}\"; ma={ALT_SVC_MAX_AGE_SECS}", a.port())).ok()
     });
 
     tokio::spawn(gateway.keys.clone().refresh_loop(
@@ -99,25 +98,10 @@ pub(crate) async fn start(
     ));
     tokio::spawn(prune_loop(gateway.clone(), shutdown.clone()));
 
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.streams_per_connection)
-        .initial_stream_window_size(limits.stream_window)
-        .initial_connection_window_size(limits.connection_window)
-        .max_header_list_size(limits.max_header_bytes)
-        .keep_alive_interval(Some(limits.keep_alive_interval))
-        .keep_alive_timeout(limits.keep_alive_timeout);
     let accept = AcceptLoop {
         listener,
         acceptor,
-        builder,
+        builder: http_builder(&limits),
         gateway: gateway.clone(),
         slots: Arc::new(Semaphore::new(limits.max_connections)),
         grace: cfg.gateway.shutdown_grace,
@@ -140,6 +124,26 @@ pub(crate) async fn start(
         cert_path: material.map(|(_, cert)| cert),
         done,
     })
+}
+
+/// HTTP/1.1 and HTTP/2 under the edge limits (QUIC's are in `quic.rs`).
+fn http_builder(limits: &EdgeLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.streams_per_connection)
+        .initial_stream_window_size(limits.stream_window)
+        .initial_connection_window_size(limits.connection_window)
+        .max_header_list_size(limits.max_header_bytes)
+        .keep_alive_interval(Some(limits.keep_alive_interval))
+        .keep_alive_timeout(limits.keep_alive_timeout);
+    builder
 }
 
 /// Binds TCP, and UDP for HTTP/3 on the same port number, which is what
