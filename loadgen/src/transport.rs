@@ -648,3 +648,46 @@ async fn collect(response: Response<hyper::body::Incoming>) -> Result<Answer, Tr
         body,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_targets_are_refused_with_a_message_naming_them() {
+        for url in ["127.0.0.1:8443", "ftp://127.0.0.1", "https://"] {
+            let e = Target::new(url, Protocol::Http2, Some(&Trust::Insecure))
+                .await
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains(url)),
+                "{url}: {e:?}"
+            );
+        }
+        let e = Target::new("https://127.0.0.1:8443", Protocol::Http2, None)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("--ca") && e.contains("--insecure"), "{e}");
+        let e = Target::new("http://127.0.0.1:8443", Protocol::Http3, None)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("HTTP/3") && e.contains("http://127.0.0.1:8443"),
+            "{e}"
+        );
+        // HTTP/3 to an https target needs no listener to be set up.
+        let target = Target::new(
+            "https://127.0.0.1:8443",
+            Protocol::Http3,
+            Some(&Trust::Insecure),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(target.uri("/v1/time"), "https://127.0.0.1:8443/v1/time");
+    }
+}
