@@ -1,15 +1,18 @@
-//! The confirmation email "domanda ricevuta": sent from the outbox table
-//! with retries and backoff, never dropped. The message is built by lettre;
-//! the embedded default writes it to `<outbox>/<submission_id>-<kind>.eml`
-//! (so a repeated attempt rewrites the same file instead of adding one),
-//! production hands it to an SMTP relay. The Message-ID is derived from the
-//! submission, so a resend after a crash between sending and recording it
-//! carries the same id and receiving systems can recognise it.
+//! The outbox's emails: the confirmation "domanda ricevuta", written here
+//! from the submission, and messages other components wrote (the portal's
+//! registration confirmations, resets, tickets), sent as they are. Retries
+//! with backoff, never dropped. The message is built by lettre; the
+//! embedded default writes it to `<outbox>/<reference>-<kind>.eml` (the
+//! submission id, or `outbox-<row id>`; so a repeated attempt rewrites the
+//! same file instead of adding one), production hands it to an SMTP relay.
+//! The Message-ID is derived from the same reference, so a resend after a
+//! crash between sending and recording it carries the same id and
+//! receiving systems can recognise it.
 
 use crate::receipts::rome_time;
 use clickday_config::{EmailConfig, EmailTransport};
 use clickday_core::time::format_rfc3339_nanos;
-use clickday_store::{EmailJob, Store};
+use clickday_store::{EmailContent, EmailJob, ReceivedSubmission, Store};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use std::path::PathBuf;
@@ -117,7 +120,7 @@ impl EmailStage {
                     Err(e) => {
                         self.metrics.email_failures.inc();
                         let retry_in = backoff(job.attempts, self.max_backoff);
-                        tracing::warn!(submission.id = %job.submission_id, error = %e, ?retry_in, "email not sent; will retry");
+                        tracing::warn!(email = %job.reference(), error = %e, ?retry_in, "email not sent; will retry");
                         self.store.email_failed(job.id, &e, retry_in).await
                     }
                 };
@@ -131,7 +134,7 @@ impl EmailStage {
     async fn deliver(&self, job: &EmailJob, msg: Message) -> Result<(), String> {
         match &self.transport {
             Transport::Files(dir) => {
-                let name = format!("{}-{}.eml", job.submission_id, job.kind);
+                let name = format!("{}-{}.eml", job.reference(), job.kind);
                 let tmp = dir.join(format!(".{name}.tmp"));
                 tokio::fs::write(&tmp, msg.formatted())
                     .await
@@ -150,12 +153,28 @@ fn backoff(attempts: u32, max: Duration) -> Duration {
     Duration::from_secs(1u64 << attempts.min(20)).min(max)
 }
 
-/// The confirmation, Italian first, English below.
+/// The email of an outbox row.
 fn message(job: &EmailJob, from: &Mailbox) -> Result<Message, String> {
     let to: Mailbox = job
         .recipient
         .parse()
         .map_err(|e| format!("recipient {:?}: {e}", job.recipient))?;
+    let (subject, body) = match &job.content {
+        EmailContent::Received(submission) => received(submission),
+        EmailContent::Written { subject, body } => (subject.clone(), body.clone()),
+    };
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<{}.{}@clickday>", job.reference(), job.kind)))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| e.to_string())
+}
+
+/// The confirmation of a stored submission, Italian first, English below.
+fn received(job: &ReceivedSubmission) -> (String, String) {
     let rome = rome_time(job.received_at);
     let utc = format_rfc3339_nanos(job.received_at);
     let body = format!(
@@ -178,18 +197,9 @@ fn message(job: &EmailJob, from: &Mailbox) -> Result<Message, String> {
         prov = job.province,
         id = job.submission_id,
     );
-    Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(format!(
-            "Domanda ricevuta / Application received - {}",
-            job.submission_id
-        ))
-        .message_id(Some(format!(
-            "<{}.{}@clickday>",
-            job.submission_id, job.kind
-        )))
-        .header(lettre::message::header::ContentType::TEXT_PLAIN)
-        .body(body)
-        .map_err(|e| e.to_string())
+    let subject = format!(
+        "Domanda ricevuta / Application received - {}",
+        job.submission_id
+    );
+    (subject, body)
 }

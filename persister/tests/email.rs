@@ -172,3 +172,44 @@ async fn the_embedded_outbox_has_one_eml_file_per_submission() {
         assert!(text.contains(&format!("Message-ID: <{id}.received@clickday>")));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_written_message_goes_out_as_written_beside_the_confirmations() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(dir.path(), "transport = \"file\"").await;
+    let id = s
+        .store
+        .queue_written_email(&clickday_store::NewEmail {
+            kind: "registration-confirmation".into(),
+            recipient: "mario.rossi@example.it".into(),
+            subject: "Conferma della registrazione".into(),
+            body: "Per confermare apra: https://portale.example/conferma?t=abc\n".into(),
+        })
+        .await
+        .unwrap();
+    let file = dir
+        .path()
+        .join("outbox")
+        .join(format!("outbox-{id}-registration-confirmation.eml"));
+    run_until(&s, async || {
+        file.exists() && s.store.unsent_emails().await.unwrap() == 0
+    })
+    .await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("To: mario.rossi@example.it"), "{text}");
+    assert!(
+        text.contains("Subject: Conferma della registrazione"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://portale.example/conferma?t=abc"),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "Message-ID: <outbox-{id}.registration-confirmation@clickday>"
+    )));
+    assert!(
+        !text.contains("Domanda ricevuta"),
+        "not rendered as a confirmation"
+    );
+}

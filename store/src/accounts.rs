@@ -43,21 +43,9 @@ pub fn validate_account_id(id: &str) -> Result<(), String> {
     }
 }
 
-/// A plausible address: one `@`, something before, a dot after, no spaces.
+/// A plausible address (the portal's forms apply the same rule).
 pub fn validate_email(email: &str) -> Result<(), String> {
-    let ok = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !email.chars().any(char::is_whitespace)
-                && !domain.contains('@')
-                && email.len() <= 254
-        }
-        None => false,
-    };
-    if ok {
+    if clickday_core::forms::looks_like_email(email) {
         Ok(())
     } else {
         Err(format!("email {email:?} is not a valid address"))

@@ -12,9 +12,11 @@ mod submissions;
 pub use accounts::{KeyChanges, KeyRow, NewAccount, validate_account_id, validate_email};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use submissions::ReceivedSubmission;
 pub use submissions::{
-    DeadLetter, EMAIL_RECEIVED, EmailJob, NewSubmission, OFFICES, Persisted, Quota, RankedRow,
-    RankingFilter, RankingInput, Receipt, ReceiptJob, StoreStatus, StoredBody,
+    DeadLetter, EMAIL_RECEIVED, EmailContent, EmailJob, NewEmail, NewSubmission, OFFICES,
+    Persisted, Quota, RankedRow, RankingFilter, RankingInput, Receipt, ReceiptJob, StoreStatus,
+    StoredBody,
 };
 
 use std::sync::Arc;
@@ -106,6 +108,10 @@ pub trait Store: Send + Sync + 'static {
     /// confirmation into outbox rows (or marks them as having no address);
     /// returns how many submissions it took, so callers know to come back.
     async fn queue_emails(&self, limit: usize) -> Result<u64, StoreError>;
+
+    /// Queues a message its sender wrote (the portal's confirmations,
+    /// resets, tickets) in the same outbox; returns its outbox id.
+    async fn queue_written_email(&self, email: &NewEmail) -> Result<i64, StoreError>;
 
     /// Leases up to `limit` due, unsent emails to `sender` for `lease`
     /// (another sender cannot take them meanwhile), oldest first.

@@ -47,6 +47,11 @@ const SQLITE: &Steps = &[
         "email_outbox",
         include_str!("../migrations/sqlite/0004_email_outbox.sql"),
     ),
+    (
+        5,
+        "written_emails",
+        include_str!("../migrations/sqlite/0005_written_emails.sql"),
+    ),
 ];
 
 const POSTGRES: &Steps = &[
@@ -69,6 +74,11 @@ const POSTGRES: &Steps = &[
         4,
         "email_outbox",
         include_str!("../migrations/postgres/0004_email_outbox.sql"),
+    ),
+    (
+        5,
+        "written_emails",
+        include_str!("../migrations/postgres/0005_written_emails.sql"),
     ),
 ];
 

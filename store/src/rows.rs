@@ -3,12 +3,16 @@
 
 use crate::StoreError;
 use crate::accounts::KeyRow;
-use crate::submissions::{DeadLetter, EmailJob, RankedRow, Receipt, ReceiptJob, StoredBody};
+use crate::submissions::{
+    DeadLetter, EmailContent, EmailJob, RankedRow, Receipt, ReceiptJob, ReceivedSubmission,
+    StoredBody,
+};
 use sqlx::Row as _;
 
 /// The column reads the mappers need, implemented once per backend.
 pub(crate) trait Fields {
     fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
     fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn opt_bool(&self, column: &str) -> Result<Option<bool>, sqlx::Error>;
@@ -19,6 +23,9 @@ macro_rules! fields_for {
     ($row:ty) => {
         impl Fields for $row {
             fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
                 self.try_get(column)
             }
             fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
@@ -119,12 +126,21 @@ pub(crate) fn email_job(r: &impl Fields) -> Result<EmailJob, StoreError> {
         kind: r.text("kind")?,
         recipient: r.text("recipient")?,
         attempts: r.int("attempts")? as u32,
-        submission_id: r.text("submission_id")?,
-        account_id: r.text("account_id")?,
-        application_id: r.text("application_id")?,
-        click_day: r.text("click_day")?,
-        category: r.text("category")?,
-        province: r.text("province")?,
-        received_at: r.int("received_at")? as u64,
+        // The schema's CHECK: a row has a submission or a written body.
+        content: match (r.opt_text("submission_id")?, r.opt_text("body")?) {
+            (Some(submission_id), _) => EmailContent::Received(ReceivedSubmission {
+                submission_id,
+                account_id: r.text("account_id")?,
+                application_id: r.text("application_id")?,
+                click_day: r.text("click_day")?,
+                category: r.text("category")?,
+                province: r.text("province")?,
+                received_at: r.int("received_at")? as u64,
+            }),
+            (None, body) => EmailContent::Written {
+                subject: r.opt_text("subject")?.unwrap_or_default(),
+                body: body.unwrap_or_default(),
+            },
+        },
     })
 }

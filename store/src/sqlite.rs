@@ -169,6 +169,10 @@ impl Store for SqliteStore {
         self.oldest_pending_receipt().await
     }
 
+    async fn queue_written_email(&self, email: &crate::NewEmail) -> Result<i64, StoreError> {
+        self.queue_written(email).await
+    }
+
     async fn claim_emails(
         &self,
         sender: &str,

@@ -130,6 +130,23 @@ pub struct EmailJob {
     pub kind: String,
     pub recipient: String,
     pub attempts: u32,
+    pub content: EmailContent,
+}
+
+/// What an outbox row holds: a submission to write about, or a message
+/// its sender already wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailContent {
+    /// "Domanda ricevuta", rendered by the email stage.
+    Received(ReceivedSubmission),
+    /// Written by whoever queued it (the portal's confirmations, resets,
+    /// tickets), sent as it is.
+    Written { subject: String, body: String },
+}
+
+/// The submission a "domanda ricevuta" email is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedSubmission {
     pub submission_id: String,
     pub account_id: String,
     pub application_id: String,
@@ -137,6 +154,58 @@ pub struct EmailJob {
     pub category: String,
     pub province: String,
     pub received_at: u64,
+}
+
+impl EmailJob {
+    /// What the email is about, for logs and file names.
+    pub fn reference(&self) -> String {
+        match &self.content {
+            EmailContent::Received(s) => s.submission_id.clone(),
+            EmailContent::Written { .. } => format!("outbox-{}", self.id),
+        }
+    }
+}
+
+impl NewEmail {
+    /// Refuses what would make a broken or forged email: a bad address, a
+    /// line break in the subject (header injection), an empty body.
+    pub(crate) fn check(&self) -> Result<(), crate::StoreError> {
+        let reject = |m: String| Err(crate::StoreError::Rejected(m));
+        if self.kind.is_empty()
+            || self.kind.len() > 64
+            || !self
+                .kind
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return reject(format!(
+                "email kind {:?}: letters, digits and '-', up to 64",
+                self.kind
+            ));
+        }
+        crate::validate_email(&self.recipient).map_err(crate::StoreError::Rejected)?;
+        if self.subject.trim().is_empty()
+            || self.subject.contains(['\r', '\n'])
+            || self.subject.len() > 200
+        {
+            return reject("email subject: one line of 1 to 200 bytes".into());
+        }
+        if self.body.trim().is_empty() {
+            return reject("email body: empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// A message to queue in the outbox, already written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEmail {
+    /// What it is, e.g. `registration-confirmation` (one word, for logs).
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    /// Plain text.
+    pub body: String,
 }
 
 /// Counters for `clickday status` and the persister's metrics.

@@ -5,8 +5,8 @@
 
 use clickday_core::PublicKey;
 use clickday_store::{
-    DeadLetter, NewAccount, NewSubmission, OFFICES, Persisted, PgStore, Quota, RankingFilter,
-    RankingInput, Receipt, SqliteStore, Store, StoreError,
+    DeadLetter, EmailContent, NewAccount, NewEmail, NewSubmission, OFFICES, Persisted, PgStore,
+    Quota, RankingFilter, RankingInput, Receipt, SqliteStore, Store, StoreError,
 };
 use clickday_testkit::{Applicant, Postgres};
 use std::time::Instant;
@@ -340,12 +340,11 @@ async fn receipts_and_outbox(store: &dyn Store) {
     let lease = std::time::Duration::from_secs(60);
     let claimed = store.claim_emails("s1", 10, lease).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(
-        (
-            claimed[0].recipient.as_str(),
-            claimed[0].submission_id.as_str()
-        ),
-        ("acct-9001@example.it", fresh.submission_id.as_str())
+    assert_eq!(claimed[0].recipient, "acct-9001@example.it");
+    assert!(
+        matches!(&claimed[0].content, EmailContent::Received(s) if s.submission_id == fresh.submission_id),
+        "{:?}",
+        claimed[0].content
     );
     assert!(
         store
@@ -389,12 +388,91 @@ async fn receipts_and_outbox(store: &dyn Store) {
     assert_eq!(store.unsent_emails().await.unwrap(), 0);
 }
 
+/// The portal's messages share the outbox: queued written, leased and sent
+/// like the rest; what would forge or break an email is refused.
+async fn written_emails_share_the_outbox(store: &dyn Store) {
+    let email = NewEmail {
+        kind: "registration-confirmation".into(),
+        recipient: "mario.rossi@example.it".into(),
+        subject: "Conferma la registrazione / Confirm your registration".into(),
+        body: "Apra il collegamento / Open the link: https://portal.example/conferma?t=abc\n"
+            .into(),
+    };
+    let id = store.queue_written_email(&email).await.unwrap();
+    let lease = std::time::Duration::from_secs(60);
+    let claimed = store.claim_emails("s1", 10, lease).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (
+            claimed[0].id,
+            claimed[0].kind.as_str(),
+            claimed[0].recipient.as_str()
+        ),
+        (id, "registration-confirmation", "mario.rossi@example.it")
+    );
+    assert_eq!(
+        claimed[0].content,
+        EmailContent::Written {
+            subject: email.subject.clone(),
+            body: email.body.clone()
+        }
+    );
+    assert_eq!(claimed[0].reference(), format!("outbox-{id}"));
+    assert_eq!(store.unsent_emails().await.unwrap(), 1);
+    store.email_sent(id).await.unwrap();
+    assert_eq!(store.unsent_emails().await.unwrap(), 0);
+    for (what, bad) in [
+        (
+            "subject injection",
+            NewEmail {
+                subject: "Hi\r\nBcc: all@example.it".into(),
+                ..email.clone()
+            },
+        ),
+        (
+            "bad address",
+            NewEmail {
+                recipient: "mario@".into(),
+                ..email.clone()
+            },
+        ),
+        (
+            "empty body",
+            NewEmail {
+                body: " ".into(),
+                ..email.clone()
+            },
+        ),
+        (
+            "bad kind",
+            NewEmail {
+                kind: "a b".into(),
+                ..email.clone()
+            },
+        ),
+    ] {
+        assert!(
+            matches!(
+                store.queue_written_email(&bad).await,
+                Err(StoreError::Rejected(_))
+            ),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        store.unsent_emails().await.unwrap(),
+        0,
+        "nothing half-written"
+    );
+}
+
 /// Every case, in order, for one backend: both backends call exactly this.
 async fn conformance(store: &dyn Store) {
     suite(store).await;
     persisting_is_idempotent(store).await;
     ranking_orders_by_stamp_node_seq_and_cuts_quotas(store).await;
     receipts_and_outbox(store).await;
+    written_emails_share_the_outbox(store).await;
     import_100k(store).await;
 }
 

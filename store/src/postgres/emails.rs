@@ -2,7 +2,7 @@
 
 use super::{NOW, PgStore};
 use crate::StoreError;
-use crate::submissions::{EMAIL_RECEIVED, EmailJob};
+use crate::submissions::{EMAIL_RECEIVED, EmailJob, NewEmail};
 use std::time::Duration;
 
 impl PgStore {
@@ -26,6 +26,20 @@ impl PgStore {
         Ok(taken as u64)
     }
 
+    pub(crate) async fn queue_written(&self, email: &NewEmail) -> Result<i64, StoreError> {
+        email.check()?;
+        Ok(sqlx::query_scalar(&format!(
+            "INSERT INTO email_outbox (kind, recipient, subject, body, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, {NOW}, {NOW}) RETURNING id"
+        ))
+        .bind(&email.kind)
+        .bind(&email.recipient)
+        .bind(&email.subject)
+        .bind(&email.body)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     pub(crate) async fn claim(
         &self,
         sender: &str,
@@ -35,11 +49,12 @@ impl PgStore {
         // SKIP LOCKED: concurrent senders take disjoint rows without waiting.
         let rows = sqlx::query(&format!(
             "WITH due AS (SELECT id FROM email_outbox WHERE sent_at IS NULL AND next_attempt_at <= {NOW} \
-                          AND (claimed_until IS NULL OR claimed_until < {NOW}) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             UPDATE email_outbox e SET claimed_by = $1, claimed_until = {NOW} + $2 \
-             FROM due, submissions s WHERE e.id = due.id AND s.submission_id = e.submission_id \
-             RETURNING e.id, e.kind, e.recipient, e.attempts, s.submission_id, s.account_id, s.application_id, \
-                       s.click_day, s.category, s.province, s.received_at"
+                          AND (claimed_until IS NULL OR claimed_until < {NOW}) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED), \
+             leased AS (UPDATE email_outbox e SET claimed_by = $1, claimed_until = {NOW} + $2 FROM due \
+                        WHERE e.id = due.id \
+                        RETURNING e.id, e.kind, e.recipient, e.attempts, e.submission_id, e.subject, e.body) \
+             SELECT l.*, s.account_id, s.application_id, s.click_day, s.category, s.province, s.received_at \
+             FROM leased l LEFT JOIN submissions s ON s.submission_id = l.submission_id"
         ))
         .bind(sender)
         .bind(lease.as_micros() as i64)

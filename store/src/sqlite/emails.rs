@@ -2,7 +2,7 @@
 
 use super::{NOW, SqliteStore};
 use crate::StoreError;
-use crate::submissions::{EMAIL_RECEIVED, EmailJob};
+use crate::submissions::{EMAIL_RECEIVED, EmailJob, NewEmail};
 use std::time::Duration;
 
 impl SqliteStore {
@@ -39,6 +39,20 @@ impl SqliteStore {
         Ok(ids.len() as u64)
     }
 
+    pub(crate) async fn queue_written(&self, email: &NewEmail) -> Result<i64, StoreError> {
+        email.check()?;
+        Ok(sqlx::query_scalar(&format!(
+            "INSERT INTO email_outbox (kind, recipient, subject, body, next_attempt_at, created_at) \
+             VALUES (?, ?, ?, ?, {NOW}, {NOW}) RETURNING id"
+        ))
+        .bind(&email.kind)
+        .bind(&email.recipient)
+        .bind(&email.subject)
+        .bind(&email.body)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     pub(crate) async fn claim(
         &self,
         sender: &str,
@@ -64,9 +78,9 @@ impl SqliteStore {
             ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
         );
         let rows = sqlx::query(
-            "SELECT e.id, e.kind, e.recipient, e.attempts, s.submission_id, s.account_id, s.application_id, \
-             s.click_day, s.category, s.province, s.received_at FROM email_outbox e \
-             JOIN submissions s ON s.submission_id = e.submission_id \
+            "SELECT e.id, e.kind, e.recipient, e.attempts, e.submission_id, e.subject, e.body, s.account_id, \
+             s.application_id, s.click_day, s.category, s.province, s.received_at FROM email_outbox e \
+             LEFT JOIN submissions s ON s.submission_id = e.submission_id \
              WHERE e.id IN (SELECT value FROM json_each(?)) ORDER BY e.id",
         )
         .bind(ids_json)
