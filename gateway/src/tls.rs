@@ -95,11 +95,21 @@ impl TlsMaterial {
 
     /// TLS 1.3 only, ring, offering `alpn` in order of preference.
     fn server_config(&self, alpn: &[&[u8]]) -> Result<ServerConfig, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
+        // AES-128-GCM-SHA256 first, whatever the client prefers: its key
+        // schedule runs on hardware SHA-256, AES-256-GCM-SHA384's on SHA-384
+        // in software. At the opening instant the gateway's handshake CPU is
+        // what is scarce: measured 10-14 % less per TCP and per QUIC
+        // handshake. Mini-clients are desktop PCs with AES instructions;
+        // a client without them pays a little more on its side.
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider
+            .cipher_suites
+            .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+        let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_no_client_auth()
             .with_single_cert(self.chain.clone(), self.key.clone_key())?;
+        config.ignore_client_order = true;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
     }
@@ -119,5 +129,57 @@ impl TlsMaterial {
         let mut config = self.server_config(&[b"h3"])?;
         config.max_early_data_size = 0;
         Ok(Arc::new(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::{ClientConnection, ServerConnection};
+
+    /// The suite a default rustls client (AES-256 first) ends up with.
+    fn negotiated(server: Arc<ServerConfig>, cert: &Path, alpn: &[u8]) -> rustls::CipherSuite {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(read_certificate(cert).expect("certificate"))
+            .expect("root");
+        let mut client_config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        client_config.alpn_protocols = vec![alpn.to_vec()];
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let mut client = ClientConnection::new(Arc::new(client_config), name).expect("client");
+        let mut server = ServerConnection::new(server).expect("server");
+        while client.is_handshaking() || server.is_handshaking() {
+            let mut wire = Vec::new();
+            client.write_tls(&mut wire).expect("client writes");
+            server.read_tls(&mut wire.as_slice()).expect("server reads");
+            server.process_new_packets().expect("server handshake");
+            let mut wire = Vec::new();
+            server.write_tls(&mut wire).expect("server writes");
+            client.read_tls(&mut wire.as_slice()).expect("client reads");
+            client.process_new_packets().expect("client handshake");
+        }
+        client.negotiated_cipher_suite().expect("a suite").suite()
+    }
+
+    #[test]
+    fn aes_128_gcm_is_chosen_whatever_the_client_prefers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert, key) = ensure_self_signed(dir.path()).expect("self-signed pair");
+        let material = TlsMaterial::load(&cert, &key).expect("material");
+        for (config, alpn) in [
+            (material.tcp_config().expect("tcp"), &b"h2"[..]),
+            (material.quic_config().expect("quic"), &b"h3"[..]),
+        ] {
+            assert_eq!(
+                negotiated(config, &cert, alpn),
+                rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+            );
+        }
     }
 }
