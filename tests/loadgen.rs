@@ -326,3 +326,31 @@ async fn handshakes_open_prove_and_close_connections_over_http2_and_http3() {
         }
     }
 }
+
+/// The gateway answers an oversized body at once (413) and stops the
+/// upload; the answer must still be read, not reported as a failed send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_before_the_whole_body_is_read_over_every_protocol() {
+    let sys = system("", &[]).await;
+    let trust = Trust::CaFile(sys.ca.clone());
+    for protocol in [Protocol::Http1, Protocol::Http2, Protocol::Http3] {
+        let target = Target::new(&sys.target, protocol, Some(&trust))
+            .await
+            .unwrap();
+        let connection = target
+            .connect(Arc::new(Gate::new(Instant::now())))
+            .await
+            .unwrap();
+        let oversized = bytes::Bytes::from(vec![b' '; 1 << 20]);
+        let request = http::Request::post(target.uri("/v1/submissions"))
+            .header("content-type", "application/json")
+            .header("content-length", oversized.len())
+            .body(oversized)
+            .unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(10), connection.send(request))
+            .await
+            .unwrap_or_else(|_| panic!("{protocol:?}: no answer"))
+            .unwrap_or_else(|e| panic!("{protocol:?}: {e}"));
+        assert_eq!(answer.status, 413, "{protocol:?}");
+    }
+}

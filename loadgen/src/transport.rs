@@ -599,11 +599,22 @@ impl Connection {
                     .send_request(Request::from_parts(parts, ()))
                     .await
                     .map_err(h3)?;
-                if !body.is_empty() {
-                    stream.send_data(body).await.map_err(h3)?;
+                // The gateway may answer before the request is complete and
+                // then stop the upload (RFC 9114 4.1.1: the answer stands),
+                // so a failed upload only matters if no answer comes.
+                let uploaded = async {
+                    if !body.is_empty() {
+                        stream.send_data(body).await?;
+                    }
+                    stream.finish().await
                 }
-                stream.finish().await.map_err(h3)?;
-                let (parts, ()) = stream.recv_response().await.map_err(h3)?.into_parts();
+                .await;
+                let response = match (stream.recv_response().await, uploaded) {
+                    (Ok(response), _) => response,
+                    (Err(_), Err(upload)) => return Err(h3(upload)),
+                    (Err(e), Ok(())) => return Err(h3(e)),
+                };
+                let (parts, ()) = response.into_parts();
                 let mut whole = bytes::BytesMut::new();
                 while let Some(mut chunk) = stream.recv_data().await.map_err(h3)? {
                     use bytes::Buf as _;
