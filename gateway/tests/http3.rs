@@ -75,21 +75,8 @@ impl ClientSessionStore for CountingTickets {
 }
 
 async fn get_time(connection: quinn::Connection) -> u16 {
-    let (mut driver, mut sender) = h3::client::new(h3_quinn::Connection::new(connection))
-        .await
-        .unwrap();
-    let drive = tokio::spawn(async move {
-        let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
-    });
-    let req = http::Request::get("https://localhost/v1/time")
-        .body(())
-        .unwrap();
-    let mut stream = sender.send_request(req).await.unwrap();
-    stream.finish().await.unwrap();
-    let status = stream.recv_response().await.unwrap().status().as_u16();
-    drop((stream, sender));
-    drive.abort();
-    status
+    let mut client = Client::over_quic(connection).await.unwrap();
+    client.get("/v1/time").await.unwrap().status.as_u16()
 }
 
 #[tokio::test]

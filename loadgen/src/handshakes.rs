@@ -7,6 +7,7 @@
 //! sets up HTTP, proves it usable with `GET /v1/time`, closes it and starts
 //! over, until `duration` passes.
 
+use crate::record::{histogram, micros};
 use crate::transport::{Gate, Protocol, Target};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -69,7 +70,7 @@ pub async fn measure(target: &Target, concurrency: usize, duration: Duration) ->
         let (target, gate, uri) = (target.clone(), gate.clone(), uri.clone());
         workers.spawn(async move {
             let mut tally = WorkerTally {
-                setup_us: new_histogram(),
+                setup_us: histogram(),
                 failed: 0,
                 last_error: None,
             };
@@ -79,7 +80,7 @@ pub async fn measure(target: &Target, concurrency: usize, duration: Duration) ->
                     Ok(()) => {
                         let _ = tally
                             .setup_us
-                            .record(begun.elapsed().as_micros().max(1) as u64);
+                            .record(micros(begun.elapsed().as_nanos() as u64));
                     }
                     Err(e) => {
                         tally.failed += 1;
@@ -91,7 +92,7 @@ pub async fn measure(target: &Target, concurrency: usize, duration: Duration) ->
         });
     }
     let mut all = WorkerTally {
-        setup_us: new_histogram(),
+        setup_us: histogram(),
         failed: 0,
         last_error: None,
     };
@@ -128,9 +129,4 @@ async fn set_up(target: &Target, gate: Arc<Gate>, uri: &str) -> Result<(), Strin
         return Err(format!("GET /v1/time answered {}", answer.status));
     }
     Ok(())
-}
-
-fn new_histogram() -> Histogram<u64> {
-    // 1 µs to 1 hour, 3 significant digits.
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }

@@ -133,6 +133,20 @@ impl Client {
             .connect(addr, "localhost")?
             .await
             .context("QUIC handshake")?;
+        Self::h3(connection, Some(endpoint)).await
+    }
+
+    /// HTTP/3 over a QUIC connection the test opened itself (with its own
+    /// TLS or transport settings); the test keeps its endpoint alive.
+    pub async fn over_quic(connection: quinn::Connection) -> anyhow::Result<Self> {
+        Self::h3(connection, None).await
+    }
+
+    async fn h3(
+        connection: quinn::Connection,
+        endpoint: Option<quinn::Endpoint>,
+    ) -> anyhow::Result<Self> {
+        let addr = connection.remote_address();
         let (mut driver, sender) = h3::client::new(h3_quinn::Connection::new(connection))
             .await
             .context("HTTP/3 set-up")?;
