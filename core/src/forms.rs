@@ -248,46 +248,46 @@ impl ApplicationModel {
         self.pages.iter().find(|p| p.id == id)
     }
 
-    pub fn fields(&self) -> impl Iterator<Item = &Field> {
+    pub fn fields(&self) -> impl Iterator<Item = &Field> + Clone {
         self.pages.iter().flat_map(|p| p.fields.iter())
     }
 
     /// The checks of one page, run when it is saved: the fields typed there
     /// (an empty required field is reported too, so the page shows it), and
-    /// the rules whose fields are all on pages up to this one.
+    /// the rules that flag a field of this page.
     pub fn check_page(&self, page: &Page, answers: &Answers, cx: CheckContext<'_>) -> FieldErrors {
-        let mut errors: FieldErrors = page
-            .fields
-            .iter()
-            .filter_map(|f| f.check(answers, cx).map(|p| (f.id.clone(), p)))
-            .collect();
-        let on_page = |id: &str| page.fields.iter().any(|f| f.id == id);
-        for rule in &self.rules {
-            if let Some((field, problem)) = rule.check(answers)
-                && on_page(&field)
-            {
-                errors.entry(field).or_insert(problem);
-            }
-        }
-        errors
+        self.errors(page.fields.iter(), answers, cx)
     }
 
     /// Every field and rule: may this application be marked ready?
     pub fn completeness(&self, answers: &Answers, cx: CheckContext<'_>) -> Completeness {
-        let mut errors: FieldErrors = self
-            .fields()
-            .filter_map(|f| f.check(answers, cx).map(|p| (f.id.clone(), p)))
-            .collect();
-        for rule in &self.rules {
-            if let Some((field, problem)) = rule.check(answers) {
-                errors.entry(field).or_insert(problem);
-            }
-        }
+        let errors = self.errors(self.fields(), answers, cx);
         if errors.is_empty() {
             Completeness::Ready
         } else {
             Completeness::ToComplete(errors)
         }
+    }
+
+    /// The problems of `fields`, and of the rules that flag one of them.
+    fn errors<'a>(
+        &self,
+        fields: impl Iterator<Item = &'a Field> + Clone,
+        answers: &Answers,
+        cx: CheckContext<'_>,
+    ) -> FieldErrors {
+        let mut errors: FieldErrors = fields
+            .clone()
+            .filter_map(|f| f.check(answers, cx).map(|p| (f.id.clone(), p)))
+            .collect();
+        for rule in &self.rules {
+            if let Some((field, problem)) = rule.check(answers)
+                && fields.clone().any(|f| f.id == field)
+            {
+                errors.entry(field).or_insert(problem);
+            }
+        }
+        errors
     }
 
     /// A model that cannot work (a rule naming a missing field, two fields
