@@ -9,6 +9,7 @@
 mod enqueue;
 mod http;
 mod limits;
+mod linger;
 pub mod metrics;
 mod metrics_server;
 mod quic;

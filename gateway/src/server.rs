@@ -3,6 +3,7 @@
 //! a connection cap, `Alt-Svc` pointing at HTTP/3, and a graceful drain.
 
 use crate::limits::EdgeLimits;
+use crate::linger::LingeringStream;
 use crate::quic::QuicListener;
 use crate::{Gateway, GatewayError, tls};
 use clickday_config::Config;
@@ -224,7 +225,10 @@ impl AcceptLoop {
             let (stream, peer) = tokio::select! {
                 () = shutdown.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok(pair) => pair,
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        (stream, peer)
+                    }
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -241,10 +245,7 @@ impl AcceptLoop {
                 handshake_timeout: self.handshake_timeout,
                 alt_svc: self.alt_svc.clone(),
             };
-            tokio::spawn(async move {
-                let _permit = permit;
-                connection.serve(stream, peer).await;
-            });
+            tokio::spawn(connection.serve(LingeringStream::new(stream, permit), peer));
         }
         drop(self.listener);
         tracing::info!("gateway stopped accepting; draining in-flight requests");
@@ -265,8 +266,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, stream: TcpStream, peer: SocketAddr) {
-        let _ = stream.set_nodelay(true);
+    async fn serve(self, stream: LingeringStream, peer: SocketAddr) {
         let gateway = self.gateway.clone();
         let alt_svc = self.alt_svc;
         let service = service_fn(move |req| {

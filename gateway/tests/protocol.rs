@@ -379,3 +379,40 @@ async fn streams_per_connection_are_capped_alike() {
     }
     assert_eq!(gw.records().await.len(), 4);
 }
+
+/// An HTTP/1.1 answer given on the declared length alone (413) must reach
+/// a client that is still uploading: the gateway drains what keeps coming
+/// instead of resetting the connection under it.
+#[tokio::test]
+async fn an_early_answer_reaches_a_client_still_uploading() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = TestGateway::start(Backend::Memory, "").await;
+    let tls = clickday_testkit::client::tls_config(&gw.ca, Proto::Http1).unwrap();
+    let tcp = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    let mut stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let piece = vec![b' '; 64 * 1024];
+    let head = format!(
+        "POST /v1/submissions HTTP/1.1\r\nhost: localhost\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        16 * piece.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&piece).await.unwrap();
+    // The answer is out and the gateway is done with the connection; a
+    // client that does not read while it uploads goes on sending.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for n in 1..16 {
+        stream
+            .write_all(&piece)
+            .await
+            .unwrap_or_else(|e| panic!("piece {n} of 16 not accepted: {e}"));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
