@@ -574,10 +574,19 @@ impl Connection {
                 let (parts, body) = req.into_parts();
                 let (response, mut stream) =
                     sender.send_request(Request::from_parts(parts, ()), body.is_empty())?;
-                if !body.is_empty() {
-                    stream.send_data(body, true)?;
-                }
-                let (parts, mut body) = response.await?.into_parts();
+                // An answer before the whole body (413, a shed 503) comes
+                // with RST_STREAM(NO_ERROR) and the answer stands (RFC 9113
+                // 8.1): a refused upload only matters if no answer comes.
+                let uploaded = match body.is_empty() {
+                    true => Ok(()),
+                    false => stream.send_data(body, true),
+                };
+                let response = match (response.await, uploaded) {
+                    (Ok(response), _) => response,
+                    (Err(_), Err(upload)) => return Err(upload.into()),
+                    (Err(e), Ok(())) => return Err(e.into()),
+                };
+                let (parts, mut body) = response.into_parts();
                 let mut whole = bytes::BytesMut::new();
                 while let Some(chunk) = body.data().await {
                     let chunk = chunk?;
