@@ -149,6 +149,17 @@ pub struct EmailConfig {
     pub max_backoff: Duration,
 }
 
+/// The validated portal settings.
+#[derive(Debug, Clone)]
+pub struct PortalConfig {
+    pub listen: SocketAddr,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub session_length: Duration,
+    pub link_validity: Duration,
+    pub login_attempts_per_minute: u32,
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -161,6 +172,7 @@ pub struct Config {
     pub persister: PersisterConfig,
     pub receipts: ReceiptsConfig,
     pub email: EmailConfig,
+    pub portal: PortalConfig,
     /// One per category, checked: what the portal's compilation asks.
     pub application_models: Vec<ApplicationModel>,
 }
@@ -294,6 +306,7 @@ impl RawConfig {
             metrics_listen: p.metrics_listen,
         };
         let application_models = validate_models(self.application_models)?;
+        let portal = validate_portal(self.portal)?;
         Ok(Config {
             node_id: self.node_id,
             data_dir,
@@ -304,9 +317,34 @@ impl RawConfig {
             persister,
             receipts,
             email,
+            portal,
             application_models,
         })
     }
+}
+
+fn validate_portal(p: raw::PortalSection) -> Result<PortalConfig, ConfigError> {
+    let public_url = p.public_url.trim_end_matches('/').to_string();
+    if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+        return Err(ConfigError::new(
+            "portal.public_url",
+            format!("{public_url:?} is not an http(s) URL"),
+        ));
+    }
+    let hours = |key: &str, n: u64| match n {
+        1..=8760 => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(ConfigError::new(key, format!("{n} is not 1 to 8760 hours"))),
+    };
+    Ok(PortalConfig {
+        listen: p.listen,
+        public_url,
+        session_length: hours("portal.session_hours", p.session_hours)?,
+        link_validity: hours("portal.link_valid_hours", p.link_valid_hours)?,
+        login_attempts_per_minute: positive(
+            "portal.login_attempts_per_minute",
+            p.login_attempts_per_minute,
+        )?,
+    })
 }
 
 /// The built-in models when none are configured; each model checked, one

@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub persister: PersisterSection,
     pub receipts: ReceiptsSection,
     pub email: EmailSection,
+    pub portal: PortalSection,
     /// The portal's application models; empty = the built-in three.
     pub application_models: Vec<clickday_core::forms::ApplicationModel>,
 }
@@ -40,6 +41,7 @@ impl Default for RawConfig {
             persister: PersisterSection::default(),
             receipts: ReceiptsSection::default(),
             email: EmailSection::default(),
+            portal: PortalSection::default(),
             application_models: Vec::new(),
         }
     }
@@ -276,6 +278,35 @@ impl Default for EmailSection {
             from: "Click Day <noreply@clickday.invalid>".into(),
             outbox_dir: None,
             max_backoff_ms: 600_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalSection {
+    /// Address of the web portal and its JSON API (plain HTTP: put the
+    /// ministry's TLS terminator in front of it).
+    pub listen: SocketAddr,
+    /// The address users reach the portal at, for links in emails.
+    pub public_url: String,
+    /// A signed-in session ends this long after the login.
+    pub session_hours: u64,
+    /// Confirmation and password-reset links expire after this long.
+    pub link_valid_hours: u64,
+    /// Failed-or-not login attempts allowed per minute, per client address
+    /// and per username.
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for PortalSection {
+    fn default() -> Self {
+        PortalSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            session_hours: 12,
+            link_valid_hours: 24,
+            login_attempts_per_minute: 10,
         }
     }
 }

@@ -48,6 +48,11 @@ impl Calendar {
         self.days.get(id)
     }
 
+    /// The province codes, in order.
+    pub fn provinces(&self) -> impl Iterator<Item = &str> {
+        self.provinces.iter().map(String::as_str)
+    }
+
     pub fn knows_province(&self, code: &str) -> bool {
         self.provinces.contains(code)
     }

@@ -4,12 +4,15 @@
 
 mod accounts;
 mod migrate;
+pub mod portal;
+mod portal_sql;
 mod postgres;
 mod rows;
 mod sqlite;
 mod submissions;
 
 pub use accounts::{KeyChanges, KeyRow, NewAccount, validate_account_id, validate_email};
+pub use portal::PortalStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use submissions::ReceivedSubmission;
@@ -143,6 +146,11 @@ pub trait Store: Send + Sync + 'static {
 /// Opens (creating and migrating) the store named by `url`:
 /// `sqlite://PATH` or `postgres://…`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(open_portal(url).await?)
+}
+
+/// The store with the portal's tables, from a `--store` URL.
+pub async fn open_portal(url: &str) -> Result<Arc<dyn PortalStore>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::connect(url).await?))
     } else if let Some(path) = url.strip_prefix("sqlite://") {

@@ -52,6 +52,11 @@ const SQLITE: &Steps = &[
         "written_emails",
         include_str!("../migrations/sqlite/0005_written_emails.sql"),
     ),
+    (
+        6,
+        "portal",
+        include_str!("../migrations/sqlite/0006_portal.sql"),
+    ),
 ];
 
 const POSTGRES: &Steps = &[
@@ -79,6 +84,11 @@ const POSTGRES: &Steps = &[
         5,
         "written_emails",
         include_str!("../migrations/postgres/0005_written_emails.sql"),
+    ),
+    (
+        6,
+        "portal",
+        include_str!("../migrations/postgres/0006_portal.sql"),
     ),
 ];
 

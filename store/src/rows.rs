@@ -3,6 +3,7 @@
 
 use crate::StoreError;
 use crate::accounts::KeyRow;
+use crate::portal::{Draft, DraftState, User, UserKind};
 use crate::submissions::{
     DeadLetter, EmailContent, EmailJob, RankedRow, Receipt, ReceiptJob, ReceivedSubmission,
     StoredBody,
@@ -142,5 +143,38 @@ pub(crate) fn email_job(r: &impl Fields) -> Result<EmailJob, StoreError> {
                 body: body.unwrap_or_default(),
             },
         },
+    })
+}
+
+pub(crate) fn user(r: &impl Fields) -> Result<User, StoreError> {
+    let kind = r.text("kind")?;
+    Ok(User {
+        user_id: r.text("user_id")?,
+        email: r.text("email")?,
+        password_hash: r.text("password_hash")?,
+        kind: UserKind::parse(&kind)
+            .ok_or_else(|| StoreError::Rejected(format!("stored user kind {kind:?} unknown")))?,
+        full_name: r.text("full_name")?,
+        codice_fiscale: r.text("codice_fiscale")?,
+        parent_user_id: r.opt_text("parent_user_id")?,
+        account_id: r.opt_text("account_id")?,
+        confirmed: r.opt_int("confirmed_at")?.is_some(),
+    })
+}
+
+pub(crate) fn draft(r: &impl Fields) -> Result<Draft, StoreError> {
+    let state = r.text("state")?;
+    Ok(Draft {
+        application_id: r.text("application_id")?,
+        user_id: r.text("user_id")?,
+        click_day: r.text("click_day")?,
+        category: r.text("category")?,
+        answers: r.text("answers")?,
+        province: r.opt_text("province")?,
+        worker_name: r.opt_text("worker_name")?,
+        state: DraftState::parse(&state)
+            .ok_or_else(|| StoreError::Rejected(format!("stored state {state:?} unknown")))?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
     })
 }

@@ -1,0 +1,526 @@
+//! Registration, email confirmation, sign-in, sign-out and password reset.
+
+use crate::visitor::{ClientAddress, Visitor, see_other, session_cookie, set_cookie};
+use crate::{Portal, i18n, secrets};
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use clickday_core::CodiceFiscale;
+use clickday_core::forms::{FieldProblem, Lang, looks_like_email};
+use clickday_store::portal::{NewSession, NewToken, NewUser, TokenPurpose, User, UserKind};
+use clickday_store::{NewEmail, StoreError};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub async fn home(State(portal): State<Arc<Portal>>, visitor: Visitor) -> Response {
+    if visitor.user.is_some() {
+        return see_other("/domande");
+    }
+    visitor.page(&portal, "home.html", minijinja::context! {})
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RegisterForm {
+    csrf: String,
+    kind: String,
+    full_name: String,
+    codice_fiscale: String,
+    email: String,
+    password: String,
+    password_again: String,
+}
+
+pub async fn register_form(State(portal): State<Arc<Portal>>, visitor: Visitor) -> Response {
+    let form = RegisterForm::default();
+    show_register(&portal, &visitor, StatusCode::OK, &form, &BTreeMap::new())
+}
+
+fn show_register(
+    portal: &Portal,
+    visitor: &Visitor,
+    status: StatusCode,
+    form: &RegisterForm,
+    errors: &BTreeMap<&str, String>,
+) -> Response {
+    let form = minijinja::context! {
+        kind => &form.kind,
+        full_name => &form.full_name,
+        codice_fiscale => &form.codice_fiscale,
+        email => &form.email,
+    };
+    visitor.page_with(
+        portal,
+        status,
+        "register.html",
+        minijinja::context! { form, errors },
+    )
+}
+
+/// The registration's field errors, beside each field; none means valid.
+fn check_registration(form: &RegisterForm, lang: Lang) -> BTreeMap<&'static str, String> {
+    let text = |key| i18n::text(lang, key).to_string();
+    let mut errors = BTreeMap::new();
+    if UserKind::parse(&form.kind)
+        .is_none_or(|k| !matches!(k, UserKind::Employer | UserKind::Association))
+    {
+        errors.insert("kind", text("field.choice"));
+    }
+    match form.full_name.trim().chars().count() {
+        0 => drop(errors.insert("full_name", text("field.required"))),
+        1..=200 => {}
+        _ => drop(errors.insert("full_name", text("field.too_long"))),
+    }
+    if form.codice_fiscale.trim().is_empty() {
+        errors.insert("codice_fiscale", text("field.required"));
+    } else if let Err(e) = CodiceFiscale::parse(&form.codice_fiscale) {
+        errors.insert(
+            "codice_fiscale",
+            FieldProblem::CodiceFiscale(e).message(lang),
+        );
+    }
+    if form.email.trim().is_empty() {
+        errors.insert("email", text("field.required"));
+    } else if !looks_like_email(form.email.trim()) {
+        errors.insert("email", text("field.email"));
+    }
+    if let Some(problem) = password_problem(&form.password, &form.password_again) {
+        errors.insert("password", text(problem));
+    }
+    errors
+}
+
+fn password_problem(password: &str, again: &str) -> Option<&'static str> {
+    let len = password.chars().count();
+    if len < secrets::MIN_PASSWORD_LEN {
+        Some("field.password_short")
+    } else if len > secrets::MAX_PASSWORD_LEN {
+        Some("field.password_long")
+    } else if password != again {
+        Some("field.password_mismatch")
+    } else {
+        None
+    }
+}
+
+/// Argon2 takes tens of milliseconds of CPU: off the async workers.
+async fn hash_password(password: String) -> String {
+    tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+        .await
+        .unwrap_or_default()
+}
+
+async fn verify_password(password: String, stored: String) -> bool {
+    tokio::task::spawn_blocking(move || secrets::verify_password(&password, &stored))
+        .await
+        .unwrap_or(false)
+}
+
+pub async fn register(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Form(form): Form<RegisterForm>,
+) -> Response {
+    if let Err(refused) = visitor.check_csrf(&portal, Some(&form.csrf)) {
+        return refused;
+    }
+    let mut errors = check_registration(&form, visitor.lang);
+    if !errors.is_empty() {
+        return show_register(
+            &portal,
+            &visitor,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &form,
+            &errors,
+        );
+    }
+    let user = NewUser {
+        user_id: format!("u{}", secrets::readable_id(15)),
+        email: form.email.trim().to_lowercase(),
+        password_hash: hash_password(form.password.clone()).await,
+        kind: UserKind::parse(&form.kind).unwrap_or(UserKind::Employer),
+        full_name: form.full_name.trim().to_string(),
+        codice_fiscale: form.codice_fiscale.trim().to_uppercase(),
+        parent_user_id: None,
+    };
+    let secret = secrets::new_secret();
+    let token = link_token(&portal, &user.user_id, TokenPurpose::Confirm, &secret);
+    match portal.store.create_user(&user, &token).await {
+        Ok(()) => {}
+        Err(StoreError::Rejected(_)) => {
+            errors.insert(
+                "email",
+                i18n::text(visitor.lang, "field.email_taken").into(),
+            );
+            return show_register(&portal, &visitor, StatusCode::CONFLICT, &form, &errors);
+        }
+        Err(e) => return visitor.failure(&portal, &e),
+    }
+    let sent = send_link(
+        &portal,
+        visitor.lang,
+        &user.email,
+        &user.full_name,
+        TokenPurpose::Confirm,
+        &secret,
+    )
+    .await;
+    match sent {
+        Ok(()) => visitor.message(
+            &portal,
+            StatusCode::OK,
+            "register.sent.title",
+            "register.sent.body",
+        ),
+        Err(e) => visitor.failure(&portal, &e),
+    }
+}
+
+fn link_token(portal: &Portal, user_id: &str, purpose: TokenPurpose, secret: &str) -> NewToken {
+    NewToken {
+        token_hash: secrets::secret_hash(secret),
+        user_id: user_id.to_string(),
+        purpose,
+        valid_for_micros: portal.settings.link_validity.as_micros() as i64,
+    }
+}
+
+/// Queues the email carrying a one-time link, in the page's language.
+async fn send_link(
+    portal: &Portal,
+    lang: Lang,
+    recipient: &str,
+    name: &str,
+    purpose: TokenPurpose,
+    secret: &str,
+) -> Result<(), StoreError> {
+    let (path, kind, prefix) = match purpose {
+        TokenPurpose::Confirm => ("conferma", "registration-confirmation", "email.confirm"),
+        TokenPurpose::Reset => ("reimposta-password", "password-reset", "email.reset"),
+    };
+    let link = format!("{}/{path}/{secret}", portal.settings.public_url);
+    let body = i18n::text(lang, &format!("{prefix}.body"))
+        .replace("{name}", name)
+        .replace("{link}", &link);
+    let email = NewEmail {
+        kind: kind.into(),
+        recipient: recipient.into(),
+        subject: i18n::text(lang, &format!("{prefix}.subject")).into(),
+        body,
+    };
+    portal.store.queue_written_email(&email).await.map(|_| ())
+}
+
+pub async fn confirm(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Path(token): Path<String>,
+) -> Response {
+    match portal
+        .store
+        .confirm_user(&secrets::secret_hash(&token))
+        .await
+    {
+        Ok(Some(_)) => visitor.message(
+            &portal,
+            StatusCode::OK,
+            "confirm.ok.title",
+            "confirm.ok.body",
+        ),
+        Ok(None) => visitor.message(
+            &portal,
+            StatusCode::NOT_FOUND,
+            "confirm.bad.title",
+            "confirm.bad.body",
+        ),
+        Err(e) => visitor.failure(&portal, &e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoginForm {
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+pub async fn login_form(State(portal): State<Arc<Portal>>, visitor: Visitor) -> Response {
+    show_login(&portal, &visitor, StatusCode::OK, "", None, None)
+}
+
+fn show_login(
+    portal: &Portal,
+    visitor: &Visitor,
+    status: StatusCode,
+    email: &str,
+    notice: Option<&str>,
+    failure: Option<&str>,
+) -> Response {
+    visitor.page_with(
+        portal,
+        status,
+        "login.html",
+        minijinja::context! { email, notice, failure },
+    )
+}
+
+pub async fn login(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    ClientAddress(address): ClientAddress,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if let Err(refused) = visitor.check_csrf(&portal, Some(&form.csrf)) {
+        return refused;
+    }
+    let email = form.email.trim().to_lowercase();
+    if !login_allowed(&portal, address, &email) {
+        return show_login(
+            &portal,
+            &visitor,
+            StatusCode::TOO_MANY_REQUESTS,
+            &email,
+            None,
+            Some("login.limited"),
+        );
+    }
+    let user = match portal.store.user_by_email(&email).await {
+        Ok(user) => user,
+        Err(e) => return visitor.failure(&portal, &e),
+    };
+    // The same work whether or not the user exists.
+    let stored = user
+        .as_ref()
+        .map_or(secrets::decoy_hash(), |u| &u.password_hash)
+        .to_string();
+    let matches = verify_password(form.password, stored).await;
+    match user {
+        Some(user) if matches && user.confirmed => start_session(&portal, &visitor, &user).await,
+        Some(user) if matches => {
+            // Registered but never confirmed (the first email lost?): a new link.
+            let secret = secrets::new_secret();
+            let token = link_token(&portal, &user.user_id, TokenPurpose::Confirm, &secret);
+            let sent = match portal.store.add_token(&token).await {
+                Ok(()) => {
+                    send_link(
+                        &portal,
+                        visitor.lang,
+                        &user.email,
+                        &user.full_name,
+                        TokenPurpose::Confirm,
+                        &secret,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(()) => visitor.message(
+                    &portal,
+                    StatusCode::FORBIDDEN,
+                    "register.sent.title",
+                    "register.sent.body",
+                ),
+                Err(e) => visitor.failure(&portal, &e),
+            }
+        }
+        _ => show_login(
+            &portal,
+            &visitor,
+            StatusCode::UNAUTHORIZED,
+            &email,
+            None,
+            Some("login.failed"),
+        ),
+    }
+}
+
+/// Both budgets are spent on every attempt, successful or not.
+fn login_allowed(portal: &Portal, address: Option<IpAddr>, email: &str) -> bool {
+    let by_address = address.is_none_or(|ip| portal.logins_by_address.check_key(&ip).is_ok());
+    let by_user = portal.logins_by_user.check_key(&email.to_string()).is_ok();
+    by_address && by_user
+}
+
+async fn start_session(portal: &Portal, visitor: &Visitor, user: &User) -> Response {
+    let secret = secrets::new_secret();
+    let session = NewSession {
+        session_hash: secrets::secret_hash(&secret),
+        user_id: user.user_id.clone(),
+        csrf_token: secrets::new_secret(),
+        valid_for_micros: portal.settings.session_length.as_micros() as i64,
+    };
+    if let Err(e) = portal.store.create_session(&session).await {
+        return visitor.failure(portal, &e);
+    }
+    // A session id known before sign-in (fixation) is never reused: the
+    // cookie is always a new secret.
+    let mut response = see_other("/domande");
+    set_cookie(
+        response.headers_mut(),
+        session_cookie(Some(&secret), portal.settings.session_length),
+    );
+    response
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(refused) = visitor.check_csrf(&portal, Some(&form.csrf)) {
+        return refused;
+    }
+    if let Some(hash) = &visitor.session_hash
+        && let Err(e) = portal.store.end_session(hash).await
+    {
+        return visitor.failure(&portal, &e);
+    }
+    let mut response = see_other("/");
+    set_cookie(
+        response.headers_mut(),
+        session_cookie(None, Default::default()),
+    );
+    response
+}
+
+pub async fn forgot_form(State(portal): State<Arc<Portal>>, visitor: Visitor) -> Response {
+    visitor.page(
+        &portal,
+        "forgot.html",
+        minijinja::context! { sent => false },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ForgotForm {
+    csrf: String,
+    email: String,
+}
+
+pub async fn forgot(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    ClientAddress(address): ClientAddress,
+    Form(form): Form<ForgotForm>,
+) -> Response {
+    if let Err(refused) = visitor.check_csrf(&portal, Some(&form.csrf)) {
+        return refused;
+    }
+    let email = form.email.trim().to_lowercase();
+    // Same budget as sign-in: no mail-bombing through this form.
+    if login_allowed(&portal, address, &email) {
+        match portal.store.user_by_email(&email).await {
+            Ok(Some(user)) if user.confirmed => {
+                let secret = secrets::new_secret();
+                let token = link_token(&portal, &user.user_id, TokenPurpose::Reset, &secret);
+                let sent = match portal.store.add_token(&token).await {
+                    Ok(()) => {
+                        send_link(
+                            &portal,
+                            visitor.lang,
+                            &user.email,
+                            &user.full_name,
+                            TokenPurpose::Reset,
+                            &secret,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = sent {
+                    return visitor.failure(&portal, &e);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return visitor.failure(&portal, &e),
+        }
+    }
+    // The same answer whether or not the address is registered.
+    visitor.page(&portal, "forgot.html", minijinja::context! { sent => true })
+}
+
+pub async fn reset_form(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Path(token): Path<String>,
+) -> Response {
+    show_reset(&portal, &visitor, StatusCode::OK, &token, &BTreeMap::new())
+}
+
+fn show_reset(
+    portal: &Portal,
+    visitor: &Visitor,
+    status: StatusCode,
+    token: &str,
+    errors: &BTreeMap<&str, String>,
+) -> Response {
+    visitor.page_with(
+        portal,
+        status,
+        "reset.html",
+        minijinja::context! { token, errors },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResetForm {
+    csrf: String,
+    password: String,
+    password_again: String,
+}
+
+pub async fn reset(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Path(token): Path<String>,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    if let Err(refused) = visitor.check_csrf(&portal, Some(&form.csrf)) {
+        return refused;
+    }
+    if let Some(problem) = password_problem(&form.password, &form.password_again) {
+        let errors = BTreeMap::from([("password", i18n::text(visitor.lang, problem).to_string())]);
+        return show_reset(
+            &portal,
+            &visitor,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &token,
+            &errors,
+        );
+    }
+    let hash = hash_password(form.password).await;
+    match portal
+        .store
+        .reset_password(&secrets::secret_hash(&token), &hash)
+        .await
+    {
+        Ok(Some(user)) => show_login(
+            &portal,
+            &visitor,
+            StatusCode::OK,
+            &user.email,
+            Some("reset.done"),
+            None,
+        ),
+        Ok(None) => visitor.message(
+            &portal,
+            StatusCode::NOT_FOUND,
+            "confirm.bad.title",
+            "confirm.bad.body",
+        ),
+        Err(e) => visitor.failure(&portal, &e),
+    }
+}

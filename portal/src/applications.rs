@@ -1,0 +1,450 @@
+//! Online compilation: a user creates applications for a click day's
+//! category, fills the model's pages one at a time (each save keeps what
+//! was typed, right or wrong, and shows the problems beside the fields),
+//! reviews the summary and marks the application ready for the
+//! mini-client. A user sees their own applications and, for an
+//! association, its sub-accounts'; only the owner edits.
+
+use crate::visitor::{Visitor, see_other};
+use crate::{Portal, secrets};
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use clickday_core::forms::{
+    Answers, ApplicationModel, CheckContext, Completeness, FieldErrors, FieldKind, Lang, Page,
+    QUOTA_PROVINCE,
+};
+use clickday_store::portal::{Draft, DraftState, User, UserKind};
+use minijinja::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The fields copied out of the answers for lists and search.
+const WORKER_SURNAME: &str = "lavoratore_cognome";
+const WORKER_NAME: &str = "lavoratore_nome";
+
+fn now_nanos() -> u64 {
+    jiff::Timestamp::now().as_nanosecond().max(0) as u64
+}
+
+fn check_context(portal: &Portal) -> CheckContext<'_> {
+    let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap_or(jiff::tz::TimeZone::UTC);
+    CheckContext {
+        today: jiff::Timestamp::now().to_zoned(rome).date(),
+        calendar: &portal.calendar,
+    }
+}
+
+pub async fn list(State(portal): State<Arc<Portal>>, visitor: Visitor) -> Response {
+    let user = match visitor.signed_in() {
+        Ok(user) => user,
+        Err(redirect) => return redirect,
+    };
+    show_list(&portal, &visitor, user, StatusCode::OK, None).await
+}
+
+async fn show_list(
+    portal: &Portal,
+    visitor: &Visitor,
+    user: &User,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let drafts = match portal.store.drafts_visible_to(&user.user_id).await {
+        Ok(drafts) => drafts,
+        Err(e) => return visitor.failure(portal, &e),
+    };
+    let lang = visitor.lang;
+    let drafts: Vec<Value> = drafts
+        .iter()
+        .map(|d| {
+            minijinja::context! {
+                id => &d.application_id,
+                click_day => &d.click_day,
+                category => model_title(portal, &d.category, lang),
+                worker => &d.worker_name,
+                province => &d.province,
+                state => d.state.as_str(),
+            }
+        })
+        .collect();
+    let now = now_nanos();
+    let click_days: Vec<Value> = portal
+        .calendar
+        .days()
+        .filter(|day| day.closes_at > now)
+        .map(|day| {
+            let categories: Vec<Value> = day
+                .categories
+                .iter()
+                .filter_map(|c| portal.model(c))
+                .map(
+                    |m| minijinja::context! { category => &m.category, title => m.title.get(lang) },
+                )
+                .collect();
+            minijinja::context! { id => &day.id, categories }
+        })
+        .collect();
+    let sends = user.kind.sends();
+    visitor.page_with(
+        portal,
+        status,
+        "applications.html",
+        minijinja::context! { drafts, click_days => if sends { click_days } else { Vec::new() }, error },
+    )
+}
+
+fn model_title(portal: &Portal, category: &str, lang: Lang) -> String {
+    portal
+        .model(category)
+        .map_or(category.to_string(), |m| m.title.get(lang).to_string())
+}
+
+pub async fn create(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let user = match visitor.signed_in() {
+        Ok(user) => user,
+        Err(redirect) => return redirect,
+    };
+    if let Err(refused) = visitor.check_csrf(&portal, form.get("csrf").map(String::as_str)) {
+        return refused;
+    }
+    let choice = form.get("choice").map(String::as_str).unwrap_or("");
+    let (day_id, category) = choice.split_once('|').unwrap_or((choice, ""));
+    let day = portal.calendar.get(day_id);
+    let open_for_it =
+        day.is_some_and(|d| d.categories.contains(category) && d.closes_at > now_nanos());
+    let Some(model) = portal
+        .model(category)
+        .filter(|_| open_for_it && user.kind.sends())
+    else {
+        let error = crate::i18n::text(visitor.lang, "field.category");
+        return show_list(
+            &portal,
+            &visitor,
+            user,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(error),
+        )
+        .await;
+    };
+    let year = jiff::Timestamp::from_nanosecond(day.map_or(0, |d| d.opens_at) as i128)
+        .map_or(0, |t| t.to_zoned(jiff::tz::TimeZone::UTC).year());
+    let draft = Draft {
+        application_id: format!("{year}-{}", secrets::readable_id(10)),
+        user_id: user.user_id.clone(),
+        click_day: day_id.to_string(),
+        category: category.to_string(),
+        answers: "{}".into(),
+        province: None,
+        worker_name: None,
+        state: DraftState::ToComplete,
+        created_at: 0,
+        updated_at: 0,
+    };
+    if let Err(e) = portal.store.create_draft(&draft).await {
+        return visitor.failure(&portal, &e);
+    }
+    see_other(&page_url(&draft.application_id, &model.pages[0].id))
+}
+
+fn page_url(application_id: &str, page: &str) -> String {
+    format!("/domande/{application_id}/pagine/{page}")
+}
+
+/// A draft this visitor may see (`edit`: and change). Anything else is
+/// "not found", so guessing ids tells nothing.
+async fn visible_draft(
+    portal: &Portal,
+    visitor: &Visitor,
+    application_id: &str,
+    edit: bool,
+) -> Result<(Draft, ApplicationModel), Response> {
+    let user = visitor.signed_in()?;
+    let draft = match portal.store.draft(application_id).await {
+        Ok(Some(draft)) => draft,
+        Ok(None) => return Err(visitor.not_found(portal)),
+        Err(e) => return Err(visitor.failure(portal, &e)),
+    };
+    let mine = draft.user_id == user.user_id;
+    let allowed = mine
+        || (!edit && user.kind == UserKind::Association && parent_is(portal, &draft, user).await);
+    match portal.model(&draft.category) {
+        Some(model) if allowed => Ok((draft, model.clone())),
+        _ => Err(visitor.not_found(portal)),
+    }
+}
+
+async fn parent_is(portal: &Portal, draft: &Draft, user: &User) -> bool {
+    matches!(
+        portal.store.user(&draft.user_id).await,
+        Ok(Some(owner)) if owner.parent_user_id.as_deref() == Some(user.user_id.as_str())
+    )
+}
+
+fn answers_of(draft: &Draft) -> Answers {
+    serde_json::from_str(&draft.answers).unwrap_or_default()
+}
+
+pub async fn page_form(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Path((id, page_id)): Path<(String, String)>,
+) -> Response {
+    let (draft, model) = match visible_draft(&portal, &visitor, &id, true).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let Some(page) = model.page(&page_id) else {
+        return visitor.not_found(&portal);
+    };
+    show_page(
+        &portal,
+        &visitor,
+        StatusCode::OK,
+        &draft,
+        &model,
+        page,
+        &answers_of(&draft),
+        &FieldErrors::new(),
+    )
+}
+
+#[allow(clippy::too_many_arguments)] // one page's whole context
+fn show_page(
+    portal: &Portal,
+    visitor: &Visitor,
+    status: StatusCode,
+    draft: &Draft,
+    model: &ApplicationModel,
+    page: &Page,
+    answers: &Answers,
+    errors: &FieldErrors,
+) -> Response {
+    let lang = visitor.lang;
+    let number = model
+        .pages
+        .iter()
+        .position(|p| p.id == page.id)
+        .unwrap_or(0)
+        + 1;
+    let fields: Vec<Value> = page
+        .fields
+        .iter()
+        .map(|f| {
+            let (input_type, max_len, options) = match &f.kind {
+                FieldKind::Text { max_len } => ("text", Some(*max_len), Vec::new()),
+                FieldKind::CodiceFiscale => ("text", Some(16), Vec::new()),
+                FieldKind::Date { .. } => ("date", None, Vec::new()),
+                FieldKind::Province => ("text", Some(2), Vec::new()),
+                FieldKind::Email => ("email", Some(254), Vec::new()),
+                FieldKind::Integer { .. } => ("number", None, Vec::new()),
+                FieldKind::Choice { options } => (
+                    "radio",
+                    None,
+                    options
+                        .iter()
+                        .map(|o| minijinja::context! { value => &o.value, label => o.label.get(lang) })
+                        .collect(),
+                ),
+            };
+            minijinja::context! {
+                id => &f.id,
+                label => f.label.get(lang),
+                kind => kind_name(&f.kind),
+                input_type,
+                max_len,
+                options,
+                required => f.required,
+                value => answers.get(&f.id),
+                error => errors.get(&f.id).map(|p| p.message(lang)),
+            }
+        })
+        .collect();
+    let provinces: Vec<&str> = portal.calendar.provinces().collect();
+    visitor.page_with(
+        portal,
+        status,
+        "page.html",
+        minijinja::context! {
+            draft => minijinja::context! { id => &draft.application_id, title => model.title.get(lang) },
+            page => minijinja::context! { id => &page.id, title => page.title.get(lang), number, count => model.pages.len() },
+            fields,
+            provinces,
+            saved_with_errors => !errors.is_empty(),
+        },
+    )
+}
+
+fn kind_name(kind: &FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text { .. } => "text",
+        FieldKind::CodiceFiscale => "codice_fiscale",
+        FieldKind::Date { .. } => "date",
+        FieldKind::Province => "province",
+        FieldKind::Email => "email",
+        FieldKind::Integer { .. } => "integer",
+        FieldKind::Choice { .. } => "choice",
+    }
+}
+
+pub async fn save_page(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Path((id, page_id)): Path<(String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (mut draft, model) = match visible_draft(&portal, &visitor, &id, true).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    if let Err(refused) = visitor.check_csrf(&portal, form.get("csrf").map(String::as_str)) {
+        return refused;
+    }
+    let Some(page) = model.page(&page_id) else {
+        return visitor.not_found(&portal);
+    };
+    // Only this page's fields are taken from the form; the rest stays.
+    let mut answers = answers_of(&draft);
+    for field in &page.fields {
+        match form.get(&field.id).map(|v| v.trim()) {
+            Some(value) if !value.is_empty() => {
+                answers.insert(field.id.clone(), value.to_string());
+            }
+            _ => {
+                answers.remove(&field.id);
+            }
+        }
+    }
+    draft.answers = serde_json::to_string(&answers).unwrap_or_else(|_| "{}".into());
+    draft.province = answers.get(QUOTA_PROVINCE).cloned();
+    draft.worker_name = worker_name(&answers);
+    // Any change needs a new check before it may be sent.
+    draft.state = DraftState::ToComplete;
+    match portal.store.update_draft(&draft).await {
+        Ok(true) => {}
+        Ok(false) => return visitor.not_found(&portal),
+        Err(e) => return visitor.failure(&portal, &e),
+    }
+    let errors = model.check_page(page, &answers, check_context(&portal));
+    if !errors.is_empty() {
+        return show_page(
+            &portal,
+            &visitor,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &draft,
+            &model,
+            page,
+            &answers,
+            &errors,
+        );
+    }
+    let next = model.pages.iter().skip_while(|p| p.id != page.id).nth(1);
+    match next {
+        Some(next) => see_other(&page_url(&draft.application_id, &next.id)),
+        None => see_other(&format!("/domande/{}", draft.application_id)),
+    }
+}
+
+fn worker_name(answers: &Answers) -> Option<String> {
+    let parts: Vec<&str> = [WORKER_SURNAME, WORKER_NAME]
+        .iter()
+        .filter_map(|f| answers.get(*f).map(String::as_str))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+pub async fn preview(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Response {
+    let (draft, model) = match visible_draft(&portal, &visitor, &id, false).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let lang = visitor.lang;
+    let answers = answers_of(&draft);
+    let pages: Vec<Value> = model
+        .pages
+        .iter()
+        .map(|page| {
+            let fields: Vec<Value> = page
+                .fields
+                .iter()
+                .map(|f| {
+                    let value = answers.get(&f.id).map(|v| shown_value(&f.kind, v, lang));
+                    minijinja::context! { label => f.label.get(lang), value }
+                })
+                .collect();
+            minijinja::context! { id => &page.id, title => page.title.get(lang), fields }
+        })
+        .collect();
+    let missing: Vec<Value> = match model.completeness(&answers, check_context(&portal)) {
+        Completeness::Ready => Vec::new(),
+        Completeness::ToComplete(errors) => model
+            .pages
+            .iter()
+            .flat_map(|p| p.fields.iter().map(move |f| (p, f)))
+            .filter_map(|(p, f)| {
+                errors.get(&f.id).map(|problem| {
+                    minijinja::context! { page => &p.id, label => f.label.get(lang), message => problem.message(lang) }
+                })
+            })
+            .collect(),
+    };
+    visitor.page(
+        &portal,
+        "preview.html",
+        minijinja::context! {
+            draft => minijinja::context! {
+                id => &draft.application_id,
+                click_day => &draft.click_day,
+                title => model.title.get(lang),
+                state => draft.state.as_str(),
+            },
+            pages,
+            missing,
+        },
+    )
+}
+
+/// A choice shows its label, anything else as typed.
+fn shown_value(kind: &FieldKind, value: &str, lang: Lang) -> String {
+    match kind {
+        FieldKind::Choice { options } => options
+            .iter()
+            .find(|o| o.value == value)
+            .map_or(value.to_string(), |o| o.label.get(lang).to_string()),
+        _ => value.to_string(),
+    }
+}
+
+pub async fn mark_ready(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let (mut draft, model) = match visible_draft(&portal, &visitor, &id, true).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    if let Err(refused) = visitor.check_csrf(&portal, form.get("csrf").map(String::as_str)) {
+        return refused;
+    }
+    let summary = format!("/domande/{}", draft.application_id);
+    if model.completeness(&answers_of(&draft), check_context(&portal)) != Completeness::Ready {
+        // The summary lists what is missing.
+        return see_other(&summary);
+    }
+    draft.state = DraftState::Ready;
+    match portal.store.update_draft(&draft).await {
+        Ok(_) => see_other(&summary),
+        Err(e) => visitor.failure(&portal, &e),
+    }
+}

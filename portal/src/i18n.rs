@@ -1,0 +1,299 @@
+//! The portal's texts in Italian (the default) and English. Templates ask
+//! for a text by key with `t("key")`; a key missing here is a bug that the
+//! catalogue test catches, and shows as the key itself, never as a blank.
+
+use clickday_core::forms::Lang;
+
+/// key, Italian, English.
+const CATALOGUE: &[(&str, &str, &str)] = &[
+    (
+        "site.name",
+        "Click Day — Portale dei datori di lavoro",
+        "Click Day — Employers' portal",
+    ),
+    ("site.skip", "Vai al contenuto", "Skip to content"),
+    ("nav.home", "Home", "Home"),
+    ("nav.applications", "Le mie domande", "My applications"),
+    ("nav.login", "Accedi", "Sign in"),
+    ("nav.register", "Registrati", "Register"),
+    ("nav.logout", "Esci", "Sign out"),
+    ("nav.language", "Lingua", "Language"),
+    ("home.title", "Benvenuto", "Welcome"),
+    (
+        "home.intro",
+        "Registrati, compila online le domande per i click day e preparale per l'invio con il programma clickday-client.",
+        "Register, compile your click-day applications online and get them ready to be sent with the clickday-client program.",
+    ),
+    ("register.title", "Registrazione", "Registration"),
+    ("register.kind", "Tipo di utente", "Kind of user"),
+    (
+        "register.kind.employer",
+        "Datore di lavoro privato",
+        "Private employer",
+    ),
+    (
+        "register.kind.association",
+        "Associazione di categoria o patronato",
+        "Employers' association",
+    ),
+    (
+        "register.full_name",
+        "Cognome e nome o denominazione",
+        "Full name or organisation name",
+    ),
+    (
+        "register.codice_fiscale",
+        "Codice fiscale",
+        "Codice fiscale",
+    ),
+    (
+        "register.email",
+        "Email (sarà il nome utente)",
+        "Email (your username)",
+    ),
+    (
+        "register.password",
+        "Password (almeno 8 caratteri)",
+        "Password (at least 8 characters)",
+    ),
+    (
+        "register.password_again",
+        "Ripeti la password",
+        "Repeat the password",
+    ),
+    ("register.submit", "Registrati", "Register"),
+    (
+        "register.sent.title",
+        "Controlla la tua email",
+        "Check your email",
+    ),
+    (
+        "register.sent.body",
+        "Ti abbiamo inviato un messaggio con un link per confermare la registrazione. Il link vale per 24 ore e si usa una sola volta.",
+        "We sent you a message with a link to confirm your registration. The link is valid for 24 hours and works once.",
+    ),
+    (
+        "confirm.ok.title",
+        "Registrazione confermata",
+        "Registration confirmed",
+    ),
+    (
+        "confirm.ok.body",
+        "Ora puoi accedere con la tua email e la tua password.",
+        "You can now sign in with your email and password.",
+    ),
+    ("confirm.bad.title", "Link non valido", "Invalid link"),
+    (
+        "confirm.bad.body",
+        "Il link è scaduto, è già stato usato o non è corretto.",
+        "The link has expired, was already used, or is not correct.",
+    ),
+    ("login.title", "Accesso", "Sign in"),
+    ("login.email", "Email", "Email"),
+    ("login.password", "Password", "Password"),
+    ("login.submit", "Accedi", "Sign in"),
+    (
+        "login.failed",
+        "Email o password non corrette, oppure registrazione non ancora confermata.",
+        "Wrong email or password, or registration not confirmed yet.",
+    ),
+    (
+        "login.limited",
+        "Troppi tentativi di accesso. Riprova tra un minuto.",
+        "Too many sign-in attempts. Try again in a minute.",
+    ),
+    (
+        "login.forgot",
+        "Password dimenticata?",
+        "Forgot your password?",
+    ),
+    ("forgot.title", "Password dimenticata", "Forgotten password"),
+    ("forgot.submit", "Invia il link", "Send the link"),
+    (
+        "forgot.sent",
+        "Se l'indirizzo è registrato, riceverai un'email con un link per scegliere una nuova password.",
+        "If the address is registered, you will receive an email with a link to choose a new password.",
+    ),
+    ("reset.title", "Nuova password", "New password"),
+    ("reset.submit", "Salva la password", "Save the password"),
+    (
+        "reset.done",
+        "Password cambiata. Accedi con la nuova password.",
+        "Password changed. Sign in with the new password.",
+    ),
+    ("apps.title", "Le mie domande", "My applications"),
+    (
+        "apps.none",
+        "Non hai ancora domande.",
+        "You have no applications yet.",
+    ),
+    ("apps.new", "Nuova domanda", "New application"),
+    ("apps.click_day", "Click day", "Click day"),
+    ("apps.category", "Tipo di domanda", "Kind of application"),
+    ("apps.create", "Crea la domanda", "Create the application"),
+    ("apps.id", "Codice domanda", "Application id"),
+    ("apps.worker", "Lavoratore", "Worker"),
+    ("apps.province", "Provincia", "Province"),
+    ("apps.state", "Stato", "State"),
+    ("apps.updated", "Ultima modifica", "Last change"),
+    ("state.to_complete", "Da completare", "To complete"),
+    ("state.ready", "Pronta per l'invio", "Ready to send"),
+    ("page.step", "Pagina", "Page"),
+    ("page.of", "di", "of"),
+    ("page.save", "Salva e continua", "Save and continue"),
+    (
+        "page.saved_with_errors",
+        "Pagina salvata. Correggi i campi indicati.",
+        "Page saved. Please correct the fields shown.",
+    ),
+    ("page.required", "obbligatorio", "required"),
+    (
+        "preview.title",
+        "Riepilogo della domanda",
+        "Application summary",
+    ),
+    ("preview.edit", "Modifica", "Edit"),
+    (
+        "preview.mark_ready",
+        "Segna come pronta per l'invio",
+        "Mark as ready to send",
+    ),
+    (
+        "preview.missing",
+        "Per essere inviata la domanda deve essere completata:",
+        "Before it can be sent the application needs:",
+    ),
+    (
+        "preview.ready",
+        "La domanda è pronta: il programma clickday-client la invierà all'apertura del click day.",
+        "The application is ready: the clickday-client program will send it when the click day opens.",
+    ),
+    ("error.title", "Errore", "Error"),
+    ("error.not_found", "Pagina non trovata.", "Page not found."),
+    (
+        "error.csrf",
+        "Il modulo è scaduto. Torna indietro, ricarica la pagina e riprova.",
+        "The form has expired. Go back, reload the page and try again.",
+    ),
+    (
+        "error.internal",
+        "Si è verificato un errore. Riprova più tardi.",
+        "Something went wrong. Please try again later.",
+    ),
+    ("field.required", "Campo obbligatorio", "Required field"),
+    (
+        "field.email",
+        "Indirizzo email non valido",
+        "Not a valid email address",
+    ),
+    (
+        "field.email_taken",
+        "Esiste già un utente con questa email",
+        "A user with this email already exists",
+    ),
+    (
+        "field.password_short",
+        "La password deve avere almeno 8 caratteri",
+        "The password needs at least 8 characters",
+    ),
+    (
+        "field.password_long",
+        "La password può avere al massimo 128 caratteri",
+        "The password may have at most 128 characters",
+    ),
+    (
+        "field.password_mismatch",
+        "Le due password non coincidono",
+        "The two passwords differ",
+    ),
+    ("field.too_long", "Testo troppo lungo", "Text too long"),
+    (
+        "field.choice",
+        "Scegli una delle opzioni",
+        "Choose one of the options",
+    ),
+    (
+        "field.category",
+        "Questo click day non prevede questo tipo di domanda",
+        "This click day has no such kind of application",
+    ),
+    (
+        "email.confirm.subject",
+        "Conferma la registrazione al portale Click Day",
+        "Confirm your Click Day portal registration",
+    ),
+    (
+        "email.confirm.body",
+        "Gentile {name},\n\nper confermare la registrazione apri questo link entro 24 ore:\n\n{link}\n\nSe non ti sei registrato, ignora questo messaggio.\n",
+        "Dear {name},\n\nto confirm your registration open this link within 24 hours:\n\n{link}\n\nIf you did not register, ignore this message.\n",
+    ),
+    (
+        "email.reset.subject",
+        "Nuova password per il portale Click Day",
+        "New password for the Click Day portal",
+    ),
+    (
+        "email.reset.body",
+        "Gentile {name},\n\nper scegliere una nuova password apri questo link entro 24 ore:\n\n{link}\n\nSe non hai chiesto tu il cambio, ignora questo messaggio: la password resta quella di prima.\n",
+        "Dear {name},\n\nto choose a new password open this link within 24 hours:\n\n{link}\n\nIf you did not ask for it, ignore this message: your password stays as it was.\n",
+    ),
+];
+
+/// The text of `key` in `lang`; the key itself if unknown.
+pub fn text(lang: Lang, key: &str) -> &str {
+    CATALOGUE
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or(key, |(_, it, en)| match lang {
+            Lang::It => it,
+            Lang::En => en,
+        })
+}
+
+/// `it` or `en`, as in `lang` attributes and cookies.
+pub fn code(lang: Lang) -> &'static str {
+    match lang {
+        Lang::It => "it",
+        Lang::En => "en",
+    }
+}
+
+pub fn parse(code: &str) -> Option<Lang> {
+    match code {
+        "it" => Some(Lang::It),
+        "en" => Some(Lang::En),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_once_and_every_template_key_known() {
+        let mut keys: Vec<_> = CATALOGUE.iter().map(|(k, _, _)| *k).collect();
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(before, keys.len(), "a key twice");
+        for (name, source) in crate::views::TEMPLATES {
+            let calls = source.match_indices("t(\"").filter(|(at, _)| {
+                !source[..*at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            for (at, call) in calls {
+                let used = &source[at + call.len()..];
+                let key = &used[..used.find('"').unwrap_or(0)];
+                if let Some(prefix) = key.strip_suffix('.') {
+                    // `t("state." ~ d.state)`: some key has the prefix.
+                    assert!(
+                        keys.iter().any(|k| k.starts_with(prefix)),
+                        "{name}: {key:?}"
+                    );
+                    continue;
+                }
+                assert!(keys.contains(&key), "{name} uses unknown key {key:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The web portal: registration with email confirmation, sign-in, and the
+//! online compilation of applications, server-rendered so the core flows
+//! work without JavaScript.
+//!
+//! `visitor` works out who is asking (language, session, CSRF token) for
+//! every request; `account` owns registration, confirmation, sign-in and
+//! password reset; `applications` owns compilation. Everything persistent
+//! goes through [`PortalStore`], on SQLite or PostgreSQL alike.
+
+// `Result<_, Response>` is how a handler's helpers answer early (a
+// redirect, a refusal); its size is paid once per request.
+#![allow(clippy::result_large_err)]
+
+mod account;
+mod applications;
+pub mod i18n;
+pub mod secrets;
+mod views;
+mod visitor;
+
+use axum::Router;
+use axum::routing::{get, post};
+use clickday_config::{Config, PortalConfig};
+use clickday_core::Calendar;
+use clickday_core::forms::ApplicationModel;
+use clickday_store::PortalStore;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use visitor::{CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE};
+
+/// Everything a request handler needs.
+pub struct Portal {
+    store: Arc<dyn PortalStore>,
+    settings: PortalConfig,
+    calendar: Calendar,
+    models: Vec<ApplicationModel>,
+    views: views::Views,
+    /// Sign-in attempts per client address and per username.
+    logins_by_address: DefaultKeyedRateLimiter<std::net::IpAddr>,
+    logins_by_user: DefaultKeyedRateLimiter<String>,
+}
+
+impl Portal {
+    pub fn new(cfg: &Config, store: Arc<dyn PortalStore>) -> Arc<Self> {
+        let per_minute =
+            NonZeroU32::new(cfg.portal.login_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_minute(per_minute);
+        Arc::new(Portal {
+            store,
+            settings: cfg.portal.clone(),
+            calendar: cfg.calendar.clone(),
+            models: cfg.application_models.clone(),
+            views: views::Views::new(),
+            logins_by_address: RateLimiter::keyed(quota),
+            logins_by_user: RateLimiter::keyed(quota),
+        })
+    }
+
+    fn model(&self, category: &str) -> Option<&ApplicationModel> {
+        self.models.iter().find(|m| m.category == category)
+    }
+}
+
+/// The portal's routes (Italian paths: they are what users see).
+pub fn router(portal: Arc<Portal>) -> Router {
+    Router::new()
+        .route("/", get(account::home))
+        .route(
+            "/registrazione",
+            get(account::register_form).post(account::register),
+        )
+        .route("/conferma/{token}", get(account::confirm))
+        .route("/accesso", get(account::login_form).post(account::login))
+        .route("/uscita", post(account::logout))
+        .route(
+            "/password-dimenticata",
+            get(account::forgot_form).post(account::forgot),
+        )
+        .route(
+            "/reimposta-password/{token}",
+            get(account::reset_form).post(account::reset),
+        )
+        .route(
+            "/domande",
+            get(applications::list).post(applications::create),
+        )
+        .route("/domande/{id}", get(applications::preview))
+        .route(
+            "/domande/{id}/pagine/{page}",
+            get(applications::page_form).post(applications::save_page),
+        )
+        .route("/domande/{id}/pronta", post(applications::mark_ready))
+        .fallback(visitor::not_found)
+        .layer(axum::middleware::from_fn(visitor::cookies))
+        .with_state(portal)
+}
+
+/// A started portal.
+pub struct Running {
+    pub local_addr: SocketAddr,
+    done: JoinHandle<()>,
+}
+
+impl Running {
+    /// Resolves once shutdown was requested and open requests finished.
+    pub async fn wait(self) {
+        let _ = self.done.await;
+    }
+}
+
+/// Binds `portal.listen` and serves until `shutdown`.
+pub async fn start(
+    cfg: &Config,
+    store: Arc<dyn PortalStore>,
+    shutdown: CancellationToken,
+) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(cfg.portal.listen).await?;
+    let local_addr = listener.local_addr()?;
+    let app = router(Portal::new(cfg, store)).into_make_service_with_connect_info::<SocketAddr>();
+    tracing::info!(%local_addr, public_url = %cfg.portal.public_url, "portal listening");
+    let done = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "portal stopped");
+        }
+    });
+    Ok(Running { local_addr, done })
+}

@@ -1,0 +1,81 @@
+//! Server-rendered pages: minijinja templates compiled into the binary,
+//! HTML-escaped by default, with `t("key")` for the texts of the page's
+//! language.
+
+use crate::i18n;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use clickday_core::forms::Lang;
+use minijinja::{Environment, State, Value};
+
+/// (name, source) of every template.
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("macros.html", include_str!("../templates/macros.html")),
+    ("message.html", include_str!("../templates/message.html")),
+    ("home.html", include_str!("../templates/home.html")),
+    ("register.html", include_str!("../templates/register.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("forgot.html", include_str!("../templates/forgot.html")),
+    ("reset.html", include_str!("../templates/reset.html")),
+    (
+        "applications.html",
+        include_str!("../templates/applications.html"),
+    ),
+    ("page.html", include_str!("../templates/page.html")),
+    ("preview.html", include_str!("../templates/preview.html")),
+];
+
+pub struct Views {
+    env: Environment<'static>,
+}
+
+impl Views {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("template {name}: {e}"));
+        }
+        env.add_function("t", |state: &State, key: &str| -> String {
+            let lang = state
+                .lookup("lang")
+                .and_then(|v| v.as_str().and_then(i18n::parse))
+                .unwrap_or_default();
+            i18n::text(lang, key).to_string()
+        });
+        Views { env }
+    }
+
+    /// Renders `template` with `context` plus the page's language.
+    pub fn render(
+        &self,
+        status: StatusCode,
+        lang: Lang,
+        template: &str,
+        context: Value,
+    ) -> Response {
+        let context = minijinja::context! { lang => i18n::code(lang), ..context };
+        match self
+            .env
+            .get_template(template)
+            .and_then(|t| t.render(context))
+        {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(template, error = %e, "page could not be rendered");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    i18n::text(lang, "error.internal"),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl Default for Views {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,257 @@
+//! Who is asking: the page language, the signed-in user if any, and the
+//! CSRF token every form must carry back.
+//!
+//! Signed-in forms carry the session's token (kept server-side with the
+//! session); forms before sign-in carry a random token that must equal the
+//! `clickday_csrf` cookie (double submit), so even the login form cannot be
+//! posted from another site. Cookies are `Secure`, `HttpOnly` and
+//! `SameSite`; browsers treat `http://localhost` as secure for tests.
+
+use crate::{Portal, i18n, secrets};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::{ACCEPT_LANGUAGE, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use clickday_core::forms::Lang;
+use clickday_store::portal::User;
+use cookie::{Cookie, SameSite};
+use minijinja::Value;
+use std::sync::Arc;
+
+pub const SESSION_COOKIE: &str = "clickday_session";
+pub const CSRF_COOKIE: &str = "clickday_csrf";
+pub const LANG_COOKIE: &str = "clickday_lang";
+
+/// What the cookie middleware found, for the extractor.
+#[derive(Clone)]
+struct Cookies {
+    lang: Lang,
+    anonymous_csrf: String,
+    session: Option<String>,
+}
+
+/// Reads the cookies (and `?lang=`) before the handler, and sets the
+/// language and anonymous CSRF cookies after it when they are new.
+pub async fn cookies(mut request: Request, next: Next) -> Response {
+    let jar: Vec<Cookie<'static>> = request
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| Cookie::split_parse(v.to_string()).filter_map(Result::ok))
+        .collect();
+    let named = |name: &str| {
+        jar.iter()
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_string())
+    };
+    let asked = request.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("lang="))
+            .and_then(i18n::parse)
+    });
+    let lang = asked
+        .or_else(|| named(LANG_COOKIE).as_deref().and_then(i18n::parse))
+        .unwrap_or_else(|| preferred(request.headers()));
+    let existing_csrf = named(CSRF_COOKIE).filter(|v| v.len() == 43);
+    let anonymous_csrf = existing_csrf.clone().unwrap_or_else(secrets::new_secret);
+    request.extensions_mut().insert(Cookies {
+        lang,
+        anonymous_csrf: anonymous_csrf.clone(),
+        session: named(SESSION_COOKIE),
+    });
+    let mut response = next.run(request).await;
+    if let Some(lang) = asked {
+        let cookie = Cookie::build((LANG_COOKIE, i18n::code(lang)))
+            .path("/")
+            .secure(true)
+            .same_site(SameSite::Lax)
+            .max_age(cookie::time::Duration::days(365));
+        set_cookie(response.headers_mut(), cookie.build());
+    }
+    if existing_csrf.is_none() {
+        let cookie = Cookie::build((CSRF_COOKIE, anonymous_csrf))
+            .path("/")
+            .secure(true)
+            .http_only(true)
+            .same_site(SameSite::Strict);
+        set_cookie(response.headers_mut(), cookie.build());
+    }
+    response
+}
+
+/// English when the browser prefers it over Italian; Italian otherwise.
+fn preferred(headers: &HeaderMap) -> Lang {
+    let accept = headers
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match accept.trim_start().get(..2) {
+        Some(code) if code.eq_ignore_ascii_case("en") => Lang::En,
+        _ => Lang::It,
+    }
+}
+
+pub fn set_cookie(headers: &mut HeaderMap, cookie: Cookie<'_>) {
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        headers.append(SET_COOKIE, value);
+    }
+}
+
+/// The session cookie for a new sign-in (or its removal with `None`).
+pub fn session_cookie(secret: Option<&str>, max_age: std::time::Duration) -> Cookie<'static> {
+    let builder = Cookie::build((SESSION_COOKIE, secret.unwrap_or("").to_string()))
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax);
+    let age = match secret {
+        Some(_) => cookie::time::Duration::seconds(max_age.as_secs() as i64),
+        None => cookie::time::Duration::ZERO,
+    };
+    builder.max_age(age).build()
+}
+
+/// The person behind a request.
+pub struct Visitor {
+    pub lang: Lang,
+    pub user: Option<User>,
+    pub session_hash: Option<String>,
+    /// The token this visitor's forms must carry.
+    pub csrf: String,
+}
+
+impl FromRequestParts<Arc<Portal>> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        portal: &Arc<Portal>,
+    ) -> Result<Self, Self::Rejection> {
+        let cookies = parts
+            .extensions
+            .get::<Cookies>()
+            .cloned()
+            .ok_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+        let mut visitor = Visitor {
+            lang: cookies.lang,
+            user: None,
+            session_hash: None,
+            csrf: cookies.anonymous_csrf,
+        };
+        if let Some(secret) = cookies.session {
+            let hash = secrets::secret_hash(&secret);
+            match portal.store.session(&hash).await {
+                Ok(Some((user, csrf))) => {
+                    visitor.user = Some(user);
+                    visitor.session_hash = Some(hash);
+                    visitor.csrf = csrf;
+                }
+                Ok(None) => {}
+                Err(e) => return Err(visitor.failure(portal, &e)),
+            }
+        }
+        Ok(visitor)
+    }
+}
+
+impl Visitor {
+    /// Renders a page for this visitor: language, user and CSRF token in
+    /// the context of every template.
+    pub fn page(&self, portal: &Portal, template: &str, context: Value) -> Response {
+        self.page_with(portal, StatusCode::OK, template, context)
+    }
+
+    pub fn page_with(
+        &self,
+        portal: &Portal,
+        status: StatusCode,
+        template: &str,
+        context: Value,
+    ) -> Response {
+        let context = minijinja::context! {
+            csrf => &self.csrf,
+            user => self.user.as_ref().map(|u| minijinja::context! { name => &u.full_name, email => &u.email }),
+            ..context
+        };
+        portal.views.render(status, self.lang, template, context)
+    }
+
+    /// A page with a title and one paragraph (both catalogue keys).
+    pub fn message(
+        &self,
+        portal: &Portal,
+        status: StatusCode,
+        title: &str,
+        body: &str,
+    ) -> Response {
+        self.page_with(
+            portal,
+            status,
+            "message.html",
+            minijinja::context! { title, body },
+        )
+    }
+
+    /// Refuses a form whose token is not this visitor's.
+    pub fn check_csrf(&self, portal: &Portal, sent: Option<&str>) -> Result<(), Response> {
+        match sent {
+            Some(token) if secrets::same(token, &self.csrf) => Ok(()),
+            _ => Err(self.message(portal, StatusCode::FORBIDDEN, "error.title", "error.csrf")),
+        }
+    }
+
+    /// The signed-in user, or a redirect to the sign-in page.
+    pub fn signed_in(&self) -> Result<&User, Response> {
+        self.user.as_ref().ok_or_else(|| see_other("/accesso"))
+    }
+
+    /// A store failure: logged with its cause, shown without it.
+    pub fn failure(&self, portal: &Portal, error: &dyn std::fmt::Display) -> Response {
+        tracing::error!(error = %error, "portal request failed");
+        self.message(
+            portal,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error.title",
+            "error.internal",
+        )
+    }
+
+    pub fn not_found(&self, portal: &Portal) -> Response {
+        self.message(
+            portal,
+            StatusCode::NOT_FOUND,
+            "error.title",
+            "error.not_found",
+        )
+    }
+}
+
+/// 303: after a successful POST, the browser GETs the next page.
+pub fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response
+}
+
+pub async fn not_found(State(portal): State<Arc<Portal>>, visitor: Visitor) -> Response {
+    visitor.not_found(&portal)
+}
+
+/// The client's address, when the server was started with connection info.
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let info = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(ClientAddress(info.map(|c| c.0.ip())))
+    }
+}

@@ -1,0 +1,274 @@
+//! A real portal on 127.0.0.1:0 over a temporary SQLite file or a private
+//! PostgreSQL, and a browser-like client that keeps cookies, follows what
+//! a person would click and reads the emails from the outbox.
+
+#![allow(dead_code, clippy::unwrap_used)] // each test file uses a part
+
+use bytes::Bytes;
+use clickday_config::Config;
+use clickday_store::EmailContent;
+use clickday_store::PortalStore;
+use clickday_testkit::{Client, Postgres, Proto, Reply};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+pub const DAY: &str = "2030-03-27";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One template, two databases: a module per test with `sqlite` and
+/// `postgres` tests running the same body.
+macro_rules! on_both_stores {
+    ($name:ident => $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                ($body)(common::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                ($body)(common::Backend::Postgres).await;
+            }
+        }
+    };
+}
+pub(crate) use on_both_stores;
+
+pub struct TestPortal {
+    pub addr: std::net::SocketAddr,
+    pub store: Arc<dyn PortalStore>,
+    pub cfg: Config,
+    shutdown: CancellationToken,
+    _dir: TempDir,
+    _postgres: Option<Postgres>,
+}
+
+impl TestPortal {
+    /// `extra`: lines of the `[portal]` section.
+    pub async fn start(backend: Backend, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let postgres = (backend == Backend::Postgres).then(Postgres::start);
+        let store_url = match &postgres {
+            Some(pg) => pg.url(),
+            None => format!("sqlite://{}", dir.path().join("store.db").display()),
+        };
+        let toml = format!(
+            r#"
+data_dir = "{dir}"
+[store]
+url = "{store_url}"
+[portal]
+listen = "127.0.0.1:0"
+public_url = "https://portale.example.it/"
+{extra}
+[[click_days]]
+id = "{DAY}"
+opens_at = "2030-03-27T09:00:00+01:00"
+closes_at = "2030-03-27T21:00:00+01:00"
+categories = ["lavoro-subordinato", "lavoro-domestico"]
+"#,
+            dir = dir.path().display()
+        );
+        let cfg = Config::from_toml(&toml, std::iter::empty(), 0).unwrap();
+        let store = clickday_store::open_portal(&store_url).await.unwrap();
+        let shutdown = CancellationToken::new();
+        let running = clickday_portal::start(&cfg, store.clone(), shutdown.clone())
+            .await
+            .unwrap();
+        TestPortal {
+            addr: running.local_addr,
+            store,
+            cfg,
+            shutdown,
+            _dir: dir,
+            _postgres: postgres,
+        }
+    }
+
+    pub async fn browser(&self) -> Browser {
+        Browser {
+            client: Client::connect(self.addr, Proto::Http1, None)
+                .await
+                .unwrap(),
+            cookies: BTreeMap::new(),
+            lang: None,
+        }
+    }
+
+    /// The emails queued so far (taken out of the outbox), as
+    /// (recipient, subject, body).
+    pub async fn emails(&self) -> Vec<(String, String, String)> {
+        let jobs = self
+            .store
+            .claim_emails("test", 100, std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for job in jobs {
+            self.store.email_sent(job.id).await.unwrap();
+            if let EmailContent::Written { subject, body } = job.content {
+                out.push((job.recipient, subject, body));
+            }
+        }
+        out
+    }
+
+    /// The path of the one link in the last email to `recipient`.
+    pub async fn link_sent_to(&self, recipient: &str) -> String {
+        let emails = self.emails().await;
+        let (_, _, body) = emails
+            .iter()
+            .rev()
+            .find(|(to, _, _)| to == recipient)
+            .unwrap_or_else(|| panic!("no email to {recipient} in {emails:?}"));
+        let start = body.find("https://portale.example.it/").unwrap();
+        let link = body[start..].split_whitespace().next().unwrap();
+        link.trim_start_matches("https://portale.example.it")
+            .to_string()
+    }
+
+    /// Registers and confirms an employer; returns a signed-in browser.
+    pub async fn signed_in(&self, email: &str, password: &str) -> Browser {
+        let mut browser = self.browser().await;
+        let page = browser
+            .submit("/registrazione", &registration(email, password))
+            .await;
+        assert_eq!(page.status, 200, "{}", text(&page));
+        let link = self.link_sent_to(email).await;
+        assert_eq!(browser.get(&link).await.status, 200);
+        let login = browser
+            .submit("/accesso", &[("email", email), ("password", password)])
+            .await;
+        assert_eq!(login.status, 303, "{}", text(&login));
+        browser
+    }
+}
+
+impl Drop for TestPortal {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn registration<'a>(email: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("kind", "employer"),
+        ("full_name", "Mario Rossi"),
+        ("codice_fiscale", "RSSMRA85T10A562S"),
+        ("email", email),
+        ("password", password),
+        ("password_again", password),
+    ]
+}
+
+pub fn text(reply: &Reply) -> String {
+    String::from_utf8_lossy(&reply.body).into_owned()
+}
+
+/// A person's browser: cookies kept, forms posted with the CSRF token
+/// the page they came from carried.
+pub struct Browser {
+    pub client: Client,
+    pub cookies: BTreeMap<String, String>,
+    pub lang: Option<&'static str>,
+}
+
+impl Browser {
+    pub async fn get(&mut self, path: &str) -> Reply {
+        let req = self.request(http::Method::GET, path, None);
+        self.send(req).await
+    }
+
+    /// POSTs exactly these fields (no token added).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        let req = self.request(http::Method::POST, path, Some(body));
+        self.send(req).await
+    }
+
+    /// Opens `path` first (as a person would) and posts its form back with
+    /// the page's CSRF token.
+    pub async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let page = self.get(path).await;
+        let token = csrf_of(&text(&page));
+        self.post_with_token(path, fields, &token).await
+    }
+
+    pub async fn post_with_token(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        token: &str,
+    ) -> Reply {
+        let mut all = vec![("csrf", token)];
+        all.extend_from_slice(fields);
+        self.post(path, &all).await
+    }
+
+    /// The CSRF token the pages show this browser.
+    pub async fn token(&mut self) -> String {
+        let page = self.get("/domande").await;
+        csrf_of(&text(&page))
+    }
+
+    fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        form: Option<String>,
+    ) -> http::Request<Bytes> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(self.client.uri(path));
+        let cookies: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !cookies.is_empty() {
+            req = req.header("cookie", cookies.join("; "));
+        }
+        if let Some(lang) = self.lang {
+            req = req.header("accept-language", lang);
+        }
+        match form {
+            Some(body) => req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Bytes::from(body))
+                .unwrap(),
+            None => req.body(Bytes::new()).unwrap(),
+        }
+    }
+
+    async fn send(&mut self, req: http::Request<Bytes>) -> Reply {
+        let reply = self.client.send(req).await.unwrap();
+        for value in reply.headers.get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
+            let (name, val) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), val.to_string());
+            }
+        }
+        reply
+    }
+}
+
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("no form on the page: {html}"));
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}

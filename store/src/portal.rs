@@ -1,0 +1,209 @@
+//! The portal's tables as values and as a contract: users, one-time links,
+//! sessions and the applications compiled online.
+//!
+//! Both backends run the same SQL (numbered `$n` parameters work on SQLite
+//! and PostgreSQL alike), so the queries are written once, in
+//! [`portal_sql`](crate::portal_sql), and only the database clock differs.
+
+use crate::StoreError;
+
+/// Who a portal user is; decides what they may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserKind {
+    /// A private employer sending for themselves.
+    Employer,
+    /// An association (employers' organisation, patronato): may open
+    /// sub-accounts that send on its behalf, and sees their applications.
+    Association,
+    /// A sub-account ("utenza") of an association.
+    SubAccount,
+    /// Sportello Unico, Questura or labour office of one province.
+    Office,
+    /// Help-desk operator.
+    Operator,
+}
+
+impl UserKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserKind::Employer => "employer",
+            UserKind::Association => "association",
+            UserKind::SubAccount => "sub_account",
+            UserKind::Office => "office",
+            UserKind::Operator => "operator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "employer" => UserKind::Employer,
+            "association" => UserKind::Association,
+            "sub_account" => UserKind::SubAccount,
+            "office" => UserKind::Office,
+            "operator" => UserKind::Operator,
+            _ => return None,
+        })
+    }
+
+    /// Users who send applications own a gateway account.
+    pub fn sends(self) -> bool {
+        matches!(
+            self,
+            UserKind::Employer | UserKind::Association | UserKind::SubAccount
+        )
+    }
+}
+
+/// A registration, validated by the portal; the password already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user_id: String,
+    /// Lower-cased.
+    pub email: String,
+    pub password_hash: String,
+    pub kind: UserKind,
+    pub full_name: String,
+    pub codice_fiscale: String,
+    pub parent_user_id: Option<String>,
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub kind: UserKind,
+    pub full_name: String,
+    pub codice_fiscale: String,
+    pub parent_user_id: Option<String>,
+    /// The gateway account, once the registration is confirmed.
+    pub account_id: Option<String>,
+    pub confirmed: bool,
+}
+
+/// What a one-time link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    Confirm,
+    Reset,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Confirm => "confirm",
+            TokenPurpose::Reset => "reset",
+        }
+    }
+}
+
+/// A one-time link: only the hash of its secret is stored.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub token_hash: String,
+    pub user_id: String,
+    pub purpose: TokenPurpose,
+    /// Valid for this long from the database's now.
+    pub valid_for_micros: i64,
+}
+
+/// A signed-in browser.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub session_hash: String,
+    pub user_id: String,
+    pub csrf_token: String,
+    pub valid_for_micros: i64,
+}
+
+/// The state of an application compiled online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DraftState {
+    /// "da completare".
+    ToComplete,
+    /// "pronta per l'invio".
+    Ready,
+}
+
+impl DraftState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DraftState::ToComplete => "to_complete",
+            DraftState::Ready => "ready",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "to_complete" => Some(DraftState::ToComplete),
+            "ready" => Some(DraftState::Ready),
+            _ => None,
+        }
+    }
+}
+
+/// An application compiled on the portal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub application_id: String,
+    pub user_id: String,
+    pub click_day: String,
+    pub category: String,
+    /// Field id → text as typed, JSON.
+    pub answers: String,
+    pub province: Option<String>,
+    pub worker_name: Option<String>,
+    pub state: DraftState,
+    /// Unix microseconds, database clock.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The store contract of the portal, on top of the store's (the portal
+/// queues its emails through the same outbox as the persister).
+#[async_trait::async_trait]
+pub trait PortalStore: crate::Store {
+    /// Creates an unconfirmed user with its confirmation link, all or
+    /// nothing; an email already registered is `Rejected`.
+    async fn create_user(&self, user: &NewUser, confirm: &NewToken) -> Result<(), StoreError>;
+
+    async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+
+    /// Adds a one-time link (a password reset, a new confirmation link).
+    async fn add_token(&self, token: &NewToken) -> Result<(), StoreError>;
+
+    /// Uses a confirmation link: marks it used, confirms the user and, for
+    /// users who send, opens their gateway account. `None` when the link
+    /// is unknown, used or expired.
+    async fn confirm_user(&self, token_hash: &str) -> Result<Option<User>, StoreError>;
+
+    /// Uses a reset link: sets the new password and ends every session of
+    /// the user. `None` when the link is unknown, used or expired.
+    async fn reset_password(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+    ) -> Result<Option<User>, StoreError>;
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+
+    /// The user and CSRF token of a live session.
+    async fn session(&self, session_hash: &str) -> Result<Option<(User, String)>, StoreError>;
+
+    async fn end_session(&self, session_hash: &str) -> Result<(), StoreError>;
+
+    async fn create_draft(&self, draft: &Draft) -> Result<(), StoreError>;
+
+    async fn draft(&self, application_id: &str) -> Result<Option<Draft>, StoreError>;
+
+    /// Saves answers and state of a draft of `draft.user_id`; false if there
+    /// is no such draft of that user.
+    async fn update_draft(&self, draft: &Draft) -> Result<bool, StoreError>;
+
+    /// The drafts a user may see: their own and, for an association, its
+    /// sub-accounts'; newest change first.
+    async fn drafts_visible_to(&self, user_id: &str) -> Result<Vec<Draft>, StoreError>;
+}

@@ -1,0 +1,292 @@
+//! [`PortalStore`] for both backends from one text: the statements use
+//! `$n` parameters and plain SQL both databases run; each backend brings
+//! its pool and its database clock.
+
+use crate::portal::{Draft, NewSession, NewToken, NewUser, PortalStore, TokenPurpose, User};
+use crate::{PgStore, SqliteStore, StoreError, rows};
+
+/// The columns of a user, for `SELECT`s and `RETURNING`.
+const USER: &str = "user_id, email, password_hash, kind, full_name, codice_fiscale, \
+                    parent_user_id, account_id, confirmed_at";
+const DRAFT: &str = "application_id, user_id, click_day, category, answers, province, \
+                     worker_name, state, created_at, updated_at";
+
+fn taken_or(e: sqlx::Error, what: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Rejected(format!("{what} already exists"))
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+macro_rules! portal_store_for {
+    ($backend:ident, $store:ty, $db:ty, $now:expr) => {
+        mod $backend {
+        use super::*;
+
+        /// Adds a one-time link, inside a transaction or not.
+        async fn insert_token<'e>(
+            executor: impl sqlx::Executor<'e, Database = $db>,
+            token: &NewToken,
+        ) -> Result<(), StoreError> {
+            let now = $now;
+            sqlx::query(&format!(
+                "INSERT INTO portal_tokens (token_hash, user_id, purpose, expires_at) \
+                 VALUES ($1, $2, $3, {now} + $4)"
+            ))
+            .bind(&token.token_hash)
+            .bind(&token.user_id)
+            .bind(token.purpose.as_str())
+            .bind(token.valid_for_micros)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
+        /// Marks a live link of this purpose used; its user, or `None`.
+        async fn use_token<'e>(
+            executor: impl sqlx::Executor<'e, Database = $db>,
+            token_hash: &str,
+            purpose: TokenPurpose,
+        ) -> Result<Option<String>, StoreError> {
+            let now = $now;
+            Ok(sqlx::query_scalar(&format!(
+                "UPDATE portal_tokens SET used_at = {now} \
+                 WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL \
+                 AND expires_at > {now} RETURNING user_id"
+            ))
+            .bind(token_hash)
+            .bind(purpose.as_str())
+            .fetch_optional(executor)
+            .await?)
+        }
+
+        #[async_trait::async_trait]
+        impl PortalStore for $store {
+            async fn create_user(
+                &self,
+                user: &NewUser,
+                confirm: &NewToken,
+            ) -> Result<(), StoreError> {
+                let now = $now;
+                let mut tx = self.pool().begin().await?;
+                sqlx::query(&format!(
+                    "INSERT INTO portal_users (user_id, email, password_hash, kind, full_name, \
+                     codice_fiscale, parent_user_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, {now})"
+                ))
+                .bind(&user.user_id)
+                .bind(&user.email)
+                .bind(&user.password_hash)
+                .bind(user.kind.as_str())
+                .bind(&user.full_name)
+                .bind(&user.codice_fiscale)
+                .bind(&user.parent_user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| taken_or(e, "a user with this email"))?;
+                insert_token(&mut *tx, confirm).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+                sqlx::query(&format!("SELECT {USER} FROM portal_users WHERE user_id = $1"))
+                    .bind(user_id)
+                    .fetch_optional(self.pool())
+                    .await?
+                    .map(|r| rows::user(&r))
+                    .transpose()
+            }
+
+            async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+                sqlx::query(&format!("SELECT {USER} FROM portal_users WHERE email = $1"))
+                    .bind(email)
+                    .fetch_optional(self.pool())
+                    .await?
+                    .map(|r| rows::user(&r))
+                    .transpose()
+            }
+
+            async fn add_token(&self, token: &NewToken) -> Result<(), StoreError> {
+                insert_token(self.pool(), token).await
+            }
+
+            async fn confirm_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+                let now = $now;
+                let mut tx = self.pool().begin().await?;
+                let Some(user_id) = use_token(&mut *tx, token_hash, TokenPurpose::Confirm).await?
+                else {
+                    return Ok(None);
+                };
+                // The gateway account of a user who sends is named after
+                // the user: one account per user, whatever the email.
+                sqlx::query(&format!(
+                    "INSERT INTO accounts (account_id, email, created_at) \
+                     SELECT user_id, email, {now} FROM portal_users \
+                     WHERE user_id = $1 AND kind IN ('employer', 'association', 'sub_account') \
+                     ON CONFLICT (account_id) DO NOTHING"
+                ))
+                .bind(&user_id)
+                .execute(&mut *tx)
+                .await?;
+                let user = sqlx::query(&format!(
+                    "UPDATE portal_users SET confirmed_at = COALESCE(confirmed_at, {now}), \
+                     account_id = (SELECT account_id FROM accounts WHERE account_id = $1) \
+                     WHERE user_id = $1 RETURNING {USER}"
+                ))
+                .bind(&user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows::user(&user).map(Some)
+            }
+
+            async fn reset_password(
+                &self,
+                token_hash: &str,
+                password_hash: &str,
+            ) -> Result<Option<User>, StoreError> {
+                let mut tx = self.pool().begin().await?;
+                let Some(user_id) = use_token(&mut *tx, token_hash, TokenPurpose::Reset).await?
+                else {
+                    return Ok(None);
+                };
+                let user = sqlx::query(&format!(
+                    "UPDATE portal_users SET password_hash = $2 WHERE user_id = $1 RETURNING {USER}"
+                ))
+                .bind(&user_id)
+                .bind(password_hash)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM portal_sessions WHERE user_id = $1")
+                    .bind(&user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows::user(&user).map(Some)
+            }
+
+            async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+                let now = $now;
+                sqlx::query(&format!(
+                    "INSERT INTO portal_sessions (session_hash, user_id, csrf_token, created_at, \
+                     expires_at) VALUES ($1, $2, $3, {now}, {now} + $4)"
+                ))
+                .bind(&session.session_hash)
+                .bind(&session.user_id)
+                .bind(&session.csrf_token)
+                .bind(session.valid_for_micros)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn session(
+                &self,
+                session_hash: &str,
+            ) -> Result<Option<(User, String)>, StoreError> {
+                let now = $now;
+                let Some(row) = sqlx::query(&format!(
+                    "SELECT {USER}, csrf_token FROM portal_sessions s \
+                     JOIN portal_users u USING (user_id) \
+                     WHERE s.session_hash = $1 AND s.expires_at > {now}"
+                ))
+                .bind(session_hash)
+                .fetch_optional(self.pool())
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let csrf: String = sqlx::Row::try_get(&row, "csrf_token")?;
+                Ok(Some((rows::user(&row)?, csrf)))
+            }
+
+            async fn end_session(&self, session_hash: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM portal_sessions WHERE session_hash = $1")
+                    .bind(session_hash)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_draft(&self, draft: &Draft) -> Result<(), StoreError> {
+                let now = $now;
+                sqlx::query(&format!(
+                    "INSERT INTO applications ({DRAFT}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {now}, {now})"
+                ))
+                .bind(&draft.application_id)
+                .bind(&draft.user_id)
+                .bind(&draft.click_day)
+                .bind(&draft.category)
+                .bind(&draft.answers)
+                .bind(&draft.province)
+                .bind(&draft.worker_name)
+                .bind(draft.state.as_str())
+                .execute(self.pool())
+                .await
+                .map_err(|e| taken_or(e, "an application with this id"))?;
+                Ok(())
+            }
+
+            async fn draft(&self, application_id: &str) -> Result<Option<Draft>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {DRAFT} FROM applications WHERE application_id = $1"
+                ))
+                .bind(application_id)
+                .fetch_optional(self.pool())
+                .await?
+                .map(|r| rows::draft(&r))
+                .transpose()
+            }
+
+            async fn update_draft(&self, draft: &Draft) -> Result<bool, StoreError> {
+                let now = $now;
+                let done = sqlx::query(&format!(
+                    "UPDATE applications SET answers = $3, province = $4, worker_name = $5, \
+                     state = $6, updated_at = {now} \
+                     WHERE application_id = $1 AND user_id = $2"
+                ))
+                .bind(&draft.application_id)
+                .bind(&draft.user_id)
+                .bind(&draft.answers)
+                .bind(&draft.province)
+                .bind(&draft.worker_name)
+                .bind(draft.state.as_str())
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn drafts_visible_to(&self, user_id: &str) -> Result<Vec<Draft>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {DRAFT} FROM applications WHERE user_id = $1 OR user_id IN \
+                     (SELECT user_id FROM portal_users WHERE parent_user_id = $1) \
+                     ORDER BY updated_at DESC, application_id"
+                ))
+                .bind(user_id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(rows::draft)
+                .collect()
+            }
+        }
+        }
+    };
+}
+
+portal_store_for!(
+    sqlite_backend,
+    SqliteStore,
+    sqlx::Sqlite,
+    crate::sqlite::NOW
+);
+portal_store_for!(
+    postgres_backend,
+    PgStore,
+    sqlx::Postgres,
+    crate::postgres::NOW
+);
