@@ -36,6 +36,8 @@ enum Command {
     Gateway(ConfigArg),
     /// Runs the persister alone (queue to store, ranking).
     Persister(ConfigArg),
+    /// Runs the web portal alone (registration, compilation, JSON API).
+    Portal(ConfigArg),
     /// Ranks a click day now (idempotent: running it twice changes nothing).
     Rank {
         #[command(flatten)]
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Command::Serve(c)
         | Command::Gateway(c)
         | Command::Persister(c)
+        | Command::Portal(c)
         | Command::Migrate(c)
         | Command::Status(c) => c.config.clone(),
         Command::Accounts { config, .. }
@@ -121,6 +124,7 @@ fn main() -> ExitCode {
             Command::Persister(_) => {
                 commands::serve::run(cfg, commands::serve::Roles::PERSISTER).await
             }
+            Command::Portal(_) => commands::serve::run(cfg, commands::serve::Roles::PORTAL).await,
             Command::Rank { click_day, .. } => commands::ranking::rank(&cfg, &click_day).await,
             Command::Ranking {
                 click_day,

@@ -1,5 +1,7 @@
-//! `clickday serve` as an operator runs it: one process with gateway and
-//! persister; one `/metrics` shows both; SIGTERM drains and exits cleanly.
+//! `clickday serve` as an operator runs it: one process with gateway,
+//! persister and portal; one `/metrics` shows the first two; the portal's
+//! emails leave through the persister's outbox; SIGTERM drains and exits
+//! cleanly.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -14,11 +16,14 @@ use std::time::{Duration, Instant};
 async fn serve_stores_receipts_and_reports_both_roles() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let portal_port = free_port();
     let config = dir.path().join("clickday.toml");
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"{}\"\n[gateway]\nlisten = \"127.0.0.1:{port}\"\n",
+            "data_dir = \"{}\"\n[gateway]\nlisten = \"127.0.0.1:{port}\"\n\
+             [portal]\nlisten = \"127.0.0.1:{portal_port}\"\n\
+             public_url = \"http://127.0.0.1:{portal_port}\"\n",
             dir.path().display()
         ),
     )
@@ -92,6 +97,12 @@ async fn serve_stores_receipts_and_reports_both_roles() {
             .exists()
     );
 
+    register_on_the_portal(
+        ([127, 0, 0, 1], portal_port).into(),
+        &dir.path().join("outbox"),
+    )
+    .await;
+
     // SIGTERM: drain and exit 0.
     let pid = serve.id().to_string();
     assert!(
@@ -114,4 +125,64 @@ async fn serve_stores_receipts_and_reports_both_roles() {
             && text.contains("every stored submission has its receipt"),
         "{text}"
     );
+}
+
+/// Registers on the portal and confirms with the link the emailed `.eml`
+/// file carries.
+async fn register_on_the_portal(portal: std::net::SocketAddr, outbox: &std::path::Path) {
+    let mut c = Client::connect(portal, Proto::Http1, None).await.unwrap();
+    let form = c.get("/registrazione").await.unwrap();
+    assert_eq!(form.status, 200);
+    let html = String::from_utf8_lossy(&form.body).into_owned();
+    let marker = "name=\"csrf\" value=\"";
+    let at = html.find(marker).unwrap() + marker.len();
+    let token = &html[at..at + 43];
+    let cookie = form
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = format!(
+        "csrf={token}&kind=employer&full_name=Anna+Bianchi&codice_fiscale=00743110157\
+         &email=anna%40example.it&password=password-di-anna&password_again=password-di-anna"
+    );
+    let req = http::Request::post(c.uri("/registrazione"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(bytes::Bytes::from(body))
+        .unwrap();
+    let sent = c.send(req).await.unwrap();
+    assert_eq!(sent.status, 200, "{}", String::from_utf8_lossy(&sent.body));
+    let start = Instant::now();
+    let email = loop {
+        let written = std::fs::read_dir(outbox)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with("-registration-confirmation.eml")
+            });
+        if let Some(entry) = written {
+            break std::fs::read_to_string(entry.path()).unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no confirmation email"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(email.contains("To: anna@example.it"), "{email}");
+    let link = email
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("http://{portal}/conferma/")))
+        .unwrap_or_else(|| panic!("no link in {email}"));
+    let confirmed = c
+        .get(link.trim_start_matches(&format!("http://{portal}")))
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status, 200);
+    assert!(String::from_utf8_lossy(&confirmed.body).contains("Registrazione confermata"));
 }

@@ -118,7 +118,7 @@ on_both_stores!(registration_errors_are_shown_beside_each_field_and_nothing_is_s
 
     let mismatch = browser
         .submit("/registrazione", &[
-            ("kind", "association"), ("full_name", "Patronato"), ("codice_fiscale", "01234567890"),
+            ("kind", "association"), ("full_name", "Patronato"), ("codice_fiscale", "00743110157"),
             ("email", "a@example.it"), ("password", "abcdefgh1"), ("password_again", "abcdefgh2"),
         ])
         .await;

@@ -89,7 +89,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
     );
 
     let shutdown = CancellationToken::new();
-    let started = start(&cfg, Roles::ALL, shutdown.clone()).await?;
+    let started = start(&cfg, Roles::CLICK_DAY, shutdown.clone()).await?;
     let gateway = started.gateway.as_ref().context("the gateway runs")?;
     let test = LoadTest {
         target: format!("https://localhost:{}", gateway.local_addr.port()),

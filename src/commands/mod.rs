@@ -35,6 +35,16 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn clickday_store::
         .with_context(|| format!("opening the store at {url}"))
 }
 
+/// The store with the portal's side of it.
+pub async fn open_portal_store(
+    cfg: &Config,
+) -> anyhow::Result<Arc<dyn clickday_store::PortalStore>> {
+    let url = cfg.store.to_url();
+    clickday_store::open_portal(&url)
+        .await
+        .with_context(|| format!("opening the store at {url}"))
+}
+
 pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn clickday_queue::Queue>> {
     let url = cfg.queue.url.to_url();
     clickday_queue::open(

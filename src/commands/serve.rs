@@ -1,7 +1,9 @@
-//! `clickday serve` / `gateway` / `persister`: run the chosen roles until
-//! SIGINT or SIGTERM, then drain: the gateway finishes in-flight requests,
-//! the persister stores and acks the batch it holds.
+//! `clickday serve` / `gateway` / `persister` / `portal`: run the chosen
+//! roles until SIGINT or SIGTERM, then drain: the gateway finishes
+//! in-flight requests, the persister stores and acks the batch it holds,
+//! the portal answers the requests it took.
 
+use anyhow::Context as _;
 use clickday_config::Config;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -11,20 +13,34 @@ use tokio_util::sync::CancellationToken;
 pub struct Roles {
     gateway: bool,
     persister: bool,
+    portal: bool,
 }
 
 impl Roles {
     pub const ALL: Roles = Roles {
         gateway: true,
         persister: true,
+        portal: true,
+    };
+    /// What a click day needs: the demo runs these.
+    pub const CLICK_DAY: Roles = Roles {
+        portal: false,
+        ..Roles::ALL
     };
     pub const GATEWAY: Roles = Roles {
         gateway: true,
         persister: false,
+        portal: false,
     };
     pub const PERSISTER: Roles = Roles {
         gateway: false,
         persister: true,
+        portal: false,
+    };
+    pub const PORTAL: Roles = Roles {
+        gateway: false,
+        persister: false,
+        portal: true,
     };
 }
 
@@ -41,12 +57,16 @@ pub async fn run(cfg: Config, roles: Roles) -> anyhow::Result<()> {
 pub struct Started {
     pub gateway: Option<clickday_gateway::Running>,
     persister: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    portal: Option<clickday_portal::Running>,
 }
 
 impl Started {
     /// Resolves once `shutdown` was cancelled and every role has drained.
     pub async fn wait(self) -> anyhow::Result<()> {
         if let Some(running) = self.gateway {
+            running.wait().await;
+        }
+        if let Some(running) = self.portal {
             running.wait().await;
         }
         if let Some(task) = self.persister {
@@ -63,7 +83,21 @@ pub async fn start(
     roles: Roles,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Started> {
-    let store = super::open_store(cfg).await?;
+    let store = super::open_portal_store(cfg).await?;
+    let portal = if roles.portal {
+        let running = clickday_portal::start(cfg, store.clone(), shutdown.clone())
+            .await
+            .with_context(|| format!("portal.listen {}", cfg.portal.listen))?;
+        tracing::info!(
+            url = %format!("http://{}", running.local_addr),
+            public_url = %cfg.portal.public_url,
+            "portal is serving"
+        );
+        Some(running)
+    } else {
+        None
+    };
+    let store: Arc<dyn clickday_store::Store> = store;
     let queue = super::open_queue(cfg).await?;
     let gateway = if roles.gateway {
         let running = clickday_gateway::start(
@@ -113,7 +147,11 @@ pub async fn start(
     } else {
         None
     };
-    Ok(Started { gateway, persister })
+    Ok(Started {
+        gateway,
+        persister,
+        portal,
+    })
 }
 
 async fn wait_for_signal() {
