@@ -113,7 +113,7 @@ async fn hash_password(password: String) -> String {
         .unwrap_or_default()
 }
 
-async fn verify_password(password: String, stored: String) -> bool {
+pub(crate) async fn verify_password(password: String, stored: String) -> bool {
     tokio::task::spawn_blocking(move || secrets::verify_password(&password, &stored))
         .await
         .unwrap_or(false)
@@ -340,7 +340,7 @@ pub async fn login(
 }
 
 /// Both budgets are spent on every attempt, successful or not.
-fn login_allowed(portal: &Portal, address: Option<IpAddr>, email: &str) -> bool {
+pub(crate) fn login_allowed(portal: &Portal, address: Option<IpAddr>, email: &str) -> bool {
     let by_address = address.is_none_or(|ip| portal.logins_by_address.check_key(&ip).is_ok());
     let by_user = portal.logins_by_user.check_key(&email.to_string()).is_ok();
     by_address && by_user

@@ -10,12 +10,12 @@ use crate::{Portal, secrets};
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use clickday_core::forms::{
     Answers, ApplicationModel, CheckContext, Completeness, FieldErrors, FieldKind, Lang, Page,
     QUOTA_PROVINCE,
 };
-use clickday_store::portal::{Draft, DraftState, User, UserKind};
+use clickday_store::portal::{Draft, DraftState, Sent, User, UserKind};
 use minijinja::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,7 +65,7 @@ async fn show_list(
                 category => model_title(portal, &d.category, lang),
                 worker => &d.worker_name,
                 province => &d.province,
-                state => d.state.as_str(),
+                state => state_key(d),
             }
         })
         .collect();
@@ -93,6 +93,36 @@ async fn show_list(
         "applications.html",
         minijinja::context! { drafts, click_days => if sends { click_days } else { Vec::new() }, error },
     )
+}
+
+/// The state shown: the draft's until it is sent, then the submission's.
+fn state_key(draft: &Draft) -> &'static str {
+    match &draft.sent {
+        None => draft.state.as_str(),
+        Some(sent) => match (sent.within_quota, sent.receipt_ready) {
+            (Some(true), _) => "within_quota",
+            (Some(false), _) => "beyond_quota",
+            (None, true) => "receipt_ready",
+            (None, false) => "stored",
+        },
+    }
+}
+
+/// The sent application's facts for the summary.
+fn sent_context(sent: &Sent) -> Value {
+    let received = jiff::Timestamp::from_nanosecond(i128::from(sent.received_at))
+        .map(|t| {
+            let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap_or(jiff::tz::TimeZone::UTC);
+            format!("{}", t.to_zoned(rome).strftime("%d/%m/%Y %H:%M:%S%.3f %Z"))
+        })
+        .unwrap_or_default();
+    minijinja::context! {
+        submission_id => &sent.submission_id,
+        received_at => received,
+        received_at_utc => clickday_core::time::format_rfc3339_nanos(sent.received_at),
+        receipt_ready => sent.receipt_ready,
+        rank => sent.rank,
+    }
 }
 
 fn model_title(portal: &Portal, category: &str, lang: Lang) -> String {
@@ -145,6 +175,7 @@ pub async fn create(
         state: DraftState::ToComplete,
         created_at: 0,
         updated_at: 0,
+        sent: None,
     };
     if let Err(e) = portal.store.create_draft(&draft).await {
         return visitor.failure(&portal, &e);
@@ -173,6 +204,10 @@ async fn visible_draft(
     let mine = draft.user_id == user.user_id;
     let allowed = mine
         || (!edit && user.kind == UserKind::Association && parent_is(portal, &draft, user).await);
+    if edit && allowed && draft.sent.is_some() {
+        // Sent bytes are final: the summary shows what was sent.
+        return Err(see_other(&format!("/domande/{application_id}")));
+    }
     match portal.model(&draft.category) {
         Some(model) if allowed => Ok((draft, model.clone())),
         _ => Err(visitor.not_found(portal)),
@@ -405,8 +440,9 @@ pub async fn preview(
                 id => &draft.application_id,
                 click_day => &draft.click_day,
                 title => model.title.get(lang),
-                state => draft.state.as_str(),
+                state => state_key(&draft),
             },
+            sent => draft.sent.as_ref().map(sent_context),
             pages,
             missing,
         },
@@ -446,5 +482,22 @@ pub async fn mark_ready(
     match portal.store.update_draft(&draft).await {
         Ok(_) => see_other(&summary),
         Err(e) => visitor.failure(&portal, &e),
+    }
+}
+
+/// The PDF receipt of a sent application this visitor may see.
+pub async fn receipt(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Response {
+    let (draft, _) = match visible_draft(&portal, &visitor, &id, false).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    match crate::api::receipt_pdf(&portal, &draft).await {
+        Ok(Some(pdf)) => pdf,
+        Ok(None) => visitor.not_found(&portal),
+        Err(problem) => problem.into_response(),
     }
 }

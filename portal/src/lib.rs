@@ -12,6 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 mod account;
+mod api;
 mod applications;
 pub mod i18n;
 pub mod secrets;
@@ -95,9 +96,22 @@ pub fn router(portal: Arc<Portal>) -> Router {
             get(applications::page_form).post(applications::save_page),
         )
         .route("/domande/{id}/pronta", post(applications::mark_ready))
+        .route("/domande/{id}/ricevuta", get(applications::receipt))
+        .nest("/api/v1", api_router())
         .fallback(visitor::not_found)
         .layer(axum::middleware::from_fn(visitor::cookies))
         .with_state(portal)
+}
+
+/// The JSON API (docs/openapi-portal.yaml).
+fn api_router() -> Router<Arc<Portal>> {
+    Router::new()
+        .route("/token", post(api::token).delete(api::revoke_token))
+        .route("/keys", post(api::register_key))
+        .route("/applications", get(api::applications))
+        .route("/applications/{id}", get(api::application))
+        .route("/applications/{id}/receipt", get(api::receipt))
+        .fallback(api::not_found)
 }
 
 /// A started portal.

@@ -158,6 +158,20 @@ pub struct Draft {
     /// Unix microseconds, database clock.
     pub created_at: i64,
     pub updated_at: i64,
+    /// What became of it once sent: `None` until the store holds it.
+    pub sent: Option<Sent>,
+}
+
+/// A sent application as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub submission_id: String,
+    /// The arrival stamp, Unix nanoseconds.
+    pub received_at: u64,
+    pub receipt_ready: bool,
+    /// Place in its quota's ranking, once ranked.
+    pub rank: Option<u64>,
+    pub within_quota: Option<bool>,
 }
 
 /// The store contract of the portal, on top of the store's (the portal

@@ -8,8 +8,15 @@ use crate::{PgStore, SqliteStore, StoreError, rows};
 /// The columns of a user, for `SELECT`s and `RETURNING`.
 const USER: &str = "user_id, email, password_hash, kind, full_name, codice_fiscale, \
                     parent_user_id, account_id, confirmed_at";
-const DRAFT: &str = "application_id, user_id, click_day, category, answers, province, \
-                     worker_name, state, created_at, updated_at";
+const DRAFT_COLUMNS: &str = "application_id, user_id, click_day, category, answers, province, \
+                             worker_name, state, created_at, updated_at";
+/// A draft and, once stored, its submission (`FROM {DRAFT} WHERE …`).
+const DRAFT: &str = "(SELECT a.application_id, a.user_id, a.click_day, a.category, a.answers, \
+                     a.province, a.worker_name, a.state, a.created_at, a.updated_at, \
+                     s.submission_id, s.received_at, s.receipt_state, s.rank, s.within_quota \
+                     FROM applications a JOIN portal_users u ON u.user_id = a.user_id \
+                     LEFT JOIN submissions s ON s.account_id = u.account_id \
+                     AND s.application_id = a.application_id) d";
 
 fn taken_or(e: sqlx::Error, what: &str) -> StoreError {
     match &e {
@@ -214,7 +221,7 @@ macro_rules! portal_store_for {
             async fn create_draft(&self, draft: &Draft) -> Result<(), StoreError> {
                 let now = $now;
                 sqlx::query(&format!(
-                    "INSERT INTO applications ({DRAFT}) \
+                    "INSERT INTO applications ({DRAFT_COLUMNS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, {now}, {now})"
                 ))
                 .bind(&draft.application_id)
@@ -233,7 +240,7 @@ macro_rules! portal_store_for {
 
             async fn draft(&self, application_id: &str) -> Result<Option<Draft>, StoreError> {
                 sqlx::query(&format!(
-                    "SELECT {DRAFT} FROM applications WHERE application_id = $1"
+                    "SELECT * FROM {DRAFT} WHERE application_id = $1"
                 ))
                 .bind(application_id)
                 .fetch_optional(self.pool())
@@ -262,7 +269,7 @@ macro_rules! portal_store_for {
 
             async fn drafts_visible_to(&self, user_id: &str) -> Result<Vec<Draft>, StoreError> {
                 sqlx::query(&format!(
-                    "SELECT {DRAFT} FROM applications WHERE user_id = $1 OR user_id IN \
+                    "SELECT * FROM {DRAFT} WHERE user_id = $1 OR user_id IN \
                      (SELECT user_id FROM portal_users WHERE parent_user_id = $1) \
                      ORDER BY updated_at DESC, application_id"
                 ))

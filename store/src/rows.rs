@@ -3,7 +3,7 @@
 
 use crate::StoreError;
 use crate::accounts::KeyRow;
-use crate::portal::{Draft, DraftState, User, UserKind};
+use crate::portal::{Draft, DraftState, Sent, User, UserKind};
 use crate::submissions::{
     DeadLetter, EmailContent, EmailJob, RankedRow, Receipt, ReceiptJob, ReceivedSubmission,
     StoredBody,
@@ -176,5 +176,15 @@ pub(crate) fn draft(r: &impl Fields) -> Result<Draft, StoreError> {
             .ok_or_else(|| StoreError::Rejected(format!("stored state {state:?} unknown")))?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
+        sent: match r.opt_text("submission_id")? {
+            None => None,
+            Some(submission_id) => Some(Sent {
+                submission_id,
+                received_at: r.int("received_at")? as u64,
+                receipt_ready: r.opt_text("receipt_state")?.as_deref() == Some("ready"),
+                rank: r.opt_int("rank")?.map(|n| n as u64),
+                within_quota: r.opt_bool("within_quota")?,
+            }),
+        },
     })
 }

@@ -2,14 +2,13 @@
 //! PostgreSQL, and a browser-like client that keeps cookies, follows what
 //! a person would click and reads the emails from the outbox.
 
-#![allow(dead_code, clippy::unwrap_used)] // each test file uses a part
+#![allow(dead_code, unused_imports, clippy::unwrap_used)] // each test file uses a part
 
-use bytes::Bytes;
 use clickday_config::Config;
 use clickday_store::EmailContent;
 use clickday_store::PortalStore;
-use clickday_testkit::{Client, Postgres, Proto, Reply};
-use std::collections::BTreeMap;
+use clickday_testkit::Postgres;
+pub use clickday_testkit::browser::{Browser, csrf_of, text};
 use std::sync::Arc;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -95,13 +94,7 @@ categories = ["lavoro-subordinato", "lavoro-domestico"]
     }
 
     pub async fn browser(&self) -> Browser {
-        Browser {
-            client: Client::connect(self.addr, Proto::Http1, None)
-                .await
-                .unwrap(),
-            cookies: BTreeMap::new(),
-            lang: None,
-        }
+        Browser::open(self.addr).await.unwrap()
     }
 
     /// The emails queued so far (taken out of the outbox), as
@@ -168,107 +161,4 @@ pub fn registration<'a>(email: &'a str, password: &'a str) -> Vec<(&'a str, &'a 
         ("password", password),
         ("password_again", password),
     ]
-}
-
-pub fn text(reply: &Reply) -> String {
-    String::from_utf8_lossy(&reply.body).into_owned()
-}
-
-/// A person's browser: cookies kept, forms posted with the CSRF token
-/// the page they came from carried.
-pub struct Browser {
-    pub client: Client,
-    pub cookies: BTreeMap<String, String>,
-    pub lang: Option<&'static str>,
-}
-
-impl Browser {
-    pub async fn get(&mut self, path: &str) -> Reply {
-        let req = self.request(http::Method::GET, path, None);
-        self.send(req).await
-    }
-
-    /// POSTs exactly these fields (no token added).
-    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let body = serde_urlencoded::to_string(fields).unwrap();
-        let req = self.request(http::Method::POST, path, Some(body));
-        self.send(req).await
-    }
-
-    /// Opens `path` first (as a person would) and posts its form back with
-    /// the page's CSRF token.
-    pub async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let page = self.get(path).await;
-        let token = csrf_of(&text(&page));
-        self.post_with_token(path, fields, &token).await
-    }
-
-    pub async fn post_with_token(
-        &mut self,
-        path: &str,
-        fields: &[(&str, &str)],
-        token: &str,
-    ) -> Reply {
-        let mut all = vec![("csrf", token)];
-        all.extend_from_slice(fields);
-        self.post(path, &all).await
-    }
-
-    /// The CSRF token the pages show this browser.
-    pub async fn token(&mut self) -> String {
-        let page = self.get("/domande").await;
-        csrf_of(&text(&page))
-    }
-
-    fn request(
-        &self,
-        method: http::Method,
-        path: &str,
-        form: Option<String>,
-    ) -> http::Request<Bytes> {
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(self.client.uri(path));
-        let cookies: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        if !cookies.is_empty() {
-            req = req.header("cookie", cookies.join("; "));
-        }
-        if let Some(lang) = self.lang {
-            req = req.header("accept-language", lang);
-        }
-        match form {
-            Some(body) => req
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Bytes::from(body))
-                .unwrap(),
-            None => req.body(Bytes::new()).unwrap(),
-        }
-    }
-
-    async fn send(&mut self, req: http::Request<Bytes>) -> Reply {
-        let reply = self.client.send(req).await.unwrap();
-        for value in reply.headers.get_all("set-cookie") {
-            let value = value.to_str().unwrap();
-            let (pair, attributes) = value.split_once(';').unwrap_or((value, ""));
-            let (name, val) = pair.split_once('=').unwrap();
-            if attributes.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_string(), val.to_string());
-            }
-        }
-        reply
-    }
-}
-
-pub fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .unwrap_or_else(|| panic!("no form on the page: {html}"));
-    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
-    rest[..rest.find('"').unwrap()].to_string()
 }

@@ -1,0 +1,301 @@
+//! The whole path of one application through the system, in-process: an
+//! employer registers on the portal and confirms from the emailed `.eml`,
+//! compiles an application and marks it ready; the mini-client's API calls
+//! (token, key, ready applications with the bytes to sign) get it signed
+//! and sent to the gateway; the persister stores it and makes its receipt;
+//! the portal then shows the submission id, arrival and the PDF.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use clickday_config::Config;
+use clickday_testkit::browser::{Browser, csrf_of, text};
+use clickday_testkit::{Applicant, Client, Proto};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const PASSWORD: &str = "password-di-lucia";
+
+fn config(dir: &Path) -> Config {
+    let text = format!(
+        r#"data_dir = "{dir}"
+[gateway]
+listen = "127.0.0.1:0"
+key_refresh_interval_ms = 100
+[portal]
+listen = "127.0.0.1:0"
+public_url = "http://portal.test"
+[[click_days]]
+id = "cd-2026"
+opens_at = "2020-01-01T00:00:00Z"
+closes_at = "2100-01-01T00:00:00Z"
+categories = ["lavoro-domestico"]
+"#,
+        dir = dir.display()
+    );
+    Config::from_toml(&text, std::iter::empty(), 0).unwrap()
+}
+
+/// Waits for the `.eml` of `kind` the persister's mailer writes.
+async fn emailed_link(outbox: &Path, kind: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let found = std::fs::read_dir(outbox).ok().and_then(|dir| {
+            dir.filter_map(Result::ok).find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(&format!("-{kind}.eml"))
+            })
+        });
+        if let Some(entry) = found {
+            let eml = std::fs::read_to_string(entry.path()).unwrap();
+            let link = eml
+                .split_whitespace()
+                .find(|w| w.starts_with("http://portal.test/"))
+                .unwrap_or_else(|| panic!("no link in {eml}"));
+            return link.trim_start_matches("http://portal.test").to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no {kind} email");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn api(
+    portal: &mut Client,
+    method: http::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> clickday_testkit::Reply {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(portal.uri(path));
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(json) => {
+            req = req.header("content-type", "application/json");
+            bytes::Bytes::from(json.to_string())
+        }
+        None => bytes::Bytes::new(),
+    };
+    portal.send(req.body(body).unwrap()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_registration_to_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let store = clickday_store::open_portal(&cfg.store.to_url())
+        .await
+        .unwrap();
+    let queue = clickday_queue::open(&cfg.queue.url.to_url(), 1, 1, 64)
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let gateway = clickday_gateway::start(
+        &cfg,
+        queue.clone(),
+        store.clone(),
+        clickday_gateway::system_clock(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let persister = {
+        let (cfg, queue, store, token) =
+            (cfg.clone(), queue.clone(), store.clone(), shutdown.clone());
+        let clock: clickday_persister::WallClock = Arc::new(|| 0);
+        tokio::spawn(async move { clickday_persister::run(&cfg, queue, store, clock, token).await })
+    };
+    let portal = clickday_portal::start(&cfg, store.clone(), shutdown.clone())
+        .await
+        .unwrap();
+    let outbox = dir.path().join("outbox");
+
+    // Registration, confirmed from the email file.
+    let mut browser = Browser::open(portal.local_addr).await.unwrap();
+    let registered = browser
+        .submit(
+            "/registrazione",
+            &[
+                ("kind", "employer"),
+                ("full_name", "Lucia Verdi"),
+                ("codice_fiscale", "RSSMRA85T10A562S"),
+                ("email", "lucia@example.it"),
+                ("password", PASSWORD),
+                ("password_again", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(registered.status, 200, "{}", text(&registered));
+    let link = emailed_link(&outbox, "registration-confirmation").await;
+    assert!(text(&browser.get(&link).await).contains("Registrazione confermata"));
+    let login = browser
+        .submit(
+            "/accesso",
+            &[("email", "lucia@example.it"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(login.status, 303);
+
+    // Compilation.
+    let created = browser
+        .submit("/domande", &[("choice", "cd-2026|lavoro-domestico")])
+        .await;
+    let first_page = created.header("location").unwrap().to_string();
+    let id = first_page.split('/').nth(2).unwrap().to_string();
+    let pages: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "datore",
+            &[
+                ("datore_cf", "RSSMRA85T10A562S"),
+                ("datore_denominazione", "Lucia Verdi"),
+                ("datore_email", "lucia@example.it"),
+                ("reddito_annuo", "38000"),
+            ],
+        ),
+        (
+            "lavoratore",
+            &[
+                ("lavoratore_cognome", "Santos"),
+                ("lavoratore_nome", "Maria"),
+                ("lavoratore_sesso", "F"),
+                ("lavoratore_nascita", "1985-06-01"),
+                ("lavoratore_cittadinanza", "filippina"),
+                ("lavoratore_passaporto", "P7654321"),
+            ],
+        ),
+        (
+            "rapporto",
+            &[
+                ("provincia", "MI"),
+                ("mansione", "colf"),
+                ("ore_settimanali", "40"),
+            ],
+        ),
+    ];
+    for (page, fields) in pages {
+        let saved = browser
+            .submit(&format!("/domande/{id}/pagine/{page}"), fields)
+            .await;
+        assert_eq!(saved.status, 303, "{page}: {}", text(&saved));
+    }
+    let summary = browser.get(&format!("/domande/{id}")).await;
+    let ready = browser
+        .post_with_token(
+            &format!("/domande/{id}/pronta"),
+            &[],
+            &csrf_of(&text(&summary)),
+        )
+        .await;
+    assert_eq!(ready.status, 303);
+
+    // The mini-client's side: token, key, ready applications.
+    let mut client = Client::connect(portal.local_addr, Proto::Http1, None)
+        .await
+        .unwrap();
+    let credentials = serde_json::json!({ "email": "lucia@example.it", "password": PASSWORD });
+    let token = api(
+        &mut client,
+        http::Method::POST,
+        "/api/v1/token",
+        None,
+        Some(credentials),
+    )
+    .await;
+    assert_eq!(token.status, 200, "{:?}", token.body);
+    let token = token.json()["token"].as_str().unwrap().to_string();
+    let installation = Applicant::new(77);
+    let key = serde_json::json!({ "public_key": installation.public_key_b64() });
+    let registered = api(
+        &mut client,
+        http::Method::POST,
+        "/api/v1/keys",
+        Some(&token),
+        Some(key),
+    )
+    .await;
+    assert_eq!(registered.status, 200, "{:?}", registered.body);
+    assert_eq!(registered.json()["key_id"], installation.key_id());
+    let listed = api(
+        &mut client,
+        http::Method::GET,
+        "/api/v1/applications?click_day=cd-2026&state=ready",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, 200);
+    let listed = listed.json();
+    let apps = listed["applications"].as_array().unwrap();
+    assert_eq!(apps.len(), 1);
+    let body = apps[0]["body"].as_str().unwrap().as_bytes().to_vec();
+
+    // Signed and sent as PROTOCOL.md says, once the gateway knows the key.
+    let ca = clickday_gateway::tls::read_certificate(gateway.cert_path.as_ref().unwrap()).unwrap();
+    let mut sender = Client::connect(gateway.local_addr, Proto::Http2, Some(&ca))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let accepted = loop {
+        let reply = sender.submit(&installation, &body).await.unwrap();
+        if reply.status != 401 || start.elapsed() > Duration::from_secs(10) {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    let submission_id = accepted.json()["submission_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Stored and receipted: the API and the portal show it.
+    let start = Instant::now();
+    let state = loop {
+        let reply = api(
+            &mut client,
+            http::Method::GET,
+            &format!("/api/v1/applications/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        let json = reply.json();
+        if json["sent"]["receipt_ready"] == true {
+            break json;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never receipted: {json}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(state["sent"]["submission_id"], submission_id.as_str());
+    assert_eq!(state["sent"]["received_at"], accepted.json()["received_at"]);
+    let pdf = api(
+        &mut client,
+        http::Method::GET,
+        &format!("/api/v1/applications/{id}/receipt"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.header("content-type"), Some("application/pdf"));
+    assert!(pdf.body.starts_with(b"%PDF"));
+    let page = text(&browser.get(&format!("/domande/{id}")).await);
+    assert!(page.contains(&submission_id), "{page}");
+    assert!(page.contains(&format!("/domande/{id}/ricevuta")), "{page}");
+    let web_pdf = browser.get(&format!("/domande/{id}/ricevuta")).await;
+    assert_eq!(web_pdf.body, pdf.body);
+    // Sent bytes are final: the pages no longer open for editing.
+    let edit = browser.get(&format!("/domande/{id}/pagine/datore")).await;
+    assert_eq!(edit.status, 303);
+
+    shutdown.cancel();
+    persister.await.unwrap().unwrap();
+}
