@@ -62,33 +62,43 @@ fn show_register(
 
 /// The registration's field errors, beside each field; none means valid.
 fn check_registration(form: &RegisterForm, lang: Lang) -> BTreeMap<&'static str, String> {
+    let mut errors = check_identity(&form.full_name, &form.codice_fiscale, &form.email, lang);
+    let kinds = [UserKind::Employer, UserKind::Association];
+    if UserKind::parse(&form.kind).is_none_or(|k| !kinds.contains(&k)) {
+        errors.insert("kind", i18n::text(lang, "field.choice").into());
+    }
+    if let Some(problem) = password_problem(&form.password, &form.password_again) {
+        errors.insert("password", i18n::text(lang, problem).into());
+    }
+    errors
+}
+
+/// Name, codice fiscale and email of a new user.
+pub(crate) fn check_identity(
+    full_name: &str,
+    codice_fiscale: &str,
+    email: &str,
+    lang: Lang,
+) -> BTreeMap<&'static str, String> {
     let text = |key| i18n::text(lang, key).to_string();
     let mut errors = BTreeMap::new();
-    if UserKind::parse(&form.kind)
-        .is_none_or(|k| !matches!(k, UserKind::Employer | UserKind::Association))
-    {
-        errors.insert("kind", text("field.choice"));
-    }
-    match form.full_name.trim().chars().count() {
+    match full_name.trim().chars().count() {
         0 => drop(errors.insert("full_name", text("field.required"))),
         1..=200 => {}
         _ => drop(errors.insert("full_name", text("field.too_long"))),
     }
-    if form.codice_fiscale.trim().is_empty() {
+    if codice_fiscale.trim().is_empty() {
         errors.insert("codice_fiscale", text("field.required"));
-    } else if let Err(e) = CodiceFiscale::parse(&form.codice_fiscale) {
+    } else if let Err(e) = CodiceFiscale::parse(codice_fiscale) {
         errors.insert(
             "codice_fiscale",
             FieldProblem::CodiceFiscale(e).message(lang),
         );
     }
-    if form.email.trim().is_empty() {
+    if email.trim().is_empty() {
         errors.insert("email", text("field.required"));
-    } else if !looks_like_email(form.email.trim()) {
+    } else if !looks_like_email(email.trim()) {
         errors.insert("email", text("field.email"));
-    }
-    if let Some(problem) = password_problem(&form.password, &form.password_again) {
-        errors.insert("password", text(problem));
     }
     errors
 }
@@ -107,7 +117,7 @@ fn password_problem(password: &str, again: &str) -> Option<&'static str> {
 }
 
 /// Argon2 takes tens of milliseconds of CPU: off the async workers.
-async fn hash_password(password: String) -> String {
+pub(crate) async fn hash_password(password: String) -> String {
     tokio::task::spawn_blocking(move || secrets::hash_password(&password))
         .await
         .unwrap_or_default()
@@ -189,7 +199,7 @@ fn link_token(portal: &Portal, user_id: &str, purpose: TokenPurpose, secret: &st
 }
 
 /// Queues the email carrying a one-time link, in the page's language.
-async fn send_link(
+pub(crate) async fn send_link(
     portal: &Portal,
     lang: Lang,
     recipient: &str,

@@ -121,6 +121,31 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Password cambiata. Accedi con la nuova password.",
         "Password changed. Sign in with the new password.",
     ),
+    ("nav.subaccounts", "Utenze", "Sub-accounts"),
+    (
+        "sub.title",
+        "Utenze dell'associazione",
+        "The association's sub-accounts",
+    ),
+    (
+        "sub.intro",
+        "Le utenze compilano e inviano domande per conto dell'associazione, con accesso e chiavi proprie. Le loro domande compaiono anche nell'elenco dell'associazione.",
+        "Sub-accounts compile and send applications on the association's behalf, with their own sign-in and keys. Their applications also appear in the association's list.",
+    ),
+    ("sub.none", "Nessuna utenza.", "No sub-accounts."),
+    ("sub.new", "Nuova utenza", "New sub-account"),
+    ("sub.create", "Crea l'utenza", "Create the sub-account"),
+    (
+        "sub.created",
+        "Utenza creata: la persona riceverà un'email per scegliere la password.",
+        "Sub-account created: the person will receive an email to choose a password.",
+    ),
+    ("sub.active", "Attiva", "Active"),
+    (
+        "sub.invited",
+        "In attesa della prima password",
+        "Waiting for its first password",
+    ),
     ("apps.title", "Le mie domande", "My applications"),
     (
         "apps.none",

@@ -16,6 +16,7 @@ mod api;
 mod applications;
 pub mod i18n;
 pub mod secrets;
+mod subaccounts;
 mod views;
 mod visitor;
 
@@ -97,6 +98,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         )
         .route("/domande/{id}/pronta", post(applications::mark_ready))
         .route("/domande/{id}/ricevuta", get(applications::receipt))
+        .route("/utenze", get(subaccounts::list).post(subaccounts::create))
         .nest("/api/v1", api_router())
         .fallback(visitor::not_found)
         .layer(axum::middleware::from_fn(visitor::cookies))

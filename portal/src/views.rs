@@ -24,6 +24,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("page.html", include_str!("../templates/page.html")),
     ("preview.html", include_str!("../templates/preview.html")),
+    (
+        "subaccounts.html",
+        include_str!("../templates/subaccounts.html"),
+    ),
 ];
 
 pub struct Views {

@@ -173,7 +173,11 @@ impl Visitor {
     ) -> Response {
         let context = minijinja::context! {
             csrf => &self.csrf,
-            user => self.user.as_ref().map(|u| minijinja::context! { name => &u.full_name, email => &u.email }),
+            user => self.user.as_ref().map(|u| minijinja::context! {
+                name => &u.full_name,
+                email => &u.email,
+                association => u.kind == clickday_store::portal::UserKind::Association,
+            }),
             ..context
         };
         portal.views.render(status, self.lang, template, context)

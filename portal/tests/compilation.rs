@@ -152,3 +152,65 @@ on_both_stores!(only_open_click_days_and_their_categories => |backend| async mov
         &portal.store.user_by_email("eva@example.it").await.unwrap().unwrap().user_id
     ).await.unwrap().is_empty());
 });
+
+on_both_stores!(an_association_and_its_sub_accounts => |backend| async move {
+    let portal = TestPortal::start(backend, "").await;
+    let mut association = portal.browser().await;
+    let mut form = common::registration("patronato@example.it", "patronato-password");
+    form[0] = ("kind", "association");
+    form[2] = ("codice_fiscale", "80213330584");
+    association.submit("/registrazione", &form).await;
+    let link = portal.link_sent_to("patronato@example.it").await;
+    association.get(&link).await;
+    association
+        .submit("/accesso", &[("email", "patronato@example.it"), ("password", "patronato-password")])
+        .await;
+    let page = association.get("/utenze").await;
+    assert_eq!(page.status, 200);
+    assert!(text(&page).contains("Nessuna utenza"));
+
+    let created = association
+        .submit(
+            "/utenze",
+            &[("full_name", "Sara Neri"), ("codice_fiscale", "RSSMRA85T10A562S"), ("email", "sara@example.it")],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", text(&created));
+    assert!(text(&created).contains("In attesa della prima password"));
+    let bad = association
+        .submit("/utenze", &[("full_name", ""), ("codice_fiscale", "X"), ("email", "sara@example.it")])
+        .await;
+    assert_eq!(bad.status, 422);
+
+    // The sub-account chooses a password through the emailed link.
+    let link = portal.link_sent_to("sara@example.it").await;
+    assert!(link.starts_with("/reimposta-password/"), "{link}");
+    let mut sara = portal.browser().await;
+    let chosen = sara
+        .submit(&link, &[("password", "password-di-sara"), ("password_again", "password-di-sara")])
+        .await;
+    assert_eq!(chosen.status, 200);
+    let login = sara.submit("/accesso", &[("email", "sara@example.it"), ("password", "password-di-sara")]).await;
+    assert_eq!(login.status, 303);
+    let sub = portal.store.user_by_email("sara@example.it").await.unwrap().unwrap();
+    assert!(sub.confirmed && sub.account_id.is_some(), "a sender with its own account");
+    assert_eq!(sara.get("/utenze").await.status, 404, "only the association manages them");
+    let id = create(&mut sara).await;
+    sara.submit(&format!("/domande/{id}/pagine/datore"), EMPLOYER).await;
+
+    // The association sees it, reads it, does not change it.
+    let list = text(&association.get("/domande").await);
+    assert!(list.contains(&id), "{list}");
+    let summary = association.get(&format!("/domande/{id}")).await;
+    assert_eq!(summary.status, 200);
+    assert!(text(&summary).contains("Mario Rossi"));
+    assert_eq!(association.get(&format!("/domande/{id}/pagine/datore")).await.status, 404);
+    let token = association.token().await;
+    let ready = association.post_with_token(&format!("/domande/{id}/pronta"), &[], &token).await;
+    assert_eq!(ready.status, 404);
+
+    // Another association or employer sees nothing of it.
+    let mut employer = portal.signed_in("altro@example.it", "altro-password").await;
+    assert_eq!(employer.get("/utenze").await.status, 404);
+    assert_eq!(employer.get(&format!("/domande/{id}")).await.status, 404);
+});

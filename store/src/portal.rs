@@ -186,6 +186,9 @@ pub trait PortalStore: crate::Store {
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
 
+    /// The sub-accounts of an association, oldest first.
+    async fn sub_accounts(&self, parent_user_id: &str) -> Result<Vec<User>, StoreError>;
+
     /// Adds a one-time link (a password reset, a new confirmation link).
     async fn add_token(&self, token: &NewToken) -> Result<(), StoreError>;
 
@@ -194,8 +197,10 @@ pub trait PortalStore: crate::Store {
     /// is unknown, used or expired.
     async fn confirm_user(&self, token_hash: &str) -> Result<Option<User>, StoreError>;
 
-    /// Uses a reset link: sets the new password and ends every session of
-    /// the user. `None` when the link is unknown, used or expired.
+    /// Uses a reset link: sets the new password, ends every session of
+    /// the user and confirms them (the link proves the address: a
+    /// sub-account starts this way). `None` when the link is unknown, used
+    /// or expired.
     async fn reset_password(
         &self,
         token_hash: &str,

@@ -51,6 +51,34 @@ macro_rules! portal_store_for {
             Ok(())
         }
 
+        /// Confirms a user (idempotent) and, for users who send, opens
+        /// their gateway account, named after the user: one account per
+        /// user, whatever the email.
+        async fn confirm(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            user_id: &str,
+        ) -> Result<(), StoreError> {
+            let now = $now;
+            sqlx::query(&format!(
+                "INSERT INTO accounts (account_id, email, created_at) \
+                 SELECT user_id, email, {now} FROM portal_users \
+                 WHERE user_id = $1 AND kind IN ('employer', 'association', 'sub_account') \
+                 ON CONFLICT (account_id) DO NOTHING"
+            ))
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(&format!(
+                "UPDATE portal_users SET confirmed_at = COALESCE(confirmed_at, {now}), \
+                 account_id = (SELECT account_id FROM accounts WHERE account_id = $1) \
+                 WHERE user_id = $1"
+            ))
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
         /// Marks a live link of this purpose used; its user, or `None`.
         async fn use_token<'e>(
             executor: impl sqlx::Executor<'e, Database = $db>,
@@ -116,36 +144,34 @@ macro_rules! portal_store_for {
                     .transpose()
             }
 
+            async fn sub_accounts(&self, parent_user_id: &str) -> Result<Vec<User>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {USER} FROM portal_users WHERE parent_user_id = $1 \
+                     ORDER BY created_at, user_id"
+                ))
+                .bind(parent_user_id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(rows::user)
+                .collect()
+            }
+
             async fn add_token(&self, token: &NewToken) -> Result<(), StoreError> {
                 insert_token(self.pool(), token).await
             }
 
             async fn confirm_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
-                let now = $now;
                 let mut tx = self.pool().begin().await?;
                 let Some(user_id) = use_token(&mut *tx, token_hash, TokenPurpose::Confirm).await?
                 else {
                     return Ok(None);
                 };
-                // The gateway account of a user who sends is named after
-                // the user: one account per user, whatever the email.
-                sqlx::query(&format!(
-                    "INSERT INTO accounts (account_id, email, created_at) \
-                     SELECT user_id, email, {now} FROM portal_users \
-                     WHERE user_id = $1 AND kind IN ('employer', 'association', 'sub_account') \
-                     ON CONFLICT (account_id) DO NOTHING"
-                ))
-                .bind(&user_id)
-                .execute(&mut *tx)
-                .await?;
-                let user = sqlx::query(&format!(
-                    "UPDATE portal_users SET confirmed_at = COALESCE(confirmed_at, {now}), \
-                     account_id = (SELECT account_id FROM accounts WHERE account_id = $1) \
-                     WHERE user_id = $1 RETURNING {USER}"
-                ))
-                .bind(&user_id)
-                .fetch_one(&mut *tx)
-                .await?;
+                confirm(&mut tx, &user_id).await?;
+                let user = sqlx::query(&format!("SELECT {USER} FROM portal_users WHERE user_id = $1"))
+                    .bind(&user_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 rows::user(&user).map(Some)
             }
@@ -160,6 +186,9 @@ macro_rules! portal_store_for {
                 else {
                     return Ok(None);
                 };
+                // The link came by email: the address is proven, which is
+                // how a sub-account, created with such a link, confirms.
+                confirm(&mut tx, &user_id).await?;
                 let user = sqlx::query(&format!(
                     "UPDATE portal_users SET password_hash = $2 WHERE user_id = $1 RETURNING {USER}"
                 ))
