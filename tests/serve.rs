@@ -8,7 +8,7 @@
 mod common;
 
 use clickday_testkit::{Applicant, Client, Proto, free_port};
-use common::{clickday, wait_ready};
+use common::{KillOnDrop, clickday, wait_ready};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -51,11 +51,13 @@ async fn serve_stores_receipts_and_reports_both_roles() {
         "add prints the key_id"
     );
 
-    let mut serve = clickday(&config, &["serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut serve = KillOnDrop(
+        clickday(&config, &["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let ca = wait_ready(port, &dir.path().join("tls/cert.pem")).await;
     let mut c = Client::connect(([127, 0, 0, 1], port).into(), Proto::Http2, Some(&ca))
         .await
@@ -104,7 +106,7 @@ async fn serve_stores_receipts_and_reports_both_roles() {
     .await;
 
     // SIGTERM: drain and exit 0.
-    let pid = serve.id().to_string();
+    let pid = serve.0.id().to_string();
     assert!(
         std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -112,7 +114,7 @@ async fn serve_stores_receipts_and_reports_both_roles() {
             .unwrap()
             .success()
     );
-    let status = serve.wait().unwrap();
+    let status = serve.0.wait().unwrap();
     assert!(
         status.success(),
         "serve exits cleanly on SIGTERM: {status:?}"

@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clickday_core::PublicKey;
 use clickday_store::NewAccount;
-use clickday_store::portal::{Draft, DraftState, NewSession, User};
+use clickday_store::portal::{Draft, DraftSearch, DraftState, NewSession, SearchState, User};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -308,38 +308,58 @@ fn application_json(draft: &Draft) -> serde_json::Value {
 pub struct ListQuery {
     click_day: Option<String>,
     state: Option<String>,
+    #[serde(default)]
+    offset: u64,
+    limit: Option<u64>,
 }
 
-/// `GET /api/v1/applications?click_day=&state=`: the user's own
-/// applications (the mini-client sends only its own account's).
+/// Most applications in one answer.
+const MAX_LIMIT: u64 = 10_000;
+
+/// `GET /api/v1/applications?click_day=&state=&offset=&limit=`: the
+/// user's own applications (a mini-client sends only its own account's),
+/// newest change first, with the total for paging.
 pub async fn applications(
     State(portal): State<Arc<Portal>>,
     ApiUser(user): ApiUser,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let wanted_state = match query.state.as_deref() {
+    let state = match query.state.as_deref() {
         None => None,
-        Some(s) => Some(DraftState::parse(s).ok_or_else(|| {
-            Problem::new(
+        Some("to_complete") => Some(SearchState::ToComplete),
+        Some("ready") => Some(SearchState::Ready),
+        Some("sent") => Some(SearchState::Sent),
+        Some(other) => {
+            return Err(Problem::new(
                 StatusCode::BAD_REQUEST,
                 "malformed",
-                format!("state {s:?} is not to_complete or ready"),
-            )
-        })?),
+                format!("state {other:?} is not to_complete, ready or sent"),
+            ));
+        }
     };
-    let drafts = portal
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!("limit {limit} is not 1 to {MAX_LIMIT}"),
+        ));
+    }
+    let search = DraftSearch {
+        only_own: true,
+        click_day: query.click_day,
+        state,
+        offset: query.offset,
+        limit,
+        ..DraftSearch::default()
+    };
+    let (drafts, total) = portal
         .store
-        .drafts_visible_to(&user.user_id)
+        .search_drafts(&user.user_id, &search)
         .await
         .map_err(|e| Problem::internal(&e))?;
-    let list: Vec<_> = drafts
-        .iter()
-        .filter(|d| d.user_id == user.user_id)
-        .filter(|d| query.click_day.as_ref().is_none_or(|c| *c == d.click_day))
-        .filter(|d| wanted_state.is_none_or(|s| s == d.state))
-        .map(application_json)
-        .collect();
-    Ok(Json(json!({ "applications": list })))
+    let list: Vec<_> = drafts.iter().map(application_json).collect();
+    Ok(Json(json!({ "applications": list, "total": total })))
 }
 
 /// The user's own application, or `not_found` (also for someone else's).

@@ -8,15 +8,16 @@
 use crate::visitor::{Visitor, see_other};
 use crate::{Portal, secrets};
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clickday_core::forms::{
     Answers, ApplicationModel, CheckContext, Completeness, FieldErrors, FieldKind, Lang, Page,
     QUOTA_PROVINCE,
 };
-use clickday_store::portal::{Draft, DraftState, Sent, User, UserKind};
+use clickday_store::portal::{Draft, DraftSearch, DraftState, SearchState, Sent, User, UserKind};
 use minijinja::Value;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -36,24 +37,99 @@ fn check_context(portal: &Portal) -> CheckContext<'_> {
     }
 }
 
-pub async fn list(State(portal): State<Arc<Portal>>, visitor: Visitor) -> Response {
+/// Applications per page of the list.
+const PAGE_SIZE: u64 = 50;
+
+/// The list's search form, as the query string carries it (Italian
+/// names: they show in the address bar). Empty means "any".
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ListFilters {
+    anno: String,
+    click_day: String,
+    stato: String,
+    categoria: String,
+    provincia: String,
+    q: String,
+    pagina: u64,
+}
+
+impl ListFilters {
+    fn search(&self) -> DraftSearch {
+        let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        DraftSearch {
+            only_own: false,
+            year: self.anno.trim().parse().ok(),
+            click_day: some(&self.click_day),
+            category: some(&self.categoria),
+            province: some(&self.provincia).map(|p| p.to_uppercase()),
+            state: match self.stato.as_str() {
+                "to_complete" => Some(SearchState::ToComplete),
+                "ready" => Some(SearchState::Ready),
+                "sent" => Some(SearchState::Sent),
+                _ => None,
+            },
+            text: some(&self.q),
+            offset: self.pagina.saturating_sub(1).saturating_mul(PAGE_SIZE),
+            limit: PAGE_SIZE,
+        }
+    }
+
+    /// The address of page `n` with the same filters.
+    fn page_link(&self, n: u64) -> String {
+        let mut filters = ListFilters {
+            pagina: n,
+            ..ListFilters::default()
+        };
+        filters.anno.clone_from(&self.anno);
+        filters.click_day.clone_from(&self.click_day);
+        filters.stato.clone_from(&self.stato);
+        filters.categoria.clone_from(&self.categoria);
+        filters.provincia.clone_from(&self.provincia);
+        filters.q.clone_from(&self.q);
+        format!(
+            "/domande?{}",
+            serde_urlencoded::to_string(&filters).unwrap_or_default()
+        )
+    }
+}
+
+pub async fn list(
+    State(portal): State<Arc<Portal>>,
+    visitor: Visitor,
+    Query(filters): Query<ListFilters>,
+) -> Response {
     let user = match visitor.signed_in() {
         Ok(user) => user,
         Err(redirect) => return redirect,
     };
-    show_list(&portal, &visitor, user, StatusCode::OK, None).await
+    show_list(&portal, &visitor, user, &filters, StatusCode::OK, None).await
 }
 
 async fn show_list(
     portal: &Portal,
     visitor: &Visitor,
     user: &User,
+    filters: &ListFilters,
     status: StatusCode,
     error: Option<&str>,
 ) -> Response {
-    let drafts = match portal.store.drafts_visible_to(&user.user_id).await {
-        Ok(drafts) => drafts,
+    let (drafts, total) = match portal
+        .store
+        .search_drafts(&user.user_id, &filters.search())
+        .await
+    {
+        Ok(found) => found,
         Err(e) => return visitor.failure(portal, &e),
+    };
+    let page = filters.pagina.max(1);
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let paging = minijinja::context! {
+        total,
+        page,
+        pages,
+        previous => (page > 1).then(|| filters.page_link(page - 1)),
+        next => (page < pages).then(|| filters.page_link(page + 1)),
     };
     let lang = visitor.lang;
     let drafts: Vec<Value> = drafts
@@ -91,7 +167,15 @@ async fn show_list(
         portal,
         status,
         "applications.html",
-        minijinja::context! { drafts, click_days => if sends { click_days } else { Vec::new() }, error },
+        minijinja::context! {
+            drafts,
+            click_days => if sends { click_days } else { Vec::new() },
+            error,
+            filters => filters,
+            all_click_days => portal.calendar.days().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            categories => portal.models.iter().map(|m| minijinja::context! { value => &m.category, title => m.title.get(lang) }).collect::<Vec<_>>(),
+            paging,
+        },
     )
 }
 
@@ -157,6 +241,7 @@ pub async fn create(
             &portal,
             &visitor,
             user,
+            &ListFilters::default(),
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(error),
         )

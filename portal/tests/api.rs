@@ -71,7 +71,7 @@ on_both_stores!(tokens_and_refusals => |backend| async move {
     let list = call(&portal, "GET", "/api/v1/applications", Some(&token), None).await;
     assert_eq!(list.status, 200);
     assert_eq!(list.json()["applications"], json!([]));
-    problem(&call(&portal, "GET", "/api/v1/applications?state=sent", Some(&token), None).await, 400, "malformed");
+    problem(&call(&portal, "GET", "/api/v1/applications?state=archived", Some(&token), None).await, 400, "malformed");
     let revoked = call(&portal, "DELETE", "/api/v1/token", Some(&token), None).await;
     assert_eq!(revoked.status, 204);
     problem(&call(&portal, "GET", "/api/v1/applications", Some(&token), None).await, 401, "unauthorized");

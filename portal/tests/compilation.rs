@@ -148,9 +148,10 @@ on_both_stores!(only_open_click_days_and_their_categories => |backend| async mov
         assert_eq!(r.status, 422, "{choice}");
         assert!(text(&r).contains("Questo click day non prevede"), "{choice}");
     }
-    assert!(portal.store.drafts_visible_to(
-        &portal.store.user_by_email("eva@example.it").await.unwrap().unwrap().user_id
-    ).await.unwrap().is_empty());
+    let eva = portal.store.user_by_email("eva@example.it").await.unwrap().unwrap();
+    let search = clickday_store::portal::DraftSearch { limit: 10, ..Default::default() };
+    let (found, total) = portal.store.search_drafts(&eva.user_id, &search).await.unwrap();
+    assert!(found.is_empty() && total == 0);
 });
 
 on_both_stores!(an_association_and_its_sub_accounts => |backend| async move {

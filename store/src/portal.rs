@@ -174,6 +174,45 @@ pub struct Sent {
     pub within_quota: Option<bool>,
 }
 
+/// Where an application stands, for search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchState {
+    ToComplete,
+    Ready,
+    /// The store holds its submission.
+    Sent,
+}
+
+/// Filters of the application search; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DraftSearch {
+    /// Only the user's own, not their sub-accounts'.
+    pub only_own: bool,
+    /// Year of the click day (application ids start with it).
+    pub year: Option<u16>,
+    pub click_day: Option<String>,
+    pub category: Option<String>,
+    pub province: Option<String>,
+    pub state: Option<SearchState>,
+    /// Part of the worker's name (any case) or of the application id.
+    pub text: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// `text` as a `LIKE … ESCAPE '\'` pattern matching it anywhere.
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// The store contract of the portal, on top of the store's (the portal
 /// queues its emails through the same outbox as the persister).
 #[async_trait::async_trait]
@@ -222,7 +261,12 @@ pub trait PortalStore: crate::Store {
     /// is no such draft of that user.
     async fn update_draft(&self, draft: &Draft) -> Result<bool, StoreError>;
 
-    /// The drafts a user may see: their own and, for an association, its
-    /// sub-accounts'; newest change first.
-    async fn drafts_visible_to(&self, user_id: &str) -> Result<Vec<Draft>, StoreError>;
+    /// The drafts a user may see (their own and, for an association, its
+    /// sub-accounts') that match `search`, newest change first, one page;
+    /// and how many match in all.
+    async fn search_drafts(
+        &self,
+        user_id: &str,
+        search: &DraftSearch,
+    ) -> Result<(Vec<Draft>, u64), StoreError>;
 }

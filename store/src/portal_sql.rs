@@ -2,7 +2,10 @@
 //! `$n` parameters and plain SQL both databases run; each backend brings
 //! its pool and its database clock.
 
-use crate::portal::{Draft, NewSession, NewToken, NewUser, PortalStore, TokenPurpose, User};
+use crate::portal::{
+    Draft, DraftSearch, NewSession, NewToken, NewUser, PortalStore, SearchState, TokenPurpose,
+    User, contains_pattern,
+};
 use crate::{PgStore, SqliteStore, StoreError, rows};
 
 /// The columns of a user, for `SELECT`s and `RETURNING`.
@@ -10,13 +13,36 @@ const USER: &str = "user_id, email, password_hash, kind, full_name, codice_fisca
                     parent_user_id, account_id, confirmed_at";
 const DRAFT_COLUMNS: &str = "application_id, user_id, click_day, category, answers, province, \
                              worker_name, state, created_at, updated_at";
-/// A draft and, once stored, its submission (`FROM {DRAFT} WHERE …`).
-const DRAFT: &str = "(SELECT a.application_id, a.user_id, a.click_day, a.category, a.answers, \
-                     a.province, a.worker_name, a.state, a.created_at, a.updated_at, \
-                     s.submission_id, s.received_at, s.receipt_state, s.rank, s.within_quota \
-                     FROM applications a JOIN portal_users u ON u.user_id = a.user_id \
-                     LEFT JOIN submissions s ON s.account_id = u.account_id \
-                     AND s.application_id = a.application_id) d";
+/// A draft's columns and, once stored, its submission's, from
+/// `applications a` joined as in [`DRAFT_JOINS`].
+const DRAFT_SELECT: &str = "a.application_id, a.user_id, a.click_day, a.category, a.answers, \
+                            a.province, a.worker_name, a.state, a.created_at, a.updated_at, \
+                            s.submission_id, s.received_at, s.receipt_state, s.rank, \
+                            s.within_quota";
+const DRAFT_JOINS: &str = "JOIN portal_users u ON u.user_id = a.user_id \
+                           LEFT JOIN submissions s ON s.account_id = u.account_id \
+                           AND s.application_id = a.application_id";
+
+/// The search's filters over `applications a` and its submission `s`:
+/// year prefix, click day, category, province, state, and the free text
+/// as lower-case and upper-case patterns ($1 to $7); a NULL filter
+/// matches all. The owners' ids follow from $10 on ($8, $9: limit and
+/// offset), as a literal list so both planners read each owner's rows
+/// from the `applications_user` index.
+const SEARCH: &str = "($1 IS NULL OR a.application_id LIKE $1) \
+                      AND ($2 IS NULL OR a.click_day = $2) \
+                      AND ($3 IS NULL OR a.category = $3) \
+                      AND ($4 IS NULL OR a.province = $4) \
+                      AND ($5 IS NULL OR ($5 = 'sent' AND s.submission_id IS NOT NULL) \
+                           OR (a.state = $5 AND s.submission_id IS NULL)) \
+                      AND ($6 IS NULL OR lower(a.worker_name) LIKE $6 ESCAPE '\\' \
+                           OR a.application_id LIKE $7 ESCAPE '\\')";
+
+/// `a.user_id IN ($10, $11, …)` for `owners` owners.
+fn owners_in(owners: usize) -> String {
+    let list: Vec<String> = (0..owners).map(|i| format!("${}", 10 + i)).collect();
+    format!("a.user_id IN ({})", list.join(", "))
+}
 
 fn taken_or(e: sqlx::Error, what: &str) -> StoreError {
     match &e {
@@ -269,7 +295,8 @@ macro_rules! portal_store_for {
 
             async fn draft(&self, application_id: &str) -> Result<Option<Draft>, StoreError> {
                 sqlx::query(&format!(
-                    "SELECT * FROM {DRAFT} WHERE application_id = $1"
+                    "SELECT {DRAFT_SELECT} FROM applications a {DRAFT_JOINS} \
+                     WHERE a.application_id = $1"
                 ))
                 .bind(application_id)
                 .fetch_optional(self.pool())
@@ -296,18 +323,73 @@ macro_rules! portal_store_for {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn drafts_visible_to(&self, user_id: &str) -> Result<Vec<Draft>, StoreError> {
-                sqlx::query(&format!(
-                    "SELECT * FROM {DRAFT} WHERE user_id = $1 OR user_id IN \
-                     (SELECT user_id FROM portal_users WHERE parent_user_id = $1) \
-                     ORDER BY updated_at DESC, application_id"
-                ))
+            async fn search_drafts(
+                &self,
+                user_id: &str,
+                search: &DraftSearch,
+            ) -> Result<(Vec<Draft>, u64), StoreError> {
+                let state = search.state.map(|s| match s {
+                    SearchState::ToComplete => "to_complete",
+                    SearchState::Ready => "ready",
+                    SearchState::Sent => "sent",
+                });
+                let text = search.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+                let binds = (
+                    search.year.map(|y| format!("{y}-%")),
+                    search.click_day.clone(),
+                    search.category.clone(),
+                    search.province.clone(),
+                    state,
+                    text.map(|t| contains_pattern(&t.to_lowercase())),
+                    text.map(|t| contains_pattern(&t.to_uppercase())),
+                );
+                // The user, and their sub-accounts unless only their own.
+                let owners: Vec<String> = sqlx::query_scalar(
+                    "SELECT $1 UNION ALL SELECT user_id FROM portal_users \
+                     WHERE parent_user_id = $1 AND NOT $2",
+                )
                 .bind(user_id)
+                .bind(search.only_own)
                 .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(rows::draft)
-                .collect()
+                .await?;
+                let owners_in = owners_in(owners.len());
+                macro_rules! filtered {
+                    ($sql:expr) => {{
+                        // Unprepared: PostgreSQL plans for the filters
+                        // actually given, not a generic plan for all.
+                        let mut query = sqlx::query($sql)
+                            .persistent(false)
+                            .bind(&binds.0)
+                            .bind(&binds.1)
+                            .bind(&binds.2)
+                            .bind(&binds.3)
+                            .bind(binds.4)
+                            .bind(&binds.5)
+                            .bind(&binds.6)
+                            .bind(search.limit.min(i64::MAX as u64) as i64)
+                            .bind(search.offset.min(i64::MAX as u64) as i64);
+                        for owner in &owners {
+                            query = query.bind(owner);
+                        }
+                        query
+                    }};
+                }
+                // $8 and $9 are named in the count too: every bound
+                // parameter must appear in the statement.
+                let count = format!(
+                    "SELECT count(*) AS n, $8 AS l, $9 AS o FROM applications a {DRAFT_JOINS} \
+                     WHERE {owners_in} AND {SEARCH}"
+                );
+                let total: i64 =
+                    sqlx::Row::try_get(&filtered!(&count).fetch_one(self.pool()).await?, "n")?;
+                let page = format!(
+                    "SELECT {DRAFT_SELECT} FROM applications a {DRAFT_JOINS} \
+                     WHERE {owners_in} AND {SEARCH} \
+                     ORDER BY a.updated_at DESC, a.application_id LIMIT $8 OFFSET $9"
+                );
+                let rows = filtered!(&page).fetch_all(self.pool()).await?;
+                let drafts = rows.iter().map(rows::draft).collect::<Result<_, _>>()?;
+                Ok((drafts, total as u64))
             }
         }
         }

@@ -39,3 +39,16 @@ pub async fn wait_ready(port: u16, ca: &Path) -> CertificateDer<'static> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A child process killed when the test ends, even by a panic: a failed
+/// test must not leave servers running on the machine.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
