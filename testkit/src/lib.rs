@@ -10,6 +10,7 @@ pub mod postgres;
 pub mod redis;
 pub mod signer;
 pub mod smtp;
+pub mod webdriver;
 
 pub use client::{Client, Proto, Reply};
 pub use postgres::Postgres;

@@ -1,0 +1,221 @@
+//! A real browser (headless Chromium through chromedriver) does what an
+//! employer does: registers, opens the confirmation link from the email
+//! file the persister wrote, signs in, compiles a three-page application,
+//! marks it ready and finds it in the list. Cookies, CSRF tokens, labels
+//! and redirects are the browser's own; no JavaScript is needed.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use clickday_config::Config;
+use clickday_testkit::webdriver::{ChromeDriver, Session};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Waits (as WebDriver users do: a click may return before the page it
+/// loads is there) until the page shown contains `text`.
+async fn page_says(browser: &mut Session, text: &str) {
+    let start = Instant::now();
+    loop {
+        let page = browser.source().await.unwrap();
+        if page.contains(text) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{text:?} not in {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the browser shows an address ending with `suffix`.
+async fn at(browser: &mut Session, suffix: &str) {
+    let start = Instant::now();
+    loop {
+        let url = browser.current_url().await.unwrap();
+        if url.ends_with(suffix) {
+            return;
+        }
+        let page = browser.source().await.unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "at {url}, not {suffix}: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn fill(browser: &mut Session, fields: &[(&str, &str)]) {
+    for (id, value) in fields {
+        browser.type_into(&format!("#{id}"), value).await.unwrap();
+    }
+}
+
+/// The path of the link in the first `.eml` of `kind` in the outbox.
+async fn emailed_link(outbox: &Path, kind: &str, base: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let found = std::fs::read_dir(outbox).ok().and_then(|dir| {
+            dir.filter_map(Result::ok).find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(&format!("-{kind}.eml"))
+            })
+        });
+        if let Some(entry) = found {
+            let eml = std::fs::read_to_string(entry.path()).unwrap();
+            return eml
+                .split_whitespace()
+                .find(|w| w.starts_with(base))
+                .unwrap_or_else(|| panic!("no link in {eml}"))
+                .to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no {kind} email");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_employer_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = clickday_testkit::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let text = format!(
+        r#"data_dir = "{dir}"
+[portal]
+listen = "127.0.0.1:{port}"
+public_url = "{base}"
+[[click_days]]
+id = "cd-browser"
+opens_at = "2020-01-01T00:00:00Z"
+closes_at = "2100-01-01T00:00:00Z"
+categories = ["lavoro-domestico"]
+"#,
+        dir = dir.path().display()
+    );
+    let cfg = Config::from_toml(&text, std::iter::empty(), 0).unwrap();
+    let store = clickday_store::open_portal(&cfg.store.to_url())
+        .await
+        .unwrap();
+    let queue = clickday_queue::open(&cfg.queue.url.to_url(), 1, 1, 64)
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let persister = {
+        let (cfg, queue, store, token) =
+            (cfg.clone(), queue.clone(), store.clone(), shutdown.clone());
+        let clock: clickday_persister::WallClock = Arc::new(|| 0);
+        tokio::spawn(async move { clickday_persister::run(&cfg, queue, store, clock, token).await })
+    };
+    let _portal = clickday_portal::start(&cfg, store.clone(), shutdown.clone())
+        .await
+        .unwrap();
+
+    let driver = ChromeDriver::start().await.unwrap();
+    let mut browser = driver.session().await.unwrap();
+
+    // Registration.
+    browser.goto(&format!("{base}/")).await.unwrap();
+    browser.click("a[href='/registrazione']").await.unwrap();
+    fill(
+        &mut browser,
+        &[
+            ("full_name", "Giulia Romano"),
+            ("codice_fiscale", "RSSMRA85T10A562S"),
+            ("email", "giulia@example.it"),
+            ("password", "password-di-giulia"),
+            ("password_again", "password-di-giulia"),
+        ],
+    )
+    .await;
+    browser.click("main button[type=submit]").await.unwrap();
+    page_says(&mut browser, "Controlla la tua email").await;
+
+    // The link from the email file the persister wrote.
+    let link = emailed_link(
+        &dir.path().join("outbox"),
+        "registration-confirmation",
+        &base,
+    )
+    .await;
+    browser.goto(&link).await.unwrap();
+    page_says(&mut browser, "Registrazione confermata").await;
+
+    // Sign in.
+    browser.goto(&format!("{base}/accesso")).await.unwrap();
+    fill(
+        &mut browser,
+        &[
+            ("email", "giulia@example.it"),
+            ("password", "password-di-giulia"),
+        ],
+    )
+    .await;
+    browser.click("main button[type=submit]").await.unwrap();
+    at(&mut browser, "/domande").await;
+
+    // A new application, three pages.
+    browser
+        .click("main form[method='post'][action='/domande'] button")
+        .await
+        .unwrap();
+    at(&mut browser, "/pagine/datore").await;
+    fill(
+        &mut browser,
+        &[
+            ("datore_cf", "RSSMRA85T10A562S"),
+            ("datore_denominazione", "Giulia Romano"),
+            ("datore_email", "giulia@example.it"),
+            ("reddito_annuo", "41000"),
+        ],
+    )
+    .await;
+    browser.click("main button[type=submit]").await.unwrap();
+    at(&mut browser, "/pagine/lavoratore").await;
+    fill(
+        &mut browser,
+        &[
+            ("lavoratore_cognome", "Okafor"),
+            ("lavoratore_nome", "Grace"),
+            ("lavoratore_cittadinanza", "nigeriana"),
+            ("lavoratore_passaporto", "A0000001"),
+        ],
+    )
+    .await;
+    browser.click("#lavoratore_sesso-F").await.unwrap();
+    // A date input takes keystrokes in the order of the browser's locale
+    // (dd/mm or mm/dd): the same day and month work in either.
+    browser
+        .type_into("#lavoratore_nascita", "03031992")
+        .await
+        .unwrap();
+    browser.click("main button[type=submit]").await.unwrap();
+    at(&mut browser, "/pagine/rapporto").await;
+    browser
+        .click("#provincia option[value='TO']")
+        .await
+        .unwrap();
+    browser.click("#mansione-badante").await.unwrap();
+    fill(&mut browser, &[("ore_settimanali", "36")]).await;
+    browser.click("main button[type=submit]").await.unwrap();
+
+    // The summary, then "ready".
+    page_says(&mut browser, "Riepilogo della domanda").await;
+    page_says(&mut browser, "<dd>1992-03-03</dd>").await;
+    browser
+        .click("main form button[type=submit]")
+        .await
+        .unwrap();
+    page_says(&mut browser, "La domanda è pronta").await;
+
+    // In the list.
+    browser.click("nav a[href='/domande']").await.unwrap();
+    page_says(&mut browser, "<td>Okafor Grace</td>").await;
+    page_says(&mut browser, "Pronta per l'invio").await;
+
+    browser.quit().await.unwrap();
+    shutdown.cancel();
+    persister.await.unwrap().unwrap();
+}
