@@ -69,6 +69,13 @@ enum Command {
         #[command(subcommand)]
         action: commands::accounts::Action,
     },
+    /// Manages the portal's staff: help-desk operators and offices.
+    Staff {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: commands::staff::Action,
+    },
 }
 
 #[derive(clap::Args)]
@@ -89,6 +96,7 @@ fn main() -> ExitCode {
         | Command::Migrate(c)
         | Command::Status(c) => c.config.clone(),
         Command::Accounts { config, .. }
+        | Command::Staff { config, .. }
         | Command::Rank { config, .. }
         | Command::Ranking { config, .. } => config.config.clone(),
         Command::Demo(_) => None,
@@ -135,6 +143,7 @@ fn main() -> ExitCode {
             Command::Migrate(_) => commands::migrate(&cfg).await,
             Command::Status(_) => commands::status::print(&cfg).await,
             Command::Accounts { action, .. } => commands::accounts::run(&cfg, action).await,
+            Command::Staff { action, .. } => commands::staff::run(&cfg, action).await,
         }
     });
     match result {

@@ -26,6 +26,8 @@ fn user(id: &str, kind: UserKind, parent: Option<&str>) -> (NewUser, NewToken) {
         full_name: id.into(),
         codice_fiscale: "RSSMRA85T10A562S".into(),
         parent_user_id: parent.map(Into::into),
+        province: None,
+        office_kind: None,
     };
     let token = NewToken {
         token_hash: format!("t-{id}"),

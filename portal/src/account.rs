@@ -9,7 +9,7 @@ use axum::response::Response;
 use clickday_core::CodiceFiscale;
 use clickday_core::forms::{FieldProblem, Lang, looks_like_email};
 use clickday_store::portal::{NewSession, NewToken, NewUser, TokenPurpose, User, UserKind};
-use clickday_store::{NewEmail, StoreError};
+use clickday_store::{NewEmail, PortalStore, StoreError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -155,6 +155,8 @@ pub async fn register(
         full_name: form.full_name.trim().to_string(),
         codice_fiscale: form.codice_fiscale.trim().to_uppercase(),
         parent_user_id: None,
+        province: None,
+        office_kind: None,
     };
     let secret = secrets::new_secret();
     let token = link_token(&portal, &user.user_id, TokenPurpose::Confirm, &secret);
@@ -207,11 +209,25 @@ pub(crate) async fn send_link(
     purpose: TokenPurpose,
     secret: &str,
 ) -> Result<(), StoreError> {
+    let url = &portal.settings.public_url;
+    email_link(url, &*portal.store, lang, recipient, name, purpose, secret).await
+}
+
+/// The email of a one-time link, into the store's outbox.
+pub(crate) async fn email_link(
+    public_url: &str,
+    store: &dyn PortalStore,
+    lang: Lang,
+    recipient: &str,
+    name: &str,
+    purpose: TokenPurpose,
+    secret: &str,
+) -> Result<(), StoreError> {
     let (path, kind, prefix) = match purpose {
         TokenPurpose::Confirm => ("conferma", "registration-confirmation", "email.confirm"),
         TokenPurpose::Reset => ("reimposta-password", "password-reset", "email.reset"),
     };
-    let link = format!("{}/{path}/{secret}", portal.settings.public_url);
+    let link = format!("{public_url}/{path}/{secret}");
     let body = i18n::text(lang, &format!("{prefix}.body"))
         .replace("{name}", name)
         .replace("{link}", &link);
@@ -221,7 +237,7 @@ pub(crate) async fn send_link(
         subject: i18n::text(lang, &format!("{prefix}.subject")).into(),
         body,
     };
-    portal.store.queue_written_email(&email).await.map(|_| ())
+    store.queue_written_email(&email).await.map(|_| ())
 }
 
 pub async fn confirm(

@@ -15,7 +15,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clickday_core::PublicKey;
 use clickday_store::NewAccount;
-use clickday_store::portal::{Draft, DraftSearch, DraftState, NewSession, SearchState, User};
+use clickday_store::portal::{
+    Draft, DraftSearch, DraftState, NewSession, SearchState, User, UserKind,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -417,6 +419,107 @@ pub async fn receipt_pdf(portal: &Portal, draft: &Draft) -> Result<Option<Respon
         }
         response
     }))
+}
+
+/// The office behind a token: its kind and province; anyone else is
+/// refused.
+fn office_of(user: &User) -> Result<(&str, &str), Problem> {
+    match (
+        user.kind,
+        user.office_kind.as_deref(),
+        user.province.as_deref(),
+    ) {
+        (UserKind::Office, Some(kind), Some(province)) => Ok((kind, province)),
+        _ => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only office accounts read forwarded applications",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    #[serde(default)]
+    after: String,
+    limit: Option<u64>,
+}
+
+/// `GET /api/v1/office/applications?after=&limit=`: the applications of
+/// the office's province it has not marked received yet, by submission
+/// id; `next` is the cursor for the following page. An application stays
+/// listed until it is marked, so nothing is skipped whatever the order
+/// in which gateways' submissions were stored.
+pub async fn office_inbox(
+    State(portal): State<Arc<Portal>>,
+    ApiUser(user): ApiUser,
+    Query(query): Query<InboxQuery>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let (office, province) = office_of(&user)?;
+    let limit = query.limit.unwrap_or(500);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!("limit {limit} is not 1 to {MAX_LIMIT}"),
+        ));
+    }
+    let rows = portal
+        .store
+        .office_inbox(office, province, &query.after, limit)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    let next = rows.last().map(|r| r.submission_id.clone());
+    let applications: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "submission_id": r.submission_id,
+                "account_id": r.account_id,
+                "application_id": r.application_id,
+                "click_day": r.click_day,
+                "category": r.category,
+                "province": r.province,
+                "form": r.form,
+                "received_at": clickday_core::time::format_rfc3339_nanos(r.received_at),
+                "body": String::from_utf8_lossy(&r.body),
+                "rank": r.rank,
+                "within_quota": r.within_quota,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "office": office, "province": province, "applications": applications, "next": next }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct Received {
+    submission_ids: Vec<String>,
+}
+
+/// `POST /api/v1/office/received`: marks applications received by this
+/// office; ids of another province are ignored. Marking twice is harmless.
+pub async fn office_received(
+    State(portal): State<Arc<Portal>>,
+    ApiUser(user): ApiUser,
+    body: Result<Json<Received>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let (office, province) = office_of(&user)?;
+    let received = json_body(body)?;
+    if received.submission_ids.len() > MAX_LIMIT as usize {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!("at most {MAX_LIMIT} ids at once"),
+        ));
+    }
+    let marked = portal
+        .store
+        .mark_received(office, province, &received.submission_ids)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(Json(json!({ "marked": marked })))
 }
 
 /// Unknown API paths answer in the API's language.

@@ -14,8 +14,10 @@
 mod account;
 mod api;
 mod applications;
+mod helpdesk;
 pub mod i18n;
 pub mod secrets;
+pub mod staff;
 mod subaccounts;
 mod views;
 mod visitor;
@@ -99,6 +101,9 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/domande/{id}/pronta", post(applications::mark_ready))
         .route("/domande/{id}/ricevuta", get(applications::receipt))
         .route("/utenze", get(subaccounts::list).post(subaccounts::create))
+        .route("/assistenza", get(helpdesk::list).post(helpdesk::open))
+        .route("/assistenza/{id}", get(helpdesk::show))
+        .route("/assistenza/{id}/{action}", post(helpdesk::act))
         .nest("/api/v1", api_router())
         .fallback(visitor::not_found)
         .layer(axum::middleware::from_fn(visitor::cookies))
@@ -113,6 +118,8 @@ fn api_router() -> Router<Arc<Portal>> {
         .route("/applications", get(api::applications))
         .route("/applications/{id}", get(api::application))
         .route("/applications/{id}/receipt", get(api::receipt))
+        .route("/office/applications", get(api::office_inbox))
+        .route("/office/received", post(api::office_received))
         .fallback(api::not_found)
 }
 

@@ -121,6 +121,8 @@ pub async fn create(
         full_name: form.full_name.trim().to_string(),
         codice_fiscale: form.codice_fiscale.trim().to_uppercase(),
         parent_user_id: Some(user.user_id.clone()),
+        province: None,
+        office_kind: None,
     };
     let secret = secrets::new_secret();
     let token = NewToken {

@@ -24,6 +24,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("page.html", include_str!("../templates/page.html")),
     ("preview.html", include_str!("../templates/preview.html")),
+    ("helpdesk.html", include_str!("../templates/helpdesk.html")),
+    ("ticket.html", include_str!("../templates/ticket.html")),
     (
         "subaccounts.html",
         include_str!("../templates/subaccounts.html"),

@@ -43,6 +43,8 @@ async fn association(portal: &TestPortal) -> (common::Browser, String, String) {
         full_name: "Sub".into(),
         codice_fiscale: "RSSMRA85T10A562S".into(),
         parent_user_id: Some(parent.clone()),
+        province: None,
+        office_kind: None,
     };
     let token = NewToken {
         token_hash: "h".into(),

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod demo;
 pub mod ranking;
 pub mod serve;
+pub mod staff;
 pub mod status;
 
 use anyhow::Context as _;

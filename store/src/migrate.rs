@@ -57,6 +57,11 @@ const SQLITE: &Steps = &[
         "portal",
         include_str!("../migrations/sqlite/0006_portal.sql"),
     ),
+    (
+        7,
+        "help_desk_and_offices",
+        include_str!("../migrations/sqlite/0007_help_desk_and_offices.sql"),
+    ),
 ];
 
 const POSTGRES: &Steps = &[
@@ -89,6 +94,11 @@ const POSTGRES: &Steps = &[
         6,
         "portal",
         include_str!("../migrations/postgres/0006_portal.sql"),
+    ),
+    (
+        7,
+        "help_desk_and_offices",
+        include_str!("../migrations/postgres/0007_help_desk_and_offices.sql"),
     ),
 ];
 

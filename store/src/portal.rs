@@ -65,6 +65,10 @@ pub struct NewUser {
     pub full_name: String,
     pub codice_fiscale: String,
     pub parent_user_id: Option<String>,
+    /// Offices: the province they serve.
+    pub province: Option<String>,
+    /// Offices: `sportello_unico`, `questura` or `labour_office`.
+    pub office_kind: Option<String>,
 }
 
 /// A user as stored.
@@ -77,6 +81,8 @@ pub struct User {
     pub full_name: String,
     pub codice_fiscale: String,
     pub parent_user_id: Option<String>,
+    pub province: Option<String>,
+    pub office_kind: Option<String>,
     /// The gateway account, once the registration is confirmed.
     pub account_id: Option<String>,
     pub confirmed: bool,
@@ -213,6 +219,110 @@ pub(crate) fn contains_pattern(text: &str) -> String {
     pattern
 }
 
+/// Where a help-desk ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketState {
+    /// Waiting for an operator.
+    Open,
+    /// An operator has taken it.
+    InProgress,
+    /// The operator asked the user for more information.
+    WaitingUser,
+    /// Answered and closed.
+    Closed,
+}
+
+impl TicketState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketState::Open => "open",
+            TicketState::InProgress => "in_progress",
+            TicketState::WaitingUser => "waiting_user",
+            TicketState::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "open" => TicketState::Open,
+            "in_progress" => TicketState::InProgress,
+            "waiting_user" => TicketState::WaitingUser,
+            "closed" => TicketState::Closed,
+            _ => return None,
+        })
+    }
+}
+
+/// What happened to a ticket: `opened`, `taken`, `question`, `reply`
+/// (the user's, after a question) or `answer` (which closes it).
+pub const TICKET_EVENTS: [&str; 5] = ["opened", "taken", "question", "reply", "answer"];
+/// Ticket topics.
+pub const TICKET_TOPICS: [&str; 3] = ["technical", "functional", "legal"];
+
+/// A new ticket with its first message.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub ticket_id: String,
+    pub user_id: String,
+    pub topic: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub ticket_id: String,
+    pub user_id: String,
+    pub topic: String,
+    pub subject: String,
+    pub state: TicketState,
+    pub operator_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One entry of a ticket's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketEvent {
+    pub author_id: String,
+    pub author_name: String,
+    pub kind: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// A change to a ticket: the event, and the state and operator it leaves.
+#[derive(Debug, Clone)]
+pub struct TicketChange<'a> {
+    pub ticket_id: &'a str,
+    pub author_id: &'a str,
+    pub kind: &'a str,
+    pub body: &'a str,
+    pub state: TicketState,
+    /// The operator in charge after the change (`None` keeps it).
+    pub operator_id: Option<&'a str>,
+    /// The change applies only from one of these states.
+    pub from: &'a [TicketState],
+}
+
+/// A submission forwarded to an office, as the office reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarded {
+    pub submission_id: String,
+    pub account_id: String,
+    pub application_id: String,
+    pub click_day: String,
+    pub category: String,
+    pub province: String,
+    pub form: String,
+    /// Unix nanoseconds.
+    pub received_at: u64,
+    /// The signed body exactly as received.
+    pub body: Vec<u8>,
+    pub rank: Option<u64>,
+    pub within_quota: Option<bool>,
+}
+
 /// The store contract of the portal, on top of the store's (the portal
 /// queues its emails through the same outbox as the persister).
 #[async_trait::async_trait]
@@ -254,6 +364,45 @@ pub trait PortalStore: crate::Store {
     async fn end_session(&self, session_hash: &str) -> Result<(), StoreError>;
 
     async fn create_draft(&self, draft: &Draft) -> Result<(), StoreError>;
+
+    async fn open_ticket(&self, ticket: &NewTicket) -> Result<(), StoreError>;
+
+    async fn ticket(&self, ticket_id: &str) -> Result<Option<Ticket>, StoreError>;
+
+    /// The ticket's history, oldest first.
+    async fn ticket_events(&self, ticket_id: &str) -> Result<Vec<TicketEvent>, StoreError>;
+
+    /// A user's tickets (`Some`), or every ticket in `state` for operators;
+    /// newest change first, at most `limit`.
+    async fn tickets(
+        &self,
+        user_id: Option<&str>,
+        state: Option<TicketState>,
+        limit: u64,
+    ) -> Result<Vec<Ticket>, StoreError>;
+
+    /// Records an event and moves the ticket, all or nothing; false (and
+    /// nothing written) when the ticket is not in one of `change.from`.
+    async fn change_ticket(&self, change: &TicketChange<'_>) -> Result<bool, StoreError>;
+
+    /// Submissions of `province` not yet marked received by `office_kind`,
+    /// by submission id after `after`, at most `limit`.
+    async fn office_inbox(
+        &self,
+        office_kind: &str,
+        province: &str,
+        after: &str,
+        limit: u64,
+    ) -> Result<Vec<Forwarded>, StoreError>;
+
+    /// Marks these submissions received by the office; ids of another
+    /// province or unknown are skipped. How many were newly marked.
+    async fn mark_received(
+        &self,
+        office_kind: &str,
+        province: &str,
+        submission_ids: &[String],
+    ) -> Result<u64, StoreError>;
 
     async fn draft(&self, application_id: &str) -> Result<Option<Draft>, StoreError>;
 

@@ -3,14 +3,17 @@
 //! its pool and its database clock.
 
 use crate::portal::{
-    Draft, DraftSearch, NewSession, NewToken, NewUser, PortalStore, SearchState, TokenPurpose,
-    User, contains_pattern,
+    Draft, DraftSearch, Forwarded, NewSession, NewTicket, NewToken, NewUser, PortalStore,
+    SearchState, Ticket, TicketChange, TicketEvent, TicketState, TokenPurpose, User,
+    contains_pattern,
 };
 use crate::{PgStore, SqliteStore, StoreError, rows};
 
 /// The columns of a user, for `SELECT`s and `RETURNING`.
 const USER: &str = "user_id, email, password_hash, kind, full_name, codice_fiscale, \
-                    parent_user_id, account_id, confirmed_at";
+                    parent_user_id, province, office_kind, account_id, confirmed_at";
+const TICKET: &str =
+    "ticket_id, user_id, topic, subject, state, operator_id, created_at, updated_at";
 const DRAFT_COLUMNS: &str = "application_id, user_id, click_day, category, answers, province, \
                              worker_name, state, created_at, updated_at";
 /// A draft's columns and, once stored, its submission's, from
@@ -134,8 +137,8 @@ macro_rules! portal_store_for {
                 let mut tx = self.pool().begin().await?;
                 sqlx::query(&format!(
                     "INSERT INTO portal_users (user_id, email, password_hash, kind, full_name, \
-                     codice_fiscale, parent_user_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, {now})"
+                     codice_fiscale, parent_user_id, province, office_kind, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {now})"
                 ))
                 .bind(&user.user_id)
                 .bind(&user.email)
@@ -144,6 +147,8 @@ macro_rules! portal_store_for {
                 .bind(&user.full_name)
                 .bind(&user.codice_fiscale)
                 .bind(&user.parent_user_id)
+                .bind(&user.province)
+                .bind(&user.office_kind)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| taken_or(e, "a user with this email"))?;
@@ -321,6 +326,175 @@ macro_rules! portal_store_for {
                 .execute(self.pool())
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn open_ticket(&self, ticket: &NewTicket) -> Result<(), StoreError> {
+                let now = $now;
+                let mut tx = self.pool().begin().await?;
+                sqlx::query(&format!(
+                    "INSERT INTO tickets ({TICKET}) VALUES ($1, $2, $3, $4, 'open', NULL, {now}, {now})"
+                ))
+                .bind(&ticket.ticket_id)
+                .bind(&ticket.user_id)
+                .bind(&ticket.topic)
+                .bind(&ticket.subject)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| taken_or(e, "a ticket with this id"))?;
+                sqlx::query(&format!(
+                    "INSERT INTO ticket_events (ticket_id, author_id, kind, body, created_at) \
+                     VALUES ($1, $2, 'opened', $3, {now})"
+                ))
+                .bind(&ticket.ticket_id)
+                .bind(&ticket.user_id)
+                .bind(&ticket.body)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn ticket(&self, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
+                sqlx::query(&format!("SELECT {TICKET} FROM tickets WHERE ticket_id = $1"))
+                    .bind(ticket_id)
+                    .fetch_optional(self.pool())
+                    .await?
+                    .map(|r| rows::ticket(&r))
+                    .transpose()
+            }
+
+            async fn ticket_events(&self, ticket_id: &str) -> Result<Vec<TicketEvent>, StoreError> {
+                sqlx::query(
+                    "SELECT e.author_id, u.full_name AS author_name, e.kind, e.body, e.created_at \
+                     FROM ticket_events e JOIN portal_users u ON u.user_id = e.author_id \
+                     WHERE e.ticket_id = $1 ORDER BY e.id",
+                )
+                .bind(ticket_id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(rows::ticket_event)
+                .collect()
+            }
+
+            async fn tickets(
+                &self,
+                user_id: Option<&str>,
+                state: Option<TicketState>,
+                limit: u64,
+            ) -> Result<Vec<Ticket>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {TICKET} FROM tickets \
+                     WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR state = $2) \
+                     ORDER BY updated_at DESC, ticket_id LIMIT $3"
+                ))
+                .persistent(false)
+                .bind(user_id)
+                .bind(state.map(TicketState::as_str))
+                .bind(limit.min(i64::MAX as u64) as i64)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(rows::ticket)
+                .collect()
+            }
+
+            async fn change_ticket(&self, change: &TicketChange<'_>) -> Result<bool, StoreError> {
+                let now = $now;
+                let mut tx = self.pool().begin().await?;
+                let current: Option<String> =
+                    sqlx::query_scalar("SELECT state FROM tickets WHERE ticket_id = $1")
+                        .bind(change.ticket_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let allowed = current
+                    .as_deref()
+                    .and_then(TicketState::parse)
+                    .is_some_and(|s| change.from.contains(&s));
+                if !allowed {
+                    return Ok(false);
+                }
+                // Only from the state just read: a concurrent change to
+                // another state makes this touch nothing.
+                let moved = sqlx::query(&format!(
+                    "UPDATE tickets SET state = $2, operator_id = COALESCE($3, operator_id), \
+                     updated_at = {now} WHERE ticket_id = $1 AND state = $4"
+                ))
+                .bind(change.ticket_id)
+                .bind(change.state.as_str())
+                .bind(change.operator_id)
+                .bind(current.as_deref())
+                .execute(&mut *tx)
+                .await?;
+                if moved.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(&format!(
+                    "INSERT INTO ticket_events (ticket_id, author_id, kind, body, created_at) \
+                     VALUES ($1, $2, $3, $4, {now})"
+                ))
+                .bind(change.ticket_id)
+                .bind(change.author_id)
+                .bind(change.kind)
+                .bind(change.body)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn office_inbox(
+                &self,
+                office_kind: &str,
+                province: &str,
+                after: &str,
+                limit: u64,
+            ) -> Result<Vec<Forwarded>, StoreError> {
+                sqlx::query(
+                    "SELECT s.submission_id, s.account_id, s.application_id, s.click_day, \
+                     s.category, s.province, s.form, s.received_at, s.body, s.rank, \
+                     s.within_quota FROM submissions s \
+                     WHERE s.province = $2 AND s.submission_id > $3 AND NOT EXISTS \
+                     (SELECT 1 FROM forwarding_deliveries d \
+                      WHERE d.submission_id = s.submission_id AND d.office_kind = $1) \
+                     ORDER BY s.submission_id LIMIT $4",
+                )
+                .bind(office_kind)
+                .bind(province)
+                .bind(after)
+                .bind(limit.min(i64::MAX as u64) as i64)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(rows::forwarded)
+                .collect()
+            }
+
+            async fn mark_received(
+                &self,
+                office_kind: &str,
+                province: &str,
+                submission_ids: &[String],
+            ) -> Result<u64, StoreError> {
+                let now = $now;
+                let mut tx = self.pool().begin().await?;
+                let mut marked = 0;
+                for id in submission_ids {
+                    let done = sqlx::query(&format!(
+                        "INSERT INTO forwarding_deliveries (submission_id, office_kind, delivered_at) \
+                         SELECT submission_id, $2, {now} FROM submissions \
+                         WHERE submission_id = $1 AND province = $3 \
+                         ON CONFLICT (submission_id, office_kind) DO NOTHING"
+                    ))
+                    .bind(id)
+                    .bind(office_kind)
+                    .bind(province)
+                    .execute(&mut *tx)
+                    .await?;
+                    marked += done.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(marked)
             }
 
             async fn search_drafts(

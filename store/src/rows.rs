@@ -3,7 +3,9 @@
 
 use crate::StoreError;
 use crate::accounts::KeyRow;
-use crate::portal::{Draft, DraftState, Sent, User, UserKind};
+use crate::portal::{
+    Draft, DraftState, Forwarded, Sent, Ticket, TicketEvent, TicketState, User, UserKind,
+};
 use crate::submissions::{
     DeadLetter, EmailContent, EmailJob, RankedRow, Receipt, ReceiptJob, ReceivedSubmission,
     StoredBody,
@@ -157,6 +159,8 @@ pub(crate) fn user(r: &impl Fields) -> Result<User, StoreError> {
         full_name: r.text("full_name")?,
         codice_fiscale: r.text("codice_fiscale")?,
         parent_user_id: r.opt_text("parent_user_id")?,
+        province: r.opt_text("province")?,
+        office_kind: r.opt_text("office_kind")?,
         account_id: r.opt_text("account_id")?,
         confirmed: r.opt_int("confirmed_at")?.is_some(),
     })
@@ -186,5 +190,47 @@ pub(crate) fn draft(r: &impl Fields) -> Result<Draft, StoreError> {
                 within_quota: r.opt_bool("within_quota")?,
             }),
         },
+    })
+}
+
+pub(crate) fn ticket(r: &impl Fields) -> Result<Ticket, StoreError> {
+    let state = r.text("state")?;
+    Ok(Ticket {
+        ticket_id: r.text("ticket_id")?,
+        user_id: r.text("user_id")?,
+        topic: r.text("topic")?,
+        subject: r.text("subject")?,
+        state: TicketState::parse(&state).ok_or_else(|| {
+            StoreError::Rejected(format!("stored ticket state {state:?} unknown"))
+        })?,
+        operator_id: r.opt_text("operator_id")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+pub(crate) fn ticket_event(r: &impl Fields) -> Result<TicketEvent, StoreError> {
+    Ok(TicketEvent {
+        author_id: r.text("author_id")?,
+        author_name: r.text("author_name")?,
+        kind: r.text("kind")?,
+        body: r.text("body")?,
+        created_at: r.int("created_at")?,
+    })
+}
+
+pub(crate) fn forwarded(r: &impl Fields) -> Result<Forwarded, StoreError> {
+    Ok(Forwarded {
+        submission_id: r.text("submission_id")?,
+        account_id: r.text("account_id")?,
+        application_id: r.text("application_id")?,
+        click_day: r.text("click_day")?,
+        category: r.text("category")?,
+        province: r.text("province")?,
+        form: r.text("form")?,
+        received_at: r.int("received_at")? as u64,
+        body: r.bytes("body")?,
+        rank: r.opt_int("rank")?.map(|n| n as u64),
+        within_quota: r.opt_bool("within_quota")?,
     })
 }
