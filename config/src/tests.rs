@@ -69,6 +69,13 @@ fn bad_values_are_named() {
     assert!(err("[queue]\nshards = 0", &[]).contains("queue.shards"));
     assert!(err("provinces = [\"rm\"]", &[]).contains("provinces"));
     assert!(err("nodeid = 3", &[]).contains("nodeid"));
+    assert!(err("[portal]\npublic_url = \"portale.it\"", &[]).contains("portal.public_url"));
+    assert!(err("[portal]\nsession_hours = 0", &[]).contains("portal.session_hours"));
+    assert!(err("[portal]\nlink_valid_hours = 9000", &[]).contains("portal.link_valid_hours"));
+    assert!(
+        err("[portal]\nlogin_attempts_per_minute = 0", &[])
+            .contains("portal.login_attempts_per_minute")
+    );
     let day = |opens: &str, closes: &str| {
         format!(
             "[[click_days]]\nid = \"d\"\nopens_at = \"{opens}\"\ncloses_at = \"{closes}\"\ncategories = [\"c\"]\n"
