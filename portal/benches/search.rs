@@ -28,6 +28,7 @@ fn user(id: &str, kind: UserKind, parent: Option<&str>) -> (NewUser, NewToken) {
         parent_user_id: parent.map(Into::into),
         province: None,
         office_kind: None,
+        approved: false,
     };
     let token = NewToken {
         token_hash: format!("t-{id}"),

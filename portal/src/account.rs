@@ -6,10 +6,11 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use clickday_core::Calendar;
 use clickday_core::CodiceFiscale;
 use clickday_core::forms::{FieldProblem, Lang, looks_like_email};
 use clickday_store::portal::{NewSession, NewToken, NewUser, TokenPurpose, User, UserKind};
-use clickday_store::{NewEmail, PortalStore, StoreError};
+use clickday_store::{NewEmail, OFFICES, PortalStore, StoreError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -32,6 +33,9 @@ pub struct RegisterForm {
     email: String,
     password: String,
     password_again: String,
+    /// Public offices: the province served and the kind of office.
+    province: String,
+    office: String,
 }
 
 pub async fn register_form(State(portal): State<Arc<Portal>>, visitor: Visitor) -> Response {
@@ -51,21 +55,37 @@ fn show_register(
         full_name => &form.full_name,
         codice_fiscale => &form.codice_fiscale,
         email => &form.email,
+        province => &form.province,
+        office => &form.office,
     };
+    let provinces: Vec<&str> = portal.calendar.provinces().collect();
     visitor.page_with(
         portal,
         status,
         "register.html",
-        minijinja::context! { form, errors },
+        minijinja::context! { form, errors, provinces, offices => OFFICES },
     )
 }
 
 /// The registration's field errors, beside each field; none means valid.
-fn check_registration(form: &RegisterForm, lang: Lang) -> BTreeMap<&'static str, String> {
+fn check_registration(
+    form: &RegisterForm,
+    calendar: &Calendar,
+    lang: Lang,
+) -> BTreeMap<&'static str, String> {
     let mut errors = check_identity(&form.full_name, &form.codice_fiscale, &form.email, lang);
-    let kinds = [UserKind::Employer, UserKind::Association];
-    if UserKind::parse(&form.kind).is_none_or(|k| !kinds.contains(&k)) {
+    let kinds = [UserKind::Employer, UserKind::Association, UserKind::Office];
+    let kind = UserKind::parse(&form.kind).filter(|k| kinds.contains(k));
+    if kind.is_none() {
         errors.insert("kind", i18n::text(lang, "field.choice").into());
+    }
+    if kind == Some(UserKind::Office) {
+        if !calendar.knows_province(&form.province) {
+            errors.insert("province", i18n::text(lang, "field.choice").into());
+        }
+        if !OFFICES.contains(&form.office.as_str()) {
+            errors.insert("office", i18n::text(lang, "field.choice").into());
+        }
     }
     if let Some(problem) = password_problem(&form.password, &form.password_again) {
         errors.insert("password", i18n::text(lang, problem).into());
@@ -137,7 +157,7 @@ pub async fn register(
     if let Err(refused) = visitor.check_csrf(&portal, Some(&form.csrf)) {
         return refused;
     }
-    let mut errors = check_registration(&form, visitor.lang);
+    let mut errors = check_registration(&form, &portal.calendar, visitor.lang);
     if !errors.is_empty() {
         return show_register(
             &portal,
@@ -147,16 +167,20 @@ pub async fn register(
             &errors,
         );
     }
+    let kind = UserKind::parse(&form.kind).unwrap_or(UserKind::Employer);
     let user = NewUser {
         user_id: format!("u{}", secrets::readable_id(15)),
         email: form.email.trim().to_lowercase(),
         password_hash: hash_password(form.password.clone()).await,
-        kind: UserKind::parse(&form.kind).unwrap_or(UserKind::Employer),
+        kind,
         full_name: form.full_name.trim().to_string(),
         codice_fiscale: form.codice_fiscale.trim().to_uppercase(),
         parent_user_id: None,
-        province: None,
-        office_kind: None,
+        // A public office reads its province's applications once an
+        // operator has approved the registration.
+        province: (kind == UserKind::Office).then(|| form.province.clone()),
+        office_kind: (kind == UserKind::Office).then(|| form.office.clone()),
+        approved: false,
     };
     let secret = secrets::new_secret();
     let token = link_token(&portal, &user.user_id, TokenPurpose::Confirm, &secret);

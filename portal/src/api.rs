@@ -429,7 +429,12 @@ fn office_of(user: &User) -> Result<(&str, &str), Problem> {
         user.office_kind.as_deref(),
         user.province.as_deref(),
     ) {
-        (UserKind::Office, Some(kind), Some(province)) => Ok((kind, province)),
+        (UserKind::Office, Some(kind), Some(province)) if user.approved => Ok((kind, province)),
+        (UserKind::Office, _, _) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "not_approved",
+            "this office's registration waits for an operator's approval",
+        )),
         _ => Err(Problem::new(
             StatusCode::FORBIDDEN,
             "forbidden",

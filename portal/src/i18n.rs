@@ -37,6 +37,41 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Employers' association",
     ),
     (
+        "register.kind.office",
+        "Ufficio pubblico (Sportello Unico, Questura, Ispettorato)",
+        "Public office (Sportello Unico, Questura, labour office)",
+    ),
+    (
+        "register.office_only",
+        "Solo per gli uffici pubblici",
+        "Public offices only",
+    ),
+    ("register.office", "Ufficio", "Office"),
+    (
+        "office.sportello_unico",
+        "Sportello Unico per l'Immigrazione",
+        "Sportello Unico (immigration desk)",
+    ),
+    ("office.questura", "Questura", "Questura (police)"),
+    (
+        "office.labour_office",
+        "Ispettorato del lavoro",
+        "Labour office",
+    ),
+    ("offices.title", "Uffici da approvare", "Offices to approve"),
+    (
+        "offices.intro",
+        "Gli uffici registrati leggono le domande della loro provincia solo dopo l'approvazione di un operatore.",
+        "Registered offices read their province's applications only once an operator approves them.",
+    ),
+    (
+        "offices.none",
+        "Nessun ufficio in attesa.",
+        "No office waiting.",
+    ),
+    ("offices.approve", "Approva", "Approve"),
+    ("nav.offices", "Uffici", "Offices"),
+    (
         "register.full_name",
         "Cognome e nome o denominazione",
         "Full name or organisation name",

@@ -16,6 +16,7 @@ mod api;
 mod applications;
 mod helpdesk;
 pub mod i18n;
+mod offices;
 pub mod secrets;
 pub mod staff;
 mod subaccounts;
@@ -101,6 +102,8 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/domande/{id}/pronta", post(applications::mark_ready))
         .route("/domande/{id}/ricevuta", get(applications::receipt))
         .route("/utenze", get(subaccounts::list).post(subaccounts::create))
+        .route("/uffici", get(offices::pending))
+        .route("/uffici/{id}/approva", post(offices::approve))
         .route("/assistenza", get(helpdesk::list).post(helpdesk::open))
         .route("/assistenza/{id}", get(helpdesk::show))
         .route("/assistenza/{id}/{action}", post(helpdesk::act))

@@ -80,6 +80,8 @@ pub async fn invite(
         parent_user_id: None,
         province,
         office_kind,
+        // An administrator made it: nothing to approve.
+        approved: true,
     };
     let secret = secrets::new_secret();
     let token = NewToken {

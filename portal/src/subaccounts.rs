@@ -123,6 +123,7 @@ pub async fn create(
         parent_user_id: Some(user.user_id.clone()),
         province: None,
         office_kind: None,
+        approved: false,
     };
     let secret = secrets::new_secret();
     let token = NewToken {

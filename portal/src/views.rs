@@ -24,6 +24,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("page.html", include_str!("../templates/page.html")),
     ("preview.html", include_str!("../templates/preview.html")),
+    ("offices.html", include_str!("../templates/offices.html")),
     ("helpdesk.html", include_str!("../templates/helpdesk.html")),
     ("ticket.html", include_str!("../templates/ticket.html")),
     (

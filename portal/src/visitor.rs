@@ -177,6 +177,7 @@ impl Visitor {
                 name => &u.full_name,
                 email => &u.email,
                 association => u.kind == clickday_store::portal::UserKind::Association,
+                operator => u.kind == clickday_store::portal::UserKind::Operator,
             }),
             ..context
         };

@@ -113,7 +113,11 @@ on_both_stores!(another_user_cannot_see_or_change_an_application => |backend| as
 
     let mut bob = portal.signed_in("bob@example.it", "bob-password").await;
     let token = bob.token().await;
-    for path in [format!("/domande/{id}"), format!("/domande/{id}/pagine/datore")] {
+    for path in [
+        format!("/domande/{id}"),
+        format!("/domande/{id}/pagine/datore"),
+        format!("/domande/{id}/ricevuta"),
+    ] {
         let r = bob.get(&path).await;
         assert_eq!(r.status, 404, "{path}");
         assert!(!text(&r).contains("Mario Rossi"), "{path}");

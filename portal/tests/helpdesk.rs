@@ -6,44 +6,7 @@
 
 mod common;
 
-use clickday_portal::staff::{StaffInvite, invite};
-use clickday_store::portal::UserKind;
-use common::{Browser, TestPortal, on_both_stores, text};
-
-/// An operator invited as `clickday staff add` does, signed in.
-async fn operator(portal: &TestPortal) -> Browser {
-    let staff = StaffInvite {
-        kind: UserKind::Operator,
-        email: "operatore@example.it".into(),
-        full_name: "Operatore Uno".into(),
-        province: None,
-        office_kind: None,
-    };
-    invite(&portal.cfg, &*portal.store, &staff).await.unwrap();
-    let link = portal.link_sent_to("operatore@example.it").await;
-    let mut browser = portal.browser().await;
-    let set = browser
-        .submit(
-            &link,
-            &[
-                ("password", "operatore-pw"),
-                ("password_again", "operatore-pw"),
-            ],
-        )
-        .await;
-    assert_eq!(set.status, 200);
-    let login = browser
-        .submit(
-            "/accesso",
-            &[
-                ("email", "operatore@example.it"),
-                ("password", "operatore-pw"),
-            ],
-        )
-        .await;
-    assert_eq!(login.status, 303);
-    browser
-}
+use common::{TestPortal, on_both_stores, text};
 
 fn state_of(html: &str) -> String {
     let at = html.find("id=\"ticket-state\">").unwrap() + "id=\"ticket-state\">".len();
@@ -77,7 +40,7 @@ on_both_stores!(a_ticket_from_question_to_answer => |backend| async move {
     assert_eq!(user.post_with_token(&format!("{path}/prendi"), &[], &token).await.status, 404);
     assert_eq!(user.post_with_token(&format!("{path}/chiudi"), &[("message", "x")], &token).await.status, 404);
 
-    let mut op = operator(&portal).await;
+    let mut op = portal.operator().await;
     let queue = text(&op.get("/assistenza?stato=open").await);
     assert!(queue.contains(&ticket_id), "{queue}");
     let op_token = op.token().await;

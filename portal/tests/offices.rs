@@ -159,3 +159,49 @@ on_both_stores!(each_office_reads_its_province_and_marks_it_received => |backend
     let error = invite(&portal.cfg, &*portal.store, &bad).await.unwrap_err();
     assert!(matches!(&error, StaffError::Invalid(m) if m.contains("--province \"ZZ\"")), "{error}");
 });
+
+on_both_stores!(a_registered_office_reads_nothing_until_approved => |backend| async move {
+    let portal = TestPortal::start(backend, "").await;
+    portal.store.persist_batch(&[submission(1, "NA")], &[]).await.unwrap();
+    let mut office = portal.browser().await;
+    let mut form = common::registration("sui.na@example.it", "sportello-pw");
+    form[0] = ("kind", "office");
+    form[1] = ("full_name", "Sportello Unico di Napoli");
+    form[2] = ("codice_fiscale", "80213330584");
+    let missing = office.submit("/registrazione", &form).await;
+    assert_eq!(missing.status, 422, "an office names its province and kind");
+    assert!(common::text(&missing).contains("id=\"province-error\""));
+    form.extend([("province", "NA"), ("office", "sportello_unico")]);
+    assert_eq!(office.submit("/registrazione", &form).await.status, 200);
+    let link = portal.link_sent_to("sui.na@example.it").await;
+    office.get(&link).await;
+    let mut client = Client::connect(portal.addr, Proto::Http1, None).await.unwrap();
+    let req = http::Request::post(client.uri("/api/v1/token"))
+        .header("content-type", "application/json")
+        .body(bytes::Bytes::from(json!({ "email": "sui.na@example.it", "password": "sportello-pw" }).to_string()))
+        .unwrap();
+    let token = client.send(req).await.unwrap().json()["token"].as_str().unwrap().to_string();
+    let waiting = call(&portal, "GET", "/api/v1/office/applications", &token, None).await;
+    assert_eq!(waiting.status, 403);
+    assert_eq!(waiting.json()["code"], "not_approved");
+
+    // Only an operator approves; then the office reads its province.
+    let user = portal.store.user_by_email("sui.na@example.it").await.unwrap().unwrap();
+    let signed_in = office
+        .submit("/accesso", &[("email", "sui.na@example.it"), ("password", "sportello-pw")])
+        .await;
+    assert_eq!(signed_in.status, 303, "an office signs in before its approval");
+    assert_eq!(office.get("/uffici").await.status, 404, "approving is for operators");
+    let mut operator = portal.operator().await;
+    let page = common::text(&operator.get("/uffici").await);
+    assert!(page.contains("Sportello Unico di Napoli"), "{page}");
+    let token_op = common::csrf_of(&page);
+    let approved = operator.post_with_token(&format!("/uffici/{}/approva", user.user_id), &[], &token_op).await;
+    assert_eq!(approved.status, 303);
+    let again = operator.post_with_token(&format!("/uffici/{}/approva", user.user_id), &[], &token_op).await;
+    assert_eq!(again.status, 404, "approved once");
+    let inbox = call(&portal, "GET", "/api/v1/office/applications", &token, None).await;
+    assert_eq!(inbox.status, 200);
+    assert_eq!(inbox.json()["applications"].as_array().unwrap().len(), 1);
+    assert_eq!(inbox.json()["office"], "sportello_unico");
+});

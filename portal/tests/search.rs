@@ -45,6 +45,7 @@ async fn association(portal: &TestPortal) -> (common::Browser, String, String) {
         parent_user_id: Some(parent.clone()),
         province: None,
         office_kind: None,
+        approved: false,
     };
     let token = NewToken {
         token_hash: "h".into(),

@@ -69,6 +69,8 @@ pub struct NewUser {
     pub province: Option<String>,
     /// Offices: `sportello_unico`, `questura` or `labour_office`.
     pub office_kind: Option<String>,
+    /// Offices made by an administrator are approved from the start.
+    pub approved: bool,
 }
 
 /// A user as stored.
@@ -86,6 +88,8 @@ pub struct User {
     /// The gateway account, once the registration is confirmed.
     pub account_id: Option<String>,
     pub confirmed: bool,
+    /// Offices: an operator (or the administrator who made it) approved it.
+    pub approved: bool,
 }
 
 /// What a one-time link is for.
@@ -334,6 +338,13 @@ pub trait PortalStore: crate::Store {
     async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+
+    /// Offices that confirmed their registration and wait for an
+    /// operator's approval, oldest first.
+    async fn pending_offices(&self) -> Result<Vec<User>, StoreError>;
+
+    /// Approves a pending office; false if there is no such office.
+    async fn approve_office(&self, user_id: &str) -> Result<bool, StoreError>;
 
     /// The sub-accounts of an association, oldest first.
     async fn sub_accounts(&self, parent_user_id: &str) -> Result<Vec<User>, StoreError>;

@@ -11,7 +11,8 @@ use crate::{PgStore, SqliteStore, StoreError, rows};
 
 /// The columns of a user, for `SELECT`s and `RETURNING`.
 const USER: &str = "user_id, email, password_hash, kind, full_name, codice_fiscale, \
-                    parent_user_id, province, office_kind, account_id, confirmed_at";
+                    parent_user_id, province, office_kind, account_id, confirmed_at, \
+                    approved_at";
 const TICKET: &str =
     "ticket_id, user_id, topic, subject, state, operator_id, created_at, updated_at";
 const DRAFT_COLUMNS: &str = "application_id, user_id, click_day, category, answers, province, \
@@ -137,8 +138,10 @@ macro_rules! portal_store_for {
                 let mut tx = self.pool().begin().await?;
                 sqlx::query(&format!(
                     "INSERT INTO portal_users (user_id, email, password_hash, kind, full_name, \
-                     codice_fiscale, parent_user_id, province, office_kind, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {now})"
+                     codice_fiscale, parent_user_id, province, office_kind, approved_at, \
+                     created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                     CASE WHEN $10 THEN {now} END, {now})"
                 ))
                 .bind(&user.user_id)
                 .bind(&user.email)
@@ -149,6 +152,7 @@ macro_rules! portal_store_for {
                 .bind(&user.parent_user_id)
                 .bind(&user.province)
                 .bind(&user.office_kind)
+                .bind(user.approved)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| taken_or(e, "a user with this email"))?;
@@ -173,6 +177,31 @@ macro_rules! portal_store_for {
                     .await?
                     .map(|r| rows::user(&r))
                     .transpose()
+            }
+
+            async fn pending_offices(&self) -> Result<Vec<User>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {USER} FROM portal_users WHERE kind = 'office' \
+                     AND confirmed_at IS NOT NULL AND approved_at IS NULL \
+                     ORDER BY created_at, user_id"
+                ))
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(rows::user)
+                .collect()
+            }
+
+            async fn approve_office(&self, user_id: &str) -> Result<bool, StoreError> {
+                let now = $now;
+                let done = sqlx::query(&format!(
+                    "UPDATE portal_users SET approved_at = {now} WHERE user_id = $1 \
+                     AND kind = 'office' AND confirmed_at IS NOT NULL AND approved_at IS NULL"
+                ))
+                .bind(user_id)
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn sub_accounts(&self, parent_user_id: &str) -> Result<Vec<User>, StoreError> {

@@ -163,6 +163,7 @@ pub(crate) fn user(r: &impl Fields) -> Result<User, StoreError> {
         office_kind: r.opt_text("office_kind")?,
         account_id: r.opt_text("account_id")?,
         confirmed: r.opt_int("confirmed_at")?.is_some(),
+        approved: r.opt_int("approved_at")?.is_some(),
     })
 }
 

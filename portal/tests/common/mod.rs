@@ -129,6 +129,38 @@ categories = ["lavoro-subordinato", "lavoro-domestico"]
             .to_string()
     }
 
+    /// An operator invited as `clickday staff add` does, signed in.
+    pub async fn operator(&self) -> Browser {
+        let staff = clickday_portal::staff::StaffInvite {
+            kind: clickday_store::portal::UserKind::Operator,
+            email: "operatore@example.it".into(),
+            full_name: "Operatore Uno".into(),
+            province: None,
+            office_kind: None,
+        };
+        clickday_portal::staff::invite(&self.cfg, &*self.store, &staff)
+            .await
+            .unwrap();
+        let link = self.link_sent_to("operatore@example.it").await;
+        let mut browser = self.browser().await;
+        let password = [
+            ("password", "operatore-pw"),
+            ("password_again", "operatore-pw"),
+        ];
+        assert_eq!(browser.submit(&link, &password).await.status, 200);
+        let login = browser
+            .submit(
+                "/accesso",
+                &[
+                    ("email", "operatore@example.it"),
+                    ("password", "operatore-pw"),
+                ],
+            )
+            .await;
+        assert_eq!(login.status, 303);
+        browser
+    }
+
     /// Registers and confirms an employer; returns a signed-in browser.
     pub async fn signed_in(&self, email: &str, password: &str) -> Browser {
         let mut browser = self.browser().await;

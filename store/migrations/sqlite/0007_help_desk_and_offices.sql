@@ -1,7 +1,10 @@
--- Office and help-desk users: an office serves one province for one kind
--- of office; both are created by an operator (`clickday staff add`).
+-- Offices serve one province for one kind of office; they register, or an
+-- administrator creates them (`clickday staff add`) with the operators.
 ALTER TABLE portal_users ADD COLUMN province TEXT;
 ALTER TABLE portal_users ADD COLUMN office_kind TEXT REFERENCES offices (office_kind);
+-- Offices read applications only once approved: at creation when an
+-- administrator makes them, by an operator when they registered.
+ALTER TABLE portal_users ADD COLUMN approved_at INTEGER;
 
 -- Help-desk tickets and their history. The ticket's state follows its
 -- last event; every event is kept.
