@@ -63,6 +63,7 @@ pub async fn cookies(mut request: Request, next: Next) -> Response {
         session: named(SESSION_COOKIE),
     });
     let mut response = next.run(request).await;
+    protect(response.headers_mut());
     if let Some(lang) = asked {
         let cookie = Cookie::build((LANG_COOKIE, i18n::code(lang)))
             .path("/")
@@ -80,6 +81,26 @@ pub async fn cookies(mut request: Request, next: Next) -> Response {
         set_cookie(response.headers_mut(), cookie.build());
     }
     response
+}
+
+/// Headers every answer carries: pages hold personal data (never cached
+/// by shared caches or the back button of a shared computer), may not be
+/// framed (clickjacking), load nothing from elsewhere, and never send a
+/// `Referer`, which would carry a confirmation or reset link's secret.
+fn protect(headers: &mut HeaderMap) {
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
 }
 
 /// English when the browser prefers it over Italian; Italian otherwise.

@@ -16,6 +16,14 @@ on_both_stores!(register_confirm_and_sign_in => |backend| async move {
     let html = text(&form);
     assert!(html.contains("<html lang=\"it\">") && html.contains("Registrazione"), "{html}");
     assert!(html.contains("<label for=\"codice_fiscale\">"), "every field labelled");
+    for (header, value) in [
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(form.header(header), Some(value), "{header}");
+    }
+    assert!(form.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
 
     let page = browser
         .submit("/registrazione", &registration("Mario.Rossi@Example.it", "una password lunga"))
