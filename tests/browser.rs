@@ -6,9 +6,10 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
+
 use clickday_config::Config;
 use clickday_testkit::webdriver::{ChromeDriver, Session};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -50,30 +51,6 @@ async fn at(browser: &mut Session, suffix: &str) {
 async fn fill(browser: &mut Session, fields: &[(&str, &str)]) {
     for (id, value) in fields {
         browser.type_into(&format!("#{id}"), value).await.unwrap();
-    }
-}
-
-/// The path of the link in the first `.eml` of `kind` in the outbox.
-async fn emailed_link(outbox: &Path, kind: &str, base: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let found = std::fs::read_dir(outbox).ok().and_then(|dir| {
-            dir.filter_map(Result::ok).find(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .ends_with(&format!("-{kind}.eml"))
-            })
-        });
-        if let Some(entry) = found {
-            let eml = std::fs::read_to_string(entry.path()).unwrap();
-            return eml
-                .split_whitespace()
-                .find(|w| w.starts_with(base))
-                .unwrap_or_else(|| panic!("no link in {eml}"))
-                .to_string();
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "no {kind} email");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -134,7 +111,7 @@ categories = ["lavoro-domestico"]
     page_says(&mut browser, "Controlla la tua email").await;
 
     // The link from the email file the persister wrote.
-    let link = emailed_link(
+    let link = common::emailed_link(
         &dir.path().join("outbox"),
         "registration-confirmation",
         &base,

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
+
 use clickday_config::Config;
 use clickday_testkit::browser::{Browser, csrf_of, text};
 use clickday_testkit::{Applicant, Client, Proto};
@@ -35,30 +37,6 @@ categories = ["lavoro-domestico"]
         dir = dir.display()
     );
     Config::from_toml(&text, std::iter::empty(), 0).unwrap()
-}
-
-/// Waits for the `.eml` of `kind` the persister's mailer writes.
-async fn emailed_link(outbox: &Path, kind: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let found = std::fs::read_dir(outbox).ok().and_then(|dir| {
-            dir.filter_map(Result::ok).find(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .ends_with(&format!("-{kind}.eml"))
-            })
-        });
-        if let Some(entry) = found {
-            let eml = std::fs::read_to_string(entry.path()).unwrap();
-            let link = eml
-                .split_whitespace()
-                .find(|w| w.starts_with("http://portal.test/"))
-                .unwrap_or_else(|| panic!("no link in {eml}"));
-            return link.trim_start_matches("http://portal.test").to_string();
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "no {kind} email");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn api(
@@ -131,8 +109,10 @@ async fn from_registration_to_receipt() {
         )
         .await;
     assert_eq!(registered.status, 200, "{}", text(&registered));
-    let link = emailed_link(&outbox, "registration-confirmation").await;
-    assert!(text(&browser.get(&link).await).contains("Registrazione confermata"));
+    let link =
+        common::emailed_link(&outbox, "registration-confirmation", "http://portal.test/").await;
+    let link = link.trim_start_matches("http://portal.test");
+    assert!(text(&browser.get(link).await).contains("Registrazione confermata"));
     let login = browser
         .submit(
             "/accesso",

@@ -224,6 +224,21 @@ fn link_token(portal: &Portal, user_id: &str, purpose: TokenPurpose, secret: &st
     }
 }
 
+/// A new one-time link for an existing user, stored and emailed.
+async fn new_link(
+    portal: &Portal,
+    lang: Lang,
+    user: &User,
+    purpose: TokenPurpose,
+) -> Result<(), StoreError> {
+    let secret = secrets::new_secret();
+    portal
+        .store
+        .add_token(&link_token(portal, &user.user_id, purpose, &secret))
+        .await?;
+    send_link(portal, lang, &user.email, &user.full_name, purpose, &secret).await
+}
+
 /// Queues the email carrying a one-time link, in the page's language.
 pub(crate) async fn send_link(
     portal: &Portal,
@@ -352,23 +367,7 @@ pub async fn login(
         Some(user) if matches && user.confirmed => start_session(&portal, &visitor, &user).await,
         Some(user) if matches => {
             // Registered but never confirmed (the first email lost?): a new link.
-            let secret = secrets::new_secret();
-            let token = link_token(&portal, &user.user_id, TokenPurpose::Confirm, &secret);
-            let sent = match portal.store.add_token(&token).await {
-                Ok(()) => {
-                    send_link(
-                        &portal,
-                        visitor.lang,
-                        &user.email,
-                        &user.full_name,
-                        TokenPurpose::Confirm,
-                        &secret,
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            };
-            match sent {
+            match new_link(&portal, visitor.lang, &user, TokenPurpose::Confirm).await {
                 Ok(()) => visitor.message(
                     &portal,
                     StatusCode::FORBIDDEN,
@@ -473,22 +472,7 @@ pub async fn forgot(
     if login_allowed(&portal, address, &email) {
         match portal.store.user_by_email(&email).await {
             Ok(Some(user)) if user.confirmed => {
-                let secret = secrets::new_secret();
-                let token = link_token(&portal, &user.user_id, TokenPurpose::Reset, &secret);
-                let sent = match portal.store.add_token(&token).await {
-                    Ok(()) => {
-                        send_link(
-                            &portal,
-                            visitor.lang,
-                            &user.email,
-                            &user.full_name,
-                            TokenPurpose::Reset,
-                            &secret,
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e),
-                };
+                let sent = new_link(&portal, visitor.lang, &user, TokenPurpose::Reset).await;
                 if let Err(e) = sent {
                     return visitor.failure(&portal, &e);
                 }

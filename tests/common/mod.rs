@@ -52,3 +52,29 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// The first link starting with `base` in the first `.eml` of `kind`
+/// (e.g. `registration-confirmation`) the persister's mailer writes into
+/// `outbox`; waits for it.
+pub async fn emailed_link(outbox: &Path, kind: &str, base: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let found = std::fs::read_dir(outbox).ok().and_then(|dir| {
+            dir.filter_map(Result::ok).find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(&format!("-{kind}.eml"))
+            })
+        });
+        if let Some(entry) = found {
+            let eml = std::fs::read_to_string(entry.path()).unwrap();
+            return eml
+                .split_whitespace()
+                .find(|w| w.starts_with(base))
+                .unwrap_or_else(|| panic!("no link in {eml}"))
+                .to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no {kind} email");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
