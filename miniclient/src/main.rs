@@ -1,0 +1,239 @@
+//! `clickday-client`: the applicant's program. Exit codes: 0 done, 1 a
+//! failure explained on standard error (portal or gateway unreachable,
+//! refused sign-in, …), 64 bad usage.
+
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::{Parser, Subcommand};
+use clickday_client::clock;
+use clickday_client::home::{Home, Session};
+use clickday_client::portal::Portal;
+use clickday_client::text::{Lang, say};
+use clickday_loadgen::Protocol;
+use clickday_loadgen::Trust;
+use clickday_loadgen::transport::{Connection, Gate, Target};
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, IsTerminal as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "clickday-client",
+    version,
+    about = "Invia le domande del click day all'istante di apertura / Sends click-day applications at the opening instant"
+)]
+struct Cli {
+    /// Folder of this installation's key and session (default: the
+    /// platform's config folder, `clickday-client` below it).
+    #[arg(long, global = true, env = "CLICKDAY_CLIENT_HOME")]
+    home: Option<PathBuf>,
+    /// PEM file of the certificates to trust for https:// addresses
+    /// (default: none; plain http:// needs none).
+    #[arg(long, global = true, env = "CLICKDAY_CLIENT_CA")]
+    ca: Option<PathBuf>,
+    /// Language of the messages.
+    #[arg(long, global = true, value_enum, default_value = "it")]
+    lang: Lang,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signs in to the portal, makes this installation's key pair and
+    /// registers its public key.
+    ///
+    /// Example: clickday-client activate --portal https://portale.example.it --email mario@example.it
+    Activate {
+        #[arg(long)]
+        portal: String,
+        #[arg(long)]
+        email: String,
+        /// The gateway's address, kept for the other commands (opening
+        /// instants, the clock, sending).
+        #[arg(long)]
+        gateway: Option<String>,
+    },
+    /// Fetches the applications marked ready on the portal, by click day.
+    ///
+    /// Example: clickday-client list
+    List,
+    /// Measures this computer's clock against the gateway's.
+    ///
+    /// Example: clickday-client clock --gateway https://invio.example.it
+    Clock {
+        #[arg(long)]
+        gateway: String,
+        /// Round trips to measure; the shortest one counts.
+        #[arg(long, default_value_t = 8)]
+        samples: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("clickday-client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clickday-client: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let home = Home::locate(cli.home)?;
+    let trust = cli.ca.map(Trust::CaFile);
+    match cli.command {
+        Command::Activate {
+            portal,
+            email,
+            gateway,
+        } => activate(&home, trust.as_ref(), cli.lang, &portal, &email, gateway).await,
+        Command::List => list(&home, trust.as_ref(), cli.lang).await,
+        Command::Clock { gateway, samples } => {
+            clock(trust.as_ref(), cli.lang, &gateway, samples).await
+        }
+    }
+}
+
+/// The password without echo on a terminal; the first line of standard
+/// input otherwise (scripts, tests).
+fn read_password(lang: Lang, email: &str) -> anyhow::Result<String> {
+    let prompt = say(lang, "password", &[&email]);
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(prompt).context("reading the password");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn activate(
+    home: &Home,
+    trust: Option<&Trust>,
+    lang: Lang,
+    url: &str,
+    email: &str,
+    gateway: Option<String>,
+) -> anyhow::Result<()> {
+    let password = read_password(lang, email)?;
+    let mut portal = Portal::connect(url, trust).await?;
+    let (token, account_id) = portal.sign_in(email, &password).await?;
+    let key = match home.key()? {
+        Some(key) => key,
+        None => home.create_key()?,
+    };
+    let public = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+    let key_id = portal.register_key(&public).await?;
+    home.save_session(&Session {
+        portal: url.trim_end_matches('/').to_string(),
+        email: email.to_string(),
+        token,
+        account_id: account_id.clone(),
+        key_id: key_id.clone(),
+        gateway: gateway.map(|g| g.trim_end_matches('/').to_string()),
+    })?;
+    println!("{key_id}");
+    eprintln!("{}", say(lang, "activated", &[&key_id, &account_id]));
+    Ok(())
+}
+
+async fn list(home: &Home, trust: Option<&Trust>, lang: Lang) -> anyhow::Result<()> {
+    let session = home.session()?;
+    let openings = match &session.gateway {
+        Some(gateway) => openings(gateway, trust).await?,
+        None => BTreeMap::new(),
+    };
+    let portal = Portal::connect(&session.portal, trust)
+        .await?
+        .with_token(session.token);
+    let ready = portal.ready().await?;
+    if ready.is_empty() {
+        println!("{}", say(lang, "no_ready", &[]));
+        return Ok(());
+    }
+    let mut by_day: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+    for app in &ready {
+        by_day.entry(app.click_day.as_str()).or_default().push(app);
+    }
+    for (day, apps) in by_day {
+        let opening = openings
+            .get(day)
+            .cloned()
+            .unwrap_or_else(|| say(lang, "unknown_opening", &[]));
+        println!("{}", say(lang, "click_day", &[&day, &opening, &apps.len()]));
+        for app in apps {
+            println!(
+                "  {}  {}  {}  {}",
+                app.application_id, app.category, app.province, app.worker_name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A warm HTTP/2 connection to the gateway.
+async fn gateway(url: &str, trust: Option<&Trust>) -> anyhow::Result<(Target, Connection)> {
+    let target = Target::new(url, Protocol::Http2, trust)
+        .await
+        .with_context(|| format!("gateway {url}"))?;
+    let connection = target
+        .connect(Arc::new(Gate::new(std::time::Instant::now())))
+        .await
+        .with_context(|| format!("cannot reach the gateway at {url}"))?;
+    Ok((target, connection))
+}
+
+/// Click day id → opening instant, from the gateway's calendar.
+async fn openings(url: &str, trust: Option<&Trust>) -> anyhow::Result<BTreeMap<String, String>> {
+    let (target, connection) = gateway(url, trust).await?;
+    let request = http::Request::get(target.uri("/v1/click-days")).body(bytes::Bytes::new())?;
+    let answer = connection.send(request).await?;
+    let days: Vec<serde_json::Value> = serde_json::from_slice(&answer.body)
+        .with_context(|| format!("the gateway's calendar is not a list ({})", answer.status))?;
+    Ok(days
+        .iter()
+        .filter_map(|d| {
+            Some((
+                d["id"].as_str()?.to_string(),
+                d["opens_at"].as_str()?.to_string(),
+            ))
+        })
+        .collect())
+}
+
+async fn clock(trust: Option<&Trust>, lang: Lang, url: &str, samples: usize) -> anyhow::Result<()> {
+    let (target, connection) = gateway(url.trim_end_matches('/'), trust).await?;
+    let estimate = clock::estimate(&connection, &target.uri("/v1/time"), samples).await?;
+    let ms = |n: f64| format!("{n:+.1}");
+    println!(
+        "{}",
+        say(
+            lang,
+            "clock",
+            &[
+                &ms(estimate.offset_nanos as f64 / 1e6),
+                &format!("{:.1}", estimate.round_trip.as_secs_f64() * 1e3),
+                &estimate.samples,
+            ]
+        )
+    );
+    if estimate.needs_warning() {
+        eprintln!("{}", say(lang, "clock_warning", &[]));
+    }
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! clickday-client as an applicant runs it, against an in-process portal
+//! and gateway: activate (key pair, owner-only file, key registered),
+//! list, clock (and its warning), and clear failures.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use clickday_config::Config;
+use clickday_store::portal::{Draft, DraftState};
+use clickday_testkit::browser::Browser;
+use std::path::Path;
+use std::process::Output;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+struct System {
+    dir: tempfile::TempDir,
+    portal: String,
+    gateway: String,
+    ca: std::path::PathBuf,
+    store: Arc<dyn clickday_store::PortalStore>,
+    _shutdown: tokio_util::sync::DropGuard,
+}
+
+/// Portal and gateway on one embedded store; the gateway's clock runs
+/// `skew_ms` ahead of this computer's.
+async fn system(skew_ms: i64) -> System {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"data_dir = "{dir}"
+[gateway]
+listen = "127.0.0.1:0"
+[portal]
+listen = "127.0.0.1:0"
+public_url = "http://portal.test"
+[[click_days]]
+id = "cd-client"
+opens_at = "2020-01-01T00:00:00Z"
+closes_at = "2100-01-01T00:00:00Z"
+categories = ["lavoro-domestico"]
+"#,
+        dir = dir.path().display()
+    );
+    let cfg = Config::from_toml(&text, std::iter::empty(), 0).unwrap();
+    let store = clickday_store::open_portal(&cfg.store.to_url())
+        .await
+        .unwrap();
+    let queue = clickday_queue::open(&cfg.queue.url.to_url(), 1, 1, 64)
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let skew = skew_ms * 1_000_000;
+    let clock: clickday_gateway::WallClock =
+        Arc::new(move || (clickday_client::clock::local_nanos() + skew) as u64);
+    let gateway = clickday_gateway::start(&cfg, queue, store.clone(), clock, shutdown.clone())
+        .await
+        .unwrap();
+    let portal = clickday_portal::start(&cfg, store.clone(), shutdown.clone())
+        .await
+        .unwrap();
+    System {
+        portal: format!("http://{}", portal.local_addr),
+        gateway: format!("https://localhost:{}", gateway.local_addr.port()),
+        ca: gateway.cert_path.clone().unwrap(),
+        store,
+        dir,
+        _shutdown: shutdown.drop_guard(),
+    }
+}
+
+/// A confirmed employer with one application ready for `cd-client`.
+async fn employer(sys: &System, email: &str, password: &str) {
+    let addr = sys.portal.trim_start_matches("http://").parse().unwrap();
+    let mut browser = Browser::open(addr).await.unwrap();
+    let form = [
+        ("kind", "employer"),
+        ("full_name", "Rosa Gialli"),
+        ("codice_fiscale", "RSSMRA85T10A562S"),
+        ("email", email),
+        ("password", password),
+        ("password_again", password),
+    ];
+    assert_eq!(browser.submit("/registrazione", &form).await.status, 200);
+    let jobs = sys
+        .store
+        .claim_emails("test", 10, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let clickday_store::EmailContent::Written { body, .. } = &jobs.last().unwrap().content else {
+        panic!("no confirmation email");
+    };
+    let link = body
+        .split_whitespace()
+        .find(|w| w.starts_with("http://portal.test/"))
+        .unwrap();
+    browser
+        .get(link.trim_start_matches("http://portal.test"))
+        .await;
+    let user = sys.store.user_by_email(email).await.unwrap().unwrap();
+    let draft = Draft {
+        application_id: "2030-READY00001".into(),
+        user_id: user.user_id,
+        click_day: "cd-client".into(),
+        category: "lavoro-domestico".into(),
+        answers: r#"{"provincia":"RM","lavoratore_cognome":"Ali"}"#.into(),
+        province: Some("RM".into()),
+        worker_name: Some("Ali".into()),
+        state: DraftState::Ready,
+        created_at: 0,
+        updated_at: 0,
+        sent: None,
+    };
+    sys.store.create_draft(&draft).await.unwrap();
+}
+
+async fn client(home: &Path, args: &[&str], stdin: &str) -> Output {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clickday-client"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    child.wait_with_output().await.unwrap()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activate_list_and_clock() {
+    let sys = system(0).await;
+    employer(&sys, "rosa@example.it", "password-di-rosa").await;
+    let home = sys.dir.path().join("client-home");
+
+    let activated = client(
+        &home,
+        &[
+            "activate",
+            "--portal",
+            &sys.portal,
+            "--email",
+            "rosa@example.it",
+        ],
+        "password-di-rosa\n",
+    )
+    .await;
+    assert!(activated.status.success(), "{}", err(&activated));
+    let key_id = out(&activated).trim().to_string();
+    assert_eq!(key_id.len(), 32, "{key_id}");
+    assert!(
+        err(&activated).contains("Installazione attivata"),
+        "{}",
+        err(&activated)
+    );
+    let keys = sys.store.list_keys().await.unwrap();
+    let user = sys
+        .store
+        .user_by_email("rosa@example.it")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k.key_id == key_id && Some(&k.account_id) == user.account_id.as_ref())
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(home.join("signing-key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only key file");
+        let mode = std::fs::metadata(&home).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+    // Activating again keeps the key (applications signed with it may be pending).
+    let again = client(
+        &home,
+        &[
+            "activate",
+            "--portal",
+            &sys.portal,
+            "--email",
+            "rosa@example.it",
+        ],
+        "password-di-rosa\n",
+    )
+    .await;
+    assert!(again.status.success(), "{}", err(&again));
+    assert_eq!(out(&again).trim(), key_id);
+
+    let listed = client(&home, &["list"], "").await;
+    assert!(listed.status.success(), "{}", err(&listed));
+    assert!(
+        out(&listed).contains("orario non pubblicato"),
+        "no gateway given yet"
+    );
+    let ca = sys.ca.to_string_lossy().to_string();
+    let with_gateway = client(
+        &home,
+        &[
+            "--ca",
+            &ca,
+            "activate",
+            "--portal",
+            &sys.portal,
+            "--email",
+            "rosa@example.it",
+            "--gateway",
+            &sys.gateway,
+        ],
+        "password-di-rosa\n",
+    )
+    .await;
+    assert!(with_gateway.status.success(), "{}", err(&with_gateway));
+    let listed = client(&home, &["--ca", &ca, "list"], "").await;
+    assert!(listed.status.success(), "{}", err(&listed));
+    assert!(
+        out(&listed).contains("apertura 2020-01-01T00:00:00.000000000Z"),
+        "{}",
+        out(&listed)
+    );
+    assert!(
+        out(&listed).contains("Click day cd-client") && out(&listed).contains("2030-READY00001"),
+        "{}",
+        out(&listed)
+    );
+    let english = client(&home, &["--ca", &ca, "--lang", "en", "list"], "").await;
+    assert!(
+        out(&english).contains("(1 applications)"),
+        "{}",
+        out(&english)
+    );
+
+    let ca = sys.ca.to_string_lossy().to_string();
+    let clock = client(
+        &home,
+        &["--ca", &ca, "clock", "--gateway", &sys.gateway],
+        "",
+    )
+    .await;
+    assert!(clock.status.success(), "{}", err(&clock));
+    assert!(
+        out(&clock).contains("Scarto dall'orologio del sistema"),
+        "{}",
+        out(&clock)
+    );
+    assert!(
+        !err(&clock).contains("ATTENZIONE"),
+        "no warning for a true clock: {}",
+        err(&clock)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_off_by_two_seconds_is_measured_and_warned() {
+    let sys = system(2_000).await;
+    let home = sys.dir.path().join("h");
+    let ca = sys.ca.to_string_lossy().to_string();
+    let clock = client(
+        &home,
+        &[
+            "--ca",
+            &ca,
+            "clock",
+            "--gateway",
+            &sys.gateway,
+            "--samples",
+            "4",
+        ],
+        "",
+    )
+    .await;
+    assert!(clock.status.success(), "{}", err(&clock));
+    let text = out(&clock);
+    let ms: f64 = text
+        .split("Scarto dall'orologio del sistema: ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (ms - 2_000.0).abs() < 50.0,
+        "measured {ms} ms for a 2,000 ms skew"
+    );
+    assert!(err(&clock).contains("ATTENZIONE"), "{}", err(&clock));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_explained() {
+    let sys = system(0).await;
+    employer(&sys, "rosa@example.it", "password-di-rosa").await;
+    let home = sys.dir.path().join("h");
+    let wrong = client(
+        &home,
+        &[
+            "activate",
+            "--portal",
+            &sys.portal,
+            "--email",
+            "rosa@example.it",
+        ],
+        "sbagliata\n",
+    )
+    .await;
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        err(&wrong).contains("wrong email or password"),
+        "{}",
+        err(&wrong)
+    );
+    assert!(
+        !home.join("signing-key").exists(),
+        "no key for a refused sign-in"
+    );
+    let free = clickday_testkit::free_port();
+    let unreachable = client(
+        &home,
+        &[
+            "activate",
+            "--portal",
+            &format!("http://127.0.0.1:{free}"),
+            "--email",
+            "x@example.it",
+        ],
+        "x\n",
+    )
+    .await;
+    assert_eq!(unreachable.status.code(), Some(1));
+    assert!(
+        err(&unreachable).contains("cannot reach the portal"),
+        "{}",
+        err(&unreachable)
+    );
+    let before = client(&home, &["list"], "").await;
+    assert_eq!(before.status.code(), Some(1));
+    assert!(
+        err(&before).contains("run `clickday-client activate` first"),
+        "{}",
+        err(&before)
+    );
+}
