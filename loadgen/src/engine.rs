@@ -515,7 +515,7 @@ fn problem_code(body: &[u8]) -> Option<String> {
 
 /// `Retry-After` in seconds (PROTOCOL.md), 1 s when absent or unreadable,
 /// at most a minute.
-fn retry_after(headers: &http::HeaderMap) -> Duration {
+pub fn retry_after(headers: &http::HeaderMap) -> Duration {
     let seconds = headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -527,13 +527,13 @@ fn retry_after(headers: &http::HeaderMap) -> Duration {
 /// Up to one more `wait`, different for every request and attempt: a
 /// crowd told "retry in 1 s" must not come back in the same millisecond,
 /// which would only make the next wave of 503s.
-fn jitter(wait: Duration, index: usize, attempt: u32) -> Duration {
+pub fn jitter(wait: Duration, index: usize, attempt: u32) -> Duration {
     let mixed = (index as u64 ^ (u64::from(attempt) << 40)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     wait.mul_f64((mixed >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 /// After a connection failure: 50 ms doubling to 2 s.
-fn backoff(attempt: u32) -> Duration {
+pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(50u64 << attempt.min(6)).min(Duration::from_secs(2))
 }
 

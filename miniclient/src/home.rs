@@ -109,7 +109,7 @@ impl Home {
 
 /// Writes a file only its owner can read: a temporary file first, then a
 /// rename, so a crash never leaves half a key.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -123,6 +123,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     file.sync_all()?;
     drop(file);
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    // The rename itself is durable only once the folder is synced.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
     restrict(path, 0o600)
 }
 

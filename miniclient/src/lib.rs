@@ -10,5 +10,7 @@
 
 pub mod clock;
 pub mod home;
+pub mod journal;
 pub mod portal;
+pub mod send;
 pub mod text;

@@ -1,6 +1,7 @@
-//! `clickday-client`: the applicant's program. Exit codes: 0 done, 1 a
-//! failure explained on standard error (portal or gateway unreachable,
-//! refused sign-in, …), 64 bad usage.
+//! `clickday-client`: the applicant's program. Exit codes: 0 done (for
+//! `send`: every application accepted), 1 a failure explained on standard
+//! error (portal or gateway unreachable, refused sign-in, …), 2 bad usage,
+//! 3 `send` finished but some applications were refused for good.
 
 use anyhow::Context;
 use base64::Engine;
@@ -8,7 +9,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Parser, Subcommand};
 use clickday_client::clock;
 use clickday_client::home::{Home, Session};
+use clickday_client::journal::{Journal, Outcome};
 use clickday_client::portal::Portal;
+use clickday_client::send;
 use clickday_client::text::{Lang, say};
 use clickday_loadgen::Protocol;
 use clickday_loadgen::Trust;
@@ -64,6 +67,22 @@ enum Command {
     /// Measures this computer's clock against the gateway's.
     ///
     /// Example: clickday-client clock --gateway https://invio.example.it
+    /// Sends every application ready for a click day (default: the next
+    /// one that opens) at its opening instant, all at once; resends the
+    /// same bytes after 503, 429 and timeouts; prints one line each.
+    /// Exit code 3 if some were refused for good.
+    ///
+    /// Example: clickday-client send --click-day 2026-03-27
+    Send {
+        #[arg(long)]
+        click_day: Option<String>,
+        /// The gateway (default: the one given to activate).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// h2 (default) or h3 (HTTP/3 over QUIC).
+        #[arg(long, value_enum, default_value = "h2")]
+        protocol: Protocol,
+    },
     Clock {
         #[arg(long)]
         gateway: String,
@@ -86,7 +105,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("clickday-client: {e:#}");
             ExitCode::FAILURE
@@ -94,7 +113,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let home = Home::locate(cli.home)?;
     let trust = cli.ca.map(Trust::CaFile);
     match cli.command {
@@ -104,10 +123,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             gateway,
         } => activate(&home, trust.as_ref(), cli.lang, &portal, &email, gateway).await,
         Command::List => list(&home, trust.as_ref(), cli.lang).await,
+        Command::Send {
+            click_day,
+            gateway,
+            protocol,
+        } => {
+            return send(
+                &home,
+                trust.as_ref(),
+                cli.lang,
+                click_day,
+                gateway,
+                protocol,
+            )
+            .await;
+        }
         Command::Clock { gateway, samples } => {
             clock(trust.as_ref(), cli.lang, &gateway, samples).await
         }
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 /// The password without echo on a terminal; the first line of standard
@@ -236,4 +271,162 @@ async fn clock(trust: Option<&Trust>, lang: Lang, url: &str, samples: usize) -> 
         eprintln!("{}", say(lang, "clock_warning", &[]));
     }
     Ok(())
+}
+
+/// A click day of the gateway's calendar, in Unix nanoseconds.
+struct Day {
+    id: String,
+    opens_at: i64,
+    closes_at: i64,
+}
+
+async fn calendar(connection: &Connection, target: &Target) -> anyhow::Result<Vec<Day>> {
+    let request = http::Request::get(target.uri("/v1/click-days")).body(bytes::Bytes::new())?;
+    let answer = connection.send(request).await?;
+    let days: Vec<serde_json::Value> = serde_json::from_slice(&answer.body)
+        .with_context(|| format!("the gateway's calendar is not a list ({})", answer.status))?;
+    let instant = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|t| clickday_core::time::parse_rfc3339(t).ok())
+            .map(|n| n as i64)
+    };
+    Ok(days
+        .iter()
+        .filter_map(|d| {
+            Some(Day {
+                id: d["id"].as_str()?.to_string(),
+                opens_at: instant(&d["opens_at"])?,
+                closes_at: instant(&d["closes_at"])?,
+            })
+        })
+        .collect())
+}
+
+async fn send(
+    home: &Home,
+    trust: Option<&Trust>,
+    lang: Lang,
+    click_day: Option<String>,
+    gateway: Option<String>,
+    protocol: Protocol,
+) -> anyhow::Result<ExitCode> {
+    let session = home.session()?;
+    let key = home
+        .key()?
+        .context("this installation has no key: run `clickday-client activate` first")?;
+    let gateway = gateway
+        .or(session.gateway.clone())
+        .context("give --gateway URL (or activate with --gateway)")?;
+    let line = send::open(gateway.trim_end_matches('/'), protocol, trust).await?;
+    let estimate = line.estimate;
+    let days = calendar(&line.connection, &line.target).await?;
+    let mut journal = Journal::load(home.dir())?;
+    // The portal's list adds what is new; if it cannot be reached the
+    // journal alone still holds everything signed before.
+    let portal = Portal::connect(&session.portal, trust).await;
+    let ready = match portal {
+        Ok(portal) => portal.with_token(session.token.clone()).ready().await,
+        Err(e) => Err(e),
+    };
+    let ready = match ready {
+        Ok(ready) => ready,
+        Err(e) => {
+            eprintln!("{}", say(lang, "portal_unreachable", &[&format!("{e:#}")]));
+            Vec::new()
+        }
+    };
+    let now = estimate.now_nanos();
+    let wanted: std::collections::BTreeSet<&str> = ready
+        .iter()
+        .map(|a| a.click_day.as_str())
+        .chain(
+            journal
+                .entries
+                .values()
+                .filter(|e| e.outcome == Outcome::Pending)
+                .map(|e| e.click_day.as_str()),
+        )
+        .collect();
+    let day = match &click_day {
+        Some(id) => days
+            .iter()
+            .find(|d| &d.id == id)
+            .with_context(|| format!("--click-day {id:?} is not in the gateway's calendar"))?,
+        None => match days
+            .iter()
+            .filter(|d| d.closes_at > now && wanted.contains(d.id.as_str()))
+            .min_by_key(|d| d.opens_at)
+        {
+            Some(day) => day,
+            None => {
+                println!("{}", say(lang, "no_ready", &[]));
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+    };
+    if day.closes_at <= now {
+        anyhow::bail!("click day {} is closed", day.id);
+    }
+    send::prepare(
+        home.dir(),
+        &mut journal,
+        &key,
+        &session.key_id,
+        &day.id,
+        &ready,
+    )?;
+    let count = journal
+        .entries
+        .values()
+        .filter(|e| e.click_day == day.id && e.outcome == Outcome::Pending)
+        .count();
+    eprintln!("{}", say(lang, "prepared", &[&count, &day.id]));
+    let countdown = tokio::spawn(countdown(lang, day.opens_at, estimate));
+    let printer = move |id: &str, outcome: &Outcome| println!("{}", describe(lang, id, outcome));
+    let journal =
+        send::send_all(home.dir(), journal, &line, &day.id, day.opens_at, printer).await?;
+    countdown.abort();
+    let refused = journal
+        .entries
+        .values()
+        .filter(|e| e.click_day == day.id && matches!(e.outcome, Outcome::Refused { .. }))
+        .count();
+    Ok(if refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// "Invio tra N s" once a second on standard error until the opening.
+async fn countdown(lang: Lang, opens_at: i64, estimate: clickday_client::clock::Estimate) {
+    loop {
+        let left = (opens_at - estimate.now_nanos()) / 1_000_000_000;
+        if left <= 0 {
+            return;
+        }
+        eprintln!("{}", say(lang, "countdown", &[&left]));
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// One line per application, in plain words.
+fn describe(lang: Lang, id: &str, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Accepted {
+            submission_id,
+            received_at,
+            ..
+        } => say(lang, "sent_ok", &[&id, submission_id, received_at]),
+        Outcome::Refused { code, detail, .. } => {
+            let reason = say(lang, &format!("refusal.{code}"), &[]);
+            let reason = if reason.starts_with("refusal.") {
+                detail.clone()
+            } else {
+                reason
+            };
+            say(lang, "refused", &[&id, &reason])
+        }
+        Outcome::Pending => say(lang, "pending", &[&id]),
+    }
 }

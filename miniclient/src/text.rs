@@ -44,6 +44,77 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "orario non pubblicato",
         "time not published",
     ),
+    (
+        "portal_unreachable",
+        "Portale non raggiungibile ({}): si inviano le domande già firmate.",
+        "Portal unreachable ({}): sending the applications already signed.",
+    ),
+    (
+        "prepared",
+        "{} domande firmate per il click day {}.",
+        "{} applications signed for click day {}.",
+    ),
+    ("countdown", "Invio tra {} s", "Sending in {} s"),
+    (
+        "sent_ok",
+        "Invio corretto: domanda {} — numero {}, arrivata {}",
+        "Sent: application {} — number {}, arrived {}",
+    ),
+    (
+        "refused",
+        "Domanda {} rifiutata: {}",
+        "Application {} refused: {}",
+    ),
+    (
+        "pending",
+        "Domanda {}: nessuna risposta; verrà reinviata con lo stesso contenuto.",
+        "Application {}: no answer; it will be resent with the same content.",
+    ),
+    (
+        "refusal.unknown_key",
+        "la chiave di questa installazione non è registrata o è stata revocata (eseguire activate)",
+        "this installation's key is not registered or was revoked (run activate)",
+    ),
+    (
+        "refusal.bad_signature",
+        "firma non valida",
+        "invalid signature",
+    ),
+    (
+        "refusal.malformed",
+        "domanda incompleta o malformata",
+        "incomplete or malformed application",
+    ),
+    (
+        "refusal.unknown_click_day",
+        "click day inesistente",
+        "no such click day",
+    ),
+    (
+        "refusal.unknown_category",
+        "tipo di domanda non previsto per questo click day",
+        "kind of application not part of this click day",
+    ),
+    (
+        "refusal.unknown_province",
+        "provincia sconosciuta",
+        "unknown province",
+    ),
+    (
+        "refusal.closed",
+        "il click day è chiuso",
+        "the click day is closed",
+    ),
+    (
+        "refusal.conflict",
+        "una domanda con lo stesso codice è già stata inviata con un contenuto diverso",
+        "an application with the same id was already sent with other content",
+    ),
+    (
+        "refusal.too_large",
+        "domanda troppo grande",
+        "application too large",
+    ),
 ];
 
 pub fn say(lang: Lang, key: &str, args: &[&dyn std::fmt::Display]) -> String {

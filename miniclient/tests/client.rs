@@ -24,17 +24,23 @@ struct System {
 /// Portal and gateway on one embedded store; the gateway's clock runs
 /// `skew_ms` ahead of this computer's.
 async fn system(skew_ms: i64) -> System {
+    system_opening(skew_ms, "2020-01-01T00:00:00Z").await
+}
+
+/// The same, with the click day `cd-client` opening at `opens_at`.
+async fn system_opening(skew_ms: i64, opens_at: &str) -> System {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"data_dir = "{dir}"
 [gateway]
 listen = "127.0.0.1:0"
+key_refresh_interval_ms = 200
 [portal]
 listen = "127.0.0.1:0"
 public_url = "http://portal.test"
 [[click_days]]
 id = "cd-client"
-opens_at = "2020-01-01T00:00:00Z"
+opens_at = "{opens_at}"
 closes_at = "2100-01-01T00:00:00Z"
 categories = ["lavoro-domestico"]
 "#,
@@ -69,6 +75,11 @@ categories = ["lavoro-domestico"]
 
 /// A confirmed employer with one application ready for `cd-client`.
 async fn employer(sys: &System, email: &str, password: &str) {
+    employer_with(sys, email, password, 1).await;
+}
+
+/// A confirmed employer with `ready` applications ready for `cd-client`.
+async fn employer_with(sys: &System, email: &str, password: &str, ready: u32) {
     let addr = sys.portal.trim_start_matches("http://").parse().unwrap();
     let mut browser = Browser::open(addr).await.unwrap();
     let form = [
@@ -96,20 +107,22 @@ async fn employer(sys: &System, email: &str, password: &str) {
         .get(link.trim_start_matches("http://portal.test"))
         .await;
     let user = sys.store.user_by_email(email).await.unwrap().unwrap();
-    let draft = Draft {
-        application_id: "2030-READY00001".into(),
-        user_id: user.user_id,
-        click_day: "cd-client".into(),
-        category: "lavoro-domestico".into(),
-        answers: r#"{"provincia":"RM","lavoratore_cognome":"Ali"}"#.into(),
-        province: Some("RM".into()),
-        worker_name: Some("Ali".into()),
-        state: DraftState::Ready,
-        created_at: 0,
-        updated_at: 0,
-        sent: None,
-    };
-    sys.store.create_draft(&draft).await.unwrap();
+    for n in 1..=ready {
+        let draft = Draft {
+            application_id: format!("2030-READY{n:05}"),
+            user_id: user.user_id.clone(),
+            click_day: "cd-client".into(),
+            category: "lavoro-domestico".into(),
+            answers: r#"{"provincia":"RM","lavoratore_cognome":"Ali"}"#.into(),
+            province: Some("RM".into()),
+            worker_name: Some("Ali".into()),
+            state: DraftState::Ready,
+            created_at: 0,
+            updated_at: 0,
+            sent: None,
+        };
+        sys.store.create_draft(&draft).await.unwrap();
+    }
 }
 
 async fn client(home: &Path, args: &[&str], stdin: &str) -> Output {
@@ -354,4 +367,81 @@ async fn failures_are_explained() {
         "{}",
         err(&before)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_everything_at_the_opening_instant_once_over_http2() {
+    send_at_the_opening("h2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_everything_at_the_opening_instant_once_over_http3() {
+    send_at_the_opening("h3").await;
+}
+
+async fn send_at_the_opening(protocol: &str) {
+    let opens = clickday_client::clock::local_nanos() + 3_000_000_000;
+    let opens_at = clickday_core::time::format_rfc3339_nanos(opens as u64);
+    let sys = system_opening(0, &opens_at).await;
+    employer_with(&sys, "rosa@example.it", "password-di-rosa", 6).await;
+    let home = sys.dir.path().join("h");
+    let ca = sys.ca.to_string_lossy().to_string();
+    let activated = client(
+        &home,
+        &[
+            "--ca",
+            &ca,
+            "activate",
+            "--portal",
+            &sys.portal,
+            "--email",
+            "rosa@example.it",
+            "--gateway",
+            &sys.gateway,
+        ],
+        "password-di-rosa\n",
+    )
+    .await;
+    assert!(activated.status.success(), "{}", err(&activated));
+    // The gateway refreshes its keys every 200 ms here; the opening is
+    // 3 s away, so the new key is known by then.
+    let sent = client(&home, &["--ca", &ca, "send", "--protocol", protocol], "").await;
+    assert!(sent.status.success(), "{}\n{}", out(&sent), err(&sent));
+    assert!(
+        err(&sent).contains("6 domande firmate per il click day cd-client"),
+        "{}",
+        err(&sent)
+    );
+    assert!(
+        err(&sent).contains("Invio tra"),
+        "a countdown: {}",
+        err(&sent)
+    );
+    let printed = out(&sent);
+    let lines: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("Invio corretto"))
+        .collect();
+    assert_eq!(lines.len(), 6, "{}", out(&sent));
+
+    // The journal: every entry accepted at or after the opening, with the
+    // bytes the portal gave.
+    let journal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join("journal.json")).unwrap()).unwrap();
+    let entries = journal["entries"].as_object().unwrap();
+    assert_eq!(entries.len(), 6);
+    for (id, entry) in entries {
+        assert_eq!(entry["state"], "accepted", "{id}: {entry}");
+        let received =
+            clickday_core::time::parse_rfc3339(entry["received_at"].as_str().unwrap()).unwrap();
+        assert!(received as i64 >= opens, "{id} arrived before the opening");
+        assert!(entry["body"].as_str().unwrap().contains(id.as_str()));
+    }
+
+    // Sending again sends nothing and changes nothing.
+    let before = std::fs::read(home.join("journal.json")).unwrap();
+    let again = client(&home, &["--ca", &ca, "send", "--protocol", protocol], "").await;
+    assert!(again.status.success(), "{}", err(&again));
+    assert!(!out(&again).contains("Invio corretto"), "{}", out(&again));
+    assert_eq!(std::fs::read(home.join("journal.json")).unwrap(), before);
 }

@@ -1,0 +1,211 @@
+//! `send`: every application of a click day, signed before the instant,
+//! sent all at once at the opening on one warm connection (HTTP/2
+//! streams or HTTP/3), each resent with the same bytes after `503`,
+//! `429` (after `Retry-After` and a little more) and timeouts, until it is
+//! accepted or refused for good. One slow answer never holds back the
+//! others (the lesson of 2007, when each PC sent one after another).
+
+use crate::clock::{self, Estimate};
+use crate::journal::{Entry, Journal, Outcome};
+use crate::portal::Ready;
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clickday_loadgen::Protocol;
+use clickday_loadgen::engine::{backoff, jitter, retry_after};
+use clickday_loadgen::transport::{Connection, Gate, Target};
+use ed25519_dalek::{Signer, SigningKey};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One try's longest wait for an answer; then the same bytes go again.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Adds every ready application of `click_day` not yet in the journal,
+/// signed, and saves the journal before anything is sent.
+pub fn prepare(
+    home: &Path,
+    journal: &mut Journal,
+    key: &SigningKey,
+    key_id: &str,
+    click_day: &str,
+    ready: &[Ready],
+) -> anyhow::Result<()> {
+    for app in ready.iter().filter(|a| a.click_day == click_day) {
+        // Already signed once: those bytes, never new ones.
+        journal
+            .entries
+            .entry(app.application_id.clone())
+            .or_insert_with(|| Entry {
+                click_day: app.click_day.clone(),
+                body: app.body.clone(),
+                signature: URL_SAFE_NO_PAD.encode(key.sign(app.body.as_bytes()).to_bytes()),
+                key_id: key_id.to_string(),
+                outcome: Outcome::Pending,
+            });
+    }
+    journal.save(home)
+}
+
+/// Sends the journal's pending entries of `click_day` at `opens_at_nanos`
+/// (gateway time); the journal is saved after every answer.
+pub async fn send_all(
+    home: &Path,
+    journal: Journal,
+    line: &GatewayLine,
+    click_day: &str,
+    opens_at_nanos: i64,
+    on_outcome: impl Fn(&str, &Outcome) + Send + Sync + 'static,
+) -> anyhow::Result<Journal> {
+    let pending: Vec<(String, Entry)> = journal
+        .entries
+        .iter()
+        .filter(|(_, e)| e.click_day == click_day && e.outcome == Outcome::Pending)
+        .map(|(id, e)| (id.clone(), e.clone()))
+        .collect();
+    let journal = Arc::new(Mutex::new(journal));
+    let estimate = line.estimate;
+    wait_for(opens_at_nanos, &estimate).await;
+    let on_outcome = Arc::new(on_outcome);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, (id, entry)) in pending.into_iter().enumerate() {
+        let (target, connection, journal, on_outcome) = (
+            line.target.clone(),
+            line.connection.clone(),
+            journal.clone(),
+            on_outcome.clone(),
+        );
+        let home = home.to_path_buf();
+        tasks.spawn(async move {
+            let outcome = deliver(&target, connection, &entry, index, &estimate).await;
+            let mut journal = journal
+                .lock()
+                .map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
+            if let Some(e) = journal.entries.get_mut(&id) {
+                e.outcome = outcome.clone();
+            }
+            journal.save(&home)?;
+            on_outcome(&id, &outcome);
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.context("a sending task failed")??;
+    }
+    let journal = journal
+        .lock()
+        .map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
+    Ok(journal.clone())
+}
+
+/// Sleeps until the gateway's clock reads `at_nanos`.
+async fn wait_for(at_nanos: i64, estimate: &Estimate) {
+    let left = at_nanos - estimate.now_nanos();
+    if left > 0 {
+        tokio::time::sleep(Duration::from_nanos(left as u64)).await;
+    }
+}
+
+/// One application until it is accepted or refused for good.
+async fn deliver(
+    target: &Target,
+    mut connection: Arc<Connection>,
+    entry: &Entry,
+    index: usize,
+    estimate: &Estimate,
+) -> Outcome {
+    let mut attempt: u32 = 0;
+    loop {
+        attempt = attempt.saturating_add(1);
+        let request = http::Request::post(target.uri("/v1/submissions"))
+            .header("content-type", "application/json")
+            .header("clickday-key", &entry.key_id)
+            .header("clickday-signature", &entry.signature)
+            .body(bytes::Bytes::from(entry.body.clone()));
+        let Ok(request) = request else {
+            return refused(0, "malformed", "the journal holds an unusable request");
+        };
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, connection.send(request)).await {
+            Ok(Ok(answer)) => {
+                let json: serde_json::Value =
+                    serde_json::from_slice(&answer.body).unwrap_or_default();
+                let text = |k: &str| json[k].as_str().unwrap_or_default().to_string();
+                match answer.status.as_u16() {
+                    200 | 202 if !text("submission_id").is_empty() => {
+                        return Outcome::Accepted {
+                            submission_id: text("submission_id"),
+                            received_at: text("received_at"),
+                            duplicate: json["duplicate"].as_bool().unwrap_or(false),
+                        };
+                    }
+                    503 | 429 => {
+                        let wait = retry_after(&answer.headers);
+                        tokio::time::sleep(wait + jitter(wait, index, attempt)).await;
+                    }
+                    // Our clock was early after all: wait for the opening.
+                    425 => {
+                        let opens = clickday_core::time::parse_rfc3339(&text("opens_at")).ok();
+                        match opens {
+                            Some(at) => wait_for(at as i64, estimate).await,
+                            None => tokio::time::sleep(Duration::from_secs(1)).await,
+                        }
+                    }
+                    status if (400..500).contains(&status) => {
+                        return refused(status, &text("code"), &text("detail"));
+                    }
+                    // A 2xx without an id, a 5xx, a garbled answer: no
+                    // usable answer, so the same bytes go again.
+                    _ => tokio::time::sleep(backoff(attempt)).await,
+                }
+            }
+            // No answer: the same bytes again, on a new connection if this
+            // one is gone.
+            Ok(Err(_)) | Err(_) => {
+                tokio::time::sleep(backoff(attempt)).await;
+                if !connection.is_open()
+                    && let Ok(fresh) = target.connect(Arc::new(Gate::new(Instant::now()))).await
+                {
+                    connection = Arc::new(fresh);
+                }
+            }
+        }
+    }
+}
+
+fn refused(status: u16, code: &str, detail: &str) -> Outcome {
+    Outcome::Refused {
+        status,
+        code: code.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+/// A warm connection to the gateway and the clock measured on it.
+pub struct GatewayLine {
+    pub target: Arc<Target>,
+    pub connection: Arc<Connection>,
+    pub estimate: Estimate,
+}
+
+/// Opens and warms the connection (the clock samples are its first
+/// requests).
+pub async fn open(
+    url: &str,
+    protocol: Protocol,
+    trust: Option<&clickday_loadgen::Trust>,
+) -> anyhow::Result<GatewayLine> {
+    let target = Target::new(url, protocol, trust)
+        .await
+        .with_context(|| format!("gateway {url}"))?;
+    let connection = target
+        .connect(Arc::new(Gate::new(Instant::now())))
+        .await
+        .with_context(|| format!("cannot reach the gateway at {url}"))?;
+    let estimate = clock::estimate(&connection, &target.uri("/v1/time"), 8).await?;
+    Ok(GatewayLine {
+        target: Arc::new(target),
+        connection: Arc::new(connection),
+        estimate,
+    })
+}
