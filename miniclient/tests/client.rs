@@ -18,6 +18,7 @@ struct System {
     gateway: String,
     ca: std::path::PathBuf,
     store: Arc<dyn clickday_store::PortalStore>,
+    queue: Arc<dyn clickday_queue::Queue>,
     _shutdown: tokio_util::sync::DropGuard,
 }
 
@@ -57,9 +58,10 @@ categories = ["lavoro-domestico"]
     let skew = skew_ms * 1_000_000;
     let clock: clickday_gateway::WallClock =
         Arc::new(move || (clickday_client::clock::local_nanos() + skew) as u64);
-    let gateway = clickday_gateway::start(&cfg, queue, store.clone(), clock, shutdown.clone())
-        .await
-        .unwrap();
+    let gateway =
+        clickday_gateway::start(&cfg, queue.clone(), store.clone(), clock, shutdown.clone())
+            .await
+            .unwrap();
     let portal = clickday_portal::start(&cfg, store.clone(), shutdown.clone())
         .await
         .unwrap();
@@ -68,6 +70,7 @@ categories = ["lavoro-domestico"]
         gateway: format!("https://localhost:{}", gateway.local_addr.port()),
         ca: gateway.cert_path.clone().unwrap(),
         store,
+        queue,
         dir,
         _shutdown: shutdown.drop_guard(),
     }
@@ -444,4 +447,105 @@ async fn send_at_the_opening(protocol: &str) {
     assert!(again.status.success(), "{}", err(&again));
     assert!(!out(&again).contains("Invio corretto"), "{}", out(&again));
     assert_eq!(std::fs::read(home.join("journal.json")).unwrap(), before);
+}
+
+/// SIGKILL in the middle of sending: a second `send` resends exactly the
+/// journaled bytes where no answer was recorded; the gateway ends up with
+/// one record per application, none lost, none doubled, none altered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_killed_midway_is_finished_by_the_next_without_loss_or_change() {
+    use tokio::io::AsyncBufReadExt as _;
+    const APPS: u32 = 150;
+    let opens = clickday_client::clock::local_nanos() + 2_000_000_000;
+    let sys = system_opening(0, &clickday_core::time::format_rfc3339_nanos(opens as u64)).await;
+    employer_with(&sys, "rosa@example.it", "password-di-rosa", APPS).await;
+    let home = sys.dir.path().join("h");
+    let ca = sys.ca.to_string_lossy().to_string();
+    let activated = client(
+        &home,
+        &[
+            "--ca",
+            &ca,
+            "activate",
+            "--portal",
+            &sys.portal,
+            "--email",
+            "rosa@example.it",
+            "--gateway",
+            &sys.gateway,
+        ],
+        "password-di-rosa\n",
+    )
+    .await;
+    assert!(activated.status.success(), "{}", err(&activated));
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clickday-client"))
+        .args(["--home", home.to_str().unwrap(), "--ca", &ca, "send"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // The first answer printed: kill at once, most answers unjournaled.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("Invio corretto"), "{first}");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let journal = |home: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(home.join("journal.json")).unwrap()).unwrap()
+    };
+    let killed = journal(&home);
+    let entries = killed["entries"].as_object().unwrap();
+    assert_eq!(
+        entries.len(),
+        APPS as usize,
+        "every body journaled before sending"
+    );
+    let answered = entries
+        .values()
+        .filter(|e| e["state"] == "accepted")
+        .count();
+    assert!(
+        answered < APPS as usize,
+        "the kill came after every answer; nothing to test"
+    );
+
+    let resumed = client(&home, &["--ca", &ca, "send"], "").await;
+    assert!(resumed.status.success(), "{}", err(&resumed));
+    let finished = journal(&home);
+    let mut records = Vec::new();
+    for shard in 0..sys.queue.shards() {
+        records.extend(sys.queue.all_records(shard).await.unwrap());
+    }
+    assert_eq!(
+        records.len(),
+        APPS as usize,
+        "one record per application, none doubled"
+    );
+    for (id, entry) in finished["entries"].as_object().unwrap() {
+        assert_eq!(entry["state"], "accepted", "{id}");
+        assert_eq!(
+            entry["body"], entries[id]["body"],
+            "{id}: the body never changes"
+        );
+        let record = records
+            .iter()
+            .find(|r| &r.application_id == id)
+            .unwrap_or_else(|| panic!("{id} lost"));
+        assert_eq!(
+            record.body.as_ref(),
+            entry["body"].as_str().unwrap().as_bytes(),
+            "{id}: bytes as journaled"
+        );
+        assert_eq!(
+            entry["submission_id"],
+            record.submission_id.as_str(),
+            "{id}: the original id"
+        );
+    }
 }
