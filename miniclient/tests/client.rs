@@ -30,12 +30,19 @@ async fn system(skew_ms: i64) -> System {
 
 /// The same, with the click day `cd-client` opening at `opens_at`.
 async fn system_opening(skew_ms: i64, opens_at: &str) -> System {
+    system_with(skew_ms, opens_at, "").await
+}
+
+/// The same, with more configuration (`extra`, after the `[gateway]`
+/// keys).
+async fn system_with(skew_ms: i64, opens_at: &str, extra: &str) -> System {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"data_dir = "{dir}"
 [gateway]
 listen = "127.0.0.1:0"
 key_refresh_interval_ms = 200
+{extra}
 [portal]
 listen = "127.0.0.1:0"
 public_url = "http://portal.test"
@@ -548,4 +555,72 @@ async fn a_send_killed_midway_is_finished_by_the_next_without_loss_or_change() {
             "{id}: the original id"
         );
     }
+}
+
+/// The gateway answers 503 while its Redis queue is down; the client keeps
+/// resending the same bytes after each Retry-After and gets everything in
+/// once Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_answering_503_for_a_while_gets_everything_in_the_end() {
+    let mut redis = clickday_testkit::RedisServer::start();
+    let opens = clickday_client::clock::local_nanos() + 2_000_000_000;
+    let extra = format!(
+        "enqueue_timeout_ms = 300\n[queue]\nurl = \"{}\"\nshards = 1",
+        redis.url()
+    );
+    let sys = system_with(
+        0,
+        &clickday_core::time::format_rfc3339_nanos(opens as u64),
+        &extra,
+    )
+    .await;
+    employer_with(&sys, "rosa@example.it", "password-di-rosa", 3).await;
+    let home = sys.dir.path().join("h");
+    let ca = sys.ca.to_string_lossy().to_string();
+    let activated = client(
+        &home,
+        &[
+            "--ca",
+            &ca,
+            "activate",
+            "--portal",
+            &sys.portal,
+            "--email",
+            "rosa@example.it",
+            "--gateway",
+            &sys.gateway,
+        ],
+        "password-di-rosa\n",
+    )
+    .await;
+    assert!(activated.status.success(), "{}", err(&activated));
+    redis.kill();
+    let sending = tokio::spawn({
+        let home = home.clone();
+        let ca = ca.clone();
+        async move { client(&home, &["--ca", &ca, "send"], "").await }
+    });
+    // Down across the opening and a few Retry-Afters, then back.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert!(
+        !sending.is_finished(),
+        "the client gave up while the gateway answered 503"
+    );
+    redis.restart();
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(60), sending)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sent.status.success(), "{}\n{}", out(&sent), err(&sent));
+    assert_eq!(
+        out(&sent)
+            .lines()
+            .filter(|l| l.starts_with("Invio corretto"))
+            .count(),
+        3,
+        "{}",
+        out(&sent)
+    );
+    let records = sys.queue.all_records(0).await.unwrap();
+    assert_eq!(records.len(), 3);
 }
