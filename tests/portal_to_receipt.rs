@@ -272,6 +272,52 @@ async fn from_registration_to_receipt() {
     assert!(page.contains(&format!("/domande/{id}/ricevuta")), "{page}");
     let web_pdf = browser.get(&format!("/domande/{id}/ricevuta")).await;
     assert_eq!(web_pdf.body, pdf.body);
+
+    // The mini-client's offline check: valid with the published receipt
+    // key, refused with another key and after one changed character.
+    let seed = std::fs::read_to_string(&cfg.receipts.key_file).unwrap();
+    let seed: [u8; 32] = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        seed.trim(),
+    )
+    .unwrap()
+    .try_into()
+    .unwrap();
+    let published = clickday_core::PublicKey::from_bytes(
+        &ed25519_dalek::SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes(),
+    )
+    .unwrap()
+    .to_base64();
+    let verified = clickday_client::receipt::verify(&pdf.body, &published).unwrap();
+    assert!(
+        verified
+            .statement
+            .contains(&format!("submission_id: {submission_id}"))
+    );
+    let other = Applicant::new(99).public_key_b64();
+    assert!(
+        clickday_client::receipt::verify(&pdf.body, &other).is_err(),
+        "another key"
+    );
+    let mut doc = lopdf::Document::load_mem(&pdf.body).unwrap();
+    doc.decompress();
+    let mut plain = Vec::new();
+    doc.save_to(&mut plain).unwrap();
+    assert!(
+        clickday_client::receipt::verify(&plain, &published).is_ok(),
+        "decompressed, still valid"
+    );
+    let needle = format!("application_id: {id}");
+    let at = plain
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .expect("statement in the page");
+    let last = at + needle.len() - 1;
+    plain[last] = if plain[last] == b'Z' { b'Y' } else { b'Z' };
+    let tampered = clickday_client::receipt::verify(&plain, &published).unwrap_err();
+    assert!(tampered.to_string().contains("altered"), "{tampered}");
     // Sent bytes are final: the pages no longer open for editing.
     let edit = browser.get(&format!("/domande/{id}/pagine/datore")).await;
     assert_eq!(edit.status, 303);

@@ -12,5 +12,6 @@ pub mod clock;
 pub mod home;
 pub mod journal;
 pub mod portal;
+pub mod receipt;
 pub mod send;
 pub mod text;

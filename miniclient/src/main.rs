@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
+    after_help = "Exit codes: 0 done (send: every application accepted), 1 failure (explained), 2 bad usage, 3 send finished with some applications refused for good.",
     name = "clickday-client",
     version,
     about = "Invia le domande del click day all'istante di apertura / Sends click-day applications at the opening instant"
@@ -64,9 +65,6 @@ enum Command {
     ///
     /// Example: clickday-client list
     List,
-    /// Measures this computer's clock against the gateway's.
-    ///
-    /// Example: clickday-client clock --gateway https://invio.example.it
     /// Sends every application ready for a click day (default: the next
     /// one that opens) at its opening instant, all at once; resends the
     /// same bytes after 503, 429 and timeouts; prints one line each.
@@ -83,6 +81,27 @@ enum Command {
         #[arg(long, value_enum, default_value = "h2")]
         protocol: Protocol,
     },
+    /// Downloads the PDF receipts of the applications sent.
+    ///
+    /// Example: clickday-client receipts --out ./ricevute
+    Receipts {
+        /// Where to save them (default: `receipts` in the home folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Checks a receipt's signature offline with the receipt key the
+    /// administration publishes (not the one printed on the receipt).
+    ///
+    /// Example: clickday-client verify-receipt ricevuta.pdf --key 3q2-7w…
+    VerifyReceipt {
+        file: PathBuf,
+        /// The published receipt public key, base64url of 32 bytes.
+        #[arg(long, env = "CLICKDAY_RECEIPT_KEY")]
+        key: String,
+    },
+    /// Measures this computer's clock against the gateway's.
+    ///
+    /// Example: clickday-client clock --gateway https://invio.example.it
     Clock {
         #[arg(long)]
         gateway: String,
@@ -138,6 +157,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await;
         }
+        Command::Receipts { out } => receipts(&home, trust.as_ref(), cli.lang, out).await,
+        Command::VerifyReceipt { file, key } => verify_receipt(cli.lang, &file, &key),
         Command::Clock { gateway, samples } => {
             clock(trust.as_ref(), cli.lang, &gateway, samples).await
         }
@@ -429,4 +450,42 @@ fn describe(lang: Lang, id: &str, outcome: &Outcome) -> String {
         }
         Outcome::Pending => say(lang, "pending", &[&id]),
     }
+}
+
+async fn receipts(
+    home: &Home,
+    trust: Option<&Trust>,
+    lang: Lang,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let session = home.session()?;
+    let journal = Journal::load(home.dir())?;
+    let out = out.unwrap_or_else(|| home.dir().join("receipts"));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let portal = Portal::connect(&session.portal, trust)
+        .await?
+        .with_token(session.token);
+    for (id, entry) in &journal.entries {
+        if !matches!(entry.outcome, Outcome::Accepted { .. }) {
+            continue;
+        }
+        match portal.receipt(id).await? {
+            Some(pdf) => {
+                let path = out.join(format!("{id}.pdf"));
+                std::fs::write(&path, &pdf)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("{}", say(lang, "receipt_saved", &[&id, &path.display()]));
+            }
+            None => println!("{}", say(lang, "receipt_pending", &[&id])),
+        }
+    }
+    Ok(())
+}
+
+fn verify_receipt(lang: Lang, file: &std::path::Path, key: &str) -> anyhow::Result<()> {
+    let pdf = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let verified = clickday_client::receipt::verify(&pdf, key)?;
+    println!("{}", say(lang, "receipt_valid", &[&file.display()]));
+    print!("{}", verified.statement);
+    Ok(())
 }

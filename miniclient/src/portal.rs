@@ -114,6 +114,17 @@ impl Portal {
             .ok_or_else(|| anyhow::anyhow!("the portal registered the key but named no key_id"))
     }
 
+    /// The PDF receipt of an application, once the system has made it.
+    pub async fn receipt(&self, application_id: &str) -> anyhow::Result<Option<Bytes>> {
+        let path = format!("/api/v1/applications/{application_id}/receipt");
+        let (status, body) = self.call(http::Method::GET, &path, None).await?;
+        match status.as_u16() {
+            200 if body.starts_with(b"%PDF") => Ok(Some(body)),
+            404 => Ok(None),
+            _ => Err(refusal(status, &body)),
+        }
+    }
+
     /// The applications ready to send and not yet stored.
     pub async fn ready(&self) -> anyhow::Result<Vec<Ready>> {
         let mut all = Vec::new();

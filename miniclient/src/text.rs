@@ -56,6 +56,21 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     ("countdown", "Invio tra {} s", "Sending in {} s"),
     (
+        "receipt_saved",
+        "Ricevuta della domanda {} salvata in {}",
+        "Receipt of application {} saved in {}",
+    ),
+    (
+        "receipt_pending",
+        "Ricevuta della domanda {} non ancora pronta: riprovare più tardi.",
+        "Receipt of application {} not ready yet: try again later.",
+    ),
+    (
+        "receipt_valid",
+        "Ricevuta {} valida: firmata dal sistema.",
+        "Receipt {} is valid: signed by the system.",
+    ),
+    (
         "sent_ok",
         "Invio corretto: domanda {} — numero {}, arrivata {}",
         "Sent: application {} — number {}, arrived {}",

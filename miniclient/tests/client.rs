@@ -370,6 +370,18 @@ async fn failures_are_explained() {
         "{}",
         err(&unreachable)
     );
+    let gateway = client(
+        &home,
+        &["clock", "--gateway", &format!("http://127.0.0.1:{free}")],
+        "",
+    )
+    .await;
+    assert_eq!(gateway.status.code(), Some(1));
+    assert!(
+        err(&gateway).contains("cannot reach the gateway"),
+        "{}",
+        err(&gateway)
+    );
     let before = client(&home, &["list"], "").await;
     assert_eq!(before.status.code(), Some(1));
     assert!(
