@@ -77,9 +77,10 @@ enum Command {
         /// The gateway (default: the one given to activate).
         #[arg(long)]
         gateway: Option<String>,
-        /// h2 (default) or h3 (HTTP/3 over QUIC).
-        #[arg(long, value_enum, default_value = "h2")]
-        protocol: Protocol,
+        /// h2 or h3 (default: HTTP/3 when the gateway offers it and UDP
+        /// gets through, HTTP/2 otherwise).
+        #[arg(long, value_enum)]
+        protocol: Option<Protocol>,
     },
     /// Downloads the PDF receipts of the applications sent.
     ///
@@ -329,7 +330,7 @@ async fn send(
     lang: Lang,
     click_day: Option<String>,
     gateway: Option<String>,
-    protocol: Protocol,
+    protocol: Option<Protocol>,
 ) -> anyhow::Result<ExitCode> {
     let session = home.session()?;
     let key = home

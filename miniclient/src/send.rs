@@ -189,12 +189,45 @@ pub struct GatewayLine {
 }
 
 /// Opens and warms the connection (the clock samples are its first
-/// requests).
+/// requests). Without a `protocol`: HTTP/2 first, then HTTP/3 if the
+/// gateway offers it (`Alt-Svc: h3=…`) and a QUIC connection comes up
+/// within a few seconds; HTTP/2 otherwise (UDP blocked on the way).
 pub async fn open(
+    url: &str,
+    protocol: Option<Protocol>,
+    trust: Option<&clickday_loadgen::Trust>,
+) -> anyhow::Result<GatewayLine> {
+    let (target, connection) = connect(url, protocol.unwrap_or(Protocol::Http2), trust).await?;
+    let (target, connection) = match protocol {
+        Some(_) => (target, connection),
+        None => match offers_h3(&target, &connection).await {
+            true => {
+                let quic =
+                    tokio::time::timeout(QUIC_WAIT, connect(url, Protocol::Http3, trust)).await;
+                match quic {
+                    Ok(Ok(h3)) => h3,
+                    _ => (target, connection),
+                }
+            }
+            false => (target, connection),
+        },
+    };
+    let estimate = clock::estimate(&connection, &target.uri("/v1/time"), 8).await?;
+    Ok(GatewayLine {
+        target: Arc::new(target),
+        connection: Arc::new(connection),
+        estimate,
+    })
+}
+
+/// How long an offered HTTP/3 may take to come up before HTTP/2 is kept.
+const QUIC_WAIT: Duration = Duration::from_secs(3);
+
+async fn connect(
     url: &str,
     protocol: Protocol,
     trust: Option<&clickday_loadgen::Trust>,
-) -> anyhow::Result<GatewayLine> {
+) -> anyhow::Result<(Target, Connection)> {
     let target = Target::new(url, protocol, trust)
         .await
         .with_context(|| format!("gateway {url}"))?;
@@ -202,10 +235,20 @@ pub async fn open(
         .connect(Arc::new(Gate::new(Instant::now())))
         .await
         .with_context(|| format!("cannot reach the gateway at {url}"))?;
-    let estimate = clock::estimate(&connection, &target.uri("/v1/time"), 8).await?;
-    Ok(GatewayLine {
-        target: Arc::new(target),
-        connection: Arc::new(connection),
-        estimate,
-    })
+    Ok((target, connection))
+}
+
+/// Whether the gateway's answers advertise HTTP/3 (PROTOCOL.md).
+async fn offers_h3(target: &Target, connection: &Connection) -> bool {
+    let Ok(request) = http::Request::get(target.uri("/v1/time")).body(bytes::Bytes::new()) else {
+        return false;
+    };
+    match connection.send(request).await {
+        Ok(answer) => answer
+            .headers
+            .get_all(http::header::ALT_SVC)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("h3="))),
+        Err(_) => false,
+    }
 }

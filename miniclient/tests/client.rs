@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+use axum::response::IntoResponse as _;
 use clickday_config::Config;
 use clickday_store::portal::{Draft, DraftState};
 use clickday_testkit::browser::Browser;
@@ -19,6 +20,8 @@ struct System {
     ca: std::path::PathBuf,
     store: Arc<dyn clickday_store::PortalStore>,
     queue: Arc<dyn clickday_queue::Queue>,
+    cfg: Config,
+    shutdown: CancellationToken,
     _shutdown: tokio_util::sync::DropGuard,
 }
 
@@ -78,6 +81,8 @@ categories = ["lavoro-domestico"]
         ca: gateway.cert_path.clone().unwrap(),
         store,
         queue,
+        cfg: cfg.clone(),
+        shutdown: shutdown.clone(),
         dir,
         _shutdown: shutdown.drop_guard(),
     }
@@ -401,10 +406,18 @@ async fn send_everything_at_the_opening_instant_once_over_http3() {
     send_at_the_opening("h3").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_picks_http3_when_the_gateway_offers_it() {
+    send_at_the_opening("auto").await;
+}
+
+/// `protocol`: h2, h3, or `auto` (no flag: HTTP/3 from Alt-Svc); the
+/// gateway's own metrics tell which one carried the submissions.
 async fn send_at_the_opening(protocol: &str) {
     let opens = clickday_client::clock::local_nanos() + 3_000_000_000;
     let opens_at = clickday_core::time::format_rfc3339_nanos(opens as u64);
     let sys = system_opening(0, &opens_at).await;
+    start_persister(&sys);
     employer_with(&sys, "rosa@example.it", "password-di-rosa", 6).await;
     let home = sys.dir.path().join("h");
     let ca = sys.ca.to_string_lossy().to_string();
@@ -427,7 +440,11 @@ async fn send_at_the_opening(protocol: &str) {
     assert!(activated.status.success(), "{}", err(&activated));
     // The gateway refreshes its keys every 200 ms here; the opening is
     // 3 s away, so the new key is known by then.
-    let sent = client(&home, &["--ca", &ca, "send", "--protocol", protocol], "").await;
+    let mut args = vec!["--ca", ca.as_str(), "send"];
+    if protocol != "auto" {
+        args.extend(["--protocol", protocol]);
+    }
+    let sent = client(&home, &args, "").await;
     assert!(sent.status.success(), "{}\n{}", out(&sent), err(&sent));
     assert!(
         err(&sent).contains("6 domande firmate per il click day cd-client"),
@@ -460,12 +477,63 @@ async fn send_at_the_opening(protocol: &str) {
         assert!(entry["body"].as_str().unwrap().contains(id.as_str()));
     }
 
+    let carried = if protocol == "h2" { "h2" } else { "h3" };
+    let metrics = gateway_metrics(&sys).await;
+    let accepted = format!(
+        "clickday_gateway_submissions_total{{outcome=\"accepted\",protocol=\"{carried}\"}} 6"
+    );
+    assert!(metrics.contains(&accepted), "{protocol}: {metrics}");
+
     // Sending again sends nothing and changes nothing.
     let before = std::fs::read(home.join("journal.json")).unwrap();
-    let again = client(&home, &["--ca", &ca, "send", "--protocol", protocol], "").await;
+    let again = client(&home, &args, "").await;
     assert!(again.status.success(), "{}", err(&again));
     assert!(!out(&again).contains("Invio corretto"), "{}", out(&again));
     assert_eq!(std::fs::read(home.join("journal.json")).unwrap(), before);
+
+    // Receipts, once the persister has made them, and their offline check.
+    let receipts = home.join("receipts");
+    let start = std::time::Instant::now();
+    loop {
+        let got = client(&home, &["receipts"], "").await;
+        assert!(got.status.success(), "{}", err(&got));
+        if out(&got).matches("salvata").count() == 6 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{}",
+            out(&got)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let key = receipt_key(&sys);
+    let pdf = receipts.join("2030-READY00001.pdf");
+    let pdf = pdf.to_str().unwrap();
+    let valid = client(&home, &["verify-receipt", pdf, "--key", &key], "").await;
+    assert!(valid.status.success(), "{}", err(&valid));
+    assert!(
+        out(&valid).contains("valida") && out(&valid).contains("application_id: 2030-READY00001"),
+        "{}",
+        out(&valid)
+    );
+    let forged = client(
+        &home,
+        &[
+            "verify-receipt",
+            pdf,
+            "--key",
+            &clickday_testkit::Applicant::new(3).public_key_b64(),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(forged.status.code(), Some(1));
+    assert!(
+        err(&forged).contains("altered or not made by the system"),
+        "{}",
+        err(&forged)
+    );
 }
 
 /// SIGKILL in the middle of sending: a second `send` resends exactly the
@@ -635,4 +703,148 @@ async fn a_gateway_answering_503_for_a_while_gets_everything_in_the_end() {
     );
     let records = sys.queue.all_records(0).await.unwrap();
     assert_eq!(records.len(), 3);
+}
+
+async fn gateway_metrics(sys: &System) -> String {
+    let ca = clickday_gateway::tls::read_certificate(&sys.ca).unwrap();
+    let port: u16 = sys.gateway.rsplit(':').next().unwrap().parse().unwrap();
+    let mut c = clickday_testkit::Client::connect(
+        ([127, 0, 0, 1], port).into(),
+        clickday_testkit::Proto::Http2,
+        Some(&ca),
+    )
+    .await
+    .unwrap();
+    String::from_utf8(c.get("/metrics").await.unwrap().body.to_vec()).unwrap()
+}
+
+/// A broken or hostile gateway on plain HTTP/1.1: its clock and calendar
+/// are fine, but submissions first get garbage, a 202 without an id, an
+/// HTML 500, a 503 without Retry-After and a 429 with a garbled one; only
+/// then a real acknowledgement.
+async fn broken_gateway(calendar_ok: bool) -> (String, Arc<std::sync::atomic::AtomicU32>) {
+    use axum::http::StatusCode;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let attempts = Arc::new(AtomicU32::new(0));
+    let counter = attempts.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/time",
+            axum::routing::get(|| async {
+                let now = clickday_client::clock::local_nanos();
+                axum::Json(serde_json::json!({ "unix_nanos": now, "utc": "" }))
+            }),
+        )
+        .route(
+            "/v1/click-days",
+            axum::routing::get(move || async move {
+                match calendar_ok {
+                    true => axum::Json(serde_json::json!([{ "id": "cd-client",
+                        "opens_at": "2020-01-01T00:00:00Z", "closes_at": "2100-01-01T00:00:00Z",
+                        "categories": ["lavoro-domestico"] }])).into_response(),
+                    false => (StatusCode::OK, "\u{0}\u{1}garbage").into_response(),
+                }
+            }),
+        )
+        .route(
+            "/v1/submissions",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let counter = counter.clone();
+                async move {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert!(body.starts_with(b"{"), "the body sent is the journaled JSON");
+                    match n {
+                        1 => (StatusCode::OK, [("x", "1")], "not json {".to_string()),
+                        2 => (StatusCode::ACCEPTED, [("x", "2")], "{}".to_string()),
+                        3 => (StatusCode::INTERNAL_SERVER_ERROR, [("x", "3")], "<html>oops</html>".to_string()),
+                        4 => (StatusCode::SERVICE_UNAVAILABLE, [("x", "4")], "x".to_string()),
+                        5 => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "soon")], "".to_string()),
+                        _ => (
+                            StatusCode::ACCEPTED,
+                            [("x", "6")],
+                            format!(r#"{{"submission_id":"FAKE-{n}","received_at":"2030-01-01T00:00:00.000000000Z","duplicate":false}}"#),
+                        ),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), attempts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_gateway_answers_never_pass_for_an_acknowledgement() {
+    let sys = system(0).await;
+    employer(&sys, "rosa@example.it", "password-di-rosa").await;
+    let home = sys.dir.path().join("h");
+    let activated = client(
+        &home,
+        &[
+            "activate",
+            "--portal",
+            &sys.portal,
+            "--email",
+            "rosa@example.it",
+        ],
+        "password-di-rosa\n",
+    )
+    .await;
+    assert!(activated.status.success(), "{}", err(&activated));
+    let (fake, attempts) = broken_gateway(true).await;
+    let sent = client(&home, &["send", "--gateway", &fake, "--protocol", "h1"], "").await;
+    assert!(sent.status.success(), "{}\n{}", out(&sent), err(&sent));
+    assert!(!err(&sent).contains("panicked"), "{}", err(&sent));
+    assert_eq!(
+        attempts.load(std::sync::atomic::Ordering::SeqCst),
+        6,
+        "five unusable answers, then the real one"
+    );
+    assert!(
+        out(&sent).contains("Invio corretto: domanda 2030-READY00001 — numero FAKE-6"),
+        "{}",
+        out(&sent)
+    );
+
+    let (garbled, _) = broken_gateway(false).await;
+    let home2 = sys.dir.path().join("h2");
+    std::fs::create_dir_all(&home2).unwrap();
+    for file in ["signing-key", "session.json"] {
+        std::fs::copy(home.join(file), home2.join(file)).unwrap();
+    }
+    let refused = client(
+        &home2,
+        &["send", "--gateway", &garbled, "--protocol", "h1"],
+        "",
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1), "{}", err(&refused));
+    assert!(
+        err(&refused).contains("the gateway's calendar is not a list"),
+        "{}",
+        err(&refused)
+    );
+    assert!(!err(&refused).contains("panicked"));
+}
+
+/// Runs the persister (store, receipts, emails) until the system stops.
+fn start_persister(sys: &System) {
+    let (cfg, queue, token) = (sys.cfg.clone(), sys.queue.clone(), sys.shutdown.clone());
+    let store: Arc<dyn clickday_store::Store> = sys.store.clone();
+    let clock: clickday_persister::WallClock = Arc::new(|| 0);
+    tokio::spawn(async move { clickday_persister::run(&cfg, queue, store, clock, token).await });
+}
+
+/// The published receipt key of the system (base64url).
+fn receipt_key(sys: &System) -> String {
+    use base64::Engine as _;
+    let seed = std::fs::read_to_string(&sys.cfg.receipts.key_file).unwrap();
+    let seed: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(seed.trim())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public.as_bytes())
 }
