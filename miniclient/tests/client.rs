@@ -421,23 +421,7 @@ async fn send_at_the_opening(protocol: &str) {
     employer_with(&sys, "rosa@example.it", "password-di-rosa", 6).await;
     let home = sys.dir.path().join("h");
     let ca = sys.ca.to_string_lossy().to_string();
-    let activated = client(
-        &home,
-        &[
-            "--ca",
-            &ca,
-            "activate",
-            "--portal",
-            &sys.portal,
-            "--email",
-            "rosa@example.it",
-            "--gateway",
-            &sys.gateway,
-        ],
-        "password-di-rosa\n",
-    )
-    .await;
-    assert!(activated.status.success(), "{}", err(&activated));
+    activate_with_gateway(&sys, &home, &ca).await;
     // The gateway refreshes its keys every 200 ms here; the opening is
     // 3 s away, so the new key is known by then.
     let mut args = vec!["--ca", ca.as_str(), "send"];
@@ -548,23 +532,7 @@ async fn a_send_killed_midway_is_finished_by_the_next_without_loss_or_change() {
     employer_with(&sys, "rosa@example.it", "password-di-rosa", APPS).await;
     let home = sys.dir.path().join("h");
     let ca = sys.ca.to_string_lossy().to_string();
-    let activated = client(
-        &home,
-        &[
-            "--ca",
-            &ca,
-            "activate",
-            "--portal",
-            &sys.portal,
-            "--email",
-            "rosa@example.it",
-            "--gateway",
-            &sys.gateway,
-        ],
-        "password-di-rosa\n",
-    )
-    .await;
-    assert!(activated.status.success(), "{}", err(&activated));
+    activate_with_gateway(&sys, &home, &ca).await;
 
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clickday-client"))
         .args(["--home", home.to_str().unwrap(), "--ca", &ca, "send"])
@@ -657,23 +625,7 @@ async fn a_gateway_answering_503_for_a_while_gets_everything_in_the_end() {
     employer_with(&sys, "rosa@example.it", "password-di-rosa", 3).await;
     let home = sys.dir.path().join("h");
     let ca = sys.ca.to_string_lossy().to_string();
-    let activated = client(
-        &home,
-        &[
-            "--ca",
-            &ca,
-            "activate",
-            "--portal",
-            &sys.portal,
-            "--email",
-            "rosa@example.it",
-            "--gateway",
-            &sys.gateway,
-        ],
-        "password-di-rosa\n",
-    )
-    .await;
-    assert!(activated.status.success(), "{}", err(&activated));
+    activate_with_gateway(&sys, &home, &ca).await;
     redis.kill();
     let sending = tokio::spawn({
         let home = home.clone();
@@ -847,4 +799,21 @@ fn receipt_key(sys: &System) -> String {
         .unwrap();
     let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public.as_bytes())
+}
+
+/// `activate` for rosa@example.it, remembering the gateway.
+async fn activate_with_gateway(sys: &System, home: &Path, ca: &str) {
+    let args = [
+        "--ca",
+        ca,
+        "activate",
+        "--portal",
+        &sys.portal,
+        "--email",
+        "rosa@example.it",
+        "--gateway",
+        &sys.gateway,
+    ];
+    let activated = client(home, &args, "password-di-rosa\n").await;
+    assert!(activated.status.success(), "{}", err(&activated));
 }
