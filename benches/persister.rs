@@ -8,10 +8,10 @@
 //! 2. Receipts per second on one core (sign + render the PDF), against the
 //!    2,000/s target, with the share spent on the Ed25519 signature.
 
-use bytes::Bytes;
 use clickday_config::Config;
-use clickday_queue::{Queue, Record, RedisQueue};
-use clickday_store::{PgStore, ReceiptJob, Store};
+use clickday_core::Submission;
+use clickday_queue::{Queue, RedisQueue};
+use clickday_store::{PgStore, Store};
 use clickday_testkit::{Postgres, RedisServer};
 use ed25519_dalek::SigningKey;
 use sqlx::Executor as _;
@@ -21,26 +21,19 @@ use tokio_util::sync::CancellationToken;
 
 const N: u64 = 100_000;
 
-fn record(i: u64) -> Record {
-    let body = Bytes::from(format!(
+fn record(i: u64) -> Submission {
+    let body = format!(
         r#"{{"application_id":"app-{i}","click_day":"cd","category":"lavoro-domestico","province":"RM","form":"LD","data":{{"employer":{{"name":"Rossi Mario","cf":"RSSMRA80A01H501U"}},"worker":{{"name":"Ana","surname":"Pop","born":"1990-02-03"}},"hours":30}}}}"#
-    ));
-    Record {
-        submission_id: format!("{:020}-00001", 1_700_000_000_000_000_000 + i),
-        account_id: format!("acct-{}", i % 20_000),
-        key_id: "0123456789abcdef0123456789abcdef".into(),
-        application_id: format!("app-{i}"),
-        click_day: "cd".into(),
-        category: "lavoro-domestico".into(),
-        province: "RM".into(),
-        form: "LD".into(),
-        received_at: 1_700_000_000_000_000_000 + i,
-        node: 1,
-        seq: i,
-        body_sha256: clickday_core::body_digest(&body),
+    );
+    let mut s = clickday_testkit::submission(
+        &format!("acct-{}", i % 20_000),
+        &format!("app-{i}"),
         body,
-        signature: [7; 64],
-    }
+        1_700_000_000_000_000_000 + i,
+    );
+    s.key_id = "0123456789abcdef0123456789abcdef".into();
+    s.stamp.seq = i;
+    s
 }
 
 async fn drain_vs_copy() {
@@ -66,7 +59,7 @@ async fn drain_vs_copy() {
         })
         .collect();
     store.import_accounts(&accounts).await.expect("accounts");
-    let records: Vec<Record> = (0..N).map(record).collect();
+    let records: Vec<Submission> = (0..N).map(record).collect();
     let fill = Instant::now();
     for chunk in records.chunks(1_000) {
         let tasks: Vec<_> = chunk
@@ -134,14 +127,14 @@ async fn drain_vs_copy() {
             "{},{},{},{},{},{},{},{},{},{},{},\"\\x{}\",\"\\x{}\",\"\\x{}\",pending,0",
             r.submission_id,
             r.account_id,
-            r.application_id,
-            r.click_day,
-            r.category,
-            r.province,
-            r.form,
-            r.received_at,
-            r.node,
-            r.seq,
+            r.application.application_id,
+            r.application.click_day,
+            r.application.category,
+            r.application.province,
+            r.application.form,
+            r.stamp.unix_nanos,
+            r.stamp.node,
+            r.stamp.seq,
             r.key_id,
             hex(&r.body),
             hex(&r.body_sha256),
@@ -162,9 +155,7 @@ async fn drain_vs_copy() {
     copy.finish().await.expect("finish");
     let baseline = started.elapsed();
     // The store's own share: persist_batch alone on new rows, no queue.
-    let fresh: Vec<clickday_store::NewSubmission> = (N..2 * N)
-        .map(|i| clickday_persister::to_submission(record(i)))
-        .collect();
+    let fresh: Vec<Submission> = (N..2 * N).map(record).collect();
     let started = Instant::now();
     for batch in fresh.chunks(1_000) {
         store.persist_batch(batch, &[]).await.expect("persist");
@@ -192,23 +183,7 @@ async fn drain_vs_copy() {
 
 fn receipts_per_core() {
     let key = SigningKey::from_bytes(&[9; 32]);
-    let jobs: Vec<ReceiptJob> = (0..2_000)
-        .map(|i| {
-            let r = record(i);
-            ReceiptJob {
-                submission_id: r.submission_id,
-                account_id: r.account_id,
-                application_id: r.application_id,
-                click_day: r.click_day,
-                category: r.category,
-                province: r.province,
-                form: r.form,
-                received_at: r.received_at,
-                body: r.body.to_vec(),
-                body_sha256: r.body_sha256,
-            }
-        })
-        .collect();
+    let jobs: Vec<Submission> = (0..2_000).map(record).collect();
     let started = Instant::now();
     let mut bytes = 0;
     for job in &jobs {
@@ -219,18 +194,8 @@ fn receipts_per_core() {
     let whole = started.elapsed() / jobs.len() as u32;
     let started = Instant::now();
     for job in &jobs {
-        let statement = clickday_core::receipt::Statement {
-            submission_id: job.submission_id.clone(),
-            received_at: job.received_at,
-            account_id: job.account_id.clone(),
-            application_id: job.application_id.clone(),
-            click_day: job.click_day.clone(),
-            category: job.category.clone(),
-            province: job.province.clone(),
-            form: job.form.clone(),
-            body_sha256: job.body_sha256,
-        };
-        std::hint::black_box(statement.sign(&key));
+        let text = clickday_core::receipt::statement_text(job);
+        std::hint::black_box(clickday_core::receipt::sign_statement(&text, &key));
     }
     let sign = started.elapsed() / jobs.len() as u32;
     let per_second = 1.0 / whole.as_secs_f64();

@@ -150,11 +150,12 @@ async fn kill_mid_burst_then_audit(redis: Option<&RedisServer>) {
     };
     let mut stored: HashMap<(String, String), Vec<(String, u64)>> = HashMap::new();
     for shard in 0..queue.shards() {
-        for r in queue.all_records(shard).await.unwrap() {
+        for r in queue.all_submissions(shard).await.unwrap() {
+            let received_at = r.received_at();
             stored
-                .entry((r.account_id, r.application_id))
+                .entry((r.account_id, r.application.application_id))
                 .or_default()
-                .push((r.submission_id, r.received_at));
+                .push((r.submission_id, received_at));
         }
     }
     for (key, (id, at)) in &acks {

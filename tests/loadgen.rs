@@ -9,9 +9,9 @@
 use clickday_config::Config;
 use clickday_loadgen::audit::{AuditResult, audit};
 use clickday_loadgen::schedule::parse_stages;
-use clickday_loadgen::transport::{Gate, Target};
 use clickday_loadgen::{LoadTest, Mode, Protocol, Report, Shard, Start, Trust, handshakes};
 use clickday_store::{NewAccount, Store};
+use clickday_transport::{Gate, Target};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use bytes::Bytes;
-use clickday_queue::{Enqueued, Queue, Record};
+use clickday_core::Submission;
+use clickday_queue::{Enqueued, Queue};
 use clickday_store::{RankingFilter, Store};
 use clickday_testkit::{Postgres, RedisServer};
 use std::path::Path;
@@ -16,27 +16,21 @@ use std::time::{Duration, Instant};
 const N: u64 = 12_000;
 const BASE: u64 = 1_700_000_000_000_000_000;
 
-fn record(i: u64) -> Record {
-    let body = Bytes::from(format!(
+fn record(i: u64) -> Submission {
+    let body = format!(
         "{{\"application_id\":\"app-{i}\",\"pad\":\"{}\"}}",
         "x".repeat(200)
-    ));
-    Record {
-        submission_id: format!("{:020}-00002", BASE + i),
-        account_id: format!("acct-{}", i % 1_000),
-        key_id: "k".repeat(32),
-        application_id: format!("app-{i}"),
-        click_day: "cd".into(),
-        category: "lavoro-domestico".into(),
-        province: "RM".into(),
-        form: "LD".into(),
-        received_at: BASE + i,
-        node: 2,
-        seq: i,
-        body_sha256: clickday_core::body_digest(&body),
+    );
+    let mut s = clickday_testkit::submission(
+        &format!("acct-{}", i % 1_000),
+        &format!("app-{i}"),
         body,
-        signature: [5; 64],
-    }
+        BASE + i,
+    );
+    s.submission_id = format!("{:020}-00002", BASE + i);
+    s.stamp.node = 2;
+    s.stamp.seq = i;
+    s
 }
 
 fn write_config(dir: &Path, queue: &str, store: &str) -> std::path::PathBuf {
@@ -157,7 +151,7 @@ async fn kill_mid_drain(queue_url: &str, store_url: &str, dir: &Path, successor:
         let body = store.stored_body(&r.submission_id).await.unwrap().unwrap();
         assert_eq!(
             (body.received_at, body.body.as_slice()),
-            (r.received_at, r.body.as_ref())
+            (r.received_at(), r.body.as_ref())
         );
     }
 }

@@ -11,9 +11,9 @@ pub use raw::{
     StoreSection,
 };
 
-use clickday_core::forms::ApplicationModel;
 use clickday_core::time::parse_rfc3339;
 use clickday_core::{Calendar, ClickDay};
+use clickday_forms::ApplicationModel;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

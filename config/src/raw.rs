@@ -25,7 +25,7 @@ pub struct RawConfig {
     pub email: EmailSection,
     pub portal: PortalSection,
     /// The portal's application models; empty = the built-in three.
-    pub application_models: Vec<clickday_core::forms::ApplicationModel>,
+    pub application_models: Vec<clickday_forms::ApplicationModel>,
 }
 
 impl Default for RawConfig {

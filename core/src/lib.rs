@@ -3,10 +3,19 @@
 //! Nothing here touches a socket, a file or the system clock: the current
 //! time is always passed in, so every rule can be tested exactly and the hot
 //! path can be benchmarked and fuzzed in isolation.
+//!
+//! One submission, one shape, from the edge to the receipt:
+//!
+//! ```text
+//! body ──Application::parse──► Application (header fields)
+//!      + key, ArrivalStamp, exact bytes, digest, signature
+//!      = Submission ──► queue (encodes it) ──► store (persists it)
+//!                   ──► receipt::statement_text (signs it)
+//! gateway ──Acknowledgement (202/200)──► loadgen, clickday-client
+//! ```
 
+pub mod accepted;
 pub mod calendar;
-pub mod codice_fiscale;
-pub mod forms;
 pub mod keys;
 pub mod problem;
 pub mod receipt;
@@ -14,8 +23,8 @@ pub mod stamp;
 pub mod submission;
 pub mod time;
 
+pub use accepted::{Acknowledgement, AcknowledgementError, Submission};
 pub use calendar::{Calendar, ClickDay};
-pub use codice_fiscale::CodiceFiscale;
 pub use keys::{KeyId, PublicKey, SignatureError};
 pub use problem::Problem;
 pub use stamp::{ArrivalStamp, Stamper, SubmissionId};

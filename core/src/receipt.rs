@@ -19,48 +19,34 @@
 //! The signature is Ed25519 over exactly those bytes, shown as base64url
 //! without padding; the receipt key's id follows the same rule as `key_id`.
 
+use crate::accepted::Submission;
 use crate::keys::{KeyId, PublicKey, SignatureError, decode_signature, encode_signature};
 use crate::time::format_rfc3339_nanos;
 use ed25519_dalek::{Signer as _, SigningKey};
 
 pub const HEADER: &str = "clickday-receipt-v1";
 
-/// The signed facts of one receipt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Statement {
-    pub submission_id: String,
-    pub received_at: u64,
-    pub account_id: String,
-    pub application_id: String,
-    pub click_day: String,
-    pub category: String,
-    pub province: String,
-    pub form: String,
-    pub body_sha256: [u8; 32],
+/// The canonical text signed for `submission`: the facts of its receipt.
+pub fn statement_text(submission: &Submission) -> String {
+    let app = &submission.application;
+    format!(
+        "{HEADER}\nsubmission_id: {}\nreceived_at: {}\naccount_id: {}\napplication_id: {}\nclick_day: {}\n\
+         category: {}\nprovince: {}\nform: {}\nbody_sha256: {}\n",
+        submission.submission_id,
+        format_rfc3339_nanos(submission.received_at()),
+        submission.account_id,
+        app.application_id,
+        app.click_day,
+        app.category,
+        app.province,
+        app.form,
+        hex::encode(submission.body_sha256),
+    )
 }
 
-impl Statement {
-    /// The canonical text that is signed.
-    pub fn to_text(&self) -> String {
-        format!(
-            "{HEADER}\nsubmission_id: {}\nreceived_at: {}\naccount_id: {}\napplication_id: {}\nclick_day: {}\n\
-             category: {}\nprovince: {}\nform: {}\nbody_sha256: {}\n",
-            self.submission_id,
-            format_rfc3339_nanos(self.received_at),
-            self.account_id,
-            self.application_id,
-            self.click_day,
-            self.category,
-            self.province,
-            self.form,
-            hex::encode(self.body_sha256),
-        )
-    }
-
-    /// Signs the canonical text; returns the signature as base64url.
-    pub fn sign(&self, key: &SigningKey) -> String {
-        encode_signature(&key.sign(self.to_text().as_bytes()))
-    }
+/// Signs a statement text; returns the signature as base64url.
+pub fn sign_statement(text: &str, key: &SigningKey) -> String {
+    encode_signature(&key.sign(text.as_bytes()))
 }
 
 /// Verifies `signature` (base64url) over the statement `text` exactly as
@@ -94,33 +80,41 @@ pub fn receipt_key_id(key: &SigningKey) -> KeyId {
 mod tests {
     use super::*;
 
-    fn statement() -> Statement {
-        Statement {
+    fn statement() -> String {
+        statement_text(&Submission {
             submission_id: "20110131T070000051234567Z-00001".into(),
-            received_at: 1_296_457_200_051_234_567,
             account_id: "mario.rossi".into(),
-            application_id: "domanda-001".into(),
-            click_day: "2011-01-31".into(),
-            category: "lavoro-domestico".into(),
-            province: "RM".into(),
-            form: "LD-2011".into(),
+            key_id: "k".into(),
+            application: crate::Application {
+                application_id: "domanda-001".into(),
+                click_day: "2011-01-31".into(),
+                category: "lavoro-domestico".into(),
+                province: "RM".into(),
+                form: "LD-2011".into(),
+            },
+            stamp: crate::ArrivalStamp {
+                unix_nanos: 1_296_457_200_051_234_567,
+                node: 1,
+                seq: 1,
+            },
+            body: bytes::Bytes::new(),
             body_sha256: [0xab; 32],
-        }
+            signature: [0; 64],
+        })
     }
 
     #[test]
     fn signs_the_canonical_text_and_refuses_one_changed_byte() {
         let key = SigningKey::from_bytes(&[4; 32]);
         let public = PublicKey::from_bytes(&key.verifying_key().to_bytes()).unwrap();
-        let s = statement();
-        let text = s.to_text();
+        let text = statement();
         assert!(
             text.starts_with(
                 "clickday-receipt-v1\nsubmission_id: 20110131T070000051234567Z-00001\n"
             )
         );
         assert!(text.contains("received_at: 2011-01-31T07:00:00.051234567Z\n"));
-        let signature = s.sign(&key);
+        let signature = sign_statement(&text, &key);
         assert_eq!(verify_text(&public, &text, &signature), Ok(()));
         let tampered = text.replacen("RM", "RN", 1);
         assert_eq!(
@@ -131,7 +125,7 @@ mod tests {
 
     #[test]
     fn finds_the_statement_in_extracted_text() {
-        let text = statement().to_text();
+        let text = statement();
         let extracted = format!(
             "Ricevuta di invio\n  Some heading\n{}\n   Firma\n",
             text.replace('\n', "  \n   ")

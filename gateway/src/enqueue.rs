@@ -2,17 +2,9 @@
 
 use crate::Gateway;
 use bytes::Bytes;
-use clickday_core::{Application, ArrivalStamp, Problem};
-use clickday_queue::{Enqueued, Record};
+use clickday_core::{Acknowledgement, Application, ArrivalStamp, Problem, Submission};
+use clickday_queue::Enqueued;
 use std::time::Instant;
-
-/// The answer to an accepted submission.
-#[derive(Debug)]
-pub struct Accepted {
-    pub submission_id: String,
-    pub received_at: u64,
-    pub duplicate: bool,
-}
 
 impl Gateway {
     pub(crate) async fn enqueue(
@@ -23,19 +15,13 @@ impl Gateway {
         stamp: ArrivalStamp,
         body: Bytes,
         signature: [u8; 64],
-    ) -> Result<Accepted, Problem> {
-        let record = Record {
+    ) -> Result<Acknowledgement, Problem> {
+        let record = Submission {
             submission_id: stamp.submission_id().to_string(),
             account_id: account_id.to_string(),
             key_id,
-            application_id: app.application_id,
-            click_day: app.click_day,
-            category: app.category,
-            province: app.province,
-            form: app.form,
-            received_at: stamp.unix_nanos,
-            node: stamp.node,
-            seq: stamp.seq,
+            application: app,
+            stamp,
             body_sha256: clickday_core::body_digest(&body),
             body,
             signature,
@@ -51,20 +37,20 @@ impl Gateway {
             .enqueue_seconds
             .observe(started.elapsed().as_secs_f64());
         match outcome {
-            Ok(Ok(Enqueued::New)) => Ok(Accepted {
+            Ok(Ok(Enqueued::New)) => Ok(Acknowledgement {
+                received_at: record.received_at(),
                 submission_id: record.submission_id,
-                received_at: record.received_at,
                 duplicate: false,
             }),
             Ok(Ok(Enqueued::Duplicate {
                 submission_id,
                 received_at,
-            })) => Ok(Accepted {
+            })) => Ok(Acknowledgement {
                 submission_id,
                 received_at,
                 duplicate: true,
             }),
-            Ok(Ok(Enqueued::Conflict)) => Err(Problem::Conflict(record.application_id)),
+            Ok(Ok(Enqueued::Conflict)) => Err(Problem::Conflict(record.application.application_id)),
             Ok(Err(e)) => {
                 // Per request, so debug: under overload a warning per request
                 // would flood the log; the outcome metric counts them.

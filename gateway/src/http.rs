@@ -3,7 +3,6 @@
 //! `http::Request` with an `http_body::Body` goes through [`Gateway::handle`].
 
 use crate::Gateway;
-use crate::enqueue::Accepted;
 use bytes::Bytes;
 use clickday_core::Problem;
 use clickday_core::time::format_rfc3339_nanos;
@@ -103,7 +102,11 @@ impl Gateway {
 
     /// Checks 1 and 2 before and while reading; the stamp is taken the
     /// moment the body is complete, before any verification.
-    async fn receive<B>(&self, req: Request<B>, peer: IpAddr) -> Result<Accepted, Problem>
+    async fn receive<B>(
+        &self,
+        req: Request<B>,
+        peer: IpAddr,
+    ) -> Result<clickday_core::Acknowledgement, Problem>
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -220,25 +223,16 @@ where
     }
 }
 
-fn accepted_response(accepted: &Accepted) -> Response<ResponseBody> {
-    let status = if accepted.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    json_response(
-        status,
-        &json!({
-            "submission_id": accepted.submission_id,
-            "received_at": format_rfc3339_nanos(accepted.received_at),
-            "status": "queued",
-            "duplicate": accepted.duplicate,
-        }),
-    )
+fn accepted_response(accepted: &clickday_core::Acknowledgement) -> Response<ResponseBody> {
+    let status = StatusCode::from_u16(accepted.status()).unwrap_or(StatusCode::ACCEPTED);
+    json_bytes_response(status, accepted.to_json())
 }
 
 fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ResponseBody> {
-    let body = serde_json::to_vec(value).unwrap_or_default();
+    json_bytes_response(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response<ResponseBody> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     let headers = resp.headers_mut();

@@ -2,10 +2,9 @@
 //! to 9 of PROTOCOL.md, cheapest first.
 
 use crate::Gateway;
-use crate::enqueue::Accepted;
 use crate::verify::{authenticate, verify_signature};
 use bytes::Bytes;
-use clickday_core::{Application, ArrivalStamp, Problem};
+use clickday_core::{Acknowledgement, Application, ArrivalStamp, Problem};
 use http::HeaderMap;
 
 impl Gateway {
@@ -14,7 +13,7 @@ impl Gateway {
         headers: &HeaderMap,
         body: Bytes,
         stamp: ArrivalStamp,
-    ) -> Result<Accepted, Problem> {
+    ) -> Result<Acknowledgement, Problem> {
         // A header sent twice is ambiguous: treat it as absent and refuse.
         let header = |name: &str| {
             let mut values = headers.get_all(name).iter();

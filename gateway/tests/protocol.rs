@@ -256,7 +256,7 @@ async fn every_problem_code(backend: Backend, proto: Proto) {
     assert!(
         records
             .iter()
-            .all(|r| r.account_id == "acct-1" && r.node == 3)
+            .all(|r| r.account_id == "acct-1" && r.stamp.node == 3)
     );
 }
 

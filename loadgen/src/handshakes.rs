@@ -8,7 +8,7 @@
 //! over, until `duration` passes.
 
 use crate::record::{histogram, micros};
-use crate::transport::{Gate, Protocol, Target};
+use clickday_transport::{Gate, Protocol, Target};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::sync::Arc;

@@ -13,12 +13,11 @@ mod progress;
 pub mod record;
 pub mod report;
 pub mod schedule;
-pub mod transport;
 pub mod workload;
 
+pub use clickday_transport::{Protocol, Trust};
 pub use engine::{Schedule, Start};
 pub use report::Report;
-pub use transport::{Protocol, Trust};
 pub use workload::Shard;
 
 use bytes::Bytes;
@@ -67,7 +66,7 @@ pub struct LoadTest {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadTestError {
     #[error(transparent)]
-    Transport(#[from] transport::TransportError),
+    Transport(#[from] clickday_transport::TransportError),
     #[error(transparent)]
     Run(#[from] engine::RunError),
     #[error("{0}")]
@@ -78,7 +77,8 @@ pub enum LoadTestError {
 
 /// Prepares (click day, workload, signatures), runs and reports.
 pub async fn load_test(test: &LoadTest) -> Result<Report, LoadTestError> {
-    let target = transport::Target::new(&test.target, test.protocol, test.trust.as_ref()).await?;
+    let target =
+        clickday_transport::Target::new(&test.target, test.protocol, test.trust.as_ref()).await?;
     let (click_day, categories) = click_day(&target, test.click_day.as_deref()).await?;
     let spec = workload::WorkloadSpec {
         seed: test.seed,
@@ -176,7 +176,7 @@ pub async fn load_test(test: &LoadTest) -> Result<Report, LoadTestError> {
 
 /// Reads `GET /v1/click-days` and picks `wanted` (or the first).
 async fn click_day(
-    target: &transport::Target,
+    target: &clickday_transport::Target,
     wanted: Option<&str>,
 ) -> Result<(String, Vec<String>), LoadTestError> {
     #[derive(serde::Deserialize)]
@@ -184,11 +184,11 @@ async fn click_day(
         id: String,
         categories: Vec<String>,
     }
-    let gate = Arc::new(transport::Gate::new(Instant::now()));
+    let gate = Arc::new(clickday_transport::Gate::new(Instant::now()));
     let conn = target.connect(gate).await?;
     let req = http::Request::get(target.uri("/v1/click-days"))
         .body(Bytes::new())
-        .map_err(transport::TransportError::Request)?;
+        .map_err(clickday_transport::TransportError::Request)?;
     let answer = conn.send(req).await?;
     if !answer.status.is_success() {
         return Err(LoadTestError::ClickDays(format!(

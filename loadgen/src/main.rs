@@ -3,11 +3,11 @@
 
 use clap::{Args, Parser, Subcommand};
 use clickday_loadgen::schedule::{parse_duration, parse_stages};
-use clickday_loadgen::transport::Target;
 use clickday_loadgen::{
     LoadTest, Mode, Protocol, Report, Shard, Start, Trust, audit, handshakes, html, report,
     workload,
 };
+use clickday_transport::Target;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

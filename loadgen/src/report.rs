@@ -50,7 +50,7 @@ pub struct RunInfo {
     pub mode: String,
     pub target: String,
     /// `h1` or `h2`.
-    pub protocol: crate::transport::Protocol,
+    pub protocol: clickday_transport::Protocol,
     pub connections: u64,
     pub streams: u64,
     pub seed: u64,

@@ -4,7 +4,7 @@
 //! is the most trustworthy, as in NTP's clock filter.
 
 use anyhow::Context;
-use clickday_loadgen::transport::Connection;
+use clickday_transport::Connection;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Beyond this the user is warned: sends are scheduled on the corrected

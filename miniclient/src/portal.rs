@@ -3,8 +3,8 @@
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use clickday_loadgen::transport::{Connection, Gate, Target};
-use clickday_loadgen::{Protocol, Trust};
+use clickday_transport::{Connection, Gate, Target};
+use clickday_transport::{Protocol, Trust};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;

@@ -11,9 +11,9 @@ use crate::portal::Ready;
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use clickday_loadgen::Protocol;
-use clickday_loadgen::engine::{backoff, jitter, retry_after};
-use clickday_loadgen::transport::{Connection, Gate, Target};
+use clickday_transport::Protocol;
+use clickday_transport::retry::{backoff, jitter, retry_after};
+use clickday_transport::{Connection, Gate, Target};
 use ed25519_dalek::{Signer, SigningKey};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -131,27 +131,28 @@ async fn deliver(
                 let json: serde_json::Value =
                     serde_json::from_slice(&answer.body).unwrap_or_default();
                 let text = |k: &str| json[k].as_str().unwrap_or_default().to_string();
-                match answer.status.as_u16() {
-                    200 | 202 if !text("submission_id").is_empty() => {
+                let acknowledgement = clickday_core::Acknowledgement::parse(&answer.body);
+                match (answer.status.as_u16(), acknowledgement) {
+                    (200 | 202, Ok(a)) => {
                         return Outcome::Accepted {
-                            submission_id: text("submission_id"),
-                            received_at: text("received_at"),
-                            duplicate: json["duplicate"].as_bool().unwrap_or(false),
+                            received_at: a.received_at_text(),
+                            submission_id: a.submission_id,
+                            duplicate: a.duplicate,
                         };
                     }
-                    503 | 429 => {
+                    (503 | 429, _) => {
                         let wait = retry_after(&answer.headers);
                         tokio::time::sleep(wait + jitter(wait, index, attempt)).await;
                     }
                     // Our clock was early after all: wait for the opening.
-                    425 => {
+                    (425, _) => {
                         let opens = clickday_core::time::parse_rfc3339(&text("opens_at")).ok();
                         match opens {
                             Some(at) => wait_for(at as i64, estimate).await,
                             None => tokio::time::sleep(Duration::from_secs(1)).await,
                         }
                     }
-                    status if (400..500).contains(&status) => {
+                    (status, _) if (400..500).contains(&status) => {
                         return refused(status, &text("code"), &text("detail"));
                     }
                     // A 2xx without an id, a 5xx, a garbled answer: no
@@ -195,7 +196,7 @@ pub struct GatewayLine {
 pub async fn open(
     url: &str,
     protocol: Option<Protocol>,
-    trust: Option<&clickday_loadgen::Trust>,
+    trust: Option<&clickday_transport::Trust>,
 ) -> anyhow::Result<GatewayLine> {
     let (target, connection) = connect(url, protocol.unwrap_or(Protocol::Http2), trust).await?;
     let (target, connection) = match protocol {
@@ -226,7 +227,7 @@ const QUIC_WAIT: Duration = Duration::from_secs(3);
 async fn connect(
     url: &str,
     protocol: Protocol,
-    trust: Option<&clickday_loadgen::Trust>,
+    trust: Option<&clickday_transport::Trust>,
 ) -> anyhow::Result<(Target, Connection)> {
     let target = Target::new(url, protocol, trust)
         .await

@@ -575,7 +575,7 @@ async fn a_send_killed_midway_is_finished_by_the_next_without_loss_or_change() {
     let finished = journal(&home);
     let mut records = Vec::new();
     for shard in 0..sys.queue.shards() {
-        records.extend(sys.queue.all_records(shard).await.unwrap());
+        records.extend(sys.queue.all_submissions(shard).await.unwrap());
     }
     assert_eq!(
         records.len(),
@@ -590,7 +590,7 @@ async fn a_send_killed_midway_is_finished_by_the_next_without_loss_or_change() {
         );
         let record = records
             .iter()
-            .find(|r| &r.application_id == id)
+            .find(|r| &r.application.application_id == id)
             .unwrap_or_else(|| panic!("{id} lost"));
         assert_eq!(
             record.body.as_ref(),
@@ -653,7 +653,7 @@ async fn a_gateway_answering_503_for_a_while_gets_everything_in_the_end() {
         "{}",
         out(&sent)
     );
-    let records = sys.queue.all_records(0).await.unwrap();
+    let records = sys.queue.all_submissions(0).await.unwrap();
     assert_eq!(records.len(), 3);
 }
 

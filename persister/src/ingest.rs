@@ -1,8 +1,9 @@
 //! Queue → store: read a batch, store it in one transaction, then ack.
 
 use clickday_config::Config;
-use clickday_queue::{Delivery, Queue, Record};
-use clickday_store::{DeadLetter, NewSubmission, Store};
+use clickday_core::Submission;
+use clickday_queue::{Delivery, Queue};
+use clickday_store::{DeadLetter, Store};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -155,7 +156,7 @@ impl Ingest {
         }
         if outcome.stored > 0 {
             let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
-            touched.extend(submissions.iter().map(|s| s.click_day.clone()));
+            touched.extend(submissions.iter().map(|s| s.application.click_day.clone()));
         }
         tracing::debug!(
             shard,
@@ -189,20 +190,19 @@ impl Ingest {
     }
 }
 
-/// Decoded records become submissions; anything else a dead letter.
-fn split(shard: u16, batch: Vec<Delivery>) -> (Vec<NewSubmission>, Vec<DeadLetter>) {
+/// Decoded submissions whose digest matches are stored; anything else is a
+/// dead letter.
+fn split(shard: u16, batch: Vec<Delivery>) -> (Vec<Submission>, Vec<DeadLetter>) {
     let mut submissions = Vec::with_capacity(batch.len());
     let mut dead = Vec::new();
     for delivery in batch {
-        match delivery.record {
-            Ok(record) if clickday_core::body_digest(&record.body) == record.body_sha256 => {
-                submissions.push(to_submission(record));
-            }
-            Ok(record) => dead.push(DeadLetter {
+        match delivery.submission {
+            Ok(submission) if submission.digest_matches() => submissions.push(submission),
+            Ok(submission) => dead.push(DeadLetter {
                 queue_id: delivery.id,
                 shard,
                 reason: "body does not match its SHA-256".into(),
-                record: format!("{record:?}"),
+                record: format!("{submission:?}"),
             }),
             Err(reason) => dead.push(DeadLetter {
                 queue_id: delivery.id,
@@ -213,24 +213,4 @@ fn split(shard: u16, batch: Vec<Delivery>) -> (Vec<NewSubmission>, Vec<DeadLette
         }
     }
     (submissions, dead)
-}
-
-/// The store's view of a queued record (the same fields, the body owned).
-pub fn to_submission(r: Record) -> NewSubmission {
-    NewSubmission {
-        submission_id: r.submission_id,
-        account_id: r.account_id,
-        application_id: r.application_id,
-        click_day: r.click_day,
-        category: r.category,
-        province: r.province,
-        form: r.form,
-        received_at: r.received_at,
-        node: r.node,
-        node_seq: r.seq,
-        key_id: r.key_id,
-        body: r.body.to_vec(),
-        body_sha256: r.body_sha256,
-        signature: r.signature,
-    }
 }

@@ -12,7 +12,6 @@ pub mod metrics;
 mod ranking;
 pub mod receipts;
 
-pub use ingest::to_submission;
 pub use ranking::rank_click_day;
 
 use clickday_config::Config;

@@ -6,8 +6,9 @@ mod pdf;
 
 pub(crate) use pdf::rome_time;
 
-use clickday_core::receipt::{Statement, receipt_key_id};
-use clickday_store::{Receipt, ReceiptJob, Store};
+use clickday_core::Submission;
+use clickday_core::receipt::{receipt_key_id, sign_statement, statement_text};
+use clickday_store::{Receipt, Store};
 use ed25519_dalek::SigningKey;
 use std::path::Path;
 use std::sync::Arc;
@@ -67,26 +68,15 @@ pub fn load_or_create_key(path: &Path) -> std::io::Result<SigningKey> {
 }
 
 /// Signs and renders one receipt (pure CPU; no I/O).
-pub fn make_receipt(job: &ReceiptJob, key: &SigningKey) -> Receipt {
+pub fn make_receipt(job: &Submission, key: &SigningKey) -> Receipt {
     use base64::Engine as _;
-    let statement = Statement {
-        submission_id: job.submission_id.clone(),
-        received_at: job.received_at,
-        account_id: job.account_id.clone(),
-        application_id: job.application_id.clone(),
-        click_day: job.click_day.clone(),
-        category: job.category.clone(),
-        province: job.province.clone(),
-        form: job.form.clone(),
-        body_sha256: job.body_sha256,
-    };
-    let text = statement.to_text();
-    let signature = statement.sign(key);
+    let text = statement_text(job);
+    let signature = sign_statement(&text, key);
     let key_id = receipt_key_id(key).to_string();
     let public_key =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
     let pdf = pdf::render(&pdf::ReceiptContent {
-        statement: &statement,
+        submission: job,
         statement_text: &text,
         signature: &signature,
         key_id: &key_id,

@@ -4,10 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use bytes::Bytes;
 use clickday_config::Config;
-use clickday_core::PublicKey;
-use clickday_queue::{Queue, Record, SqliteInbox};
+use clickday_core::{PublicKey, Submission};
+use clickday_queue::{Queue, SqliteInbox};
 use clickday_store::{NewAccount, SqliteStore, Store};
 use clickday_testkit::{Applicant, SmtpSink};
 use std::collections::HashMap;
@@ -18,24 +17,16 @@ use tokio_util::sync::CancellationToken;
 
 const N: u64 = 20;
 
-fn record(i: u64) -> Record {
-    let body = Bytes::from(format!("{{\"application_id\":\"domanda-{i}\"}}"));
-    Record {
-        submission_id: format!("20110131T0700000000000{i:02}Z-00001"),
-        account_id: Applicant::new(i).account_id,
-        key_id: "k".repeat(32),
-        application_id: format!("domanda-{i}"),
-        click_day: "cd".into(),
-        category: "lavoro-domestico".into(),
-        province: "RM".into(),
-        form: "LD".into(),
-        received_at: 1_296_457_200_000_000_000 + i,
-        node: 1,
-        seq: i,
-        body_sha256: clickday_core::body_digest(&body),
-        body,
-        signature: [1; 64],
-    }
+fn record(i: u64) -> Submission {
+    let mut s = clickday_testkit::submission(
+        &Applicant::new(i).account_id,
+        &format!("domanda-{i}"),
+        format!("{{\"application_id\":\"domanda-{i}\"}}"),
+        1_296_457_200_000_000_000 + i,
+    );
+    s.submission_id = format!("20110131T0700000000000{i:02}Z-00001");
+    s.stamp.seq = i;
+    s
 }
 
 struct Setup {

@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use bytes::Bytes;
 use clickday_config::Config;
-use clickday_queue::{Enqueued, Queue, Record, RedisQueue, SqliteInbox};
+use clickday_core::Submission;
+use clickday_queue::{Enqueued, Queue, RedisQueue, SqliteInbox};
 use clickday_store::{PgStore, RankingFilter, SqliteStore, Store};
 use clickday_testkit::{Postgres, RedisServer};
 use std::sync::Arc;
@@ -43,27 +43,19 @@ places = 10
     Config::from_toml(&text, std::iter::empty(), 0).unwrap()
 }
 
-fn record(i: u64) -> Record {
-    let body = Bytes::from(format!("{{\"application_id\":\"app-{i}\"}}"));
-    Record {
-        submission_id: format!("{:020}-00001", OPENS + i),
-        account_id: format!("acct-{}", i % 97),
-        key_id: "k".repeat(32),
-        application_id: format!("app-{i}"),
-        click_day: "cd".into(),
-        category: "lavoro-domestico".into(),
-        province: if i.is_multiple_of(2) { "RM" } else { "MI" }.into(),
-        form: "LD".into(),
-        received_at: OPENS + i,
-        node: 1,
-        seq: i,
-        body_sha256: clickday_core::body_digest(&body),
-        body,
-        signature: [3; 64],
-    }
+fn record(i: u64) -> Submission {
+    let mut s = clickday_testkit::submission(
+        &format!("acct-{}", i % 97),
+        &format!("app-{i}"),
+        format!("{{\"application_id\":\"app-{i}\"}}"),
+        OPENS + i,
+    );
+    s.application.province = if i.is_multiple_of(2) { "RM" } else { "MI" }.into();
+    s.stamp.seq = i;
+    s
 }
 
-async fn fill(queue: &dyn Queue, range: std::ops::Range<u64>) -> Vec<Record> {
+async fn fill(queue: &dyn Queue, range: std::ops::Range<u64>) -> Vec<Submission> {
     let mut out = Vec::new();
     for i in range {
         let r = record(i);
@@ -146,7 +138,7 @@ async fn exactly_once_then_ranked(queue: Arc<dyn Queue>, store: Arc<dyn Store>) 
         let stored = store.stored_body(&r.submission_id).await.unwrap().unwrap();
         assert_eq!(
             (stored.received_at, stored.body.as_slice(), stored.signature),
-            (r.received_at, r.body.as_ref(), r.signature)
+            (r.received_at(), r.body.as_ref(), r.signature)
         );
     }
     assert_eq!(
@@ -321,7 +313,7 @@ async fn postgres_down_mid_drain_loses_nothing_and_acks_nothing_early() {
                 .unwrap()
                 .unwrap()
                 .received_at,
-            r.received_at
+            r.received_at()
         );
     }
     shutdown.cancel();

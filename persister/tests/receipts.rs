@@ -6,12 +6,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
 use clickday_config::Config;
-use clickday_core::PublicKey;
 use clickday_core::receipt::{find_statement, verify_text};
 use clickday_core::time::format_rfc3339_nanos;
-use clickday_queue::{Queue, Record, SqliteInbox};
+use clickday_core::{PublicKey, Submission};
+use clickday_queue::{Queue, SqliteInbox};
 use clickday_store::{SqliteStore, Store};
 use ed25519_dalek::SigningKey;
 use std::process::Command;
@@ -19,26 +18,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-fn record(i: u64) -> Record {
-    let body = Bytes::from(format!(
+fn record(i: u64) -> Submission {
+    let body = format!(
         r#"{{"application_id":"domanda-{i}","click_day":"cd","category":"lavoro-domestico","province":"RM","form":"LD","data":{{"datore":{{"nome":"Mario Rossi","comune":"Città di Castello"}},"lavoratore":{{"nome":"Ana Pop","nascita":"1990-02-03"}},"ore":30}}}}"#
-    ));
-    Record {
-        submission_id: format!("20110131T07000000000{i:04}Z-00001"),
-        account_id: format!("acct-{i}"),
-        key_id: "k".repeat(32),
-        application_id: format!("domanda-{i}"),
-        click_day: "cd".into(),
-        category: "lavoro-domestico".into(),
-        province: "RM".into(),
-        form: "LD".into(),
-        received_at: 1_296_457_200_051_234_567 + i,
-        node: 1,
-        seq: i,
-        body_sha256: clickday_core::body_digest(&body),
+    );
+    let mut s = clickday_testkit::submission(
+        &format!("acct-{i}"),
+        &format!("domanda-{i}"),
         body,
-        signature: [1; 64],
-    }
+        1_296_457_200_051_234_567 + i,
+    );
+    s.submission_id = format!("20110131T07000000000{i:04}Z-00001");
+    s.stamp.seq = i;
+    s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +52,7 @@ async fn receipts_are_readable_signed_and_tamper_evident() {
     );
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("s.db")).await.unwrap());
-    let records: Vec<Record> = (0..40).map(record).collect();
+    let records: Vec<Submission> = (0..40).map(record).collect();
     for r in &records {
         queue.enqueue(r).await.unwrap();
     }
@@ -108,7 +100,7 @@ async fn receipts_are_readable_signed_and_tamper_evident() {
         "Ricevuta di invio",
         "Submission receipt",
         r.submission_id.as_str(),
-        &format_rfc3339_nanos(r.received_at),
+        &format_rfc3339_nanos(r.received_at()),
         "31/01/2011 08:00:00.051 CET",
         &hex(&r.body_sha256),
         "La domanda è stata ricevuta",

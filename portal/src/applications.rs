@@ -11,7 +11,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use clickday_core::forms::{
+use clickday_forms::{
     Answers, ApplicationModel, CheckContext, Completeness, FieldErrors, FieldKind, Lang, Page,
     QUOTA_PROVINCE,
 };

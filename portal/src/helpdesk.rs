@@ -10,7 +10,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use clickday_core::forms::Lang;
+use clickday_forms::Lang;
 use clickday_store::NewEmail;
 use clickday_store::portal::{
     NewTicket, TICKET_TOPICS, Ticket, TicketChange, TicketState, User, UserKind,

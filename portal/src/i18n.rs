@@ -2,7 +2,7 @@
 //! for a text by key with `t("key")`; a key missing here is a bug that the
 //! catalogue test catches, and shows as the key itself, never as a blank.
 
-use clickday_core::forms::Lang;
+use clickday_forms::Lang;
 
 /// key, Italian, English.
 const CATALOGUE: &[(&str, &str, &str)] = &[

@@ -27,7 +27,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use clickday_config::{Config, PortalConfig};
 use clickday_core::Calendar;
-use clickday_core::forms::ApplicationModel;
+use clickday_forms::ApplicationModel;
 use clickday_store::PortalStore;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::SocketAddr;

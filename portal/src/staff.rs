@@ -5,7 +5,7 @@
 
 use crate::{account, secrets};
 use clickday_config::Config;
-use clickday_core::forms::{Lang, looks_like_email};
+use clickday_forms::{Lang, looks_like_email};
 use clickday_store::portal::{NewToken, NewUser, PortalStore, TokenPurpose, UserKind};
 use clickday_store::{OFFICES, StoreError};
 

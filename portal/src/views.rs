@@ -5,7 +5,7 @@
 use crate::i18n;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use clickday_core::forms::Lang;
+use clickday_forms::Lang;
 use minijinja::{Environment, State, Value};
 
 /// (name, source) of every template.

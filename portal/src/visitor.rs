@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use clickday_core::forms::Lang;
+use clickday_forms::Lang;
 use clickday_store::portal::User;
 use cookie::{Cookie, SameSite};
 use minijinja::Value;

@@ -6,8 +6,8 @@
 
 mod common;
 
+use clickday_core::Submission;
 use clickday_portal::staff::{StaffError, StaffInvite, invite};
-use clickday_store::NewSubmission;
 use clickday_store::portal::UserKind;
 use clickday_testkit::{Client, Proto, Reply};
 use common::{TestPortal, on_both_stores};
@@ -68,24 +68,20 @@ async fn office(portal: &TestPortal, email: &str, kind: &str, province: &str) ->
     reply.json()["token"].as_str().unwrap().to_string()
 }
 
-fn submission(n: u64, province: &str) -> NewSubmission {
-    let body = format!(r#"{{"application_id":"a-{n}","province":"{province}"}}"#).into_bytes();
-    NewSubmission {
-        submission_id: format!("20300327T080000{n:09}Z-00001"),
-        account_id: "acct".into(),
-        application_id: format!("a-{n}"),
-        click_day: common::DAY.into(),
-        category: "lavoro-domestico".into(),
-        province: province.into(),
-        form: "lavoro-domestico".into(),
-        received_at: 1_900_000_000_000_000_000 + n,
-        node: 1,
-        node_seq: n,
-        key_id: "00".repeat(16),
-        body_sha256: clickday_core::body_digest(&body),
-        body,
-        signature: [0; 64],
-    }
+fn submission(n: u64, province: &str) -> Submission {
+    let mut s = clickday_testkit::submission(
+        "acct",
+        &format!("a-{n}"),
+        format!(r#"{{"application_id":"a-{n}","province":"{province}"}}"#),
+        1_900_000_000_000_000_000 + n,
+    );
+    s.submission_id = format!("20300327T080000{n:09}Z-00001");
+    s.key_id = "00".repeat(16);
+    s.application.click_day = common::DAY.into();
+    s.application.province = province.into();
+    s.application.form = "lavoro-domestico".into();
+    s.stamp.seq = n;
+    s
 }
 
 on_both_stores!(each_office_reads_its_province_and_marks_it_received => |backend| async move {

@@ -9,13 +9,14 @@ mod redis;
 mod sqlite;
 
 pub use memory::MemoryQueue;
-pub use record::{Record, shard_of};
+pub use record::shard_of;
 pub use redis::RedisQueue;
 pub use sqlite::SqliteInbox;
 
+use clickday_core::Submission;
 use std::time::Duration;
 
-/// What happened to an enqueued record.
+/// What happened to an enqueued submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enqueued {
     /// New, and durable.
@@ -41,13 +42,13 @@ pub enum QueueError {
     Protocol(String),
 }
 
-/// One entry handed to a consumer. `record` is `Err` for an entry that
+/// One entry handed to a consumer. `submission` is `Err` for an entry that
 /// cannot be decoded; the consumer dead-letters it and acks it.
 #[derive(Debug)]
 pub struct Delivery {
     /// Backend-specific id to pass back to [`Queue::ack`].
     pub id: String,
-    pub record: Result<Record, String>,
+    pub submission: Result<Submission, String>,
 }
 
 /// The queue contract shared by gateways (producers) and persisters
@@ -56,8 +57,8 @@ pub struct Delivery {
 pub trait Queue: Send + Sync + 'static {
     /// Dedupes on (account, application id) and appends, atomically: a
     /// resend can never be appended twice, even from two gateways at once.
-    /// Returns only once the record is durable.
-    async fn enqueue(&self, record: &Record) -> Result<Enqueued, QueueError>;
+    /// Returns only once the submission is durable.
+    async fn enqueue(&self, submission: &Submission) -> Result<Enqueued, QueueError>;
 
     /// Reachable and writable now (for `/readyz`).
     async fn check_ready(&self) -> Result<(), QueueError>;
@@ -98,9 +99,9 @@ pub trait Queue: Send + Sync + 'static {
     /// Entries never delivered to any consumer yet.
     async fn backlog(&self, shard: u16) -> Result<u64, QueueError>;
 
-    /// All records of `shard` ever queued and still retained, in queue
+    /// All submissions of `shard` ever queued and still retained, in queue
     /// order (for audits and tests; not for the hot path).
-    async fn all_records(&self, shard: u16) -> Result<Vec<Record>, QueueError>;
+    async fn all_submissions(&self, shard: u16) -> Result<Vec<Submission>, QueueError>;
 }
 
 /// Opens the queue named by `url`: `sqlite://PATH` or `redis://…`.

@@ -1,8 +1,8 @@
 //! An in-memory queue with the same semantics and no durability: for
 //! benchmarks of the gateway's own cost, and as a reference for the suite.
 
-use crate::record::Record;
 use crate::{Delivery, Enqueued, Queue, QueueError};
+use clickday_core::Submission;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ pub struct MemoryQueue {
 
 #[derive(Default)]
 struct State {
-    records: Vec<Record>,
+    records: Vec<Submission>,
     /// (account, application) → index in `records`.
     dedupe: HashMap<(String, String), usize>,
     /// index → (consumer, delivered at, acked)
@@ -32,24 +32,27 @@ impl MemoryQueue {
     }
 }
 
-fn delivery(index: usize, record: &Record) -> Delivery {
+fn delivery(index: usize, submission: &Submission) -> Delivery {
     Delivery {
         id: index.to_string(),
-        record: Ok(record.clone()),
+        submission: Ok(submission.clone()),
     }
 }
 
 #[async_trait::async_trait]
 impl Queue for MemoryQueue {
-    async fn enqueue(&self, record: &Record) -> Result<Enqueued, QueueError> {
+    async fn enqueue(&self, record: &Submission) -> Result<Enqueued, QueueError> {
         let mut state = self.state();
-        let key = (record.account_id.clone(), record.application_id.clone());
+        let key = (
+            record.account_id.clone(),
+            record.application.application_id.clone(),
+        );
         if let Some(&index) = state.dedupe.get(&key) {
             let previous = &state.records[index];
             return Ok(if previous.body_sha256 == record.body_sha256 {
                 Enqueued::Duplicate {
                     submission_id: previous.submission_id.clone(),
-                    received_at: previous.received_at,
+                    received_at: previous.received_at(),
                 }
             } else {
                 Enqueued::Conflict
@@ -70,8 +73,8 @@ impl Queue for MemoryQueue {
             .state()
             .records
             .iter()
-            .filter(|r| r.node == node)
-            .map(|r| r.received_at)
+            .filter(|r| r.stamp.node == node)
+            .map(|r| r.received_at())
             .max()
             .unwrap_or(0))
     }
@@ -157,7 +160,7 @@ impl Queue for MemoryQueue {
         Ok((state.records.len() - state.next_undelivered) as u64)
     }
 
-    async fn all_records(&self, _shard: u16) -> Result<Vec<Record>, QueueError> {
+    async fn all_submissions(&self, _shard: u16) -> Result<Vec<Submission>, QueueError> {
         Ok(self.state().records.clone())
     }
 }

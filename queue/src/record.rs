@@ -1,28 +1,9 @@
-//! The queued record: everything the store and the ranking need, including
-//! the exact body bytes and signature so the submission can be re-verified.
+//! The queued record: a [`Submission`] encoded for a stream entry or an
+//! inbox row, with everything the store and the ranking need, including the
+//! exact body bytes and signature so it can be re-verified.
 
 use bytes::Bytes;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub submission_id: String,
-    pub account_id: String,
-    pub key_id: String,
-    pub application_id: String,
-    pub click_day: String,
-    pub category: String,
-    pub province: String,
-    pub form: String,
-    /// Arrival stamp, Unix nanoseconds UTC.
-    pub received_at: u64,
-    /// Gateway node id and its per-gateway sequence: ranking tie-breakers.
-    pub node: u16,
-    pub seq: u64,
-    /// The exact body bytes as received.
-    pub body: Bytes,
-    pub body_sha256: [u8; 32],
-    pub signature: [u8; 64],
-}
+use clickday_core::{Application, ArrivalStamp, Submission};
 
 /// The stream field holding an encoded record.
 pub(crate) const FIELD: &str = "r1";
@@ -30,97 +11,94 @@ pub(crate) const FIELD: &str = "r1";
 /// Version byte of the encoding below; a new layout gets a new byte.
 const VERSION: u8 = 1;
 
-impl Record {
-    /// One compact binary value per stream entry (version byte, then each
-    /// text field as u32-LE length + UTF-8, the numbers little-endian, the
-    /// body length-prefixed, digest and signature fixed-size): a batch of
-    /// 1,000 entries is 3,000 RESP values to build and parse, not 29,000.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let texts = [
-            &self.submission_id,
-            &self.account_id,
-            &self.key_id,
-            &self.application_id,
-            &self.click_day,
-            &self.category,
-            &self.province,
-            &self.form,
-        ];
-        let mut out = Vec::with_capacity(
-            1 + 8 * 4
-                + texts.iter().map(|t| t.len()).sum::<usize>()
-                + 26
-                + 4
-                + self.body.len()
-                + 96,
-        );
-        out.push(VERSION);
-        for text in texts {
-            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
-            out.extend_from_slice(text.as_bytes());
-        }
-        out.extend_from_slice(&self.received_at.to_le_bytes());
-        out.extend_from_slice(&self.node.to_le_bytes());
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&(self.body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&self.body);
-        out.extend_from_slice(&self.body_sha256);
-        out.extend_from_slice(&self.signature);
-        out
+/// One compact binary value per stream entry (version byte, then each
+/// text field as u32-LE length + UTF-8, the numbers little-endian, the
+/// body length-prefixed, digest and signature fixed-size): a batch of
+/// 1,000 entries is 3,000 RESP values to build and parse, not 29,000.
+pub(crate) fn encode(s: &Submission) -> Vec<u8> {
+    let app = &s.application;
+    let texts = [
+        &s.submission_id,
+        &s.account_id,
+        &s.key_id,
+        &app.application_id,
+        &app.click_day,
+        &app.category,
+        &app.province,
+        &app.form,
+    ];
+    let mut out = Vec::with_capacity(
+        1 + 8 * 4 + texts.iter().map(|t| t.len()).sum::<usize>() + 26 + 4 + s.body.len() + 96,
+    );
+    out.push(VERSION);
+    for text in texts {
+        out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
     }
+    out.extend_from_slice(&s.stamp.unix_nanos.to_le_bytes());
+    out.extend_from_slice(&s.stamp.node.to_le_bytes());
+    out.extend_from_slice(&s.stamp.seq.to_le_bytes());
+    out.extend_from_slice(&(s.body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&s.body);
+    out.extend_from_slice(&s.body_sha256);
+    out.extend_from_slice(&s.signature);
+    out
+}
 
-    /// Decodes [`Record::encode`]'s output, naming what is wrong.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Record, String> {
-        let mut r = Reader { bytes, at: 0 };
-        let version = r.take(1)?[0];
-        if version != VERSION {
-            return Err(format!("unknown record version {version}"));
-        }
-        let mut text = || -> Result<String, String> {
-            let len = u32::from_le_bytes(r.array()?) as usize;
-            String::from_utf8(r.take(len)?.to_vec())
-                .map_err(|_| "a text field is not UTF-8".to_string())
-        };
-        let (submission_id, account_id, key_id, application_id) =
-            (text()?, text()?, text()?, text()?);
-        let (click_day, category, province, form) = (text()?, text()?, text()?, text()?);
-        let received_at = u64::from_le_bytes(r.array()?);
-        let node = u16::from_le_bytes(r.array()?);
-        let seq = u64::from_le_bytes(r.array()?);
-        let body_len = u32::from_le_bytes(r.array()?) as usize;
-        let body = Bytes::copy_from_slice(r.take(body_len)?);
-        let body_sha256 = r.array()?;
-        let signature = r.array()?;
-        if r.at != bytes.len() {
-            return Err(format!("{} bytes after the record", bytes.len() - r.at));
-        }
-        Ok(Record {
-            submission_id,
-            account_id,
-            key_id,
+/// Decodes [`encode`]'s output, naming what is wrong.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Submission, String> {
+    let mut r = Reader { bytes, at: 0 };
+    let version = r.take(1)?[0];
+    if version != VERSION {
+        return Err(format!("unknown record version {version}"));
+    }
+    let mut text = || -> Result<String, String> {
+        let len = u32::from_le_bytes(r.array()?) as usize;
+        String::from_utf8(r.take(len)?.to_vec())
+            .map_err(|_| "a text field is not UTF-8".to_string())
+    };
+    let (submission_id, account_id, key_id, application_id) = (text()?, text()?, text()?, text()?);
+    let (click_day, category, province, form) = (text()?, text()?, text()?, text()?);
+    let received_at = u64::from_le_bytes(r.array()?);
+    let node = u16::from_le_bytes(r.array()?);
+    let seq = u64::from_le_bytes(r.array()?);
+    let body_len = u32::from_le_bytes(r.array()?) as usize;
+    let body = Bytes::copy_from_slice(r.take(body_len)?);
+    let body_sha256 = r.array()?;
+    let signature = r.array()?;
+    if r.at != bytes.len() {
+        return Err(format!("{} bytes after the record", bytes.len() - r.at));
+    }
+    Ok(Submission {
+        submission_id,
+        account_id,
+        key_id,
+        application: Application {
             application_id,
             click_day,
             category,
             province,
             form,
-            received_at,
+        },
+        stamp: ArrivalStamp {
+            unix_nanos: received_at,
             node,
             seq,
-            body,
-            body_sha256,
-            signature,
-        })
-    }
+        },
+        body,
+        body_sha256,
+        signature,
+    })
+}
 
-    /// What a resend is compared against and what a duplicate answers with.
-    pub(crate) fn dedupe_value(&self) -> String {
-        format!(
-            "{} {} {}",
-            hex::encode(self.body_sha256),
-            self.submission_id,
-            self.received_at
-        )
-    }
+/// What a resend is compared against and what a duplicate answers with.
+pub(crate) fn dedupe_value(s: &Submission) -> String {
+    format!(
+        "{} {} {}",
+        hex::encode(s.body_sha256),
+        s.submission_id,
+        s.received_at()
+    )
 }
 
 /// A bounds-checked cursor over an encoded record.
@@ -152,7 +130,7 @@ impl<'a> Reader<'a> {
 /// Parses a dedupe value against a new record's digest.
 pub(crate) fn judge_previous(
     previous: &str,
-    record: &Record,
+    submission: &Submission,
 ) -> Result<crate::Enqueued, crate::QueueError> {
     let mut parts = previous.split(' ');
     let (Some(sha), Some(id), Some(at)) = (parts.next(), parts.next(), parts.next()) else {
@@ -160,7 +138,7 @@ pub(crate) fn judge_previous(
             "bad dedupe value {previous:?}"
         )));
     };
-    if sha != hex::encode(record.body_sha256) {
+    if sha != hex::encode(submission.body_sha256) {
         return Ok(crate::Enqueued::Conflict);
     }
     let received_at = at.parse().map_err(|_| {
@@ -189,37 +167,37 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_garbage_is_named() {
-        let record = Record {
+        let record = Submission {
             submission_id: "20110131T070000051234567Z-00001".into(),
             account_id: "mario.rossi".into(),
             key_id: "k".repeat(32),
-            application_id: "domanda-1".into(),
-            click_day: "2011-01-31".into(),
-            category: "lavoro-domestico".into(),
-            province: "RM".into(),
-            form: "LD".into(),
-            received_at: 1_296_457_200_051_234_567,
-            node: 7,
-            seq: 42,
+            application: Application {
+                application_id: "domanda-1".into(),
+                click_day: "2011-01-31".into(),
+                category: "lavoro-domestico".into(),
+                province: "RM".into(),
+                form: "LD".into(),
+            },
+            stamp: ArrivalStamp {
+                unix_nanos: 1_296_457_200_051_234_567,
+                node: 7,
+                seq: 42,
+            },
             body: Bytes::from_static(b"{\"a\":\"\xc3\xa8\"}"),
             body_sha256: [3; 32],
             signature: [4; 64],
         };
-        let bytes = record.encode();
-        assert_eq!(Record::decode(&bytes), Ok(record));
+        let bytes = encode(&record);
+        assert_eq!(decode(&bytes), Ok(record));
         assert_eq!(
-            Record::decode(&bytes[..bytes.len() - 1]).unwrap_err(),
+            decode(&bytes[..bytes.len() - 1]).unwrap_err(),
             "record truncated"
         );
-        assert!(Record::decode(&[9, 0, 0]).unwrap_err().contains("version"));
+        assert!(decode(&[9, 0, 0]).unwrap_err().contains("version"));
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(
-            Record::decode(&longer)
-                .unwrap_err()
-                .contains("after the record")
-        );
-        assert!(Record::decode(&[]).is_err());
+        assert!(decode(&longer).unwrap_err().contains("after the record"));
+        assert!(decode(&[]).is_err());
     }
 
     #[test]

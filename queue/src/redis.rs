@@ -6,8 +6,9 @@
 //! Requests share a few multiplexed connections: concurrent enqueues are
 //! pipelined on them, never a connection per request.
 
-use crate::record::{Record, judge_previous};
+use crate::record::{decode, dedupe_value, encode, judge_previous};
 use crate::{Delivery, Enqueued, Queue, QueueError, shard_of};
+use clickday_core::Submission;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,18 +124,21 @@ impl RedisQueue {
 
 #[async_trait::async_trait]
 impl Queue for RedisQueue {
-    async fn enqueue(&self, record: &Record) -> Result<Enqueued, QueueError> {
+    async fn enqueue(&self, record: &Submission) -> Result<Enqueued, QueueError> {
         let shard = shard_of(&record.account_id, self.shards);
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(Self::key(shard, "stream"))
             .key(Self::key(shard, "dedupe"))
             .key(Self::key(shard, "nodes"))
-            .arg(format!("{}\n{}", record.account_id, record.application_id))
-            .arg(record.dedupe_value())
-            .arg(record.node)
-            .arg(format!("{:020}", record.received_at));
-        invocation.arg(crate::record::FIELD).arg(record.encode());
+            .arg(format!(
+                "{}\n{}",
+                record.account_id, record.application.application_id
+            ))
+            .arg(dedupe_value(record))
+            .arg(record.stamp.node)
+            .arg(format!("{:020}", record.received_at()));
+        invocation.arg(crate::record::FIELD).arg(encode(record));
         let previous: Option<String> = invocation
             .invoke_async(&mut self.connection())
             .await
@@ -328,7 +332,7 @@ impl Queue for RedisQueue {
         Ok(array(entries)?.len() as u64)
     }
 
-    async fn all_records(&self, shard: u16) -> Result<Vec<Record>, QueueError> {
+    async fn all_submissions(&self, shard: u16) -> Result<Vec<Submission>, QueueError> {
         let reply: Value = redis::cmd("XRANGE")
             .arg(Self::key(shard, "stream"))
             .arg("-")
@@ -338,7 +342,7 @@ impl Queue for RedisQueue {
             .map_err(unavailable)?;
         entries_to_deliveries(reply)?
             .into_iter()
-            .map(|d| d.record.map_err(QueueError::Protocol))
+            .map(|d| d.submission.map_err(QueueError::Protocol))
             .collect()
     }
 }
@@ -385,12 +389,12 @@ fn entries_to_deliveries(entries: Value) -> Result<Vec<Delivery>, QueueError> {
                 pairs.push((name, value));
             }
         }
-        let record = pairs
+        let submission = pairs
             .iter()
             .find(|(name, _)| name == crate::record::FIELD.as_bytes())
             .ok_or_else(|| format!("field {} missing", crate::record::FIELD))
-            .and_then(|(_, value)| Record::decode(value));
-        out.push(Delivery { id, record });
+            .and_then(|(_, value)| decode(value));
+        out.push(Delivery { id, submission });
     }
     Ok(out)
 }

@@ -5,9 +5,9 @@
 //! waiting in one transaction (group commit): one fsync covers a whole burst
 //! instead of one per request.
 
-use crate::record::Record;
 use crate::{Delivery, Enqueued, Queue, QueueError};
 use bytes::Bytes;
+use clickday_core::{Application, ArrivalStamp, Submission};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -24,7 +24,7 @@ type Reply = oneshot::Sender<Result<Enqueued, QueueError>>;
 
 pub struct SqliteInbox {
     /// Hands records to the group-commit writer.
-    writer: mpsc::Sender<(Record, Reply)>,
+    writer: mpsc::Sender<(Submission, Reply)>,
     /// Readers and consumer-side updates (WAL lets them run beside the writer).
     pool: SqlitePool,
     /// Woken after each commit, so blocked consumers in this process see
@@ -122,13 +122,13 @@ impl SqliteInbox {
 
 async fn write_loop(
     mut connection: SqliteConnection,
-    mut requests: mpsc::Receiver<(Record, Reply)>,
+    mut requests: mpsc::Receiver<(Submission, Reply)>,
     max_batch: usize,
     committed: Arc<Notify>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while requests.recv_many(&mut batch, max_batch).await > 0 {
-        let records: Vec<&Record> = batch.iter().map(|(r, _)| r).collect();
+        let records: Vec<&Submission> = batch.iter().map(|(r, _)| r).collect();
         match commit(&mut connection, &records).await {
             Ok(outcomes) => {
                 for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
@@ -149,7 +149,7 @@ async fn write_loop(
 /// One transaction for the whole batch; outcomes in the batch's order.
 async fn commit(
     connection: &mut SqliteConnection,
-    records: &[&Record],
+    records: &[&Submission],
 ) -> Result<Vec<Enqueued>, sqlx::Error> {
     let mut tx = connection.begin().await?;
     let mut outcomes = Vec::with_capacity(records.len());
@@ -163,14 +163,14 @@ async fn commit(
         .bind(&record.submission_id)
         .bind(&record.account_id)
         .bind(&record.key_id)
-        .bind(&record.application_id)
-        .bind(&record.click_day)
-        .bind(&record.category)
-        .bind(&record.province)
-        .bind(&record.form)
-        .bind(record.received_at as i64)
-        .bind(i64::from(record.node))
-        .bind(record.seq as i64)
+        .bind(&record.application.application_id)
+        .bind(&record.application.click_day)
+        .bind(&record.application.category)
+        .bind(&record.application.province)
+        .bind(&record.application.form)
+        .bind(record.stamp.unix_nanos as i64)
+        .bind(i64::from(record.stamp.node))
+        .bind(record.stamp.seq as i64)
         .bind(record.body.as_ref())
         .bind(record.body_sha256.as_slice())
         .bind(record.signature.as_slice())
@@ -184,7 +184,7 @@ async fn commit(
             "SELECT submission_id, received_at, body_sha256 FROM inbox WHERE account_id = ? AND application_id = ?",
         )
         .bind(&record.account_id)
-        .bind(&record.application_id)
+        .bind(&record.application.application_id)
         .fetch_one(&mut *tx)
         .await?;
         let sha: Vec<u8> = previous.try_get("body_sha256")?;
@@ -201,7 +201,7 @@ async fn commit(
     Ok(outcomes)
 }
 
-fn row_to_record(row: &SqliteRow) -> Result<Record, String> {
+fn row_to_submission(row: &SqliteRow) -> Result<Submission, String> {
     let text = |name: &str| {
         row.try_get::<String, _>(name)
             .map_err(|e| format!("{name}: {e}"))
@@ -214,18 +214,22 @@ fn row_to_record(row: &SqliteRow) -> Result<Record, String> {
         row.try_get::<Vec<u8>, _>(name)
             .map_err(|e| format!("{name}: {e}"))
     };
-    Ok(Record {
+    Ok(Submission {
         submission_id: text("submission_id")?,
         account_id: text("account_id")?,
         key_id: text("key_id")?,
-        application_id: text("application_id")?,
-        click_day: text("click_day")?,
-        category: text("category")?,
-        province: text("province")?,
-        form: text("form")?,
-        received_at: int("received_at")? as u64,
-        node: u16::try_from(int("node")?).map_err(|_| "node out of range")?,
-        seq: int("node_seq")? as u64,
+        application: Application {
+            application_id: text("application_id")?,
+            click_day: text("click_day")?,
+            category: text("category")?,
+            province: text("province")?,
+            form: text("form")?,
+        },
+        stamp: ArrivalStamp {
+            unix_nanos: int("received_at")? as u64,
+            node: u16::try_from(int("node")?).map_err(|_| "node out of range")?,
+            seq: int("node_seq")? as u64,
+        },
         body: Bytes::from(blob("body")?),
         body_sha256: blob("body_sha256")?
             .try_into()
@@ -239,7 +243,7 @@ fn row_to_record(row: &SqliteRow) -> Result<Record, String> {
 fn row_to_delivery(row: &SqliteRow) -> Delivery {
     Delivery {
         id: row.try_get::<i64, _>("seq").unwrap_or_default().to_string(),
-        record: row_to_record(row),
+        submission: row_to_submission(row),
     }
 }
 
@@ -252,7 +256,7 @@ fn now_ms() -> u64 {
 
 #[async_trait::async_trait]
 impl Queue for SqliteInbox {
-    async fn enqueue(&self, record: &Record) -> Result<Enqueued, QueueError> {
+    async fn enqueue(&self, record: &Submission) -> Result<Enqueued, QueueError> {
         let (reply, outcome) = oneshot::channel();
         self.writer
             .send((record.clone(), reply))
@@ -354,13 +358,13 @@ impl Queue for SqliteInbox {
         Ok(n as u64)
     }
 
-    async fn all_records(&self, _shard: u16) -> Result<Vec<Record>, QueueError> {
+    async fn all_submissions(&self, _shard: u16) -> Result<Vec<Submission>, QueueError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM inbox ORDER BY seq"))
             .fetch_all(&self.pool)
             .await
             .map_err(unavailable)?;
         rows.iter()
-            .map(|r| row_to_record(r).map_err(QueueError::Protocol))
+            .map(|r| row_to_submission(r).map_err(QueueError::Protocol))
             .collect()
     }
 }

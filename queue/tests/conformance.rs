@@ -3,31 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use bytes::Bytes;
-use clickday_queue::{Enqueued, MemoryQueue, Queue, QueueError, Record, RedisQueue, SqliteInbox};
+use clickday_core::Submission;
+use clickday_queue::{Enqueued, MemoryQueue, Queue, QueueError, RedisQueue, SqliteInbox};
 use clickday_testkit::RedisServer;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn record(account: &str, application: &str, body: &str, stamp: u64) -> Record {
-    let body = Bytes::from(body.to_string());
-    Record {
-        submission_id: format!("{stamp:020}-00001"),
-        account_id: account.into(),
-        key_id: "0".repeat(32),
-        application_id: application.into(),
-        click_day: "2011-01-31".into(),
-        category: "lavoro-domestico".into(),
-        province: "RM".into(),
-        form: "LD".into(),
-        received_at: stamp,
-        node: 1,
-        seq: stamp,
-        body_sha256: clickday_core::body_digest(&body),
-        body,
-        signature: [9; 64],
-    }
+fn record(account: &str, application: &str, body: &str, stamp: u64) -> Submission {
+    clickday_testkit::submission(account, application, body.to_string(), stamp)
 }
 
 async fn dedupe_and_conflict(queue: &dyn Queue) {
@@ -65,10 +49,10 @@ async fn dedupe_and_conflict(queue: &dyn Queue) {
     );
 }
 
-async fn all(queue: &dyn Queue) -> Vec<Record> {
+async fn all(queue: &dyn Queue) -> Vec<Submission> {
     let mut out = Vec::new();
     for shard in 0..queue.shards() {
-        out.extend(queue.all_records(shard).await.unwrap());
+        out.extend(queue.all_submissions(shard).await.unwrap());
     }
     out
 }
@@ -135,7 +119,7 @@ async fn consumers_share_without_overlap(queue: &dyn Queue) {
             .unwrap();
         for d in first.iter().chain(&second) {
             assert!(
-                seen.insert(d.record.as_ref().unwrap().submission_id.clone()),
+                seen.insert(d.submission.as_ref().unwrap().submission_id.clone()),
                 "delivered twice"
             );
         }

@@ -45,7 +45,7 @@ pub fn validate_account_id(id: &str) -> Result<(), String> {
 
 /// A plausible address (the portal's forms apply the same rule).
 pub fn validate_email(email: &str) -> Result<(), String> {
-    if clickday_core::forms::looks_like_email(email) {
+    if clickday_forms::looks_like_email(email) {
         Ok(())
     } else {
         Err(format!("email {email:?} is not a valid address"))

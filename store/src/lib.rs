@@ -17,11 +17,11 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use submissions::ReceivedSubmission;
 pub use submissions::{
-    DeadLetter, EMAIL_RECEIVED, EmailContent, EmailJob, NewEmail, NewSubmission, OFFICES,
-    Persisted, Quota, RankedRow, RankingFilter, RankingInput, Receipt, ReceiptJob, StoreStatus,
-    StoredBody,
+    DeadLetter, EMAIL_RECEIVED, EmailContent, EmailJob, NewEmail, OFFICES, Persisted, Quota,
+    RankedRow, RankingFilter, RankingInput, Receipt, StoreStatus, StoredBody,
 };
 
+use clickday_core::Submission;
 use std::sync::Arc;
 
 /// Store failures, split by who can fix them.
@@ -64,7 +64,7 @@ pub trait Store: Send + Sync + 'static {
     /// other id) is dead-lettered, never stored twice.
     async fn persist_batch(
         &self,
-        submissions: &[NewSubmission],
+        submissions: &[Submission],
         dead: &[DeadLetter],
     ) -> Result<Persisted, StoreError>;
 
@@ -95,7 +95,7 @@ pub trait Store: Send + Sync + 'static {
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
 
     /// Up to `limit` stored submissions still without a receipt, oldest first.
-    async fn receipt_jobs(&self, limit: usize) -> Result<Vec<ReceiptJob>, StoreError>;
+    async fn receipt_jobs(&self, limit: usize) -> Result<Vec<Submission>, StoreError>;
 
     /// Saves receipts and marks their submissions `ready`, in one
     /// transaction; a receipt already saved (by another persister) is kept.

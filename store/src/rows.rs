@@ -7,9 +7,9 @@ use crate::portal::{
     Draft, DraftState, Forwarded, Sent, Ticket, TicketEvent, TicketState, User, UserKind,
 };
 use crate::submissions::{
-    DeadLetter, EmailContent, EmailJob, RankedRow, Receipt, ReceiptJob, ReceivedSubmission,
-    StoredBody,
+    DeadLetter, EmailContent, EmailJob, RankedRow, Receipt, ReceivedSubmission, StoredBody,
 };
+use clickday_core::{Application, ArrivalStamp, Submission};
 use sqlx::Row as _;
 
 /// The column reads the mappers need, implemented once per backend.
@@ -98,18 +98,27 @@ pub(crate) fn stored_body(r: &impl Fields) -> Result<StoredBody, StoreError> {
     })
 }
 
-pub(crate) fn receipt_job(r: &impl Fields) -> Result<ReceiptJob, StoreError> {
-    Ok(ReceiptJob {
+/// A whole stored submission (every column of its row but the states).
+pub(crate) fn submission(r: &impl Fields) -> Result<Submission, StoreError> {
+    Ok(Submission {
         submission_id: r.text("submission_id")?,
         account_id: r.text("account_id")?,
-        application_id: r.text("application_id")?,
-        click_day: r.text("click_day")?,
-        category: r.text("category")?,
-        province: r.text("province")?,
-        form: r.text("form")?,
-        received_at: r.int("received_at")? as u64,
-        body: r.bytes("body")?,
+        key_id: r.text("key_id")?,
+        application: Application {
+            application_id: r.text("application_id")?,
+            click_day: r.text("click_day")?,
+            category: r.text("category")?,
+            province: r.text("province")?,
+            form: r.text("form")?,
+        },
+        stamp: ArrivalStamp {
+            unix_nanos: r.int("received_at")? as u64,
+            node: r.int("node")? as u16,
+            seq: r.int("node_seq")? as u64,
+        },
+        body: r.bytes("body")?.into(),
         body_sha256: fixed(r, "body_sha256")?,
+        signature: fixed(r, "signature")?,
     })
 }
 

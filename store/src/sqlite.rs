@@ -2,8 +2,7 @@
 
 use crate::accounts::{KeyChanges, KeyRow, NewAccount, dedupe_accounts, key_conflict};
 use crate::submissions::{
-    DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, Receipt,
-    ReceiptJob, StoredBody,
+    DeadLetter, Persisted, RankedRow, RankingFilter, RankingInput, Receipt, StoredBody,
 };
 use crate::{EmailJob, Store, StoreError, StoreStatus};
 use sqlx::sqlite::{
@@ -119,7 +118,7 @@ impl Store for SqliteStore {
 
     async fn persist_batch(
         &self,
-        submissions: &[NewSubmission],
+        submissions: &[clickday_core::Submission],
         dead: &[DeadLetter],
     ) -> Result<Persisted, StoreError> {
         self.persist(submissions, dead).await
@@ -153,7 +152,10 @@ impl Store for SqliteStore {
         self.all_dead_letters().await
     }
 
-    async fn receipt_jobs(&self, limit: usize) -> Result<Vec<ReceiptJob>, StoreError> {
+    async fn receipt_jobs(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<clickday_core::Submission>, StoreError> {
         self.jobs(limit).await
     }
 

@@ -1,25 +1,8 @@
 //! Stored submissions, their forwarding entries, dead letters and the
-//! ranking, as values shared by both backends.
+//! ranking, as values shared by both backends. The submission itself is
+//! [`clickday_core::Submission`].
 
-/// A submission as the persister hands it to the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewSubmission {
-    pub submission_id: String,
-    pub account_id: String,
-    pub application_id: String,
-    pub click_day: String,
-    pub category: String,
-    pub province: String,
-    pub form: String,
-    /// Unix nanoseconds UTC, as stamped by the gateway.
-    pub received_at: u64,
-    pub node: u16,
-    pub node_seq: u64,
-    pub key_id: String,
-    pub body: Vec<u8>,
-    pub body_sha256: [u8; 32],
-    pub signature: [u8; 64],
-}
+use clickday_core::Submission;
 
 /// A queue entry that cannot become a submission, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,21 +76,6 @@ pub struct StoredBody {
     pub body: Vec<u8>,
     pub body_sha256: [u8; 32],
     pub signature: [u8; 64],
-}
-
-/// A stored submission waiting for its receipt: what the receipt shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReceiptJob {
-    pub submission_id: String,
-    pub account_id: String,
-    pub application_id: String,
-    pub click_day: String,
-    pub category: String,
-    pub province: String,
-    pub form: String,
-    pub received_at: u64,
-    pub body: Vec<u8>,
-    pub body_sha256: [u8; 32],
 }
 
 /// A made receipt.
@@ -222,13 +190,13 @@ pub struct StoreStatus {
 /// The confirmation every stored submission gets.
 pub const EMAIL_RECEIVED: &str = "received";
 
-pub(crate) fn conflict_letter(s: &NewSubmission) -> DeadLetter {
+pub(crate) fn conflict_letter(s: &Submission) -> DeadLetter {
     DeadLetter {
         queue_id: format!("submission:{}", s.submission_id),
         shard: 0,
         reason: format!(
             "account {} already has application {} stored under another submission id",
-            s.account_id, s.application_id
+            s.account_id, s.application.application_id
         ),
         record: format!("{s:?}"),
     }

@@ -3,10 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use clickday_core::PublicKey;
+use clickday_core::{PublicKey, Submission};
 use clickday_store::{
-    DeadLetter, EmailContent, NewAccount, NewEmail, NewSubmission, OFFICES, Persisted, PgStore,
-    Quota, RankingFilter, RankingInput, Receipt, SqliteStore, Store, StoreError,
+    DeadLetter, EmailContent, NewAccount, NewEmail, OFFICES, Persisted, PgStore, Quota,
+    RankingFilter, RankingInput, Receipt, SqliteStore, Store, StoreError,
 };
 use clickday_testkit::{Applicant, Postgres};
 use std::time::Instant;
@@ -98,28 +98,22 @@ fn submission(
     node: u16,
     seq: u64,
     province: &str,
-) -> NewSubmission {
-    let body = format!("{{\"application_id\":\"{app}\"}}").into_bytes();
-    NewSubmission {
-        submission_id: format!("{received_at:020}-{node:05}"),
-        account_id: account.into(),
-        application_id: app.into(),
-        click_day: "cd".into(),
-        category: "lavoro-domestico".into(),
-        province: province.into(),
-        form: "LD".into(),
+) -> Submission {
+    let mut s = clickday_testkit::submission(
+        account,
+        app,
+        format!("{{\"application_id\":\"{app}\"}}"),
         received_at,
-        node,
-        node_seq: seq,
-        key_id: "k".repeat(32),
-        body_sha256: clickday_core::body_digest(&body),
-        body,
-        signature: [7; 64],
-    }
+    );
+    s.submission_id = format!("{received_at:020}-{node:05}");
+    s.application.province = province.into();
+    s.stamp.node = node;
+    s.stamp.seq = seq;
+    s
 }
 
 async fn persisting_is_idempotent(store: &dyn Store) {
-    let batch: Vec<NewSubmission> = (0..50)
+    let batch: Vec<Submission> = (0..50)
         .map(|i| submission(&format!("a{i}"), "x", 1_000 + i, 1, i, "RM"))
         .collect();
     let first = store.persist_batch(&batch, &[]).await.unwrap();
@@ -153,7 +147,12 @@ async fn persisting_is_idempotent(store: &dyn Store) {
             stored.body_sha256,
             stored.signature
         ),
-        (1_007, &batch[7].body, batch[7].body_sha256, [7; 64])
+        (
+            1_007,
+            &batch[7].body.to_vec(),
+            batch[7].body_sha256,
+            [7; 64]
+        )
     );
     let mut offices = store.forwarding(&batch[7].submission_id).await.unwrap();
     offices.sort();
@@ -301,12 +300,12 @@ async fn receipts_and_outbox(store: &dyn Store) {
     assert_eq!(jobs.len() as u64, status.without_receipt);
     assert!(
         jobs.windows(2)
-            .all(|w| w[0].received_at <= w[1].received_at),
+            .all(|w| w[0].received_at() <= w[1].received_at()),
         "oldest first"
     );
     assert_eq!(
         store.oldest_without_receipt().await.unwrap(),
-        Some(jobs[0].received_at)
+        Some(jobs[0].received_at())
     );
     let receipt = |id: &str, sig: &str| Receipt {
         submission_id: id.into(),

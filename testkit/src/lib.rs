@@ -10,6 +10,7 @@ pub mod postgres;
 pub mod redis;
 pub mod signer;
 pub mod smtp;
+pub mod submission;
 pub mod webdriver;
 
 pub use client::{Client, Proto, Reply};
@@ -17,6 +18,7 @@ pub use postgres::Postgres;
 pub use redis::RedisServer;
 pub use signer::Applicant;
 pub use smtp::SmtpSink;
+pub use submission::submission;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

@@ -6,9 +6,10 @@
 
 use clickday_config::Config;
 use clickday_core::PublicKey;
+use clickday_core::Submission;
 use clickday_core::time::parse_rfc3339;
 use clickday_gateway::{Running, WallClock};
-use clickday_queue::{MemoryQueue, Queue, Record, RedisQueue, SqliteInbox};
+use clickday_queue::{MemoryQueue, Queue, RedisQueue, SqliteInbox};
 use clickday_store::{NewAccount, SqliteStore, Store};
 use clickday_testkit::{Applicant, Client, Proto, RedisServer};
 use rustls::pki_types::CertificateDer;
@@ -198,10 +199,10 @@ impl TestGateway {
             .store(parse_rfc3339(rfc3339).unwrap(), Ordering::SeqCst);
     }
 
-    pub async fn records(&self) -> Vec<Record> {
+    pub async fn records(&self) -> Vec<Submission> {
         let mut out = Vec::new();
         for shard in 0..self.queue.shards() {
-            out.extend(self.queue.all_records(shard).await.unwrap());
+            out.extend(self.queue.all_submissions(shard).await.unwrap());
         }
         out
     }

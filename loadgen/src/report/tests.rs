@@ -1,7 +1,7 @@
 use super::*;
 use crate::engine::RunResult;
 use crate::record::{Outcome, Recorder, histogram};
-use crate::transport::Protocol;
+use clickday_transport::Protocol;
 
 const SECOND: u64 = 1_000_000_000;
 

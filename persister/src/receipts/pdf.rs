@@ -2,7 +2,7 @@
 //! Italian headings with the English under each, the signed statement in a
 //! monospaced block so text extraction gives it back byte for byte.
 
-use clickday_core::receipt::Statement;
+use clickday_core::Submission;
 use clickday_core::time::format_rfc3339_nanos;
 use printpdf::{
     BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, TextItem,
@@ -14,7 +14,8 @@ const MARGIN: f32 = 18.0;
 
 /// Everything printed on a receipt.
 pub(crate) struct ReceiptContent<'a> {
-    pub statement: &'a Statement,
+    /// The submission the statement is about.
+    pub submission: &'a Submission,
     pub statement_text: &'a str,
     pub signature: &'a str,
     pub key_id: &'a str,
@@ -103,7 +104,8 @@ pub(crate) fn rome_time(unix_nanos: u64) -> String {
 }
 
 pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
-    let s = content.statement;
+    let s = content.submission;
+    let app = &s.application;
     let mut l = Layout::new();
     l.text(BuiltinFont::HelveticaBold, 20.0, "Ricevuta di invio");
     l.text(BuiltinFont::HelveticaOblique, 10.0, "Submission receipt");
@@ -121,12 +123,12 @@ pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
         "Arrivo (ora di Roma, al millisecondo)",
         "Arrival (Rome time, to the millisecond)",
     );
-    l.value(&rome_time(s.received_at));
+    l.value(&rome_time(s.received_at()));
     l.heading(
         "Arrivo (UTC, al nanosecondo)",
         "Arrival (UTC, to the nanosecond)",
     );
-    l.value(&format_rfc3339_nanos(s.received_at));
+    l.value(&format_rfc3339_nanos(s.received_at()));
     l.heading("Utenza richiedente", "Applicant account");
     l.value(&s.account_id);
     l.heading(
@@ -135,10 +137,10 @@ pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
     );
     l.value(&format!(
         "{} - {} - {} - {}",
-        s.click_day, s.category, s.province, s.form
+        app.click_day, app.category, app.province, app.form
     ));
     l.heading("Numero della domanda", "Application id");
-    l.value(&s.application_id);
+    l.value(&app.application_id);
 
     l.heading("Anteprima della domanda", "Application preview");
     if content.preview.is_empty() {

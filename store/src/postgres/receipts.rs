@@ -2,18 +2,19 @@
 
 use super::{NOW, PgStore};
 use crate::StoreError;
-use crate::submissions::{Receipt, ReceiptJob};
+use crate::submissions::Receipt;
+use clickday_core::Submission;
 
 impl PgStore {
-    pub(crate) async fn jobs(&self, limit: usize) -> Result<Vec<ReceiptJob>, StoreError> {
+    pub(crate) async fn jobs(&self, limit: usize) -> Result<Vec<Submission>, StoreError> {
         let rows = sqlx::query(
-            "SELECT submission_id, account_id, application_id, click_day, category, province, form, received_at, \
-             body, body_sha256 FROM submissions WHERE receipt_state = 'pending' ORDER BY received_at LIMIT $1",
+            "SELECT submission_id, account_id, key_id, application_id, click_day, category, province, form, \
+             received_at, node, node_seq, body, body_sha256, signature FROM submissions WHERE receipt_state = 'pending' ORDER BY received_at LIMIT $1",
         )
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(crate::rows::receipt_job).collect()
+        rows.iter().map(crate::rows::submission).collect()
     }
 
     pub(crate) async fn save(&self, receipts: &[Receipt]) -> Result<(), StoreError> {

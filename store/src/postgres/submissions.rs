@@ -4,9 +4,9 @@
 use super::{NOW, PgStore};
 use crate::StoreError;
 use crate::submissions::{
-    DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody,
-    conflict_letter,
+    DeadLetter, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody, conflict_letter,
 };
+use clickday_core::Submission;
 use sqlx::{Acquire as _, Postgres, Transaction};
 use std::collections::HashSet;
 
@@ -38,7 +38,7 @@ async fn insert_dead(
 impl PgStore {
     pub(crate) async fn persist(
         &self,
-        submissions: &[NewSubmission],
+        submissions: &[Submission],
         dead: &[DeadLetter],
     ) -> Result<Persisted, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -204,9 +204,9 @@ impl PgStore {
 /// application) are left out.
 async fn insert_idempotent(
     tx: &mut Transaction<'_, Postgres>,
-    submissions: &[NewSubmission],
+    submissions: &[Submission],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let text = |f: fn(&NewSubmission) -> &str| submissions.iter().map(f).collect::<Vec<&str>>();
+    let text = |f: fn(&Submission) -> &str| submissions.iter().map(f).collect::<Vec<&str>>();
     let ids = text(|s| &s.submission_id);
     let inserted: Vec<String> = sqlx::query_scalar(&format!(
             "INSERT INTO submissions (submission_id, account_id, application_id, click_day, category, province, form, \
@@ -219,16 +219,16 @@ async fn insert_idempotent(
         ))
         .bind(&ids)
         .bind(text(|s| &s.account_id))
-        .bind(text(|s| &s.application_id))
-        .bind(text(|s| &s.click_day))
-        .bind(text(|s| &s.category))
-        .bind(text(|s| &s.province))
-        .bind(text(|s| &s.form))
+        .bind(text(|s| &s.application.application_id))
+        .bind(text(|s| &s.application.click_day))
+        .bind(text(|s| &s.application.category))
+        .bind(text(|s| &s.application.province))
+        .bind(text(|s| &s.application.form))
         .bind(text(|s| &s.key_id))
-        .bind(submissions.iter().map(|s| s.received_at as i64).collect::<Vec<_>>())
-        .bind(submissions.iter().map(|s| i64::from(s.node)).collect::<Vec<_>>())
-        .bind(submissions.iter().map(|s| s.node_seq as i64).collect::<Vec<_>>())
-        .bind(submissions.iter().map(|s| s.body.as_slice()).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.stamp.unix_nanos as i64).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| i64::from(s.stamp.node)).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.stamp.seq as i64).collect::<Vec<_>>())
+        .bind(submissions.iter().map(|s| s.body.as_ref()).collect::<Vec<_>>())
         .bind(submissions.iter().map(|s| s.body_sha256.as_slice()).collect::<Vec<_>>())
         .bind(submissions.iter().map(|s| s.signature.as_slice()).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
@@ -240,7 +240,7 @@ async fn insert_idempotent(
 /// any row is already there.
 async fn copy_new(
     tx: &mut Transaction<'_, Postgres>,
-    submissions: &[NewSubmission],
+    submissions: &[Submission],
 ) -> Result<bool, sqlx::Error> {
     if submissions.is_empty() {
         return Ok(true);
@@ -253,27 +253,27 @@ async fn copy_new(
         for text in [
             &s.submission_id,
             &s.account_id,
-            &s.application_id,
-            &s.click_day,
-            &s.category,
-            &s.province,
-            &s.form,
+            &s.application.application_id,
+            &s.application.click_day,
+            &s.application.category,
+            &s.application.province,
+            &s.application.form,
             &s.key_id,
         ] {
             copy_text(&mut data, text);
             data.push(b'\t');
         }
         for number in [
-            s.received_at as i64,
-            i64::from(s.node),
-            s.node_seq as i64,
+            s.stamp.unix_nanos as i64,
+            i64::from(s.stamp.node),
+            s.stamp.seq as i64,
             stored_at,
         ] {
             data.extend_from_slice(number.to_string().as_bytes());
             data.push(b'\t');
         }
         for bytes in [
-            s.body.as_slice(),
+            s.body.as_ref(),
             s.body_sha256.as_slice(),
             s.signature.as_slice(),
         ] {

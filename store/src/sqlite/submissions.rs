@@ -3,9 +3,9 @@
 use super::{NOW, SqliteStore};
 use crate::StoreError;
 use crate::submissions::{
-    DeadLetter, NewSubmission, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody,
-    conflict_letter,
+    DeadLetter, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody, conflict_letter,
 };
+use clickday_core::Submission;
 use sqlx::{Sqlite, Transaction};
 
 async fn insert_dead(
@@ -28,7 +28,7 @@ async fn insert_dead(
 impl SqliteStore {
     pub(crate) async fn persist(
         &self,
-        submissions: &[NewSubmission],
+        submissions: &[Submission],
         dead: &[DeadLetter],
     ) -> Result<Persisted, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -41,16 +41,16 @@ impl SqliteStore {
             ))
             .bind(&s.submission_id)
             .bind(&s.account_id)
-            .bind(&s.application_id)
-            .bind(&s.click_day)
-            .bind(&s.category)
-            .bind(&s.province)
-            .bind(&s.form)
-            .bind(s.received_at as i64)
-            .bind(i64::from(s.node))
-            .bind(s.node_seq as i64)
+            .bind(&s.application.application_id)
+            .bind(&s.application.click_day)
+            .bind(&s.application.category)
+            .bind(&s.application.province)
+            .bind(&s.application.form)
+            .bind(s.stamp.unix_nanos as i64)
+            .bind(i64::from(s.stamp.node))
+            .bind(s.stamp.seq as i64)
             .bind(&s.key_id)
-            .bind(&s.body)
+            .bind(s.body.as_ref())
             .bind(s.body_sha256.as_slice())
             .bind(s.signature.as_slice())
             .execute(&mut *tx)

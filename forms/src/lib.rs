@@ -6,9 +6,15 @@
 //! fields. Answers are kept as the strings the forms sent, so a half-filled
 //! application is saved as typed and checked again whenever it changes. Sans
 //! IO: "today" and the provinces come from the caller.
+//!
+//! This is the portal's domain (with the codice fiscale rules), kept out of
+//! `clickday-core`, which holds the wire protocol only.
 
-use crate::Calendar;
-use crate::codice_fiscale::{CodiceFiscale, CodiceFiscaleError};
+pub mod codice_fiscale;
+
+pub use codice_fiscale::{CodiceFiscale, CodiceFiscaleError};
+
+use clickday_core::Calendar;
 use jiff::civil::Date;
 use serde::Deserialize;
 use std::collections::BTreeMap;

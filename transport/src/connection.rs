@@ -5,14 +5,14 @@
 //! records when its first request is handed to quinn, whose endpoint task
 //! then sends the datagram.
 
+use crate::{Protocol, TransportError, Trust, client_config};
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,93 +21,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// The HTTP version spoken on every connection of a run.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-pub enum Protocol {
-    #[serde(rename = "h1")]
-    #[value(name = "h1")]
-    Http1,
-    #[serde(rename = "h2")]
-    #[value(name = "h2")]
-    Http2,
-    #[serde(rename = "h3")]
-    #[value(name = "h3")]
-    Http3,
-}
-
-impl Protocol {
-    fn alpn(self) -> &'static [u8] {
-        match self {
-            Protocol::Http1 => b"http/1.1",
-            Protocol::Http2 => b"h2",
-            Protocol::Http3 => b"h3",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Http1 => "HTTP/1.1",
-            Protocol::Http2 => "HTTP/2",
-            Protocol::Http3 => "HTTP/3",
-        }
-    }
-
-    /// True when one connection carries many requests at once.
-    pub fn multiplexed(self) -> bool {
-        self != Protocol::Http1
-    }
-}
-
 /// A QUIC connection that hears nothing for this long is dead; the
 /// keep-alive below keeps connections warmed long before the start open.
 const QUIC_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(10);
-
-/// How the gateway's certificate is checked.
-#[derive(Debug, Clone)]
-pub enum Trust {
-    /// Only the certificates in this PEM file (one or a bundle).
-    CaFile(std::path::PathBuf),
-    /// Any certificate: for rehearsals against a throw-away gateway only.
-    Insecure,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    #[error("target {0:?} must be an http:// or https:// URL with a host")]
-    BadUrl(String),
-    #[error("cannot resolve {0}: {1}")]
-    Resolve(String, std::io::Error),
-    #[error(
-        "{0} is an https:// target: give --ca FILE (e.g. /etc/ssl/certs/ca-certificates.crt) or --insecure"
-    )]
-    NoTrust(String),
-    #[error("CA file {0}: {1}")]
-    CaFile(String, String),
-    #[error("connect: {0}")]
-    Connect(#[from] std::io::Error),
-    #[error("TLS: {0}")]
-    Tls(#[from] rustls::Error),
-    #[error("the server chose ALPN {got:?}, wanted {want}")]
-    Alpn {
-        got: Option<String>,
-        want: &'static str,
-    },
-    #[error("HTTP: {0}")]
-    Http(#[from] hyper::Error),
-    #[error("HTTP/2: {0}")]
-    H2(#[from] h2::Error),
-    #[error("{0} is not an https:// target: HTTP/3 runs over QUIC, which is always encrypted")]
-    QuicNeedsTls(String),
-    #[error("QUIC: {0}")]
-    Quic(String),
-    #[error("HTTP/3: {0}")]
-    H3(String),
-    #[error("building the request: {0}")]
-    Request(#[from] http::Error),
-}
 
 /// Where and how to connect.
 #[derive(Clone)]
@@ -350,90 +267,6 @@ fn quic_client_config(config: rustls::ClientConfig) -> Result<quinn::ClientConfi
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
     client.transport_config(Arc::new(transport));
     Ok(client)
-}
-
-/// A TLS client configuration trusting `trust`, TLS 1.3 only as the gateway.
-pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, TransportError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])?;
-    Ok(match trust {
-        Trust::CaFile(path) => builder
-            .with_root_certificates(read_roots(path)?)
-            .with_no_client_auth(),
-        Trust::Insecure => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-            .with_no_client_auth(),
-    })
-}
-
-fn read_roots(path: &Path) -> Result<rustls::RootCertStore, TransportError> {
-    use rustls::pki_types::pem::PemObject as _;
-    let shown = path.display().to_string();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| TransportError::CaFile(shown.clone(), e.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| TransportError::CaFile(shown.clone(), e.to_string()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(TransportError::CaFile(
-            shown,
-            "no usable certificate".into(),
-        ));
-    }
-    Ok(roots)
-}
-
-/// `--insecure`: accepts any certificate but still checks the handshake
-/// signatures, so the connection is encrypted, only not authenticated.
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// Opens once, at the instant the run starts; writes before it are warm-up.

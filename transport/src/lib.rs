@@ -1,0 +1,87 @@
+//! clickday-transport: the client side of PROTOCOL.md's transports, shared
+//! by loadgen, the mini-client `clickday-client` and the tests. Where the
+//! gateway is and how it is trusted ([`Target`], [`Trust`]), connections
+//! that speak HTTP/1.1 or HTTP/2 over TCP+TLS, or HTTP/3 over QUIC
+//! ([`Connection`]), early answers read on every protocol, and when to send
+//! the same bytes again ([`retry`]).
+
+mod connection;
+pub mod retry;
+mod trust;
+
+pub use connection::{Answer, Connection, Gate, Target};
+pub use trust::{Trust, client_config};
+
+/// The HTTP version spoken on every connection of a run.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+pub enum Protocol {
+    #[serde(rename = "h1")]
+    #[value(name = "h1")]
+    Http1,
+    #[serde(rename = "h2")]
+    #[value(name = "h2")]
+    Http2,
+    #[serde(rename = "h3")]
+    #[value(name = "h3")]
+    Http3,
+}
+
+impl Protocol {
+    pub(crate) fn alpn(self) -> &'static [u8] {
+        match self {
+            Protocol::Http1 => b"http/1.1",
+            Protocol::Http2 => b"h2",
+            Protocol::Http3 => b"h3",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "HTTP/1.1",
+            Protocol::Http2 => "HTTP/2",
+            Protocol::Http3 => "HTTP/3",
+        }
+    }
+
+    /// True when one connection carries many requests at once.
+    pub fn multiplexed(self) -> bool {
+        self != Protocol::Http1
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("target {0:?} must be an http:// or https:// URL with a host")]
+    BadUrl(String),
+    #[error("cannot resolve {0}: {1}")]
+    Resolve(String, std::io::Error),
+    #[error(
+        "{0} is an https:// target: give --ca FILE (e.g. /etc/ssl/certs/ca-certificates.crt) or --insecure"
+    )]
+    NoTrust(String),
+    #[error("CA file {0}: {1}")]
+    CaFile(String, String),
+    #[error("connect: {0}")]
+    Connect(#[from] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("the server chose ALPN {got:?}, wanted {want}")]
+    Alpn {
+        got: Option<String>,
+        want: &'static str,
+    },
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("HTTP/2: {0}")]
+    H2(#[from] h2::Error),
+    #[error("{0} is not an https:// target: HTTP/3 runs over QUIC, which is always encrypted")]
+    QuicNeedsTls(String),
+    #[error("QUIC: {0}")]
+    Quic(String),
+    #[error("HTTP/3: {0}")]
+    H3(String),
+    #[error("building the request: {0}")]
+    Request(#[from] http::Error),
+}
