@@ -7,8 +7,9 @@
 
 use bytes::Bytes;
 use clickday_config::Config;
+use clickday_core::Clock;
 use clickday_core::{Application, PublicKey, Stamper};
-use clickday_gateway::{Gateway, WallClock};
+use clickday_gateway::Gateway;
 use clickday_queue::MemoryQueue;
 use clickday_store::KeyRow;
 use criterion::{BatchSize, Criterion};
@@ -69,7 +70,7 @@ fn fixture(n: usize) -> Fixture {
 fn gateway(fx: &Fixture, rt: &tokio::runtime::Runtime) -> Arc<Gateway> {
     let cfg = Config::from_toml(CONFIG, std::iter::empty(), 0).expect("bench config");
     let open = clickday_core::time::parse_rfc3339("2011-01-31T08:00:01+01:00").expect("instant");
-    let clock: WallClock = Arc::new(move || open);
+    let clock: Clock = Arc::new(move || open);
     let gw = rt
         .block_on(Gateway::new(&cfg, Arc::new(MemoryQueue::new()), clock))
         .expect("gateway");

@@ -11,7 +11,7 @@
 use clickday_config::Config;
 use clickday_core::Submission;
 use clickday_queue::{Queue, RedisQueue};
-use clickday_store::{PgStore, Store};
+use clickday_store::{Keys as _, PgStore, Store, Submissions as _};
 use clickday_testkit::{Postgres, RedisServer};
 use ed25519_dalek::SigningKey;
 use sqlx::Executor as _;
@@ -99,7 +99,7 @@ async fn drain_vs_copy() {
             metrics.clone(),
         );
         tokio::spawn(async move {
-            let clock: clickday_persister::WallClock = Arc::new(|| 0);
+            let clock: clickday_core::Clock = Arc::new(|| 0);
             clickday_persister::run_with_metrics(&cfg, queue, store, clock, metrics, token)
                 .await
                 .expect("persister")

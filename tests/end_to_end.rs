@@ -61,7 +61,7 @@ categories = ["lavoro-domestico"]
         &cfg,
         queue.clone(),
         store.clone(),
-        clickday_gateway::system_clock(),
+        clickday_core::system_clock(),
         shutdown.clone(),
     )
     .await
@@ -69,7 +69,7 @@ categories = ["lavoro-domestico"]
     let persister = {
         let (cfg, queue, store, token) =
             (cfg.clone(), queue.clone(), store.clone(), shutdown.clone());
-        let clock: clickday_persister::WallClock = Arc::new(|| 0);
+        let clock: clickday_core::Clock = Arc::new(|| 0);
         tokio::spawn(async move {
             clickday_persister::run(&cfg, queue, store, clock, token)
                 .await

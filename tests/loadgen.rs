@@ -77,14 +77,14 @@ places = 5
         &cfg,
         queue.clone(),
         store.clone(),
-        clickday_gateway::system_clock(),
+        clickday_core::system_clock(),
         shutdown.clone(),
     )
     .await
     .unwrap();
     let (c, q, s, token) = (cfg.clone(), queue, store.clone(), shutdown.clone());
     tokio::spawn(async move {
-        let clock: clickday_persister::WallClock = Arc::new(|| 0);
+        let clock: clickday_core::Clock = Arc::new(|| 0);
         clickday_persister::run(&c, q, s, clock, token)
             .await
             .unwrap()

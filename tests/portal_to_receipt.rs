@@ -77,7 +77,7 @@ async fn from_registration_to_receipt() {
         &cfg,
         queue.clone(),
         store.clone(),
-        clickday_gateway::system_clock(),
+        clickday_core::system_clock(),
         shutdown.clone(),
     )
     .await
@@ -85,7 +85,7 @@ async fn from_registration_to_receipt() {
     let persister = {
         let (cfg, queue, store, token) =
             (cfg.clone(), queue.clone(), store.clone(), shutdown.clone());
-        let clock: clickday_persister::WallClock = Arc::new(|| 0);
+        let clock: clickday_core::Clock = Arc::new(|| 0);
         tokio::spawn(async move { clickday_persister::run(&cfg, queue, store, clock, token).await })
     };
     let portal = clickday_portal::start(&cfg, store.clone(), shutdown.clone())

@@ -29,3 +29,4 @@ pub use keys::{KeyId, PublicKey, SignatureError};
 pub use problem::Problem;
 pub use stamp::{ArrivalStamp, Stamper, SubmissionId};
 pub use submission::{Application, body_digest};
+pub use time::{Clock, system_clock};

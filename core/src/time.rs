@@ -1,8 +1,61 @@
-//! Instants as nanoseconds since the Unix epoch, and their RFC 3339 form.
+//! Instants as nanoseconds since the Unix epoch, their RFC 3339 form and
+//! their Europe/Rome form for people, and the one [`Clock`] of the
+//! workspace.
 //!
 //! Stamps are `u64` nanoseconds: exact, cheap to compare, enough until 2554.
 
 use jiff::Timestamp;
+use std::sync::Arc;
+
+/// The wall clock in Unix nanoseconds. Everything that reads the time is
+/// handed one (gateway, persister, portal, the SQLite inbox), so tests can
+/// stand at any instant of a click day without waiting for it. Stamps that
+/// must never go back are made monotonic by [`crate::Stamper`], not here.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system's wall clock: the only place outside tests that reads it.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    })
+}
+
+/// A clock that stands still at `unix_nanos`.
+pub fn fixed_clock(unix_nanos: u64) -> Clock {
+    Arc::new(move || unix_nanos)
+}
+
+/// The Italian civil time zone every user-facing instant is shown in.
+fn rome() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get("Europe/Rome").unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// An instant as a person in Italy reads it, to the millisecond, e.g.
+/// `31/01/2011 08:00:00.051 CET` (receipts, portal, mini-client).
+pub fn format_rome(unix_nanos: u64) -> String {
+    let millis = (unix_nanos / 1_000_000) % 1_000;
+    match Timestamp::from_nanosecond(i128::from(unix_nanos)) {
+        Ok(ts) => {
+            let zoned = ts.to_zoned(rome());
+            format!(
+                "{}.{millis:03} {}",
+                zoned.strftime("%d/%m/%Y %H:%M:%S"),
+                zoned.strftime("%Z")
+            )
+        }
+        Err(_) => format_rfc3339_nanos(unix_nanos),
+    }
+}
+
+/// The calendar date in Rome at `unix_nanos` ("today" for the forms).
+pub fn rome_date(unix_nanos: u64) -> jiff::civil::Date {
+    Timestamp::from_nanosecond(i128::from(unix_nanos))
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned(rome())
+        .date()
+}
 
 /// Formats `unix_nanos` as RFC 3339 UTC with exactly nine fraction digits,
 /// e.g. `2011-01-31T07:00:00.051234567Z`, as PROTOCOL.md requires.
@@ -38,6 +91,16 @@ mod tests {
             format_rfc3339_nanos(1_296_457_200_000_000_001),
             "2011-01-31T07:00:00.000000001Z"
         );
+    }
+
+    #[test]
+    fn rome_time_follows_winter_and_summer_time() {
+        let winter = parse_rfc3339("2011-01-31T07:00:00.051234567Z").unwrap();
+        assert_eq!(format_rome(winter), "31/01/2011 08:00:00.051 CET");
+        let summer = parse_rfc3339("2024-07-01T22:30:00Z").unwrap();
+        assert_eq!(format_rome(summer), "02/07/2024 00:30:00.000 CEST");
+        assert_eq!(rome_date(summer).to_string(), "2024-07-02");
+        assert_eq!(fixed_clock(summer)(), summer);
     }
 
     #[test]

@@ -28,22 +28,8 @@ use clickday_core::{Calendar, Stamper};
 use clickday_queue::Queue;
 use clickday_store::Store;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// The wall clock in Unix nanoseconds; injected so tests can stand at any
-/// instant of a click day without waiting for it.
-pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> WallClock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-    })
-}
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +63,7 @@ pub struct Gateway {
     stamper: Stamper,
     /// Where accepted submissions are made durable.
     queue: Arc<dyn Queue>,
-    clock: WallClock,
+    clock: clickday_core::Clock,
     pub metrics: metrics::Metrics,
     body_limit: usize,
     body_read_timeout: Duration,
@@ -94,7 +80,7 @@ impl Gateway {
     pub async fn new(
         cfg: &Config,
         queue: Arc<dyn Queue>,
-        clock: WallClock,
+        clock: clickday_core::Clock,
     ) -> Result<Self, GatewayError> {
         let floor = queue.last_stamp(cfg.node_id).await?;
         Ok(Gateway {
@@ -131,7 +117,7 @@ pub async fn start(
     cfg: &Config,
     queue: Arc<dyn Queue>,
     store: Arc<dyn Store>,
-    clock: WallClock,
+    clock: clickday_core::Clock,
     shutdown: CancellationToken,
 ) -> Result<Running, GatewayError> {
     let gateway = Arc::new(Gateway::new(cfg, queue, clock).await?);

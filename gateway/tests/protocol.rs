@@ -401,9 +401,28 @@ async fn an_early_answer_reaches_a_client_still_uploading() {
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&piece).await.unwrap();
-    // The answer is out and the gateway is done with the connection; a
-    // client that does not read while it uploads goes on sending.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Once the answer is out and the gateway is done with the connection,
+    // a client that does not read while it uploads goes on sending.
+    clickday_testkit::eventually(
+        "the 413 answered",
+        std::time::Duration::from_secs(30),
+        async || {
+            let metrics = clickday_testkit::client::metrics(gw.addr(), Some(&gw.ca))
+                .await
+                .ok()?;
+            let label = format!(
+                "outcome=\"too_large\",protocol=\"{}\"",
+                Proto::Http1.label()
+            );
+            (clickday_testkit::client::counter(
+                &metrics,
+                "clickday_gateway_submissions_total",
+                &label,
+            ) == 1)
+                .then_some(())
+        },
+    )
+    .await;
     for n in 1..16 {
         stream
             .write_all(&piece)

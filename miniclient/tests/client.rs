@@ -66,7 +66,7 @@ categories = ["lavoro-domestico"]
         .unwrap();
     let shutdown = CancellationToken::new();
     let skew = skew_ms * 1_000_000;
-    let clock: clickday_gateway::WallClock =
+    let clock: clickday_core::Clock =
         Arc::new(move || (clickday_client::clock::local_nanos() + skew) as u64);
     let gateway =
         clickday_gateway::start(&cfg, queue.clone(), store.clone(), clock, shutdown.clone())
@@ -632,8 +632,30 @@ async fn a_gateway_answering_503_for_a_while_gets_everything_in_the_end() {
         let ca = ca.clone();
         async move { client(&home, &["--ca", &ca, "send"], "").await }
     });
-    // Down across the opening and a few Retry-Afters, then back.
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    // Down across the opening and until every application was refused
+    // twice (each resent after its Retry-After), then back.
+    let gateway: std::net::SocketAddr = sys
+        .gateway
+        .replace("https://localhost", "127.0.0.1")
+        .parse()
+        .unwrap();
+    let ca = clickday_testkit::client::read_ca(&sys.ca).unwrap();
+    clickday_testkit::eventually(
+        "two 503 answers per application",
+        std::time::Duration::from_secs(60),
+        async || {
+            let metrics = clickday_testkit::client::metrics(gateway, Some(&ca))
+                .await
+                .ok()?;
+            let refused = clickday_testkit::client::counter(
+                &metrics,
+                "clickday_gateway_submissions_total",
+                "outcome=\"unavailable\"",
+            );
+            (refused >= 6).then_some(())
+        },
+    )
+    .await;
     assert!(
         !sending.is_finished(),
         "the client gave up while the gateway answered 503"
@@ -784,7 +806,7 @@ async fn malformed_gateway_answers_never_pass_for_an_acknowledgement() {
 fn start_persister(sys: &System) {
     let (cfg, queue, token) = (sys.cfg.clone(), sys.queue.clone(), sys.shutdown.clone());
     let store: Arc<dyn clickday_store::Store> = sys.store.clone();
-    let clock: clickday_persister::WallClock = Arc::new(|| 0);
+    let clock: clickday_core::Clock = Arc::new(|| 0);
     tokio::spawn(async move { clickday_persister::run(&cfg, queue, store, clock, token).await });
 }
 

@@ -9,9 +9,9 @@
 //! crash between sending and recording it carries the same id and
 //! receiving systems can recognise it.
 
-use crate::receipts::rome_time;
 use clickday_config::{EmailConfig, EmailTransport};
 use clickday_core::time::format_rfc3339_nanos;
+use clickday_core::time::format_rome;
 use clickday_store::{EmailContent, EmailJob, ReceivedSubmission, Store};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
@@ -48,14 +48,20 @@ impl EmailStage {
         sender: &str,
         metrics: Arc<crate::metrics::Metrics>,
         ingest_backlog: Arc<std::sync::atomic::AtomicBool>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, crate::PersisterError> {
         let from: Mailbox = cfg
             .from
             .parse()
-            .map_err(|e| format!("email.from {:?}: {e}", cfg.from))?;
+            .map_err(|source| crate::PersisterError::Sender {
+                from: cfg.from.clone(),
+                source,
+            })?;
         let transport = match &cfg.transport {
             EmailTransport::Files(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|source| crate::PersisterError::Outbox {
+                    path: dir.clone(),
+                    source,
+                })?;
                 Transport::Files(dir.clone())
             }
             EmailTransport::Smtp { host, port } => Transport::Smtp(
@@ -87,7 +93,7 @@ impl EmailStage {
                     () = tokio::time::sleep(IDLE) => continue,
                 }
             }
-            let queued = match self.store.queue_emails(BATCH).await {
+            let queued = match self.store.queue_confirmations(BATCH).await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(error = %e, "moving submissions to the email outbox failed; retrying");
@@ -175,7 +181,7 @@ fn message(job: &EmailJob, from: &Mailbox) -> Result<Message, String> {
 
 /// The confirmation of a stored submission, Italian first, English below.
 fn received(job: &ReceivedSubmission) -> (String, String) {
-    let rome = rome_time(job.received_at);
+    let rome = format_rome(job.received_at);
     let utc = format_rfc3339_nanos(job.received_at);
     let body = format!(
         "Gentile utente,\n\n\

@@ -21,8 +21,31 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// The wall clock in Unix nanoseconds (injected for tests).
-pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+/// Why the persister could not start (once running, it retries instead).
+#[derive(Debug, thiserror::Error)]
+pub enum PersisterError {
+    /// The receipt signing key could not be read or created.
+    #[error("receipt key {}: {source}", path.display())]
+    ReceiptKey {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `email.from` is not a mailbox.
+    #[error("email.from {from:?}: {source}")]
+    Sender {
+        from: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+    /// The folder of written emails could not be made.
+    #[error("email folder {}: {source}", path.display())]
+    Outbox {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// Runs the persister until `shutdown`: one consumer task per queue shard,
 /// the receipt stage and the ranking task. Each consumer finishes (stores
@@ -31,9 +54,9 @@ pub async fn run(
     cfg: &Config,
     queue: Arc<dyn Queue>,
     store: Arc<dyn Store>,
-    clock: WallClock,
+    clock: clickday_core::Clock,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
+) -> Result<(), PersisterError> {
     run_with_metrics(cfg, queue, store, clock, Arc::default(), shutdown).await
 }
 
@@ -42,15 +65,15 @@ pub async fn run_with_metrics(
     cfg: &Config,
     queue: Arc<dyn Queue>,
     store: Arc<dyn Store>,
-    clock: WallClock,
+    clock: clickday_core::Clock,
     metrics: Arc<metrics::Metrics>,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let key = receipts::load_or_create_key(&cfg.receipts.key_file).map_err(|e| {
-        std::io::Error::other(format!(
-            "receipt key {}: {e}",
-            cfg.receipts.key_file.display()
-        ))
+) -> Result<(), PersisterError> {
+    let key = receipts::load_or_create_key(&cfg.receipts.key_file).map_err(|source| {
+        PersisterError::ReceiptKey {
+            path: cfg.receipts.key_file.clone(),
+            source,
+        }
     })?;
     let shared = Arc::new(ingest::Ingest::new(
         cfg,
@@ -73,8 +96,7 @@ pub async fn run_with_metrics(
         &cfg.persister.consumer,
         metrics.clone(),
         shared.backlog_flag(),
-    )
-    .map_err(std::io::Error::other)?;
+    )?;
     tasks.spawn(metrics.clone().refresh_loop(
         queue.clone(),
         store.clone(),

@@ -129,7 +129,7 @@ impl Metrics {
         self: Arc<Self>,
         queue: Arc<dyn Queue>,
         store: Arc<dyn Store>,
-        clock: crate::WallClock,
+        clock: clickday_core::Clock,
         shutdown: CancellationToken,
     ) {
         loop {

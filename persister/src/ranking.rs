@@ -37,7 +37,7 @@ pub(crate) struct Ranker {
     queue: Arc<dyn Queue>,
     store: Arc<dyn Store>,
     touched: Arc<Mutex<BTreeSet<String>>>,
-    clock: crate::WallClock,
+    clock: clickday_core::Clock,
     /// Submissions stamped just before closing may still be on their way
     /// into the queue for up to the enqueue timeout: wait this long more.
     grace: u64,
@@ -49,7 +49,7 @@ impl Ranker {
         queue: Arc<dyn Queue>,
         store: Arc<dyn Store>,
         touched: Arc<Mutex<BTreeSet<String>>>,
-        clock: crate::WallClock,
+        clock: clickday_core::Clock,
     ) -> Self {
         Ranker {
             calendar: cfg.calendar.clone(),

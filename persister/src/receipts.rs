@@ -4,8 +4,6 @@
 
 mod pdf;
 
-pub(crate) use pdf::rome_time;
-
 use clickday_core::Submission;
 use clickday_core::receipt::{receipt_key_id, sign_statement, statement_text};
 use clickday_store::{Receipt, Store};
@@ -114,7 +112,7 @@ impl ReceiptStage {
                     () = tokio::time::sleep(IDLE) => continue,
                 }
             }
-            let jobs = match self.store.receipt_jobs(self.batch).await {
+            let jobs = match self.store.awaiting_receipt(self.batch).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::warn!(error = %e, "receipt jobs unavailable; retrying");

@@ -69,7 +69,7 @@ async fn run_until(s: &Setup, mut done: impl AsyncFnMut() -> bool) {
             s.store.clone(),
             shutdown.clone(),
         );
-        let clock: clickday_persister::WallClock = Arc::new(|| 0);
+        let clock: clickday_core::Clock = Arc::new(|| 0);
         tokio::spawn(async move {
             clickday_persister::run(&cfg, queue, store, clock, token)
                 .await

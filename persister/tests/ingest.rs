@@ -8,9 +8,9 @@ use clickday_config::Config;
 use clickday_core::Submission;
 use clickday_queue::{Enqueued, Queue, RedisQueue, SqliteInbox};
 use clickday_store::{PgStore, RankingFilter, SqliteStore, Store};
-use clickday_testkit::{Postgres, RedisServer};
+use clickday_testkit::{Postgres, RedisServer, eventually};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const OPENS: u64 = 1_296_457_200_000_000_000; // 2011-01-31T07:00:00Z
@@ -66,12 +66,12 @@ async fn fill(queue: &dyn Queue, range: std::ops::Range<u64>) -> Vec<Submission>
 }
 
 /// After the click day: the ranker may run.
-fn after_close() -> clickday_persister::WallClock {
+fn after_close() -> clickday_core::Clock {
     Arc::new(|| CLOSES + 60_000_000_000)
 }
 
 /// During the click day: the ranker must not run yet.
-fn during() -> clickday_persister::WallClock {
+fn during() -> clickday_core::Clock {
     Arc::new(|| OPENS + 1)
 }
 
@@ -79,7 +79,7 @@ fn start(
     cfg: &Config,
     queue: Arc<dyn Queue>,
     store: Arc<dyn Store>,
-    clock: clickday_persister::WallClock,
+    clock: clickday_core::Clock,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let shutdown = CancellationToken::new();
     let cfg = cfg.clone();
@@ -101,11 +101,7 @@ async fn stored_count(store: &dyn Store) -> usize {
 }
 
 async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !done().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    eventually(what, limit, async || done().await.then_some(())).await
 }
 
 async fn drained(queue: &dyn Queue) -> bool {
@@ -280,14 +276,35 @@ async fn postgres_down_mid_drain_loses_nothing_and_acks_nothing_early() {
     let queue: Arc<dyn Queue> = Arc::new(RedisQueue::connect(&redis.url(), 2, 2).await.unwrap());
     let store: Arc<dyn Store> = Arc::new(PgStore::connect(&pg.url()).await.unwrap());
     let records = fill(&*queue, 0..3_000).await;
-    let (shutdown, task) = start(&config("p1", ""), queue.clone(), store.clone(), during());
+    let metrics: Arc<clickday_persister::metrics::Metrics> = Arc::default();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let (cfg, queue, store, metrics, token) = (
+            config("p1", ""),
+            queue.clone(),
+            store.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        async move {
+            clickday_persister::run_with_metrics(&cfg, queue, store, during(), metrics, token)
+                .await
+                .unwrap()
+        }
+    });
     wait_for("some stored", Duration::from_secs(30), async || {
         stored_count(&*store).await > 0
     })
     .await;
     pg.stop_immediate();
-    // While the database is down nothing more can be acknowledged.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // While the database is down nothing more can be acknowledged: wait
+    // until a batch has failed against it, then look at the queue.
+    eventually(
+        "a batch refused by the stopped database",
+        Duration::from_secs(30),
+        async || (metrics.store_errors.get() > 0).then_some(()),
+    )
+    .await;
     let mut unfinished = 0;
     for shard in 0..queue.shards() {
         unfinished += queue.pending(shard).await.unwrap() + queue.backlog(shard).await.unwrap();

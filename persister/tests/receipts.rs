@@ -59,7 +59,7 @@ async fn receipts_are_readable_signed_and_tamper_evident() {
     let shutdown = CancellationToken::new();
     let task = {
         let (queue, store, token) = (queue.clone(), store.clone(), shutdown.clone());
-        let clock: clickday_persister::WallClock = Arc::new(|| 0);
+        let clock: clickday_core::Clock = Arc::new(|| 0);
         tokio::spawn(async move {
             clickday_persister::run(&cfg, queue, store, clock, token)
                 .await

@@ -186,7 +186,7 @@ pub async fn register(
     let token = link_token(&portal, &user.user_id, TokenPurpose::Confirm, &secret);
     match portal.store.create_user(&user, &token).await {
         Ok(()) => {}
-        Err(StoreError::Rejected(_)) => {
+        Err(StoreError::Taken { .. }) => {
             errors.insert(
                 "email",
                 i18n::text(visitor.lang, "field.email_taken").into(),

@@ -244,7 +244,7 @@ pub async fn register_key(
     };
     match portal.store.import_accounts(&[account]).await {
         Ok(()) => {}
-        Err(clickday_store::StoreError::Rejected(_)) => {
+        Err(clickday_store::StoreError::KeyConflict { .. }) => {
             return Err(Problem::new(
                 StatusCode::CONFLICT,
                 "conflict",

@@ -25,14 +25,9 @@ use std::sync::Arc;
 const WORKER_SURNAME: &str = "lavoratore_cognome";
 const WORKER_NAME: &str = "lavoratore_nome";
 
-fn now_nanos() -> u64 {
-    jiff::Timestamp::now().as_nanosecond().max(0) as u64
-}
-
 fn check_context(portal: &Portal) -> CheckContext<'_> {
-    let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap_or(jiff::tz::TimeZone::UTC);
     CheckContext {
-        today: jiff::Timestamp::now().to_zoned(rome).date(),
+        today: clickday_core::time::rome_date((portal.clock)()),
         calendar: &portal.calendar,
     }
 }
@@ -145,7 +140,7 @@ async fn show_list(
             }
         })
         .collect();
-    let now = now_nanos();
+    let now = (portal.clock)();
     let click_days: Vec<Value> = portal
         .calendar
         .days()
@@ -194,12 +189,7 @@ fn state_key(draft: &Draft) -> &'static str {
 
 /// The sent application's facts for the summary.
 fn sent_context(sent: &Sent) -> Value {
-    let received = jiff::Timestamp::from_nanosecond(i128::from(sent.received_at))
-        .map(|t| {
-            let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap_or(jiff::tz::TimeZone::UTC);
-            format!("{}", t.to_zoned(rome).strftime("%d/%m/%Y %H:%M:%S%.3f %Z"))
-        })
-        .unwrap_or_default();
+    let received = clickday_core::time::format_rome(sent.received_at);
     minijinja::context! {
         submission_id => &sent.submission_id,
         received_at => received,
@@ -231,7 +221,7 @@ pub async fn create(
     let (day_id, category) = choice.split_once('|').unwrap_or((choice, ""));
     let day = portal.calendar.get(day_id);
     let open_for_it =
-        day.is_some_and(|d| d.categories.contains(category) && d.closes_at > now_nanos());
+        day.is_some_and(|d| d.categories.contains(category) && d.closes_at > (portal.clock)());
     let Some(model) = portal
         .model(category)
         .filter(|_| open_for_it && user.kind.sends())

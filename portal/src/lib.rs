@@ -43,6 +43,8 @@ pub struct Portal {
     store: Arc<dyn PortalStore>,
     settings: PortalConfig,
     calendar: Calendar,
+    /// "Now" for open click days and the forms' "today".
+    clock: clickday_core::Clock,
     models: Vec<ApplicationModel>,
     views: views::Views,
     /// Sign-in attempts per client address and per username.
@@ -52,6 +54,15 @@ pub struct Portal {
 
 impl Portal {
     pub fn new(cfg: &Config, store: Arc<dyn PortalStore>) -> Arc<Self> {
+        Self::with_clock(cfg, store, clickday_core::system_clock())
+    }
+
+    /// [`Portal::new`] reading the time from `clock`.
+    pub fn with_clock(
+        cfg: &Config,
+        store: Arc<dyn PortalStore>,
+        clock: clickday_core::Clock,
+    ) -> Arc<Self> {
         let per_minute =
             NonZeroU32::new(cfg.portal.login_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_minute(per_minute);
@@ -59,6 +70,7 @@ impl Portal {
             store,
             settings: cfg.portal.clone(),
             calendar: cfg.calendar.clone(),
+            clock,
             models: cfg.application_models.clone(),
             views: views::Views::new(),
             logins_by_address: RateLimiter::keyed(quota),

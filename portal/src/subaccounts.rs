@@ -134,7 +134,7 @@ pub async fn create(
     };
     match portal.store.create_user(&sub, &token).await {
         Ok(()) => {}
-        Err(StoreError::Rejected(_)) => {
+        Err(StoreError::Taken { .. }) => {
             errors.insert(
                 "email",
                 i18n::text(visitor.lang, "field.email_taken").into(),

@@ -14,6 +14,7 @@ pub use redis::RedisQueue;
 pub use sqlite::SqliteInbox;
 
 use clickday_core::Submission;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What happened to an enqueued submission.
@@ -31,15 +32,39 @@ pub enum Enqueued {
     Conflict,
 }
 
-/// Failures of the queue itself (never the client's fault).
-#[derive(Debug, thiserror::Error)]
+/// Failures of the queue itself (never the client's fault). Cloneable, so
+/// one failed group commit answers every request of its batch.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     /// The backend could not be reached or could not make the write durable.
-    #[error("queue unavailable: {0}")]
-    Unavailable(String),
+    #[error("queue unavailable: {source}")]
+    Unavailable {
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// The SQLite inbox's writer task has stopped (the process is ending).
+    #[error("queue unavailable: the inbox writer has stopped")]
+    Stopped,
+    /// The folder of the SQLite inbox could not be made.
+    #[error("queue folder {}: {source}", path.display())]
+    DataDir {
+        path: std::path::PathBuf,
+        source: Arc<std::io::Error>,
+    },
+    /// The queue URL names no backend.
+    #[error("{url:?}: expected sqlite://PATH or redis://HOST:PORT/DB")]
+    BadUrl { url: String },
     /// The backend answered something this code does not understand.
     #[error("queue protocol error: {0}")]
     Protocol(String),
+}
+
+impl QueueError {
+    /// The backend failed with `source`.
+    pub(crate) fn unavailable(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        QueueError::Unavailable {
+            source: Arc::new(source),
+        }
+    }
 }
 
 /// One entry handed to a consumer. `submission` is `Err` for an entry that
@@ -135,8 +160,8 @@ pub async fn open(
             SqliteInbox::open(std::path::Path::new(path), sqlite_max_batch).await?,
         ))
     } else {
-        Err(QueueError::Unavailable(format!(
-            "{url:?}: expected sqlite://PATH or redis://HOST:PORT/DB"
-        )))
+        Err(QueueError::BadUrl {
+            url: url.to_string(),
+        })
     }
 }

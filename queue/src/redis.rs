@@ -42,7 +42,7 @@ pub struct RedisQueue {
 }
 
 fn unavailable(e: redis::RedisError) -> QueueError {
-    QueueError::Unavailable(e.to_string())
+    QueueError::unavailable(e)
 }
 
 impl RedisQueue {

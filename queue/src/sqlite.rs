@@ -7,6 +7,7 @@
 
 use crate::{Delivery, Enqueued, Queue, QueueError};
 use bytes::Bytes;
+use clickday_core::Clock;
 use clickday_core::{Application, ArrivalStamp, Submission};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
@@ -17,7 +18,7 @@ use sqlx::{Connection as _, Row as _, SqliteConnection};
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 type Reply = oneshot::Sender<Result<Enqueued, QueueError>>;
@@ -30,13 +31,15 @@ pub struct SqliteInbox {
     /// Woken after each commit, so blocked consumers in this process see
     /// new rows at once; other processes fall back to polling.
     committed: Arc<Notify>,
+    /// When entries were delivered, to find a dead consumer's stale ones.
+    clock: Clock,
 }
 
 const COLUMNS: &str = "seq, submission_id, account_id, key_id, application_id, click_day, category, \
     province, form, received_at, node, node_seq, body, body_sha256, signature";
 
-fn unavailable(e: impl std::fmt::Display) -> QueueError {
-    QueueError::Unavailable(e.to_string())
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> QueueError {
+    QueueError::unavailable(e)
 }
 
 pub(crate) fn migrator() -> Migrator {
@@ -55,9 +58,20 @@ pub(crate) fn migrator() -> Migrator {
 
 impl SqliteInbox {
     pub async fn open(path: &Path, max_batch: usize) -> Result<Self, QueueError> {
+        Self::open_with_clock(path, max_batch, clickday_core::system_clock()).await
+    }
+
+    /// [`SqliteInbox::open`] reading delivery times from `clock`.
+    pub async fn open_with_clock(
+        path: &Path,
+        max_batch: usize,
+        clock: Clock,
+    ) -> Result<Self, QueueError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| unavailable(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| QueueError::DataDir {
+                path: dir.to_path_buf(),
+                source: Arc::new(e),
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -86,7 +100,12 @@ impl SqliteInbox {
             writer,
             pool,
             committed,
+            clock,
         })
+    }
+
+    fn now_ms(&self) -> u64 {
+        (self.clock)() / 1_000_000
     }
 
     /// Hands a batch to a consumer: one UPDATE … RETURNING, so two consumers
@@ -108,7 +127,7 @@ impl SqliteInbox {
         );
         let rows = sqlx::query(&sql)
             .bind(consumer)
-            .bind(now_ms() as i64)
+            .bind(self.now_ms() as i64)
             .bind(max as i64)
             .bind(stale_before.map(|ms| ms as i64))
             .fetch_all(&self.pool)
@@ -138,8 +157,9 @@ async fn write_loop(
             }
             Err(e) => {
                 tracing::error!(error = %e, batch = batch.len(), "inbox commit failed");
+                let failure = unavailable(e);
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(unavailable(&e)));
+                    let _ = reply.send(Err(failure.clone()));
                 }
             }
         }
@@ -247,13 +267,6 @@ fn row_to_delivery(row: &SqliteRow) -> Delivery {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 #[async_trait::async_trait]
 impl Queue for SqliteInbox {
     async fn enqueue(&self, record: &Submission) -> Result<Enqueued, QueueError> {
@@ -261,10 +274,8 @@ impl Queue for SqliteInbox {
         self.writer
             .send((record.clone(), reply))
             .await
-            .map_err(|_| unavailable("inbox writer stopped"))?;
-        outcome
-            .await
-            .map_err(|_| unavailable("inbox writer stopped"))?
+            .map_err(|_| QueueError::Stopped)?;
+        outcome.await.map_err(|_| QueueError::Stopped)?
     }
 
     async fn check_ready(&self) -> Result<(), QueueError> {
@@ -273,7 +284,7 @@ impl Queue for SqliteInbox {
             .await
             .map_err(unavailable)?;
         if self.writer.is_closed() {
-            return Err(unavailable("inbox writer stopped"));
+            return Err(QueueError::Stopped);
         }
         Ok(())
     }
@@ -320,7 +331,7 @@ impl Queue for SqliteInbox {
         min_idle: Duration,
         max: usize,
     ) -> Result<Vec<Delivery>, QueueError> {
-        let stale_before = now_ms().saturating_sub(min_idle.as_millis() as u64);
+        let stale_before = self.now_ms().saturating_sub(min_idle.as_millis() as u64);
         self.take(consumer, Some(stale_before), max).await
     }
 

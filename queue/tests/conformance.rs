@@ -225,7 +225,7 @@ async fn redis_killed_means_errors_and_restart_keeps_every_acknowledged_record()
             .enqueue(&record("late", &format!("x{i}"), "{}", 9_000 + i))
             .await;
         assert!(
-            matches!(outcome, Err(QueueError::Unavailable(_))),
+            matches!(outcome, Err(QueueError::Unavailable { .. })),
             "no success while Redis is down: {outcome:?}"
         );
     }

@@ -149,7 +149,8 @@ pub async fn run(cfg: &Config, action: Action) -> anyhow::Result<()> {
 /// A key owned by another account is the operator's input error.
 fn rejected(e: clickday_store::StoreError) -> anyhow::Error {
     match e {
-        clickday_store::StoreError::Rejected(msg) => UsageError(msg).into(),
+        e @ (clickday_store::StoreError::KeyConflict { .. }
+        | clickday_store::StoreError::Invalid { .. }) => UsageError(e.to_string()).into(),
         other => other.into(),
     }
 }

@@ -11,18 +11,15 @@ use anyhow::Context as _;
 use clickday_config::{Config, ConfigError};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A mistake in the command line or its input files (exit code 64).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// Now, for the commands themselves (the services are handed a clock).
 pub fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    clickday_core::system_clock()()
 }
 
 pub fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {

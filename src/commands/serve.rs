@@ -104,7 +104,7 @@ pub async fn start(
             cfg,
             queue.clone(),
             store.clone(),
-            clickday_gateway::system_clock(),
+            clickday_core::system_clock(),
             shutdown.clone(),
         )
         .await?;
@@ -138,7 +138,7 @@ pub async fn start(
             tracing::info!(url = %format!("http://{bound}/metrics"), "persister metrics");
         }
         let (cfg, token) = (cfg.clone(), shutdown.clone());
-        let clock: clickday_persister::WallClock = Arc::new(super::now_nanos);
+        let clock = clickday_core::system_clock();
         Some(tokio::spawn(async move {
             clickday_persister::run_with_metrics(&cfg, queue, store, clock, metrics, token)
                 .await

@@ -64,7 +64,9 @@ pub(crate) fn dedupe_accounts(accounts: &[NewAccount]) -> Vec<&NewAccount> {
 }
 
 pub(crate) fn key_conflict(key_id: &str, owner: &str, wanted: &str) -> crate::StoreError {
-    crate::StoreError::Rejected(format!(
-        "key {key_id} is registered to account {owner:?}, not {wanted:?}; nothing was imported"
-    ))
+    crate::StoreError::KeyConflict {
+        key_id: key_id.to_string(),
+        owner: owner.to_string(),
+        wanted: wanted.to_string(),
+    }
 }

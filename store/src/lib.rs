@@ -1,12 +1,20 @@
 //! The store: database schema, migrations and queries, behind one contract
-//! ([`Store`]) with two backends, PostgreSQL (production) and SQLite (the
-//! embedded default). Both pass the same conformance suite (`tests/`).
+//! split by owner — [`Keys`], [`Submissions`], [`Receipts`], [`Outbox`]
+//! (together [`Store`]) and [`PortalStore`] — with two backends, PostgreSQL
+//! (production) and SQLite (the embedded default). Each operation's SQL is
+//! written once for both (`$n` parameters, plain SQL both run); the
+//! backends keep only what really differs: bulk writes (COPY and `UNNEST`
+//! vs row by row) and leasing (`FOR UPDATE SKIP LOCKED`). Both pass the
+//! same conformance suite (`tests/`).
 
 mod accounts;
+mod keys;
 mod migrate;
+mod outbox;
 pub mod portal;
 mod portal_sql;
 mod postgres;
+mod receipts;
 mod rows;
 mod sqlite;
 mod submissions;
@@ -24,13 +32,40 @@ pub use submissions::{
 use clickday_core::Submission;
 use std::sync::Arc;
 
-/// Store failures, split by who can fix them.
+/// Store failures, split by who can fix them: the caller (nothing was
+/// written), the stored data, or the database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The request contradicts what is stored (e.g. a key owned by another
-    /// account); nothing was written.
-    #[error("{0}")]
-    Rejected(String),
+    /// A key is already registered to another account; nothing was written.
+    #[error(
+        "key {key_id} is registered to account {owner:?}, not {wanted:?}; nothing was imported"
+    )]
+    KeyConflict {
+        key_id: String,
+        owner: String,
+        wanted: String,
+    },
+    /// A value that must be unique (a user's email, an application or a
+    /// ticket id) is taken; nothing was written.
+    #[error("{what} already exists")]
+    Taken { what: &'static str },
+    /// A value handed to the store breaks its rule; nothing was written.
+    #[error("{field}: {rule}")]
+    Invalid { field: &'static str, rule: String },
+    /// The store URL names no backend.
+    #[error("{url:?}: expected sqlite://PATH or postgres://…")]
+    BadUrl { url: String },
+    /// The folder of the SQLite file could not be made.
+    #[error("{}: {source}", path.display())]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored value does not read back as what it must be (changed by
+    /// hand, or written by a newer version).
+    #[error("stored {column} is not valid: {detail}")]
+    Corrupt { column: String, detail: String },
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -39,12 +74,12 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
-/// The store contract. Everything the ranking depends on will live here.
+/// Accounts and their keys: all the gateway needs.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Keys: Send + Sync + 'static {
     /// Creates or updates accounts and registers their keys, all or nothing.
     /// Re-importing the same lines changes nothing; a key already registered
-    /// to another account is refused.
+    /// to another account is refused ([`StoreError::KeyConflict`]).
     async fn import_accounts(&self, accounts: &[NewAccount]) -> Result<(), StoreError>;
 
     /// Revokes a key; returns false when no such active key exists.
@@ -56,7 +91,12 @@ pub trait Store: Send + Sync + 'static {
     /// Keys changed at or after `since` (database microseconds; `None` =
     /// all), with the database time at which the read began.
     async fn key_changes(&self, since: Option<i64>) -> Result<KeyChanges, StoreError>;
+}
 
+/// Stored submissions, their forwarding entries, dead letters and the
+/// ranking: the persister's ingestion and ranker, audits, `status`.
+#[async_trait::async_trait]
+pub trait Submissions: Send + Sync + 'static {
     /// Stores a batch in one transaction: new submissions with their
     /// forwarding entries, and dead letters. Idempotent: a submission id
     /// stored before is counted as `already` and left untouched; a
@@ -94,8 +134,16 @@ pub trait Store: Send + Sync + 'static {
     /// Every dead letter, oldest first.
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
 
+    /// Counters of the whole pipeline (stored, receipts, emails, dead
+    /// letters), in one read.
+    async fn status(&self) -> Result<StoreStatus, StoreError>;
+}
+
+/// Signed receipts: the persister's receipt stage and whoever shows them.
+#[async_trait::async_trait]
+pub trait Receipts: Send + Sync + 'static {
     /// Up to `limit` stored submissions still without a receipt, oldest first.
-    async fn receipt_jobs(&self, limit: usize) -> Result<Vec<Submission>, StoreError>;
+    async fn awaiting_receipt(&self, limit: usize) -> Result<Vec<Submission>, StoreError>;
 
     /// Saves receipts and marks their submissions `ready`, in one
     /// transaction; a receipt already saved (by another persister) is kept.
@@ -106,11 +154,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Arrival stamp of the oldest stored submission without a receipt.
     async fn oldest_without_receipt(&self) -> Result<Option<u64>, StoreError>;
+}
 
+/// The email outbox: confirmations of stored submissions and messages
+/// written by the portal, leased to senders.
+#[async_trait::async_trait]
+pub trait Outbox: Send + Sync + 'static {
     /// Turns up to `limit` stored submissions still waiting for their
     /// confirmation into outbox rows (or marks them as having no address);
     /// returns how many submissions it took, so callers know to come back.
-    async fn queue_emails(&self, limit: usize) -> Result<u64, StoreError>;
+    async fn queue_confirmations(&self, limit: usize) -> Result<u64, StoreError>;
 
     /// Queues a message its sender wrote (the portal's confirmations,
     /// resets, tickets) in the same outbox; returns its outbox id.
@@ -138,10 +191,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Emails not yet sent, including submissions not yet in the outbox.
     async fn unsent_emails(&self) -> Result<u64, StoreError>;
-
-    /// Counters of the whole store, in one read.
-    async fn status(&self) -> Result<StoreStatus, StoreError>;
 }
+
+/// The whole store as the pipeline sees it; each part is its own trait so a
+/// reader finds an operation by its owner. Every backend that implements
+/// the parts is a `Store`.
+pub trait Store: Keys + Submissions + Receipts + Outbox {}
+
+impl<T: Keys + Submissions + Receipts + Outbox> Store for T {}
 
 /// Opens (creating and migrating) the store named by `url`:
 /// `sqlite://PATH` or `postgres://…`.
@@ -158,8 +215,8 @@ pub async fn open_portal(url: &str) -> Result<Arc<dyn PortalStore>, StoreError> 
             SqliteStore::open(std::path::Path::new(path)).await?,
         ))
     } else {
-        Err(StoreError::Rejected(format!(
-            "{url:?}: expected sqlite://PATH or postgres://…"
-        )))
+        Err(StoreError::BadUrl {
+            url: url.to_string(),
+        })
     }
 }

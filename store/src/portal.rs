@@ -332,7 +332,7 @@ pub struct Forwarded {
 #[async_trait::async_trait]
 pub trait PortalStore: crate::Store {
     /// Creates an unconfirmed user with its confirmation link, all or
-    /// nothing; an email already registered is `Rejected`.
+    /// nothing; an email already registered is `StoreError::Taken`.
     async fn create_user(&self, user: &NewUser, confirm: &NewToken) -> Result<(), StoreError>;
 
     async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError>;

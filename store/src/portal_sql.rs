@@ -48,11 +48,9 @@ fn owners_in(owners: usize) -> String {
     format!("a.user_id IN ({})", list.join(", "))
 }
 
-fn taken_or(e: sqlx::Error, what: &str) -> StoreError {
+fn taken_or(e: sqlx::Error, what: &'static str) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Rejected(format!("{what} already exists"))
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Taken { what },
         _ => StoreError::Database(e),
     }
 }

@@ -53,7 +53,14 @@ fields_for!(sqlx::sqlite::SqliteRow);
 fn fixed<const N: usize>(row: &impl Fields, column: &str) -> Result<[u8; N], StoreError> {
     row.bytes(column)?
         .try_into()
-        .map_err(|_| StoreError::Rejected(format!("stored {column} is not {N} bytes")))
+        .map_err(|_| corrupt(column, format!("not {N} bytes")))
+}
+
+fn corrupt(column: &str, detail: String) -> StoreError {
+    StoreError::Corrupt {
+        column: column.to_string(),
+        detail,
+    }
 }
 
 pub(crate) fn key_row(r: &impl Fields) -> Result<KeyRow, StoreError> {
@@ -164,7 +171,7 @@ pub(crate) fn user(r: &impl Fields) -> Result<User, StoreError> {
         email: r.text("email")?,
         password_hash: r.text("password_hash")?,
         kind: UserKind::parse(&kind)
-            .ok_or_else(|| StoreError::Rejected(format!("stored user kind {kind:?} unknown")))?,
+            .ok_or_else(|| corrupt("kind", format!("unknown user kind {kind:?}")))?,
         full_name: r.text("full_name")?,
         codice_fiscale: r.text("codice_fiscale")?,
         parent_user_id: r.opt_text("parent_user_id")?,
@@ -187,7 +194,7 @@ pub(crate) fn draft(r: &impl Fields) -> Result<Draft, StoreError> {
         province: r.opt_text("province")?,
         worker_name: r.opt_text("worker_name")?,
         state: DraftState::parse(&state)
-            .ok_or_else(|| StoreError::Rejected(format!("stored state {state:?} unknown")))?,
+            .ok_or_else(|| corrupt("state", format!("unknown draft state {state:?}")))?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
         sent: match r.opt_text("submission_id")? {
@@ -210,9 +217,8 @@ pub(crate) fn ticket(r: &impl Fields) -> Result<Ticket, StoreError> {
         user_id: r.text("user_id")?,
         topic: r.text("topic")?,
         subject: r.text("subject")?,
-        state: TicketState::parse(&state).ok_or_else(|| {
-            StoreError::Rejected(format!("stored ticket state {state:?} unknown"))
-        })?,
+        state: TicketState::parse(&state)
+            .ok_or_else(|| corrupt("state", format!("unknown ticket state {state:?}")))?,
         operator_id: r.opt_text("operator_id")?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,

@@ -138,7 +138,12 @@ impl NewEmail {
     /// Refuses what would make a broken or forged email: a bad address, a
     /// line break in the subject (header injection), an empty body.
     pub(crate) fn check(&self) -> Result<(), crate::StoreError> {
-        let reject = |m: String| Err(crate::StoreError::Rejected(m));
+        let reject = |field, rule: &str| {
+            Err(crate::StoreError::Invalid {
+                field,
+                rule: rule.to_string(),
+            })
+        };
         if self.kind.is_empty()
             || self.kind.len() > 64
             || !self
@@ -146,20 +151,20 @@ impl NewEmail {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
-            return reject(format!(
-                "email kind {:?}: letters, digits and '-', up to 64",
-                self.kind
-            ));
+            return reject("email kind", "letters, digits and '-', up to 64");
         }
-        crate::validate_email(&self.recipient).map_err(crate::StoreError::Rejected)?;
+        crate::validate_email(&self.recipient).map_err(|rule| crate::StoreError::Invalid {
+            field: "email recipient",
+            rule,
+        })?;
         if self.subject.trim().is_empty()
             || self.subject.contains(['\r', '\n'])
             || self.subject.len() > 200
         {
-            return reject("email subject: one line of 1 to 200 bytes".into());
+            return reject("email subject", "one line of 1 to 200 bytes");
         }
         if self.body.trim().is_empty() {
-            return reject("email body: empty".into());
+            return reject("email body", "empty");
         }
         Ok(())
     }
@@ -209,3 +214,153 @@ pub(crate) const STATUS_SQL: &str = "SELECT \
     (SELECT min(received_at) FROM submissions WHERE receipt_state = 'pending'), \
     (SELECT count(*) FROM email_outbox WHERE sent_at IS NULL) + (SELECT count(*) FROM submissions WHERE email_state = 'pending'), \
     (SELECT count(*) FROM dead_letters)";
+
+macro_rules! submissions_for {
+    ($store:ty, $now:expr) => {
+        #[async_trait::async_trait]
+        impl crate::Submissions for $store {
+            async fn persist_batch(
+                &self,
+                submissions: &[Submission],
+                dead: &[DeadLetter],
+            ) -> Result<Persisted, crate::StoreError> {
+                self.persist(submissions, dead).await
+            }
+
+            async fn rank(&self, input: &RankingInput) -> Result<u64, crate::StoreError> {
+                let now = $now;
+                let mut tx = self.pool().begin().await?;
+                sqlx::query("DELETE FROM quotas WHERE click_day = $1")
+                    .bind(&input.click_day)
+                    .execute(&mut *tx)
+                    .await?;
+                // A few hundred (category, province) rows: one by one is fine.
+                for q in &input.quotas {
+                    sqlx::query(
+                        "INSERT INTO quotas (click_day, category, province, places) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&input.click_day)
+                    .bind(&q.category)
+                    .bind(&q.province)
+                    .bind(i64::from(q.places))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE submissions SET rank = NULL, within_quota = NULL WHERE click_day = $1",
+                )
+                .bind(&input.click_day)
+                .execute(&mut *tx)
+                .await?;
+                let ranked = sqlx::query(
+                    "UPDATE submissions AS s SET rank = r.rn, within_quota = (r.rn <= COALESCE(q.places, 0)) \
+                     FROM (SELECT submission_id, category, province, \
+                                  row_number() OVER (PARTITION BY category, province ORDER BY received_at, node, node_seq) AS rn \
+                           FROM submissions WHERE click_day = $1 AND received_at >= $2 AND received_at < $3) AS r \
+                     LEFT JOIN quotas AS q ON q.click_day = $1 AND q.category = r.category AND q.province = r.province \
+                     WHERE s.submission_id = r.submission_id",
+                )
+                .bind(&input.click_day)
+                .bind(input.opens_at as i64)
+                .bind(input.closes_at as i64)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                sqlx::query(&format!(
+                    "INSERT INTO rankings (click_day, opens_at, closes_at, ranked, ranked_at) \
+                     VALUES ($1, $2, $3, $4, {now}) \
+                     ON CONFLICT (click_day) DO UPDATE SET opens_at = excluded.opens_at, \
+                     closes_at = excluded.closes_at, ranked = excluded.ranked, ranked_at = excluded.ranked_at"
+                ))
+                .bind(&input.click_day)
+                .bind(input.opens_at as i64)
+                .bind(input.closes_at as i64)
+                .bind(ranked as i64)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(ranked)
+            }
+
+            async fn ranked_at(&self, click_day: &str) -> Result<Option<i64>, crate::StoreError> {
+                Ok(
+                    sqlx::query_scalar("SELECT ranked_at FROM rankings WHERE click_day = $1")
+                        .bind(click_day)
+                        .fetch_optional(self.pool())
+                        .await?,
+                )
+            }
+
+            async fn ranking(
+                &self,
+                click_day: &str,
+                filter: &RankingFilter,
+            ) -> Result<Vec<RankedRow>, crate::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM submission_ranking WHERE click_day = $1 \
+                     AND (CAST($2 AS TEXT) IS NULL OR category = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR province = $3) \
+                     ORDER BY category, province, rank IS NULL, rank, received_at, node, node_seq",
+                )
+                .bind(click_day)
+                .bind(filter.category.as_deref())
+                .bind(filter.province.as_deref())
+                .fetch_all(self.pool())
+                .await?;
+                rows.iter().map(crate::rows::ranked_row).collect()
+            }
+
+            async fn stored_body(
+                &self,
+                submission_id: &str,
+            ) -> Result<Option<StoredBody>, crate::StoreError> {
+                let row = sqlx::query(
+                    "SELECT received_at, body, body_sha256, signature FROM submissions \
+                     WHERE submission_id = $1",
+                )
+                .bind(submission_id)
+                .fetch_optional(self.pool())
+                .await?;
+                row.as_ref().map(crate::rows::stored_body).transpose()
+            }
+
+            async fn forwarding(&self, submission_id: &str) -> Result<Vec<String>, crate::StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT office_kind FROM forwarding WHERE submission_id = $1 ORDER BY office_kind",
+                )
+                .bind(submission_id)
+                .fetch_all(self.pool())
+                .await?)
+            }
+
+            async fn dead_letters(&self) -> Result<Vec<DeadLetter>, crate::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT queue_id, shard, reason, record FROM dead_letters ORDER BY id",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                rows.iter().map(crate::rows::dead_letter).collect()
+            }
+
+            async fn status(&self) -> Result<StoreStatus, crate::StoreError> {
+                let (submissions, without_receipt, oldest, unsent, dead): (
+                    i64,
+                    i64,
+                    Option<i64>,
+                    i64,
+                    i64,
+                ) = sqlx::query_as(STATUS_SQL).fetch_one(self.pool()).await?;
+                Ok(StoreStatus {
+                    submissions: submissions as u64,
+                    without_receipt: without_receipt as u64,
+                    oldest_without_receipt: oldest.map(|n| n as u64),
+                    unsent_emails: unsent as u64,
+                    dead_letters: dead as u64,
+                })
+            }
+        }
+    };
+}
+
+submissions_for!(crate::PgStore, crate::postgres::NOW);
+submissions_for!(crate::SqliteStore, crate::sqlite::NOW);

@@ -365,3 +365,31 @@ async fn collect(resp: http::Response<hyper::body::Incoming>) -> anyhow::Result<
         body,
     })
 }
+
+/// The certificate in the PEM file at `path` (a gateway's CA).
+pub fn read_ca(path: &std::path::Path) -> anyhow::Result<CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject as _;
+    Ok(CertificateDer::from_pem_file(path)?)
+}
+
+/// The `/metrics` text of the server at `addr`, read over a new HTTP/1.1
+/// connection that trusts `ca` (plain HTTP without).
+pub async fn metrics(
+    addr: SocketAddr,
+    ca: Option<&CertificateDer<'static>>,
+) -> anyhow::Result<String> {
+    let mut client = Client::connect(addr, Proto::Http1, ca).await?;
+    let reply = client.get("/metrics").await?;
+    Ok(String::from_utf8_lossy(&reply.body).into_owned())
+}
+
+/// The sum of the samples of counter `name` whose labels include `label`
+/// (e.g. `outcome="unavailable"`), over every other label.
+pub fn counter(metrics: &str, name: &str, label: &str) -> u64 {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix('{'))
+        .filter(|rest| rest.split('}').next().is_some_and(|l| l.contains(label)))
+        .filter_map(|rest| rest.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}

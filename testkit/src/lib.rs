@@ -39,6 +39,25 @@ pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) 
     }
 }
 
+/// Waits for a state the test can only observe from outside (a metric, a
+/// row, a file, an answer): runs `check` every 20 ms until it yields
+/// `Some`, and returns that; fails the test naming `what` once `limit` has
+/// passed.
+pub async fn eventually<T>(
+    what: &str,
+    limit: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// True when this process runs as root (CI does), checked without libc.
 pub fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt as _;

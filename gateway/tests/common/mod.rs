@@ -5,10 +5,11 @@
 #![allow(dead_code, unused_macros, unused_imports, clippy::unwrap_used)] // each test file uses a part
 
 use clickday_config::Config;
+use clickday_core::Clock;
 use clickday_core::PublicKey;
 use clickday_core::Submission;
 use clickday_core::time::parse_rfc3339;
-use clickday_gateway::{Running, WallClock};
+use clickday_gateway::Running;
 use clickday_queue::{MemoryQueue, Queue, RedisQueue, SqliteInbox};
 use clickday_store::{NewAccount, SqliteStore, Store};
 use clickday_testkit::{Applicant, Client, Proto, RedisServer};
@@ -142,7 +143,7 @@ impl TestGateway {
 
     async fn boot(&mut self) {
         let now = self.now.clone();
-        let clock: WallClock = Arc::new(move || now.load(Ordering::SeqCst));
+        let clock: Clock = Arc::new(move || now.load(Ordering::SeqCst));
         self.shutdown = CancellationToken::new();
         let running = clickday_gateway::start(
             &self.cfg,

@@ -3,7 +3,7 @@
 //! monospaced block so text extraction gives it back byte for byte.
 
 use clickday_core::Submission;
-use clickday_core::time::format_rfc3339_nanos;
+use clickday_core::time::{format_rfc3339_nanos, format_rome};
 use printpdf::{
     BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, TextItem,
 };
@@ -82,27 +82,6 @@ impl Layout {
     }
 }
 
-/// Arrival in Europe/Rome local time to the millisecond, e.g.
-/// `31/01/2011 08:00:00.051 CET`.
-pub(crate) fn rome_time(unix_nanos: u64) -> String {
-    let millis = (unix_nanos / 1_000_000) % 1_000;
-    let zoned = jiff::Timestamp::from_nanosecond(i128::from(unix_nanos))
-        .ok()
-        .and_then(|ts| {
-            jiff::tz::TimeZone::get("Europe/Rome")
-                .ok()
-                .map(|tz| ts.to_zoned(tz))
-        });
-    match zoned {
-        Some(z) => format!(
-            "{}.{millis:03} {}",
-            z.strftime("%d/%m/%Y %H:%M:%S"),
-            z.strftime("%Z")
-        ),
-        None => format_rfc3339_nanos(unix_nanos),
-    }
-}
-
 pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
     let s = content.submission;
     let app = &s.application;
@@ -123,7 +102,7 @@ pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
         "Arrivo (ora di Roma, al millisecondo)",
         "Arrival (Rome time, to the millisecond)",
     );
-    l.value(&rome_time(s.received_at()));
+    l.value(&format_rome(s.received_at()));
     l.heading(
         "Arrivo (UTC, al nanosecondo)",
         "Arrival (UTC, to the nanosecond)",

@@ -2,11 +2,11 @@
 
 use super::{NOW, SqliteStore};
 use crate::StoreError;
-use crate::submissions::{EMAIL_RECEIVED, EmailJob, NewEmail};
+use crate::submissions::{EMAIL_RECEIVED, EmailJob};
 use std::time::Duration;
 
 impl SqliteStore {
-    pub(crate) async fn to_outbox(&self, limit: usize) -> Result<u64, StoreError> {
+    pub(crate) async fn confirmations_to_outbox(&self, limit: usize) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT submission_id FROM submissions WHERE email_state = 'pending' ORDER BY received_at LIMIT ?")
@@ -39,21 +39,7 @@ impl SqliteStore {
         Ok(ids.len() as u64)
     }
 
-    pub(crate) async fn queue_written(&self, email: &NewEmail) -> Result<i64, StoreError> {
-        email.check()?;
-        Ok(sqlx::query_scalar(&format!(
-            "INSERT INTO email_outbox (kind, recipient, subject, body, next_attempt_at, created_at) \
-             VALUES (?, ?, ?, ?, {NOW}, {NOW}) RETURNING id"
-        ))
-        .bind(&email.kind)
-        .bind(&email.recipient)
-        .bind(&email.subject)
-        .bind(&email.body)
-        .fetch_one(self.pool())
-        .await?)
-    }
-
-    pub(crate) async fn claim(
+    pub(crate) async fn lease_emails(
         &self,
         sender: &str,
         limit: usize,
@@ -87,45 +73,6 @@ impl SqliteStore {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(crate::rows::email_job).collect()
-    }
-
-    pub(crate) async fn sent(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query(&format!(
-            "UPDATE email_outbox SET sent_at = {NOW}, attempts = attempts + 1, claimed_by = NULL, claimed_until = NULL \
-             WHERE id = ?"
-        ))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn failed(
-        &self,
-        id: i64,
-        error: &str,
-        retry_in: Duration,
-    ) -> Result<(), StoreError> {
-        sqlx::query(&format!(
-            "UPDATE email_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = {NOW} + ?, \
-             claimed_by = NULL, claimed_until = NULL WHERE id = ?"
-        ))
-        .bind(error)
-        .bind(retry_in.as_micros() as i64)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn unsent(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM email_outbox WHERE sent_at IS NULL) \
-             + (SELECT count(*) FROM submissions WHERE email_state = 'pending')",
-        )
-        .fetch_one(self.pool())
-        .await?;
-        Ok(n as u64)
     }
 }
 

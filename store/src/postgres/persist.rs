@@ -3,9 +3,7 @@
 
 use super::{NOW, PgStore};
 use crate::StoreError;
-use crate::submissions::{
-    DeadLetter, Persisted, RankedRow, RankingFilter, RankingInput, StoredBody, conflict_letter,
-};
+use crate::submissions::{DeadLetter, Persisted, conflict_letter};
 use clickday_core::Submission;
 use sqlx::{Acquire as _, Postgres, Transaction};
 use std::collections::HashSet;
@@ -86,116 +84,6 @@ impl PgStore {
             already: known.len(),
             dead: conflicts + dead.len(),
         })
-    }
-
-    pub(crate) async fn rank_day(&self, input: &RankingInput) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM quotas WHERE click_day = $1")
-            .bind(&input.click_day)
-            .execute(&mut *tx)
-            .await?;
-        let cats: Vec<&str> = input.quotas.iter().map(|q| q.category.as_str()).collect();
-        let provs: Vec<&str> = input.quotas.iter().map(|q| q.province.as_str()).collect();
-        let places: Vec<i64> = input.quotas.iter().map(|q| i64::from(q.places)).collect();
-        sqlx::query(
-            "INSERT INTO quotas (click_day, category, province, places) \
-             SELECT $1, cat, prov, places FROM UNNEST($2::text[], $3::text[], $4::bigint[]) AS t(cat, prov, places)",
-        )
-        .bind(&input.click_day)
-        .bind(&cats)
-        .bind(&provs)
-        .bind(&places)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE submissions SET rank = NULL, within_quota = NULL WHERE click_day = $1")
-            .bind(&input.click_day)
-            .execute(&mut *tx)
-            .await?;
-        let ranked = sqlx::query(
-            "UPDATE submissions AS s SET rank = r.rn, within_quota = (r.rn <= COALESCE(q.places, 0)) \
-             FROM (SELECT submission_id, category, province, \
-                          row_number() OVER (PARTITION BY category, province ORDER BY received_at, node, node_seq) AS rn \
-                   FROM submissions WHERE click_day = $1 AND received_at >= $2 AND received_at < $3) AS r \
-             LEFT JOIN quotas AS q ON q.click_day = $1 AND q.category = r.category AND q.province = r.province \
-             WHERE s.submission_id = r.submission_id",
-        )
-        .bind(&input.click_day)
-        .bind(input.opens_at as i64)
-        .bind(input.closes_at as i64)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query(&format!(
-            "INSERT INTO rankings (click_day, opens_at, closes_at, ranked, ranked_at) VALUES ($1, $2, $3, $4, {NOW}) \
-             ON CONFLICT (click_day) DO UPDATE SET opens_at = EXCLUDED.opens_at, closes_at = EXCLUDED.closes_at, \
-             ranked = EXCLUDED.ranked, ranked_at = EXCLUDED.ranked_at"
-        ))
-        .bind(&input.click_day)
-        .bind(input.opens_at as i64)
-        .bind(input.closes_at as i64)
-        .bind(ranked as i64)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(ranked)
-    }
-
-    pub(crate) async fn ranked_at_day(&self, click_day: &str) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT ranked_at FROM rankings WHERE click_day = $1")
-                .bind(click_day)
-                .fetch_optional(self.pool())
-                .await?,
-        )
-    }
-
-    pub(crate) async fn ranking_rows(
-        &self,
-        click_day: &str,
-        filter: &RankingFilter,
-    ) -> Result<Vec<RankedRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM submission_ranking WHERE click_day = $1 AND ($2::text IS NULL OR category = $2) \
-             AND ($3::text IS NULL OR province = $3) \
-             ORDER BY category, province, rank IS NULL, rank, received_at, node, node_seq",
-        )
-        .bind(click_day)
-        .bind(filter.category.as_deref())
-        .bind(filter.province.as_deref())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(crate::rows::ranked_row).collect()
-    }
-
-    pub(crate) async fn body_of(
-        &self,
-        submission_id: &str,
-    ) -> Result<Option<StoredBody>, StoreError> {
-        let row = sqlx::query("SELECT received_at, body, body_sha256, signature FROM submissions WHERE submission_id = $1")
-            .bind(submission_id)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(crate::rows::stored_body).transpose()
-    }
-
-    pub(crate) async fn forwarding_of(
-        &self,
-        submission_id: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT office_kind FROM forwarding WHERE submission_id = $1 ORDER BY office_kind",
-        )
-        .bind(submission_id)
-        .fetch_all(self.pool())
-        .await?)
-    }
-
-    pub(crate) async fn all_dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let rows =
-            sqlx::query("SELECT queue_id, shard, reason, record FROM dead_letters ORDER BY id")
-                .fetch_all(self.pool())
-                .await?;
-        rows.iter().map(crate::rows::dead_letter).collect()
     }
 }
 

@@ -2,11 +2,11 @@
 
 use super::{NOW, PgStore};
 use crate::StoreError;
-use crate::submissions::{EMAIL_RECEIVED, EmailJob, NewEmail};
+use crate::submissions::{EMAIL_RECEIVED, EmailJob};
 use std::time::Duration;
 
 impl PgStore {
-    pub(crate) async fn to_outbox(&self, limit: usize) -> Result<u64, StoreError> {
+    pub(crate) async fn confirmations_to_outbox(&self, limit: usize) -> Result<u64, StoreError> {
         let taken: i64 = sqlx::query_scalar(&format!(
             "WITH picked AS (SELECT submission_id FROM submissions WHERE email_state = 'pending' \
                              ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
@@ -26,21 +26,7 @@ impl PgStore {
         Ok(taken as u64)
     }
 
-    pub(crate) async fn queue_written(&self, email: &NewEmail) -> Result<i64, StoreError> {
-        email.check()?;
-        Ok(sqlx::query_scalar(&format!(
-            "INSERT INTO email_outbox (kind, recipient, subject, body, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, {NOW}, {NOW}) RETURNING id"
-        ))
-        .bind(&email.kind)
-        .bind(&email.recipient)
-        .bind(&email.subject)
-        .bind(&email.body)
-        .fetch_one(self.pool())
-        .await?)
-    }
-
-    pub(crate) async fn claim(
+    pub(crate) async fn lease_emails(
         &self,
         sender: &str,
         limit: usize,
@@ -67,44 +53,5 @@ impl PgStore {
             .collect::<Result<Vec<_>, StoreError>>()?;
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
-    }
-
-    pub(crate) async fn sent(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query(&format!(
-            "UPDATE email_outbox SET sent_at = {NOW}, attempts = attempts + 1, claimed_by = NULL, claimed_until = NULL \
-             WHERE id = $1"
-        ))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn failed(
-        &self,
-        id: i64,
-        error: &str,
-        retry_in: Duration,
-    ) -> Result<(), StoreError> {
-        sqlx::query(&format!(
-            "UPDATE email_outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = {NOW} + $2, \
-             claimed_by = NULL, claimed_until = NULL WHERE id = $3"
-        ))
-        .bind(error)
-        .bind(retry_in.as_micros() as i64)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn unsent(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM email_outbox WHERE sent_at IS NULL) \
-             + (SELECT count(*) FROM submissions WHERE email_state = 'pending')",
-        )
-        .fetch_one(self.pool())
-        .await?;
-        Ok(n as u64)
     }
 }
