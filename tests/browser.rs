@@ -10,9 +10,8 @@ mod common;
 
 use clickday_config::Config;
 use clickday_testkit::webdriver::{ChromeDriver, Session};
-use std::sync::Arc;
+use common::system::System;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// Waits (as WebDriver users do: a click may return before the page it
 /// loads is there) until the page shown contains `text`.
@@ -73,22 +72,7 @@ categories = ["lavoro-domestico"]
         dir = dir.path().display()
     );
     let cfg = Config::from_toml(&text, std::iter::empty(), 0).unwrap();
-    let store = clickday_store::open_portal(&cfg.store.to_url())
-        .await
-        .unwrap();
-    let queue = clickday_queue::open(&cfg.queue.url.to_url(), 1, 1, 64)
-        .await
-        .unwrap();
-    let shutdown = CancellationToken::new();
-    let persister = {
-        let (cfg, queue, store, token) =
-            (cfg.clone(), queue.clone(), store.clone(), shutdown.clone());
-        let clock: clickday_core::Clock = Arc::new(|| 0);
-        tokio::spawn(async move { clickday_persister::run(&cfg, queue, store, clock, token).await })
-    };
-    let _portal = clickday_portal::start(&cfg, store.clone(), shutdown.clone())
-        .await
-        .unwrap();
+    let sys = System::open(cfg).await.with_persister().with_portal().await;
 
     let driver = ChromeDriver::start().await.unwrap();
     let mut browser = driver.session().await.unwrap();
@@ -193,6 +177,5 @@ categories = ["lavoro-domestico"]
     page_says(&mut browser, "Pronta per l'invio").await;
 
     browser.quit().await.unwrap();
-    shutdown.cancel();
-    persister.await.unwrap().unwrap();
+    sys.stop().await;
 }

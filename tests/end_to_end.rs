@@ -5,15 +5,15 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
+
 use clickday_config::Config;
 use clickday_core::PublicKey;
-use clickday_queue::Queue;
-use clickday_store::{NewAccount, RankingFilter, Store};
-use clickday_testkit::{Applicant, Client, Postgres, Proto, RedisServer};
+use clickday_store::{NewAccount, RankingFilter};
+use clickday_testkit::{Applicant, Client, Postgres, Proto, RedisServer, eventually};
+use common::system::System;
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
+use std::time::Duration;
 
 const APPLICANTS: u64 = 30;
 const EACH: usize = 10;
@@ -42,8 +42,7 @@ categories = ["lavoro-domestico"]
         dir = dir.path().display()
     );
     let cfg = Config::from_toml(&text, std::iter::empty(), 0).unwrap();
-    let queue: Arc<dyn Queue> = clickday_queue::open(queue_url, 2, 2, 256).await.unwrap();
-    let store: Arc<dyn Store> = clickday_store::open(store_url).await.unwrap();
+    let sys = System::open(cfg).await;
     let accounts: Vec<NewAccount> = (1..=APPLICANTS)
         .map(|n| {
             let a = Applicant::new(n);
@@ -54,35 +53,12 @@ categories = ["lavoro-domestico"]
             }
         })
         .collect();
-    store.import_accounts(&accounts).await.unwrap();
-
-    let shutdown = CancellationToken::new();
-    let running = clickday_gateway::start(
-        &cfg,
-        queue.clone(),
-        store.clone(),
-        clickday_core::system_clock(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let persister = {
-        let (cfg, queue, store, token) =
-            (cfg.clone(), queue.clone(), store.clone(), shutdown.clone());
-        let clock: clickday_core::Clock = Arc::new(|| 0);
-        tokio::spawn(async move {
-            clickday_persister::run(&cfg, queue, store, clock, token)
-                .await
-                .unwrap()
-        })
-    };
+    sys.store.import_accounts(&accounts).await.unwrap();
+    let sys = sys.with_gateway().await.with_persister();
+    let store = sys.store.clone();
+    let running = sys.gateway.as_ref().unwrap();
     let ca = clickday_gateway::tls::read_certificate(running.cert_path.as_ref().unwrap()).unwrap();
     let addr = running.local_addr;
-    let start = Instant::now();
-    while !running.gateway.keys().is_loaded() {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 
     let mut tasks = Vec::new();
     for n in 1..=APPLICANTS {
@@ -113,21 +89,17 @@ categories = ["lavoro-domestico"]
     }
     let total = acks.len();
 
-    let start = Instant::now();
-    loop {
-        let s = store.status().await.unwrap();
-        if s.submissions as usize == total && s.without_receipt == 0 && s.unsent_emails == 0 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "not all stored, receipted and mailed: {s:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    shutdown.cancel();
-    running.wait().await;
-    persister.await.unwrap();
+    eventually(
+        "all stored, receipted and mailed",
+        Duration::from_secs(60),
+        async || {
+            let s = store.status().await.unwrap();
+            (s.submissions as usize == total && s.without_receipt == 0 && s.unsent_emails == 0)
+                .then_some(())
+        },
+    )
+    .await;
+    sys.stop().await;
 
     let rows = store
         .ranking("cd", &RankingFilter::default())

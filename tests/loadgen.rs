@@ -6,32 +6,19 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
+
 use clickday_config::Config;
 use clickday_loadgen::audit::{AuditResult, audit};
 use clickday_loadgen::schedule::parse_stages;
 use clickday_loadgen::{LoadTest, Mode, Protocol, Report, Shard, Start, Trust, handshakes};
-use clickday_store::{NewAccount, Store};
+use clickday_store::NewAccount;
 use clickday_transport::{Gate, Target};
+use common::system::System;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 const ACCOUNTS: u32 = 40;
-
-struct System {
-    cfg: Config,
-    store: Arc<dyn Store>,
-    target: String,
-    ca: std::path::PathBuf,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for System {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
 
 /// Gateway and persister in-process, with the accounts of `seeds` imported.
 async fn system(rate_limit: &str, seeds: &[u64]) -> System {
@@ -56,10 +43,7 @@ places = 5
         dir = dir.path().display()
     );
     let cfg = Config::from_toml(&text, std::iter::empty(), 0).unwrap();
-    let store = clickday_store::open(&cfg.store.to_url()).await.unwrap();
-    let queue = clickday_queue::open(&cfg.queue.url.to_url(), 1, 1, 256)
-        .await
-        .unwrap();
+    let sys = System::open(cfg).await.owning(dir);
     for seed in seeds {
         let accounts: Vec<NewAccount> =
             clickday_loadgen::workload::accounts(*seed, ACCOUNTS, Shard::WHOLE)
@@ -70,39 +54,15 @@ places = 5
                     public_key: clickday_core::PublicKey::from_bytes(&a.public_key()).unwrap(),
                 })
                 .collect();
-        store.import_accounts(&accounts).await.unwrap();
+        sys.store.import_accounts(&accounts).await.unwrap();
     }
-    let shutdown = CancellationToken::new();
-    let running = clickday_gateway::start(
-        &cfg,
-        queue.clone(),
-        store.clone(),
-        clickday_core::system_clock(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let (c, q, s, token) = (cfg.clone(), queue, store.clone(), shutdown.clone());
-    tokio::spawn(async move {
-        let clock: clickday_core::Clock = Arc::new(|| 0);
-        clickday_persister::run(&c, q, s, clock, token)
-            .await
-            .unwrap()
-    });
-    System {
-        target: format!("https://localhost:{}", running.local_addr.port()),
-        ca: running.cert_path.clone().unwrap(),
-        cfg,
-        store,
-        shutdown,
-        _dir: dir,
-    }
+    sys.with_gateway().await.with_persister()
 }
 
 fn load(sys: &System, protocol: Protocol, seed: u64, mode: Mode) -> LoadTest {
     LoadTest {
-        target: sys.target.clone(),
-        trust: Some(Trust::CaFile(sys.ca.clone())),
+        target: sys.gateway_url(),
+        trust: Some(Trust::CaFile(sys.gateway_ca())),
         protocol,
         connections: 10,
         streams: 4,
@@ -121,14 +81,10 @@ fn load(sys: &System, protocol: Protocol, seed: u64, mode: Mode) -> LoadTest {
 
 /// Waits until `n` submissions are stored, ranks, audits.
 async fn stored_then_audit(sys: &System, report: &Report, n: u64) -> AuditResult {
-    let start = Instant::now();
-    while sys.store.status().await.unwrap().submissions < n {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "not stored in time"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    clickday_testkit::eventually("all stored", Duration::from_secs(60), async || {
+        (sys.store.status().await.unwrap().submissions >= n).then_some(())
+    })
+    .await;
     let day = sys.cfg.calendar.get("cd").unwrap();
     clickday_persister::rank_click_day(sys.store.as_ref(), day)
         .await
@@ -275,12 +231,12 @@ async fn the_audit_fails_when_a_stored_row_is_removed_or_altered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshakes_open_prove_and_close_connections_over_http2_and_http3() {
     let sys = system("", &[]).await;
-    let trust = Trust::CaFile(sys.ca.clone());
-    let h2 = Target::new(&sys.target, Protocol::Http2, Some(&trust))
+    let trust = Trust::CaFile(sys.gateway_ca());
+    let h2 = Target::new(&sys.gateway_url(), Protocol::Http2, Some(&trust))
         .await
         .unwrap();
     for protocol in [Protocol::Http2, Protocol::Http3] {
-        let target = Target::new(&sys.target, protocol, Some(&trust))
+        let target = Target::new(&sys.gateway_url(), protocol, Some(&trust))
             .await
             .unwrap();
         let r = handshakes::measure(&target, 2, Duration::from_millis(300)).await;
@@ -296,34 +252,31 @@ async fn handshakes_open_prove_and_close_connections_over_http2_and_http3() {
         };
         let line = format!("clickday_gateway_connections{{protocol=\"{label}\"}} ");
         let asking = usize::from(protocol == Protocol::Http2);
-        let start = Instant::now();
-        loop {
-            let connection = h2
-                .connect(Arc::new(Gate::new(Instant::now())))
-                .await
-                .unwrap();
-            let metrics = connection
-                .send(
-                    http::Request::get(h2.uri("/metrics"))
-                        .body(bytes::Bytes::new())
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
-            let text = String::from_utf8_lossy(&metrics.body).into_owned();
-            let open: usize = text
-                .lines()
-                .find_map(|l| l.strip_prefix(&line))
-                .map_or(0, |n| n.parse().unwrap());
-            if open == asking {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "{label}: {open} connections still open after the run"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        clickday_testkit::eventually(
+            &format!("{label}: the run's connections closed"),
+            Duration::from_secs(5),
+            async || {
+                let connection = h2
+                    .connect(Arc::new(Gate::new(Instant::now())))
+                    .await
+                    .unwrap();
+                let metrics = connection
+                    .send(
+                        http::Request::get(h2.uri("/metrics"))
+                            .body(bytes::Bytes::new())
+                            .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                let text = String::from_utf8_lossy(&metrics.body).into_owned();
+                let open: usize = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&line))
+                    .map_or(0, |n| n.parse().unwrap());
+                (open == asking).then_some(())
+            },
+        )
+        .await;
     }
 }
 
@@ -332,9 +285,9 @@ async fn handshakes_open_prove_and_close_connections_over_http2_and_http3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_before_the_whole_body_is_read_over_every_protocol() {
     let sys = system("", &[]).await;
-    let trust = Trust::CaFile(sys.ca.clone());
+    let trust = Trust::CaFile(sys.gateway_ca());
     for protocol in [Protocol::Http1, Protocol::Http2, Protocol::Http3] {
-        let target = Target::new(&sys.target, protocol, Some(&trust))
+        let target = Target::new(&sys.gateway_url(), protocol, Some(&trust))
             .await
             .unwrap();
         let connection = target

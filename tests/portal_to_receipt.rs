@@ -11,11 +11,10 @@ mod common;
 
 use clickday_config::Config;
 use clickday_testkit::browser::{Browser, csrf_of, text};
-use clickday_testkit::{Applicant, Client, Proto};
+use clickday_testkit::{Applicant, Client, Proto, eventually};
+use common::system::System;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
+use std::time::Duration;
 
 const PASSWORD: &str = "password-di-lucia";
 
@@ -66,31 +65,15 @@ async fn api(
 async fn from_registration_to_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
-    let store = clickday_store::open_portal(&cfg.store.to_url())
+    let sys = System::open(cfg)
         .await
-        .unwrap();
-    let queue = clickday_queue::open(&cfg.queue.url.to_url(), 1, 1, 64)
+        .with_gateway()
         .await
-        .unwrap();
-    let shutdown = CancellationToken::new();
-    let gateway = clickday_gateway::start(
-        &cfg,
-        queue.clone(),
-        store.clone(),
-        clickday_core::system_clock(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let persister = {
-        let (cfg, queue, store, token) =
-            (cfg.clone(), queue.clone(), store.clone(), shutdown.clone());
-        let clock: clickday_core::Clock = Arc::new(|| 0);
-        tokio::spawn(async move { clickday_persister::run(&cfg, queue, store, clock, token).await })
-    };
-    let portal = clickday_portal::start(&cfg, store.clone(), shutdown.clone())
-        .await
-        .unwrap();
+        .with_persister()
+        .with_portal()
+        .await;
+    let portal = sys.portal.as_ref().unwrap();
+    let gateway = sys.gateway.as_ref().unwrap();
     let outbox = dir.path().join("outbox");
 
     // Registration, confirmed from the email file.
@@ -219,14 +202,16 @@ async fn from_registration_to_receipt() {
     let mut sender = Client::connect(gateway.local_addr, Proto::Http2, Some(&ca))
         .await
         .unwrap();
-    let start = Instant::now();
-    let accepted = loop {
-        let reply = sender.submit(&installation, &body).await.unwrap();
-        if reply.status != 401 || start.elapsed() > Duration::from_secs(10) {
-            break reply;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // The key registered a moment ago reaches the gateway at its next refresh.
+    let accepted = eventually(
+        "the new key known to the gateway",
+        Duration::from_secs(10),
+        async || {
+            let reply = sender.submit(&installation, &body).await.unwrap();
+            (reply.status != 401).then_some(reply)
+        },
+    )
+    .await;
     assert_eq!(accepted.status, 202, "{:?}", accepted.body);
     let submission_id = accepted.json()["submission_id"]
         .as_str()
@@ -234,8 +219,7 @@ async fn from_registration_to_receipt() {
         .to_string();
 
     // Stored and receipted: the API and the portal show it.
-    let start = Instant::now();
-    let state = loop {
+    let state = eventually("the receipt made", Duration::from_secs(30), async || {
         let reply = api(
             &mut client,
             http::Method::GET,
@@ -245,15 +229,9 @@ async fn from_registration_to_receipt() {
         )
         .await;
         let json = reply.json();
-        if json["sent"]["receipt_ready"] == true {
-            break json;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "never receipted: {json}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        (json["sent"]["receipt_ready"] == true).then_some(json)
+    })
+    .await;
     assert_eq!(state["sent"]["submission_id"], submission_id.as_str());
     assert_eq!(state["sent"]["received_at"], accepted.json()["received_at"]);
     let pdf = api(
@@ -275,7 +253,7 @@ async fn from_registration_to_receipt() {
 
     // The mini-client's offline check: valid with the published receipt
     // key, refused with another key and after one changed character.
-    let seed = std::fs::read_to_string(&cfg.receipts.key_file).unwrap();
+    let seed = std::fs::read_to_string(&sys.cfg.receipts.key_file).unwrap();
     let seed: [u8; 32] = base64::Engine::decode(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         seed.trim(),
@@ -322,6 +300,5 @@ async fn from_registration_to_receipt() {
     let edit = browser.get(&format!("/domande/{id}/pagine/datore")).await;
     assert_eq!(edit.status, 303);
 
-    shutdown.cancel();
-    persister.await.unwrap().unwrap();
+    sys.stop().await;
 }

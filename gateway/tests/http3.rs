@@ -101,11 +101,10 @@ async fn zero_rtt_is_refused_even_with_a_resumption_ticket() {
         .await
         .unwrap();
     assert_eq!(get_time(first.clone()).await, 200);
-    let start = std::time::Instant::now();
-    while tickets.tickets.load(Ordering::SeqCst) == 0 {
-        assert!(start.elapsed() < Duration::from_secs(5), "no ticket issued");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    clickday_testkit::eventually("a session ticket", Duration::from_secs(5), async || {
+        (tickets.tickets.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
     first.close(0u32.into(), b"");
 
     // Resuming is allowed; sending before the handshake completes is not.
@@ -135,18 +134,11 @@ async fn quic_connections_beyond_max_connections_are_refused() {
     let mut tcp = gw.client(Proto::Http2).await;
     assert_eq!(tcp.get("/healthz").await.unwrap().status, 200);
     drop(first);
-    let start = std::time::Instant::now();
-    loop {
-        if let Ok(mut c) = gw.try_client(Proto::Http3).await {
-            assert_eq!(c.get("/healthz").await.unwrap().status, 200);
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "the slot never came back"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut c = clickday_testkit::eventually("the slot back", Duration::from_secs(5), async || {
+        gw.try_client(Proto::Http3).await.ok()
+    })
+    .await;
+    assert_eq!(c.get("/healthz").await.unwrap().status, 200);
 }
 
 #[tokio::test]

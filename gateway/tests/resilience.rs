@@ -220,16 +220,15 @@ async fn redis_down_means_503(proto: Proto) {
     );
     gw.redis.as_mut().unwrap().restart();
     // A client that obeys Retry-After and resends the same bytes gets in.
-    let mut answer = None;
-    for _ in 0..100 {
-        let r = c.submit(&Applicant::new(1), &body("during")).await.unwrap();
-        if r.status == 202 {
-            answer = Some(r);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(answer.is_some(), "gateway recovers when Redis is back");
+    clickday_testkit::eventually(
+        "the gateway recovered",
+        Duration::from_secs(10),
+        async || {
+            let r = c.submit(&Applicant::new(1), &body("during")).await.unwrap();
+            (r.status == 202).then_some(())
+        },
+    )
+    .await;
     let records = gw.records().await;
     for ack in &acknowledged {
         let id = ack["submission_id"].as_str().unwrap();
@@ -257,24 +256,20 @@ async fn new_and_revoked_keys_are_seen_without_restart() {
         public_key: PublicKey::from_base64(&newcomer.public_key_b64()).unwrap(),
     };
     gw.store.import_accounts(&[account]).await.unwrap();
-    let start = Instant::now();
-    while c.submit(&newcomer, &body("n")).await.unwrap().status != 202 {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "a new key works within 5 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    clickday_testkit::eventually("a new key working", Duration::from_secs(5), async || {
+        (c.submit(&newcomer, &body("n")).await.unwrap().status == 202).then_some(())
+    })
+    .await;
     assert!(gw.store.revoke_key(&newcomer.key_id()).await.unwrap());
     let mut c = gw.client(Proto::Http1).await;
-    let start = Instant::now();
-    while c.submit(&newcomer, &body("n2")).await.unwrap().code() != "unknown_key" {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "a revoked key is refused within 5 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    clickday_testkit::eventually(
+        "a revoked key refused",
+        Duration::from_secs(5),
+        async || {
+            (c.submit(&newcomer, &body("n2")).await.unwrap().code() == "unknown_key").then_some(())
+        },
+    )
+    .await;
 }
 
 over_every_protocol!(shutdown_finishes_in_flight_requests_then_stops_accepting => shutdown_finishes_in_flight_requests);
@@ -288,9 +283,16 @@ async fn shutdown_finishes_in_flight_requests(proto: Proto) {
     tx.send(Bytes::copy_from_slice(&payload[..10]))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    gw.wait_in_flight(1).await;
     gw.shutdown.cancel();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The TCP listener closes as the drain begins.
+    clickday_testkit::eventually("the listener closed", Duration::from_secs(10), async || {
+        Client::connect(gw.addr(), Proto::Http1, Some(&gw.ca))
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
     tx.send(Bytes::copy_from_slice(&payload[10..]))
         .await
         .unwrap();
@@ -316,7 +318,7 @@ async fn past_max_in_flight_submissions_are_shed_with_503_and_nothing_is_queued(
     let mut slow = gw.client(Proto::Http2).await;
     let (tx, reply) = slow.send_streaming(slow.submission(&alice, &held)).unwrap();
     tx.send(Bytes::copy_from_slice(&held[..10])).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    gw.wait_in_flight(1).await;
     for proto in Proto::ALL {
         let mut c = gw.client(proto).await;
         let r = c.submit(&alice, &body("shed")).await.unwrap();

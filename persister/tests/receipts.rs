@@ -15,7 +15,7 @@ use clickday_store::{SqliteStore, Store};
 use ed25519_dalek::SigningKey;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn record(i: u64) -> Submission {
@@ -66,20 +66,12 @@ async fn receipts_are_readable_signed_and_tamper_evident() {
                 .unwrap()
         })
     };
-    let start = Instant::now();
-    while store
-        .receipt(&records[39].submission_id)
-        .await
-        .unwrap()
-        .is_none()
-        || store.oldest_without_receipt().await.unwrap().is_some()
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "receipts not made"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    clickday_testkit::eventually("every receipt made", Duration::from_secs(60), async || {
+        let last = store.receipt(&records[39].submission_id).await.unwrap();
+        let waiting = store.oldest_without_receipt().await.unwrap();
+        (last.is_some() && waiting.is_none()).then_some(())
+    })
+    .await;
     shutdown.cancel();
     task.await.unwrap();
 

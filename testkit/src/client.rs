@@ -384,12 +384,20 @@ pub async fn metrics(
 }
 
 /// The sum of the samples of counter `name` whose labels include `label`
-/// (e.g. `outcome="unavailable"`), over every other label.
+/// (e.g. `outcome="unavailable"`; empty for a metric without labels), over
+/// every other label.
 pub fn counter(metrics: &str, name: &str, label: &str) -> u64 {
     metrics
         .lines()
-        .filter_map(|line| line.strip_prefix(name)?.strip_prefix('{'))
-        .filter(|rest| rest.split('}').next().is_some_and(|l| l.contains(label)))
-        .filter_map(|rest| rest.rsplit(' ').next()?.parse::<f64>().ok())
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?,
+                None => ("", rest.strip_prefix(' ')?),
+            };
+            labels
+                .contains(label)
+                .then(|| value.trim().parse::<f64>().ok())?
+        })
         .sum::<f64>() as u64
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod system;
+
 use clickday_testkit::{Client, Proto};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;

@@ -16,6 +16,7 @@ use clickday_testkit::{Applicant, Client, Proto, RedisServer};
 use rustls::pki_types::CertificateDer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -161,13 +162,32 @@ impl TestGateway {
             .await
             .unwrap();
         self.running = Some(running);
-        for _ in 0..200 {
-            if client.get("/readyz").await.unwrap().status == 200 {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("gateway never became ready");
+        clickday_testkit::eventually("the gateway ready", Duration::from_secs(10), async || {
+            (client.get("/readyz").await.ok()?.status == 200).then_some(())
+        })
+        .await;
+    }
+
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        clickday_testkit::client::metrics(self.addr(), Some(&self.ca))
+            .await
+            .unwrap()
+    }
+
+    /// Waits until `requests_in_flight` is `n`: a request is being handled
+    /// (e.g. its body is still arriving).
+    pub async fn wait_in_flight(&self, n: u64) {
+        clickday_testkit::eventually("requests in flight", Duration::from_secs(10), async || {
+            let metrics = self.metrics().await;
+            let now = clickday_testkit::client::counter(
+                &metrics,
+                "clickday_gateway_requests_in_flight",
+                "",
+            );
+            (now == n).then_some(())
+        })
+        .await;
     }
 
     /// Stops the gateway (drain) and starts a new one on the same data,
