@@ -20,34 +20,10 @@ use tokio::sync::mpsc;
 
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proto {
-    Http1,
-    Http2,
-    Http3,
-}
-
-impl Proto {
-    /// All three, for tests that run one body per protocol.
-    pub const ALL: [Proto; 3] = [Proto::Http1, Proto::Http2, Proto::Http3];
-
-    /// The label the gateway's metrics use.
-    pub fn label(self) -> &'static str {
-        match self {
-            Proto::Http1 => "h1",
-            Proto::Http2 => "h2",
-            Proto::Http3 => "h3",
-        }
-    }
-
-    fn alpn(self) -> &'static [u8] {
-        match self {
-            Proto::Http1 => b"http/1.1",
-            Proto::Http2 => b"h2",
-            Proto::Http3 => b"h3",
-        }
-    }
-}
+/// The protocol enum of the client side, the same as loadgen's and the
+/// mini-client's (`clickday_transport::Protocol`), under the short name the
+/// tests use.
+pub use clickday_transport::Protocol as Proto;
 
 type H3Sender = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
 

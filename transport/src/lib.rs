@@ -29,7 +29,11 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub(crate) fn alpn(self) -> &'static [u8] {
+    /// All three, for tests that run one body per protocol.
+    pub const ALL: [Protocol; 3] = [Protocol::Http1, Protocol::Http2, Protocol::Http3];
+
+    /// The ALPN identifier offered in TLS.
+    pub fn alpn(self) -> &'static [u8] {
         match self {
             Protocol::Http1 => b"http/1.1",
             Protocol::Http2 => b"h2",
@@ -42,6 +46,15 @@ impl Protocol {
             Protocol::Http1 => "HTTP/1.1",
             Protocol::Http2 => "HTTP/2",
             Protocol::Http3 => "HTTP/3",
+        }
+    }
+
+    /// The label the gateway's metrics and reports use.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "h1",
+            Protocol::Http2 => "h2",
+            Protocol::Http3 => "h3",
         }
     }
 
