@@ -37,6 +37,7 @@ impl Application {
     /// Parses and validates a body. Every refusal is [`Problem::Malformed`]
     /// with a detail naming the field at fault.
     pub fn parse(body: &[u8]) -> Result<Self, Problem> {
+        check_sane(body)?;
         let wire: Wire<'_> = serde_json::from_slice(body).map_err(|e| {
             let what = if e.is_syntax() || e.is_eof() {
                 "body is not valid JSON"
@@ -73,6 +74,114 @@ impl Application {
             province: wire.province.into_owned(),
             form: wire.form.into_owned(),
         })
+    }
+}
+
+/// How deep objects and arrays may nest (PROTOCOL v1.1); the body itself is
+/// level 1.
+pub const MAX_DEPTH: usize = 32;
+
+/// PROTOCOL v1.1's sane-JSON rules over the whole body, in one pass: at most
+/// [`MAX_DEPTH`] levels, every number a finite double, every string valid
+/// Unicode (no lone surrogate escapes), no object with a key twice. What
+/// passes can be stored, rendered and forwarded unchanged.
+pub fn check_sane(body: &[u8]) -> Result<(), Problem> {
+    use serde::de::DeserializeSeed as _;
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    Sane { depth: 0 }
+        .deserialize(&mut reader)
+        .and_then(|()| reader.end())
+        .map_err(|e| {
+            let what = if e.is_syntax() || e.is_eof() {
+                "body is not valid JSON"
+            } else {
+                "body is not sane JSON"
+            };
+            Problem::Malformed(format!("{what}: {e}"))
+        })
+}
+
+/// A visitor that keeps nothing and refuses what PROTOCOL v1.1 forbids.
+#[derive(Clone, Copy)]
+struct Sane {
+    /// Levels of objects and arrays around the value being read.
+    depth: usize,
+}
+
+impl Sane {
+    fn inner<E: serde::de::Error>(self) -> Result<Sane, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom(format_args!(
+                "nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        Ok(Sane {
+            depth: self.depth + 1,
+        })
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Sane {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Sane {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("sane JSON")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err(E::custom("a number is not a finite double"))
+        }
+    }
+
+    // serde_json has already refused invalid UTF-8 and lone surrogates.
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.inner()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        use serde::de::Error as _;
+        let inner = self.inner()?;
+        let mut keys = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !keys.insert(key.clone()) {
+                return Err(A::Error::custom(format_args!("duplicate key {key:?}")));
+            }
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
     }
 }
 
@@ -134,6 +243,48 @@ mod tests {
         assert!(detail("\u{0}\u{1}garbage").contains("not valid JSON"));
         assert!(detail(r#"{"application_id":"a","application_id":"b"}"#).contains("duplicate"));
         assert!(Application::parse(&[0xff, 0xfe, b'{']).is_err());
+    }
+
+    #[test]
+    fn insane_json_is_malformed() {
+        let with_data = |data: &str| GOOD.replace(r#"{"worker":"Ana"}"#, data);
+        let nested = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+        // The body is level 1, `data` level 2: 30 more arrays reach 32.
+        assert!(
+            Application::parse(with_data(&format!(r#"{{"a":{}}}"#, nested(30))).as_bytes()).is_ok()
+        );
+        for (what, data) in [
+            ("33 levels", format!(r#"{{"a":{}}}"#, nested(31))),
+            ("5,000 levels", format!(r#"{{"a":{}}}"#, nested(5_000))),
+            ("1e999999", r#"{"n":1e999999}"#.to_string()),
+            (
+                "a 400-digit integer",
+                format!(r#"{{"n":{}}}"#, "9".repeat(400)),
+            ),
+            ("a lone surrogate", r#"{"s":"\ud800"}"#.to_string()),
+            ("a key twice", r#"{"a":1,"b":{"c":1,"c":2}}"#.to_string()),
+        ] {
+            let body = with_data(&data);
+            // Out-of-range numbers and bad escapes are syntax errors to the
+            // parser; depth and repeated keys are the rules' own.
+            assert!(
+                detail(&body).contains(" JSON: "),
+                "{what}: {:?}",
+                Application::parse(body.as_bytes())
+            );
+        }
+        // An unknown top-level field twice is refused too.
+        assert!(
+            detail(&GOOD.replace(r#""extra":[1]"#, r#""x":1,"x":2"#)).contains("duplicate key")
+        );
+        // Big but finite numbers and valid escapes pass unchanged.
+        assert!(
+            Application::parse(
+                with_data(r#"{"n":1e308,"m":-12345678901234567890,"s":"\ud83d\ude00 \u00e8"}"#)
+                    .as_bytes()
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -23,8 +23,10 @@ impl Gateway {
             }
         };
         let (key_id, registered) = authenticate(&self.keys, header("clickday-key"))?;
-        self.limiters.check_key(key_id)?;
         let signature = verify_signature(&registered.key, header("clickday-signature"), &body)?;
+        // After the signature (PROTOCOL v1.1): knowing someone's key_id is
+        // not enough to spend their budget.
+        self.limiters.check_key(key_id)?;
         let app = Application::parse(&body)?;
         self.calendar.check(&app, stamp.unix_nanos)?;
         self.enqueue(

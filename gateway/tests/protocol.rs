@@ -263,6 +263,47 @@ async fn every_problem_code(backend: Backend, proto: Proto) {
 over_every_protocol!(every_problem_code_sqlite => |proto| every_problem_code(Backend::Sqlite, proto));
 over_every_protocol!(every_problem_code_redis => |proto| every_problem_code(Backend::Redis, proto));
 
+over_every_protocol!(insane_json_is_malformed_and_never_queued => insane_json_is_malformed);
+
+/// F9 / PROTOCOL v1.1: correctly signed bodies that are not sane JSON are
+/// `400 malformed`, and nothing of them is queued.
+async fn insane_json_is_malformed(proto: Proto) {
+    let gw = TestGateway::start(Backend::Memory, "").await;
+    let mut c = gw.client(proto).await;
+    let alice = Applicant::new(1);
+    let good = String::from_utf8(body("sane")).unwrap();
+    let data = r#""data":{"#;
+    assert!(good.contains(data), "{good}");
+    let nested = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+    for (what, insane) in [
+        ("33 levels", format!(r#"{{"a":{}}}"#, nested(31))),
+        ("5,000 levels", format!(r#"{{"a":{}}}"#, nested(5_000))),
+        ("1e999999", r#"{"n":1e999999}"#.to_string()),
+        (
+            "a 400-digit integer",
+            format!(r#"{{"n":{}}}"#, "9".repeat(400)),
+        ),
+        ("a lone surrogate", r#"{"s":"\ud800"}"#.to_string()),
+        ("a key twice in data", r#"{"a":{"b":1,"b":2}}"#.to_string()),
+    ] {
+        let r = c
+            .submit(
+                &alice,
+                good.replace(data, &format!(r#""data":{{"insane":{insane},"#))
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, "malformed".into()),
+            "{proto:?}: {what}"
+        );
+    }
+    assert!(gw.records().await.is_empty(), "nothing insane was queued");
+    assert_eq!(c.submit(&alice, good.as_bytes()).await.unwrap().status, 202);
+}
+
 #[tokio::test]
 async fn check_order_cheap_first() {
     let gw = TestGateway::start(Backend::Memory, "").await;

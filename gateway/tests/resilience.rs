@@ -141,6 +141,38 @@ async fn rate_limits_per_ip_and_per_key(proto: Proto) {
     assert_eq!(gw.records().await.len(), 5);
 }
 
+over_every_protocol!(forged_signatures_do_not_spend_a_victims_key_budget => forged_signatures_do_not_spend_a_victims_budget);
+
+/// F6: garbage signatures under someone else's `key_id` are refused as
+/// `bad_signature` and charge nothing to that key's budget (the per-key
+/// limit comes after the signature check since PROTOCOL v1.1).
+async fn forged_signatures_do_not_spend_a_victims_budget(proto: Proto) {
+    let gw = TestGateway::start(
+        Backend::Memory,
+        "[gateway.rate_limit]\nper_ip_per_second = 0\nper_key_per_second = 1\nper_key_burst = 2",
+    )
+    .await;
+    let mut c = gw.client(proto).await;
+    let victim = Applicant::new(1);
+    for i in 0..20 {
+        let forged = c.raw_submission(
+            Some(&victim.key_id()),
+            Some(&"A".repeat(86)),
+            "application/json",
+            &body(&format!("forged-{i}")),
+        );
+        assert_eq!(c.send(forged).await.unwrap().code(), "bad_signature");
+    }
+    for i in 0..2 {
+        let r = c
+            .submit(&victim, &body(&format!("real-{i}")))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 202, "{proto:?}: the victim's budget is intact");
+    }
+    assert_eq!(gw.records().await.len(), 2);
+}
+
 #[tokio::test]
 async fn a_flood_of_unknown_keys_leaves_memory_bounded() {
     let gw = TestGateway::start(Backend::Memory, "").await;
