@@ -101,6 +101,10 @@ pub struct GatewayConfig {
     pub enqueue_timeout: Duration,
     pub retry_after_secs: u64,
     pub max_in_flight: usize,
+    /// Admission-ticket secrets (see `clickday.toml`).
+    pub ticket_key_file: PathBuf,
+    /// How long after a click day closes its tickets are still honoured.
+    pub ticket_valid_after_close: Duration,
 }
 
 /// The validated queue settings.
@@ -220,7 +224,7 @@ impl RawConfig {
     /// Turns the raw file into typed values, naming the first bad key.
     pub fn validate(self, now_nanos: u64) -> Result<Config, ConfigError> {
         let data_dir = self.data_dir.clone();
-        let gateway = self.gateway.validate()?;
+        let gateway = self.gateway.validate(&data_dir)?;
         let queue = QueueConfig {
             url: parse_queue_url(self.queue.url.as_deref(), &data_dir)?,
             shards: positive("queue.shards", self.queue.shards)?,
@@ -376,7 +380,7 @@ fn validate_models(models: Vec<ApplicationModel>) -> Result<Vec<ApplicationModel
 }
 
 impl GatewaySection {
-    fn validate(self) -> Result<GatewayConfig, ConfigError> {
+    fn validate(self, data_dir: &std::path::Path) -> Result<GatewayConfig, ConfigError> {
         let tls_files = match (self.tls_cert, self.tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -421,6 +425,10 @@ impl GatewaySection {
             enqueue_timeout: millis("gateway.enqueue_timeout_ms", self.enqueue_timeout_ms)?,
             retry_after_secs: positive("gateway.retry_after_secs", self.retry_after_secs)?,
             max_in_flight: positive("gateway.max_in_flight", self.max_in_flight)?,
+            ticket_key_file: self
+                .ticket_key_file
+                .unwrap_or_else(|| data_dir.join("ticket-key")),
+            ticket_valid_after_close: Duration::from_secs(self.ticket_valid_after_close_secs),
         })
     }
 }

@@ -87,6 +87,14 @@ pub struct GatewaySection {
     /// once, before their body is read, so a spike cannot queue work past
     /// `enqueue_timeout_ms` and collapse into timeouts.
     pub max_in_flight: usize,
+    /// The deployment's admission-ticket secrets (PROTOCOL v1.1): one
+    /// base64url 32-byte key per line, the current one first, earlier ones
+    /// still accepted. Shared by every gateway of a deployment; default
+    /// `<data_dir>/ticket-key`, generated on first start.
+    pub ticket_key_file: Option<PathBuf>,
+    /// Tickets are honoured until their click day's `closes_at` plus this
+    /// many seconds; the persister ranks a click day only after that.
+    pub ticket_valid_after_close_secs: u64,
 }
 
 impl Default for GatewaySection {
@@ -109,6 +117,8 @@ impl Default for GatewaySection {
             enqueue_timeout_ms: 5_000,
             retry_after_secs: 1,
             max_in_flight: 4096,
+            ticket_key_file: None,
+            ticket_valid_after_close_secs: 900,
         }
     }
 }

@@ -17,6 +17,14 @@ fn the_commented_example_is_valid() {
         cfg.queue.url,
         QueueUrl::Sqlite("./clickday-data/queue.db".into())
     );
+    assert_eq!(
+        cfg.gateway.ticket_key_file,
+        PathBuf::from("./clickday-data/ticket-key")
+    );
+    assert_eq!(
+        cfg.gateway.ticket_valid_after_close,
+        std::time::Duration::from_secs(900)
+    );
 }
 
 #[test]

@@ -23,6 +23,11 @@ impl KeyId {
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
+
+    /// A `key_id` from its 16 raw bytes (as carried in a ticket).
+    pub fn from_raw(raw: [u8; 16]) -> Self {
+        KeyId(raw)
+    }
 }
 
 impl fmt::Display for KeyId {

@@ -21,12 +21,14 @@ pub mod problem;
 pub mod receipt;
 pub mod stamp;
 pub mod submission;
+pub mod ticket;
 pub mod time;
 
 pub use accepted::{Acknowledgement, AcknowledgementError, Submission};
 pub use calendar::{Calendar, ClickDay};
 pub use keys::{KeyId, PublicKey, SignatureError};
-pub use problem::Problem;
+pub use problem::{IssuedTicket, Problem};
 pub use stamp::{ArrivalStamp, Stamper, SubmissionId};
 pub use submission::{Application, body_digest};
+pub use ticket::{Ticket, TicketError, TicketKeys};
 pub use time::{Clock, system_clock};

@@ -3,6 +3,17 @@
 
 use serde::Serialize;
 
+/// An admission ticket as a `503` hands it out: its text (the
+/// `Clickday-Ticket` header) and, for people, what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedTicket {
+    pub text: String,
+    /// The arrival instant the ticket keeps (Unix nanoseconds).
+    pub received_at: u64,
+    /// When the ticket stops being honoured (Unix nanoseconds).
+    pub expires_at: u64,
+}
+
 /// A refusal, in the order PROTOCOL.md checks them. Client faults are 4xx;
 /// only [`Problem::Unavailable`] is the server's own fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,9 +54,18 @@ pub enum Problem {
     /// The same account already sent this `application_id` with other bytes.
     #[error("application {0:?} was already accepted with different content")]
     Conflict(String),
-    /// The queue cannot make the submission durable now.
+    /// The queue cannot make the submission durable now. When its body was
+    /// read and stamped, the answer carries an admission ticket that keeps
+    /// the stamp for the resend.
     #[error("the submission could not be made durable; resend the same bytes later")]
-    Unavailable { retry_after_secs: u64 },
+    Unavailable {
+        retry_after_secs: u64,
+        ticket: Option<Box<IssuedTicket>>,
+    },
+    /// A `Clickday-Ticket` this deployment did not issue, or issued for
+    /// another key or other bytes.
+    #[error("{0}")]
+    BadTicket(String),
     /// The body did not arrive completely within the read timeout.
     #[error("the request body did not arrive within {secs} s")]
     BodyTimeout { secs: u64 },
@@ -64,7 +84,7 @@ impl Problem {
             Problem::TooLarge { .. } => 413,
             Problem::UnsupportedMediaType => 415,
             Problem::UnknownKey(_) | Problem::BadSignature(_) => 401,
-            Problem::Malformed(_) => 400,
+            Problem::Malformed(_) | Problem::BadTicket(_) => 400,
             Problem::UnknownClickDay(_) | Problem::NotFound => 404,
             Problem::UnknownCategory { .. } | Problem::UnknownProvince(_) => 422,
             Problem::TooEarly { .. } => 425,
@@ -85,6 +105,7 @@ impl Problem {
             Problem::UnknownKey(_) => "unknown_key",
             Problem::BadSignature(_) => "bad_signature",
             Problem::Malformed(_) => "malformed",
+            Problem::BadTicket(_) => "bad_ticket",
             Problem::UnknownClickDay(_) => "unknown_click_day",
             Problem::UnknownCategory { .. } => "unknown_category",
             Problem::UnknownProvince(_) => "unknown_province",
@@ -106,6 +127,7 @@ impl Problem {
             Problem::UnknownKey(_) => "Unknown key",
             Problem::BadSignature(_) => "Bad signature",
             Problem::Malformed(_) => "Malformed application",
+            Problem::BadTicket(_) => "Bad admission ticket",
             Problem::UnknownClickDay(_) => "Unknown click day",
             Problem::UnknownCategory { .. } => "Unknown category",
             Problem::UnknownProvince(_) => "Unknown province",
@@ -119,11 +141,24 @@ impl Problem {
         }
     }
 
+    /// The admission ticket a `503` carries, if any.
+    pub fn ticket(&self) -> Option<&IssuedTicket> {
+        match self {
+            Problem::Unavailable {
+                ticket: Some(ticket),
+                ..
+            } => Some(ticket),
+            _ => None,
+        }
+    }
+
     /// Seconds for the `Retry-After` header, where the protocol asks for one.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Problem::RateLimited { retry_after_secs }
-            | Problem::Unavailable { retry_after_secs } => Some(*retry_after_secs),
+            | Problem::Unavailable {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -142,11 +177,18 @@ impl Problem {
             opens_at: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             retry_after: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            ticket: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            received_at: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            ticket_expires_at: Option<String>,
         }
         let opens_at = match self {
             Problem::TooEarly { opens_at } => Some(opens_at.as_str()),
             _ => None,
         };
+        let ticket = self.ticket();
         let document = Document {
             kind: "about:blank",
             title: self.title(),
@@ -155,6 +197,9 @@ impl Problem {
             detail: self.to_string(),
             opens_at,
             retry_after: self.retry_after_secs(),
+            ticket: ticket.map(|t| t.text.as_str()),
+            received_at: ticket.map(|t| crate::time::format_rfc3339_nanos(t.received_at)),
+            ticket_expires_at: ticket.map(|t| crate::time::format_rfc3339_nanos(t.expires_at)),
         };
         serde_json::to_vec(&document).unwrap_or_default()
     }
@@ -187,6 +232,7 @@ mod tests {
             Problem::UnknownKey(String::new()),
             Problem::BadSignature(String::new()),
             Problem::Malformed(String::new()),
+            Problem::BadTicket(String::new()),
             Problem::UnknownClickDay(String::new()),
             Problem::UnknownProvince(String::new()),
             Problem::Conflict(String::new()),
@@ -195,7 +241,8 @@ mod tests {
         assert!(all.iter().all(|p| (400..500).contains(&p.status())));
         assert_eq!(
             Problem::Unavailable {
-                retry_after_secs: 1
+                retry_after_secs: 1,
+                ticket: None,
             }
             .status(),
             503

@@ -1,33 +1,24 @@
 //! Check 9: make the submission durable, or say why not.
 
 use crate::Gateway;
-use bytes::Bytes;
-use clickday_core::{Acknowledgement, Application, ArrivalStamp, Problem, Submission};
+use clickday_core::{Acknowledgement, KeyId, Problem, Submission};
 use clickday_queue::Enqueued;
 use std::time::Instant;
 
 impl Gateway {
+    /// `key_id` is the record's, parsed: the ticket of a 503 binds it.
     pub(crate) async fn enqueue(
         &self,
-        app: Application,
-        account_id: &str,
-        key_id: String,
-        stamp: ArrivalStamp,
-        body: Bytes,
-        signature: [u8; 64],
+        record: Submission,
+        key_id: KeyId,
     ) -> Result<Acknowledgement, Problem> {
-        let record = Submission {
-            submission_id: stamp.submission_id().to_string(),
-            account_id: account_id.to_string(),
-            key_id,
-            application: app,
-            stamp,
-            body_sha256: clickday_core::body_digest(&body),
-            body,
-            signature,
-        };
-        let unavailable = Problem::Unavailable {
+        // The body was read and stamped: a 503 now keeps the stamp in a
+        // ticket, so the resend keeps its place (PROTOCOL v1.1).
+        let unavailable = || Problem::Unavailable {
             retry_after_secs: self.retry_after_secs,
+            ticket: self.calendar.get(&record.application.click_day).map(|day| {
+                Box::new(self.issue_ticket(key_id, record.body_sha256, record.stamp, day.closes_at))
+            }),
         };
         let started = Instant::now();
         // On timeout the write may still land; a resend then gets the
@@ -55,11 +46,11 @@ impl Gateway {
                 // Per request, so debug: under overload a warning per request
                 // would flood the log; the outcome metric counts them.
                 tracing::debug!(error = %e, submission.id = %record.submission_id, "enqueue failed");
-                Err(unavailable)
+                Err(unavailable())
             }
             Err(_) => {
                 tracing::debug!(submission.id = %record.submission_id, "enqueue timed out");
-                Err(unavailable)
+                Err(unavailable())
             }
         }
     }

@@ -70,7 +70,10 @@ impl Gateway {
             Ok(permit) => permit,
             Err(retry_after_secs) => {
                 self.metrics.count("shed", protocol);
-                return problem_response(&Problem::Unavailable { retry_after_secs });
+                return problem_response(&Problem::Unavailable {
+                    retry_after_secs,
+                    ticket: None,
+                });
             }
         };
         self.metrics.in_flight.inc();
@@ -253,6 +256,11 @@ pub(crate) fn problem_response(problem: &Problem) -> Response<ResponseBody> {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(secs) = problem.retry_after_secs() {
         headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let Some(ticket) = problem.ticket()
+        && let Ok(value) = HeaderValue::from_str(&ticket.text)
+    {
+        headers.insert("clickday-ticket", value);
     }
     resp
 }

@@ -17,6 +17,7 @@ pub mod ratelimit;
 mod server;
 mod shedding;
 mod submit;
+mod tickets;
 pub mod tls;
 pub mod verify;
 
@@ -49,6 +50,12 @@ pub enum GatewayError {
     /// The queue could not be reached at start.
     #[error(transparent)]
     Queue(#[from] clickday_queue::QueueError),
+    /// The admission-ticket secrets could not be read or made.
+    #[error("ticket key {}: {reason}", path.display())]
+    TicketKey {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 /// Everything a request handler needs, shared by all connections.
@@ -71,6 +78,10 @@ pub struct Gateway {
     retry_after_secs: u64,
     /// Submissions in progress; past the limit, shed with 503.
     shedder: shedding::Shedder,
+    /// The deployment's admission-ticket secrets: check 5 and 503s.
+    tickets: clickday_core::TicketKeys,
+    /// How long after its click day closes a ticket is honoured.
+    ticket_valid_after_close: Duration,
 }
 
 impl Gateway {
@@ -99,6 +110,8 @@ impl Gateway {
                 cfg.gateway.max_in_flight,
                 cfg.gateway.retry_after_secs,
             ),
+            tickets: tickets::load_or_create(&cfg.gateway.ticket_key_file)?,
+            ticket_valid_after_close: cfg.gateway.ticket_valid_after_close,
         })
     }
 

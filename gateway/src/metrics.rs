@@ -22,6 +22,13 @@ pub struct ProtocolLabels {
     pub protocol: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TicketLabels {
+    /// `issued` (with a 503), `honoured` (a resend kept its stamp) or
+    /// `expired` (a resend was stamped anew).
+    pub event: &'static str,
+}
+
 type HistogramFamily = Family<ProtocolLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -46,6 +53,8 @@ pub struct Metrics {
     pub quic_refused: Counter,
     /// Keys loaded in memory.
     pub keys: Gauge,
+    /// Admission tickets issued, honoured and found expired.
+    pub tickets: Family<TicketLabels, Counter>,
     /// Buckets held by the per-IP and per-key limiters (memory watch).
     pub limiter_entries: Family<Vec<(&'static str, &'static str)>, Gauge>,
     /// Other components of this process (the persister under `serve`)
@@ -103,6 +112,12 @@ impl Default for Metrics {
         );
         let keys = Gauge::default();
         registry.register("keys", "Registered keys loaded in memory", keys.clone());
+        let tickets = Family::default();
+        registry.register(
+            "tickets",
+            "Admission tickets issued with a 503, honoured on a resend, or found expired",
+            tickets.clone(),
+        );
         let limiter_entries = Family::default();
         registry.register(
             "rate_limiter_entries",
@@ -119,6 +134,7 @@ impl Default for Metrics {
             quic_retries,
             quic_refused,
             keys,
+            tickets,
             limiter_entries,
             extra: std::sync::RwLock::default(),
         }

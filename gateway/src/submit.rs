@@ -4,7 +4,7 @@
 use crate::Gateway;
 use crate::verify::{authenticate, verify_signature};
 use bytes::Bytes;
-use clickday_core::{Acknowledgement, Application, ArrivalStamp, Problem};
+use clickday_core::{Acknowledgement, Application, ArrivalStamp, Problem, Submission};
 use http::HeaderMap;
 
 impl Gateway {
@@ -27,15 +27,23 @@ impl Gateway {
         // After the signature (PROTOCOL v1.1): knowing someone's key_id is
         // not enough to spend their budget.
         self.limiters.check_key(key_id)?;
+        let body_sha256 = clickday_core::body_digest(&body);
+        let stamp = self.honour_ticket(header("clickday-ticket"), key_id, &body_sha256, stamp)?;
         let app = Application::parse(&body)?;
+        // Checked against the stamp kept, the ticket's when one was honoured.
         self.calendar.check(&app, stamp.unix_nanos)?;
         self.enqueue(
-            app,
-            &registered.account_id,
-            key_id.to_string(),
-            stamp,
-            body,
-            signature,
+            Submission {
+                submission_id: stamp.submission_id().to_string(),
+                account_id: registered.account_id.to_string(),
+                key_id: key_id.to_string(),
+                application: app,
+                stamp,
+                body,
+                body_sha256,
+                signature,
+            },
+            key_id,
         )
         .await
     }

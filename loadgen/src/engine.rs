@@ -395,6 +395,9 @@ impl Run {
         job: &Job,
         intended: u64,
     ) -> bool {
+        // An admission ticket from a 503 keeps the first arrival for the
+        // resends (PROTOCOL v1.1); a later 503 may bring a newer one.
+        let mut ticket: Option<http::HeaderValue> = None;
         for attempt in 1..=self.max_attempts {
             let first = (attempt == 1).then_some(intended);
             let (generation, connection) = match conn.get().await {
@@ -410,7 +413,10 @@ impl Run {
                     continue;
                 }
             };
-            let request = self.request(job);
+            let mut request = self.request(job);
+            if let Some(ticket) = &ticket {
+                request.headers_mut().insert(TICKET, ticket.clone());
+            }
             let sent = self.now();
             let answer = tokio::time::timeout(self.timeout, connection.send(request)).await;
             let answered = self.now();
@@ -440,6 +446,14 @@ impl Run {
                 Ok(Ok(answer)) => answer,
             };
             let status = answer.status.as_u16();
+            // A ticket the deployment no longer honours: resend without it.
+            if status == 400
+                && ticket.is_some()
+                && problem_code(&answer.body).as_deref() == Some("bad_ticket")
+            {
+                ticket = None;
+                continue;
+            }
             let outcome = match status {
                 503 | 429 => None,
                 200 | 202 => Some(acknowledged(status, &answer.body)),
@@ -460,6 +474,9 @@ impl Run {
             });
             if status != 503 && status != 429 {
                 return acked;
+            }
+            if let Some(issued) = answer.headers.get(TICKET) {
+                ticket = Some(issued.clone());
             }
             let wait = retry_after(&answer.headers);
             tokio::time::sleep(wait + jitter(wait, index, attempt)).await;
@@ -483,6 +500,9 @@ impl Run {
         request
     }
 }
+
+/// The header carrying an admission ticket, both ways.
+const TICKET: &str = "clickday-ticket";
 
 fn acknowledged(status: u16, body: &[u8]) -> Outcome {
     match clickday_core::Acknowledgement::parse(body) {

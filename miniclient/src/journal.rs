@@ -36,6 +36,10 @@ pub struct Entry {
     /// base64url of the Ed25519 signature of `body`.
     pub signature: String,
     pub key_id: String,
+    /// The admission ticket of the last `503`, if one came: resends carry
+    /// it so the application keeps its first arrival (PROTOCOL v1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }

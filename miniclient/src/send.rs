@@ -42,6 +42,7 @@ pub fn prepare(
                 body: app.body.clone(),
                 signature: URL_SAFE_NO_PAD.encode(key.sign(app.body.as_bytes()).to_bytes()),
                 key_id: key_id.to_string(),
+                ticket: None,
                 outcome: Outcome::Pending,
             });
     }
@@ -78,7 +79,17 @@ pub async fn send_all(
         );
         let home = home.to_path_buf();
         tasks.spawn(async move {
-            let outcome = deliver(&target, connection, &entry, index, &estimate).await;
+            // A ticket is journaled as soon as it comes: a client killed
+            // before the resend still keeps the first arrival.
+            let remember = |ticket: &str| {
+                if let Ok(mut journal) = journal.lock() {
+                    if let Some(e) = journal.entries.get_mut(&id) {
+                        e.ticket = Some(ticket.to_string());
+                    }
+                    let _ = journal.save(&home);
+                }
+            };
+            let outcome = deliver(&target, connection, &entry, index, &estimate, &remember).await;
             let mut journal = journal
                 .lock()
                 .map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
@@ -114,15 +125,20 @@ async fn deliver(
     entry: &Entry,
     index: usize,
     estimate: &Estimate,
+    remember_ticket: &(dyn Fn(&str) + Sync),
 ) -> Outcome {
     let mut attempt: u32 = 0;
+    let mut ticket = entry.ticket.clone();
     loop {
         attempt = attempt.saturating_add(1);
-        let request = http::Request::post(target.uri("/v1/submissions"))
+        let mut request = http::Request::post(target.uri("/v1/submissions"))
             .header("content-type", "application/json")
             .header("clickday-key", &entry.key_id)
-            .header("clickday-signature", &entry.signature)
-            .body(bytes::Bytes::from(entry.body.clone()));
+            .header("clickday-signature", &entry.signature);
+        if let Some(ticket) = &ticket {
+            request = request.header("clickday-ticket", ticket);
+        }
+        let request = request.body(bytes::Bytes::from(entry.body.clone()));
         let Ok(request) = request else {
             return refused(0, "malformed", "the journal holds an unusable request");
         };
@@ -141,6 +157,11 @@ async fn deliver(
                         };
                     }
                     (503 | 429, _) => {
+                        let issued = answer.headers.get("clickday-ticket");
+                        if let Some(issued) = issued.and_then(|t| t.to_str().ok()) {
+                            remember_ticket(issued);
+                            ticket = Some(issued.to_string());
+                        }
                         let wait = retry_after(&answer.headers);
                         tokio::time::sleep(wait + jitter(wait, index, attempt)).await;
                     }
@@ -151,6 +172,11 @@ async fn deliver(
                             Some(at) => wait_for(at as i64, estimate).await,
                             None => tokio::time::sleep(Duration::from_secs(1)).await,
                         }
+                    }
+                    // A deployment that no longer knows its ticket (a key
+                    // rotated away): better a new stamp than no application.
+                    (400, _) if ticket.is_some() && text("code") == "bad_ticket" => {
+                        ticket = None;
                     }
                     (status, _) if (400..500).contains(&status) => {
                         return refused(status, &text("code"), &text("detail"));

@@ -634,21 +634,12 @@ async fn a_gateway_answering_503_for_a_while_gets_everything_in_the_end() {
     });
     // Down across the opening and until every application was refused
     // twice (each resent after its Retry-After), then back.
-    let gateway: std::net::SocketAddr = sys
-        .gateway
-        .replace("https://localhost", "127.0.0.1")
-        .parse()
-        .unwrap();
-    let ca = clickday_testkit::client::read_ca(&sys.ca).unwrap();
     clickday_testkit::eventually(
         "two 503 answers per application",
         std::time::Duration::from_secs(60),
         async || {
-            let metrics = clickday_testkit::client::metrics(gateway, Some(&ca))
-                .await
-                .ok()?;
             let refused = clickday_testkit::client::counter(
-                &metrics,
+                &gateway_metrics(&sys).await,
                 "clickday_gateway_submissions_total",
                 "outcome=\"unavailable\"",
             );
@@ -660,6 +651,7 @@ async fn a_gateway_answering_503_for_a_while_gets_everything_in_the_end() {
         !sending.is_finished(),
         "the client gave up while the gateway answered 503"
     );
+    let back_at = clickday_client::clock::local_nanos();
     redis.restart();
     let sent = tokio::time::timeout(std::time::Duration::from_secs(60), sending)
         .await
@@ -677,6 +669,16 @@ async fn a_gateway_answering_503_for_a_while_gets_everything_in_the_end() {
     );
     let records = sys.queue.all_submissions(0).await.unwrap();
     assert_eq!(records.len(), 3);
+    // Each kept the arrival of its first attempt through its admission
+    // ticket, not the instant a resend finally got through.
+    for r in &records {
+        assert!(
+            (r.received_at() as i64) < back_at && r.received_at() as i64 >= opens,
+            "{}: stamped at {}, Redis back at {back_at}",
+            r.application.application_id,
+            r.received_at()
+        );
+    }
 }
 
 async fn gateway_metrics(sys: &System) -> String {

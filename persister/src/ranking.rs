@@ -38,8 +38,10 @@ pub(crate) struct Ranker {
     store: Arc<dyn Store>,
     touched: Arc<Mutex<BTreeSet<String>>>,
     clock: clickday_core::Clock,
-    /// Submissions stamped just before closing may still be on their way
-    /// into the queue for up to the enqueue timeout: wait this long more.
+    /// How long after a click day closes its ranking may still change:
+    /// admission tickets are honoured that long (a resend keeps a stamp from
+    /// before the close), and a submission stamped just before the close
+    /// may still be on its way into the queue for an enqueue timeout.
     grace: u64,
 }
 
@@ -57,7 +59,8 @@ impl Ranker {
             store,
             touched,
             clock,
-            grace: 2 * cfg.gateway.enqueue_timeout.as_nanos() as u64,
+            grace: (cfg.gateway.ticket_valid_after_close + 2 * cfg.gateway.enqueue_timeout)
+                .as_nanos() as u64,
         }
     }
 

@@ -65,9 +65,10 @@ async fn fill(queue: &dyn Queue, range: std::ops::Range<u64>) -> Vec<Submission>
     out
 }
 
-/// After the click day: the ranker may run.
+/// After the click day and its admission tickets (honoured 15 minutes past
+/// the close by default): the ranker may run.
 fn after_close() -> clickday_core::Clock {
-    Arc::new(|| CLOSES + 60_000_000_000)
+    Arc::new(|| CLOSES + 16 * 60_000_000_000)
 }
 
 /// During the click day: the ranker must not run yet.
