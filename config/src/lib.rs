@@ -100,7 +100,8 @@ pub struct GatewayConfig {
     pub quic_retry_above_handshakes: usize,
     pub enqueue_timeout: Duration,
     pub retry_after_secs: u64,
-    pub max_in_flight: usize,
+    pub admission_buffer_bytes: usize,
+    pub max_unread_bodies_per_ip: usize,
     /// Admission-ticket secrets (see `clickday.toml`).
     pub ticket_key_file: PathBuf,
     /// How long after a click day closes its tickets are still honoured.
@@ -424,7 +425,14 @@ impl GatewaySection {
             quic_retry_above_handshakes: self.quic_retry_above_handshakes,
             enqueue_timeout: millis("gateway.enqueue_timeout_ms", self.enqueue_timeout_ms)?,
             retry_after_secs: positive("gateway.retry_after_secs", self.retry_after_secs)?,
-            max_in_flight: positive("gateway.max_in_flight", self.max_in_flight)?,
+            admission_buffer_bytes: positive(
+                "gateway.admission_buffer_bytes",
+                self.admission_buffer_bytes,
+            )?,
+            max_unread_bodies_per_ip: positive(
+                "gateway.max_unread_bodies_per_ip",
+                self.max_unread_bodies_per_ip,
+            )?,
             ticket_key_file: self
                 .ticket_key_file
                 .unwrap_or_else(|| data_dir.join("ticket-key")),

@@ -83,10 +83,13 @@ pub struct GatewaySection {
     pub enqueue_timeout_ms: u64,
     /// `Retry-After` seconds sent with 503 `unavailable`.
     pub retry_after_secs: u64,
-    /// Submissions handled at once; more are answered 503 `unavailable` at
-    /// once, before their body is read, so a spike cannot queue work past
-    /// `enqueue_timeout_ms` and collapse into timeouts.
-    pub max_in_flight: usize,
+    /// Bytes of stamped submissions held at once (bodies plus 1 KiB each)
+    /// while they are verified and made durable. Past it a submission is
+    /// answered 503 with an admission ticket that keeps its stamp.
+    pub admission_buffer_bytes: usize,
+    /// Bodies one client address may have in reading at once; more are
+    /// answered 503 before their body (the only 503 without a ticket).
+    pub max_unread_bodies_per_ip: usize,
     /// The deployment's admission-ticket secrets (PROTOCOL v1.1): one
     /// base64url 32-byte key per line, the current one first, earlier ones
     /// still accepted. Shared by every gateway of a deployment; default
@@ -116,7 +119,8 @@ impl Default for GatewaySection {
             quic_retry_above_handshakes: 1024,
             enqueue_timeout_ms: 5_000,
             retry_after_secs: 1,
-            max_in_flight: 4096,
+            admission_buffer_bytes: 256 * 1024 * 1024,
+            max_unread_bodies_per_ip: 4096,
             ticket_key_file: None,
             ticket_valid_after_close_secs: 900,
         }

@@ -63,18 +63,14 @@ impl Gateway {
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        // Past `max_in_flight`, shed at once without reading the body: the
-        // cheapest answer, and it keeps what is admitted well inside the
-        // enqueue timeout instead of letting every request time out.
-        let _admitted = match self.shedder.admit() {
-            Ok(permit) => permit,
-            Err(retry_after_secs) => {
-                self.metrics.count("shed", protocol);
-                return problem_response(&Problem::Unavailable {
-                    retry_after_secs,
-                    ticket: None,
-                });
-            }
+        // One address may have only so many bodies in reading; nothing else
+        // is held while a body trickles in (see admission.rs).
+        let Some(_reading) = self.unread.start(peer) else {
+            self.metrics.count("shed", protocol);
+            return problem_response(&Problem::Unavailable {
+                retry_after_secs: self.admission.shed(),
+                ticket: None,
+            });
         };
         self.metrics.in_flight.inc();
         let started = std::time::Instant::now();
@@ -174,6 +170,10 @@ impl Gateway {
             .limiter_entries
             .get_or_create(&vec![("limiter", "key")])
             .set(keys as i64);
+        self.metrics
+            .limiter_entries
+            .get_or_create(&vec![("limiter", "unread_bodies")])
+            .set(self.unread.tracked() as i64);
         let mut resp = Response::new(Full::new(Bytes::from(self.metrics.render())));
         resp.headers_mut().insert(
             CONTENT_TYPE,

@@ -6,6 +6,7 @@
 //! `enqueue` (durable in the queue) → answer. Everything runs in-process
 //! behind [`start`], so tests bind port 0 and drive it for real.
 
+mod admission;
 mod enqueue;
 mod http;
 mod limits;
@@ -15,7 +16,6 @@ mod metrics_server;
 mod quic;
 pub mod ratelimit;
 mod server;
-mod shedding;
 mod submit;
 mod tickets;
 pub mod tls;
@@ -76,8 +76,10 @@ pub struct Gateway {
     body_read_timeout: Duration,
     enqueue_timeout: Duration,
     retry_after_secs: u64,
-    /// Submissions in progress; past the limit, shed with 503.
-    shedder: shedding::Shedder,
+    /// Room for stamped submissions, in bytes; past it, 503 with a ticket.
+    admission: admission::Admission,
+    /// Bodies in reading per client address; past it, 503 before the body.
+    unread: admission::UnreadBodies,
     /// The deployment's admission-ticket secrets: check 5 and 503s.
     tickets: clickday_core::TicketKeys,
     /// How long after its click day closes a ticket is honoured.
@@ -106,10 +108,11 @@ impl Gateway {
             body_read_timeout: cfg.gateway.body_read_timeout,
             enqueue_timeout: cfg.gateway.enqueue_timeout,
             retry_after_secs: cfg.gateway.retry_after_secs,
-            shedder: shedding::Shedder::new(
-                cfg.gateway.max_in_flight,
+            admission: admission::Admission::new(
+                cfg.gateway.admission_buffer_bytes,
                 cfg.gateway.retry_after_secs,
             ),
+            unread: admission::UnreadBodies::new(cfg.gateway.max_unread_bodies_per_ip),
             tickets: tickets::load_or_create(&cfg.gateway.ticket_key_file)?,
             ticket_valid_after_close: cfg.gateway.ticket_valid_after_close,
         })

@@ -23,12 +23,29 @@ impl Gateway {
             }
         };
         let (key_id, registered) = authenticate(&self.keys, header("clickday-key"))?;
+        let body_sha256 = clickday_core::body_digest(&body);
+        let ticket = header("clickday-ticket");
+        // Room to hold this one while it is verified and made durable; if
+        // there is none, its place is kept in a ticket for the resend — the
+        // stamp of a ticket it brought, or its own.
+        let _room = match self.admission.admit(body.len()) {
+            Ok(room) => room,
+            Err(retry_after_secs) => {
+                let kept = match self.ticket_stamp(ticket, key_id, &body_sha256, stamp) {
+                    Ok((kept, _)) => kept,
+                    Err(_) => stamp,
+                };
+                return Err(Problem::Unavailable {
+                    retry_after_secs,
+                    ticket: self.ticket_for_body(key_id, body_sha256, kept, &body),
+                });
+            }
+        };
         let signature = verify_signature(&registered.key, header("clickday-signature"), &body)?;
         // After the signature (PROTOCOL v1.1): knowing someone's key_id is
         // not enough to spend their budget.
         self.limiters.check_key(key_id)?;
-        let body_sha256 = clickday_core::body_digest(&body);
-        let stamp = self.honour_ticket(header("clickday-ticket"), key_id, &body_sha256, stamp)?;
+        let stamp = self.honour_ticket(ticket, key_id, &body_sha256, stamp)?;
         let app = Application::parse(&body)?;
         // Checked against the stamp kept, the ticket's when one was honoured.
         self.calendar.check(&app, stamp.unix_nanos)?;

@@ -50,8 +50,27 @@ impl Gateway {
         body_sha256: &[u8; 32],
         stamp: ArrivalStamp,
     ) -> Result<ArrivalStamp, Problem> {
+        let (kept, event) = self.ticket_stamp(ticket, key_id, body_sha256, stamp)?;
+        if let Some(event) = event {
+            self.metrics
+                .tickets
+                .get_or_create(&crate::metrics::TicketLabels { event })
+                .inc();
+        }
+        Ok(kept)
+    }
+
+    /// [`Gateway::honour_ticket`] without counting it: the stamp kept, and
+    /// `honoured` or `expired` when a ticket came.
+    pub(crate) fn ticket_stamp(
+        &self,
+        ticket: Option<&[u8]>,
+        key_id: KeyId,
+        body_sha256: &[u8; 32],
+        stamp: ArrivalStamp,
+    ) -> Result<(ArrivalStamp, Option<&'static str>), Problem> {
         let Some(text) = ticket else {
-            return Ok(stamp);
+            return Ok((stamp, None));
         };
         let text = std::str::from_utf8(text)
             .map_err(|_| Problem::BadTicket("the ticket is not text".into()))?;
@@ -70,17 +89,34 @@ impl Gateway {
             ));
         }
         if ticket.expires_at <= stamp.unix_nanos {
-            self.metrics
-                .tickets
-                .get_or_create(&crate::metrics::TicketLabels { event: "expired" })
-                .inc();
-            return Ok(stamp);
+            return Ok((stamp, Some("expired")));
         }
-        self.metrics
-            .tickets
-            .get_or_create(&crate::metrics::TicketLabels { event: "honoured" })
-            .inc();
-        Ok(ticket.stamp)
+        Ok((ticket.stamp, Some("honoured")))
+    }
+
+    /// The ticket for a stamped body refused for lack of room: valid until
+    /// its click day closes plus the grace. None when the body names no
+    /// click day of the calendar (its resend is refused anyway).
+    pub(crate) fn ticket_for_body(
+        &self,
+        key_id: KeyId,
+        body_sha256: [u8; 32],
+        stamp: ArrivalStamp,
+        body: &[u8],
+    ) -> Option<Box<IssuedTicket>> {
+        #[derive(serde::Deserialize)]
+        struct ClickDayOnly<'a> {
+            #[serde(borrow)]
+            click_day: std::borrow::Cow<'a, str>,
+        }
+        let named: ClickDayOnly<'_> = serde_json::from_slice(body).ok()?;
+        let day = self.calendar.get(&named.click_day)?;
+        Some(Box::new(self.issue_ticket(
+            key_id,
+            body_sha256,
+            stamp,
+            day.closes_at,
+        )))
     }
 
     /// A ticket keeping `stamp` for a resend, valid until the click day

@@ -341,37 +341,162 @@ async fn shutdown_finishes_in_flight_requests(proto: Proto) {
     assert_eq!(gw.records().await.len(), 1);
 }
 
+/// Reading a body holds nothing others need: with room in the admission
+/// buffer for one submission, a body trickling in does not stop valid
+/// submissions on any protocol (the old design shed them all with 503).
 #[tokio::test]
-async fn past_max_in_flight_submissions_are_shed_with_503_and_nothing_is_queued() {
-    let gw = TestGateway::start(Backend::Sqlite, "max_in_flight = 1").await;
+async fn a_trickling_body_holds_no_room_in_the_admission_buffer() {
+    let gw = TestGateway::start(Backend::Sqlite, "admission_buffer_bytes = 1500").await;
     let alice = Applicant::new(1);
     let held = body("held");
-    // One submission holds the only permit while its body trickles in.
     let mut slow = gw.client(Proto::Http2).await;
     let (tx, reply) = slow.send_streaming(slow.submission(&alice, &held)).unwrap();
     tx.send(Bytes::copy_from_slice(&held[..10])).await.unwrap();
     gw.wait_in_flight(1).await;
     for proto in Proto::ALL {
         let mut c = gw.client(proto).await;
-        let r = c.submit(&alice, &body("shed")).await.unwrap();
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (503, "unavailable".into()),
-            "{proto:?}"
-        );
-        // Grows with the crowd turned away: 1, 2, 3 sheds per admitted.
-        let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
-        assert!((1..=3).contains(&wait), "{wait}");
+        let r = c
+            .submit(&alice, &body(&format!("meanwhile-{proto:?}")))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 202, "{proto:?}: {:?}", r.body);
     }
-    assert!(
-        gw.records().await.is_empty(),
-        "a shed submission was queued"
-    );
-    // The held one completes; the permit is back and the resend is taken.
     tx.send(Bytes::copy_from_slice(&held[10..])).await.unwrap();
     drop(tx);
     assert_eq!(reply.await.unwrap().status, 202);
+    assert_eq!(gw.records().await.len(), 4);
+}
+
+/// F1: 16 HTTP/2 connections × 256 streams announcing a body that never
+/// comes do not make a valid submission wait or fail. (The attacker and the
+/// victim share 127.0.0.1 here, so the per-address cap is raised above the
+/// attack; what is tested is that no shared resource is held by a body
+/// that has not arrived — the old design shed everyone at 4,096.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_less_streams_do_not_starve_valid_submissions() {
+    let gw = TestGateway::start(Backend::Memory, "max_unread_bodies_per_ip = 8192").await;
+    let alice = Applicant::new(1);
+    let mut silent = Vec::new();
+    for _ in 0..16 {
+        let mut c = gw.client(Proto::Http2).await;
+        for n in 0..256 {
+            let payload = body(&format!("never-{n}"));
+            let (tx, reply) = c.send_streaming(c.submission(&alice, &payload)).unwrap();
+            silent.push((tx, reply));
+        }
+    }
+    gw.wait_in_flight(16 * 256).await;
+    for proto in Proto::ALL {
+        let mut c = gw.client(proto).await;
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            c.submit(&alice, &body(&format!("valid-{proto:?}"))),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{proto:?}: a valid submission waited over 5 s"))
+        .unwrap();
+        assert_eq!(r.status, 202, "{proto:?}");
+    }
+    assert_eq!(gw.records().await.len(), 3);
+    drop(silent);
+}
+
+/// One address may have `max_unread_bodies_per_ip` bodies in reading; the
+/// next is refused at once with 503 and no ticket (nothing was stamped).
+#[tokio::test]
+async fn unread_bodies_are_capped_per_address() {
+    let gw = TestGateway::start(Backend::Memory, "max_unread_bodies_per_ip = 4").await;
+    let alice = Applicant::new(1);
     let mut c = gw.client(Proto::Http2).await;
-    assert_eq!(c.submit(&alice, &body("shed")).await.unwrap().status, 202);
-    assert_eq!(gw.records().await.len(), 2);
+    let mut held = Vec::new();
+    for n in 0..4 {
+        let payload = body(&format!("held-{n}"));
+        let (tx, reply) = c.send_streaming(c.submission(&alice, &payload)).unwrap();
+        tx.send(Bytes::copy_from_slice(&payload[..10]))
+            .await
+            .unwrap();
+        held.push((tx, reply, payload));
+    }
+    gw.wait_in_flight(4).await;
+    let r = c.submit(&alice, &body("fifth")).await.unwrap();
+    assert_eq!((r.status.as_u16(), r.code()), (503, "unavailable".into()));
+    assert!(r.header("retry-after").is_some());
+    assert!(r.header("clickday-ticket").is_none(), "nothing was stamped");
+    let (tx, reply, payload) = held.pop().unwrap();
+    tx.send(Bytes::copy_from_slice(&payload[10..]))
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(reply.await.unwrap().status, 202);
+    assert_eq!(c.submit(&alice, &body("fifth")).await.unwrap().status, 202);
+}
+
+/// A burst into a tiny admission buffer while Redis is stalled: every
+/// submission is stamped, none can be made durable, each 503 carries a
+/// ticket; once Redis is back the resends with their tickets are stored
+/// with their first stamps, so the order in the queue (and the ranking) is
+/// the order of first arrival at the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_admission_buffer_a_burst_keeps_its_order_of_first_arrival() {
+    let gw = TestGateway::start(
+        Backend::Redis,
+        "admission_buffer_bytes = 1500\nenqueue_timeout_ms = 1000",
+    )
+    .await;
+    gw.redis.as_ref().unwrap().pause();
+    let mut sends = tokio::task::JoinSet::new();
+    for n in 1..=12u64 {
+        let proto = Proto::ALL[n as usize % 3];
+        let mut c = gw.client(proto).await;
+        sends.spawn(async move {
+            let who = Applicant::new(n);
+            let payload = body(&format!("burst-{n}"));
+            let r = c.submit(&who, &payload).await.unwrap();
+            (n, c, r, payload)
+        });
+    }
+    let mut first = Vec::new();
+    while let Some(done) = sends.join_next().await {
+        let (n, c, r, payload) = done.unwrap();
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (503, "unavailable".into()),
+            "{n}"
+        );
+        let ticket = r.header("clickday-ticket").unwrap().to_string();
+        let at = r.json()["received_at"].as_str().unwrap().to_string();
+        first.push((n, c, ticket, at, payload));
+    }
+    gw.redis.as_ref().unwrap().resume();
+    for (n, c, ticket, at, payload) in &mut first {
+        let who = Applicant::new(*n);
+        let accepted = clickday_testkit::eventually(
+            "the resend accepted",
+            Duration::from_secs(20),
+            async || {
+                let req = c
+                    .submission(&who, payload)
+                    .header("clickday-ticket", ticket.as_str())
+                    .body(Bytes::copy_from_slice(payload))
+                    .unwrap();
+                let r = c.send(req).await.unwrap();
+                (r.status == 202).then_some(r)
+            },
+        )
+        .await;
+        assert_eq!(
+            accepted.json()["received_at"],
+            at.as_str(),
+            "{n} kept its first arrival"
+        );
+    }
+    let mut records = gw.records().await;
+    records.sort_by_key(|r| r.stamp);
+    first.sort_by(|a, b| a.3.cmp(&b.3));
+    let ranked: Vec<String> = records.iter().map(|r| r.account_id.clone()).collect();
+    let arrived: Vec<String> = first
+        .iter()
+        .map(|f| Applicant::new(f.0).account_id)
+        .collect();
+    assert_eq!(ranked, arrived, "ranked in the order of first arrival");
 }

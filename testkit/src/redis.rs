@@ -68,6 +68,27 @@ impl RedisServer {
         }
     }
 
+    /// SIGSTOP: the server holds its connections and answers nothing, as a
+    /// Redis stalled on a slow disk does, until [`RedisServer::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`RedisServer::pause`].
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .expect("kill(1)");
+            assert!(status.success(), "kill {signal} redis-server");
+        }
+    }
+
     /// Starts again from the same directory, replaying the AOF.
     pub fn restart(&mut self) {
         self.kill();
