@@ -42,6 +42,11 @@ pub struct AuditResult {
     pub not_in_report: u64,
     /// Ranked (category, province) groups checked; 0 = not ranked yet.
     pub ranked_groups: u64,
+    /// Fairness against first sending: applications ranked behind one whose
+    /// first attempt was sent more than [`OVERTAKE_MARGIN_NANOS`] later
+    /// (this machine's clock). Informative: it measures the gateway's
+    /// fairness under overload, not the store's integrity.
+    pub overtaken: u64,
     /// The first few problems, for people.
     pub examples: Vec<String>,
 }
@@ -55,7 +60,7 @@ impl AuditResult {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "audit: {} acknowledged, {} stored rows; lost {}, duplicated {}, mismatched {}, rank errors {} ({} ranked groups); {} stored rows not in the report",
+            "audit: {} acknowledged, {} stored rows; lost {}, duplicated {}, mismatched {}, rank errors {} ({} ranked groups); {} stored rows not in the report; overtaken against first sending {}",
             self.acknowledged,
             self.stored_rows,
             self.lost,
@@ -63,7 +68,8 @@ impl AuditResult {
             self.mismatched,
             self.rank_errors,
             self.ranked_groups,
-            self.not_in_report
+            self.not_in_report,
+            self.overtaken
         );
         for e in &self.examples {
             let _ = writeln!(out, "  {e}");
@@ -204,7 +210,47 @@ fn check(report: &Report, rows: Vec<Row>) -> Result<AuditResult, AuditError> {
     }
     result.not_in_report = by_id.keys().filter(|id| !acked.contains_key(*id)).count() as u64;
     check_ranks(&rows, &mut result);
+    let first_sent: HashMap<&str, u64> = report
+        .acknowledged
+        .iter()
+        .filter_map(|a| {
+            let at = parse_rfc3339(a.first_sent_at.as_deref()?).ok()?;
+            Some((a.submission_id.as_str(), at))
+        })
+        .collect();
+    result.overtaken = overtaken(&rows, &first_sent);
     Ok(result)
+}
+
+/// How much later a first send must be before being ranked ahead of it
+/// counts against fairness: clocks and networks blur less than this.
+pub const OVERTAKE_MARGIN_NANOS: u64 = 1_000_000_000;
+
+/// Within each (category, province), in ranking order: rows ranked behind
+/// an earlier-ranked row whose first attempt was sent more than the margin
+/// after theirs. Only rows whose first send this report knows are judged.
+fn overtaken(rows: &[Row], first_sent: &HashMap<&str, u64>) -> u64 {
+    let mut groups: BTreeMap<(&str, &str), Vec<(i64, u64)>> = BTreeMap::new();
+    for row in rows {
+        if let (Some(rank), Some(&sent)) = (row.rank, first_sent.get(row.submission_id.as_str())) {
+            groups
+                .entry((&row.category, &row.province))
+                .or_default()
+                .push((rank, sent));
+        }
+    }
+    let mut overtaken = 0;
+    for group in groups.values_mut() {
+        group.sort_unstable();
+        let mut latest_ahead = 0u64;
+        for &(_, sent) in group.iter() {
+            if latest_ahead > sent.saturating_add(OVERTAKE_MARGIN_NANOS) {
+                overtaken += 1;
+            }
+            latest_ahead = latest_ahead.max(sent);
+        }
+    }
+    overtaken
 }
 
 /// Within each (category, province), ranked rows must be numbered 1..n in
@@ -263,6 +309,29 @@ mod tests {
             rank,
             within_quota: within,
         }
+    }
+
+    #[test]
+    fn overtaking_is_counted_against_first_sending_beyond_the_margin() {
+        let rows = [
+            row("a", "1", 10, Some(1), None),
+            row("b", "2", 20, Some(2), None),
+            row("c", "3", 30, Some(3), None),
+            row("d", "4", 40, Some(4), None),
+        ];
+        let s = 1_000_000_000u64;
+        // b first sent 0.5 s before a: within the margin. d first sent 3 s
+        // before c and a: overtaken. Unknown first sends are not judged.
+        let first: HashMap<&str, u64> = [
+            ("a", 10 * s),
+            ("b", 9 * s + s / 2),
+            ("c", 11 * s),
+            ("d", 7 * s),
+        ]
+        .into();
+        assert_eq!(overtaken(&rows, &first), 1);
+        let fair: HashMap<&str, u64> = [("a", s), ("b", 2 * s), ("d", 3 * s)].into();
+        assert_eq!(overtaken(&rows, &fair), 0);
     }
 
     #[test]

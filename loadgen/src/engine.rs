@@ -170,6 +170,8 @@ struct Run {
     gate: Arc<Gate>,
     /// Gate epoch nanoseconds of the start instant.
     origin: u64,
+    /// The gate epoch on this machine's wall clock (Unix nanoseconds).
+    epoch_unix: u64,
     next: AtomicUsize,
     tally: Arc<Tally>,
     recorder: Mutex<Recorder>,
@@ -224,6 +226,7 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         protocol: spec.target.protocol,
         gate: gate.clone(),
         origin,
+        epoch_unix,
         next: AtomicUsize::new(0),
         tally: Arc::default(),
         recorder: Mutex::new(Recorder::new(origin)),
@@ -398,6 +401,7 @@ impl Run {
         // An admission ticket from a 503 keeps the first arrival for the
         // resends (PROTOCOL v1.1); a later 503 may bring a newer one.
         let mut ticket: Option<http::HeaderValue> = None;
+        let mut first_sent: Option<u64> = None;
         for attempt in 1..=self.max_attempts {
             let first = (attempt == 1).then_some(intended);
             let (generation, connection) = match conn.get().await {
@@ -416,8 +420,10 @@ impl Run {
             let mut request = self.request(job);
             if let Some(ticket) = &ticket {
                 request.headers_mut().insert(TICKET, ticket.clone());
+                self.record(|r| r.tickets.resent_with += 1);
             }
             let sent = self.now();
+            let first_sent_unix = *first_sent.get_or_insert(self.epoch_unix + sent);
             let answer = tokio::time::timeout(self.timeout, connection.send(request)).await;
             let answered = self.now();
             let answer = match answer {
@@ -467,7 +473,7 @@ impl Run {
                 r.attempt(sent, first);
                 r.answer(status, answered - sent);
                 match outcome {
-                    Some(outcome) => r.finish(outcome, intended, answered),
+                    Some(outcome) => r.finish(outcome, intended, answered, Some(first_sent_unix)),
                     None if status == 503 => r.resend(Resend::Unavailable),
                     None => r.resend(Resend::RateLimited),
                 }
@@ -477,12 +483,13 @@ impl Run {
             }
             if let Some(issued) = answer.headers.get(TICKET) {
                 ticket = Some(issued.clone());
+                self.record(|r| r.tickets.received += 1);
             }
             let wait = retry_after(&answer.headers);
             tokio::time::sleep(wait + jitter(wait, index, attempt)).await;
         }
         let end = self.now();
-        self.record(|r| r.finish(Outcome::GaveUp, intended, end));
+        self.record(|r| r.finish(Outcome::GaveUp, intended, end, first_sent));
         false
     }
 

@@ -127,6 +127,8 @@ pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}
     ));
     page.push_str("<h2>Latency distribution</h2><p>Requests per latency band (from intended send), log-spaced bands.</p>");
     page.push_str(&distribution(&report.latency));
+    page.push_str("<h2>Stamp lag</h2><p>Per acknowledged application, from the instant its first attempt was sent to the arrival instant the gateway kept for it. Overload must not move a place: with admission tickets a refused attempt keeps its stamp, so this stays near the network delay even when many attempts were answered 503.</p>");
+    page.push_str(&distribution(&report.stamp_lag));
     page.push_str("<h2>Start skew</h2><p>First send of each request minus its intended instant; for a burst, how tightly the senders fired together.</p>");
     page.push_str(&distribution(&report.start_skew));
     page.push_str("<h2>Everything else</h2><pre>");

@@ -56,6 +56,19 @@ pub struct Ack {
     pub submission_id: String,
     pub received_at: String,
     pub duplicate: bool,
+    /// When its first attempt was sent (this machine's clock, RFC 3339):
+    /// what its place should follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_sent_at: Option<String>,
+}
+
+/// Admission tickets (PROTOCOL v1.1) seen in a run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Tickets {
+    /// `503` answers that carried a ticket.
+    pub received: u64,
+    /// Resends that carried one.
+    pub resent_with: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -75,6 +88,10 @@ pub struct Recorder {
     pub service: Histogram<u64>,
     /// First attempt's actual send − intended instant.
     pub start_skew: Histogram<u64>,
+    /// First attempt's actual send → the `received_at` finally kept: how
+    /// far overload moved an application's place (tickets keep it small).
+    pub stamp_lag: Histogram<u64>,
+    pub tickets: Tickets,
     pub statuses: BTreeMap<String, u64>,
     pub problems: BTreeMap<String, u64>,
     pub resends: Resends,
@@ -102,6 +119,8 @@ impl Recorder {
             latency: histogram(),
             service: histogram(),
             start_skew: histogram(),
+            stamp_lag: histogram(),
+            tickets: Tickets::default(),
             statuses: BTreeMap::new(),
             problems: BTreeMap::new(),
             resends: Resends::default(),
@@ -154,8 +173,15 @@ impl Recorder {
         *self.transport_errors.entry(what.to_string()).or_default() += 1;
     }
 
-    /// A request ended at `at` (nanoseconds after the epoch).
-    pub fn finish(&mut self, outcome: Outcome, intended: u64, at: u64) {
+    /// A request ended at `at` (nanoseconds after the epoch); its first
+    /// attempt was sent at `first_sent_unix` (Unix nanoseconds), if it was.
+    pub fn finish(
+        &mut self,
+        outcome: Outcome,
+        intended: u64,
+        at: u64,
+        first_sent_unix: Option<u64>,
+    ) {
         let bucket = self.bucket(at);
         match outcome {
             Outcome::Acknowledged {
@@ -165,10 +191,17 @@ impl Recorder {
                 ..
             } => {
                 bump(&mut self.acknowledged, bucket);
+                if let (Some(first), Ok(kept)) = (
+                    first_sent_unix,
+                    clickday_core::time::parse_rfc3339(&received_at),
+                ) {
+                    let _ = self.stamp_lag.record(micros(kept.saturating_sub(first)));
+                }
                 self.acks.push(Ack {
                     submission_id,
                     received_at,
                     duplicate,
+                    first_sent_at: first_sent_unix.map(clickday_core::time::format_rfc3339_nanos),
                 });
             }
             Outcome::Refused { code, .. } => {

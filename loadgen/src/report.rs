@@ -36,6 +36,13 @@ pub struct Report {
     pub service_time: HistogramReport,
     /// First attempt's actual send − its intended instant.
     pub start_skew: HistogramReport,
+    /// First attempt's actual send → the `received_at` finally kept, per
+    /// acknowledged application: how far overload moved its place.
+    #[serde(default)]
+    pub stamp_lag: HistogramReport,
+    /// Admission tickets received with `503`s and resends that used them.
+    #[serde(default)]
+    pub tickets: crate::record::Tickets,
     /// Per connection: its first socket write after the start − the start.
     pub first_write_skew: HistogramReport,
     pub timeline: Timeline,
@@ -102,6 +109,13 @@ pub struct HistogramReport {
     pub p999_us: u64,
     pub max_us: u64,
     pub hdr: String,
+}
+
+impl Default for HistogramReport {
+    /// An empty histogram (reports written before a field existed).
+    fn default() -> Self {
+        HistogramReport::of(&crate::record::histogram())
+    }
 }
 
 impl HistogramReport {
@@ -248,6 +262,8 @@ impl Report {
             latency: HistogramReport::of(&r.latency),
             service_time: HistogramReport::of(&r.service),
             start_skew: HistogramReport::of(&r.start_skew),
+            stamp_lag: HistogramReport::of(&r.stamp_lag),
+            tickets: r.tickets,
             first_write_skew: HistogramReport::of(&result.first_write_skew),
             timeline: Timeline {
                 bucket_ms: BUCKET_NANOS / 1_000_000,
@@ -290,9 +306,10 @@ impl Report {
             .map_err(|e| ReportError::Io(shown, e))
     }
 
-    /// The four latency-like histograms, named for people.
-    pub fn histograms(&self) -> [(&'static str, &HistogramReport); 4] {
+    /// The latency-like histograms, named for people.
+    pub fn histograms(&self) -> [(&'static str, &HistogramReport); 5] {
         [
+            ("stamp lag (first send -> kept stamp)", &self.stamp_lag),
             ("latency (from intended send)", &self.latency),
             ("service time (per attempt)", &self.service_time),
             ("start skew (first send - instant)", &self.start_skew),
@@ -301,6 +318,12 @@ impl Report {
                 &self.first_write_skew,
             ),
         ]
+    }
+
+    /// `503` answers per acknowledged application (every attempt counted).
+    pub fn unavailable_per_acknowledgement(&self) -> f64 {
+        let unavailable = self.statuses.get("503").copied().unwrap_or(0);
+        unavailable as f64 / self.totals.acknowledged.max(1) as f64
     }
 
     /// The plain-text summary printed at the end of a run.
@@ -334,6 +357,13 @@ impl Report {
             out,
             "resends: unavailable {}, rate limited {}, timeout {}, connection {}",
             r.unavailable, r.rate_limited, r.timeout, r.connection
+        );
+        let _ = writeln!(
+            out,
+            "fairness: {:.2} 503s per acknowledgement; admission tickets received {}, resent with {}",
+            self.unavailable_per_acknowledgement(),
+            self.tickets.received,
+            self.tickets.resent_with
         );
         let c = &self.connections;
         let _ = writeln!(
@@ -442,6 +472,9 @@ fn merge_into(into: &mut Report, from: Report) -> Result<(), ReportError> {
     into.latency = add_histograms(&into.latency, &from.latency)?;
     into.service_time = add_histograms(&into.service_time, &from.service_time)?;
     into.start_skew = add_histograms(&into.start_skew, &from.start_skew)?;
+    into.stamp_lag = add_histograms(&into.stamp_lag, &from.stamp_lag)?;
+    into.tickets.received += from.tickets.received;
+    into.tickets.resent_with += from.tickets.resent_with;
     into.first_write_skew = add_histograms(&into.first_write_skew, &from.first_write_skew)?;
     let t = &mut into.timeline;
     let shift = |o: u64, width_ms: u64| ((o - origin) / (width_ms * 1_000_000)) as usize;

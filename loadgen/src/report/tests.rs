@@ -39,6 +39,7 @@ fn run(start_unix: u64, latencies_ms: &[u64], prefix: &str) -> RunResult {
             },
             origin,
             origin + ms * 1_000_000,
+            None,
         );
     }
     r.attempt(origin, Some(origin));
@@ -50,6 +51,7 @@ fn run(start_unix: u64, latencies_ms: &[u64], prefix: &str) -> RunResult {
         },
         origin,
         origin + 1_000_000,
+        None,
     );
     RunResult {
         recorder: r,
