@@ -22,6 +22,11 @@ const ACCOUNTS: u32 = 40;
 
 /// Gateway and persister in-process, with the accounts of `seeds` imported.
 async fn system(rate_limit: &str, seeds: &[u64]) -> System {
+    system_with(rate_limit, seeds, "").await
+}
+
+/// [`system`] with `extra` configuration sections at the end.
+async fn system_with(rate_limit: &str, seeds: &[u64], extra: &str) -> System {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"data_dir = "{dir}"
@@ -39,6 +44,7 @@ categories = ["lavoro-domestico", "lavoro-stagionale"]
 category = "lavoro-domestico"
 province = "RM"
 places = 5
+{extra}
 "#,
         dir = dir.path().display()
     );
@@ -90,6 +96,70 @@ async fn stored_then_audit(sys: &System, report: &Report, n: u64) -> AuditResult
         .await
         .unwrap();
     audit(report, &sys.cfg.store.to_url()).await.unwrap()
+}
+
+/// Redis killed across the opening instant: every attempt while it is down
+/// is answered 503 with an admission ticket; after the restart loadgen's
+/// resends carry them, and every application is stored once with the
+/// stamp of its first attempt — nothing lost or doubled, nobody overtaken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_across_the_opening_every_application_keeps_its_first_arrival() {
+    let mut redis = clickday_testkit::RedisServer::start();
+    let sys = system_with(
+        "",
+        &[7],
+        &format!("[queue]\nurl = \"{}\"\nshards = 2", redis.url()),
+    )
+    .await;
+    redis.kill();
+    let mut test = load(&sys, Protocol::Http2, 7, Mode::Burst { per_account: 1 });
+    test.max_attempts = 30;
+    let run = tokio::spawn(async move { clickday_loadgen::load_test(&test).await });
+    // Every application refused at least once, each with a ticket.
+    let gateway = sys.gateway.as_ref().unwrap().local_addr;
+    let ca = clickday_testkit::client::read_ca(&sys.gateway_ca()).unwrap();
+    clickday_testkit::eventually(
+        "a ticket for every application",
+        Duration::from_secs(30),
+        async || {
+            let metrics = clickday_testkit::client::metrics(gateway, Some(&ca))
+                .await
+                .ok()?;
+            let issued = clickday_testkit::client::counter(
+                &metrics,
+                "clickday_gateway_tickets_total",
+                "event=\"issued\"",
+            );
+            (issued >= u64::from(ACCOUNTS)).then_some(())
+        },
+    )
+    .await;
+    let restarted = clickday_loadgen::engine::unix_nanos(std::time::SystemTime::now());
+    redis.restart();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(
+        report.totals.accepted,
+        u64::from(ACCOUNTS),
+        "{}",
+        report.summary()
+    );
+    assert!(report.tickets.received >= u64::from(ACCOUNTS));
+    assert!(report.tickets.resent_with >= u64::from(ACCOUNTS));
+    for ack in &report.acknowledged {
+        let kept = clickday_core::time::parse_rfc3339(&ack.received_at).unwrap();
+        assert!(
+            kept < restarted,
+            "{} kept a stamp from after the restart",
+            ack.submission_id
+        );
+    }
+    assert_eq!(report.stamp_lag.count, u64::from(ACCOUNTS));
+    let result = stored_then_audit(&sys, &report, u64::from(ACCOUNTS)).await;
+    assert!(result.clean(), "{}", result.summary());
+    assert_eq!(
+        (result.lost, result.duplicated, result.overtaken),
+        (0, 0, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
