@@ -10,7 +10,7 @@ mod common;
 
 use clickday_config::Config;
 use clickday_testkit::webdriver::{ChromeDriver, Session};
-use common::system::System;
+use clickday_testsystem::System;
 use std::time::{Duration, Instant};
 
 /// Waits (as WebDriver users do: a click may return before the page it

@@ -5,13 +5,11 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
-
 use clickday_config::Config;
 use clickday_core::PublicKey;
 use clickday_store::{NewAccount, RankingFilter};
 use clickday_testkit::{Applicant, Client, Postgres, Proto, RedisServer, eventually};
-use common::system::System;
+use clickday_testsystem::System;
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -6,15 +6,13 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
-
 use clickday_config::Config;
 use clickday_loadgen::audit::{AuditResult, audit};
 use clickday_loadgen::schedule::parse_stages;
 use clickday_loadgen::{LoadTest, Mode, Protocol, Report, Shard, Start, Trust, handshakes};
 use clickday_store::NewAccount;
+use clickday_testsystem::System;
 use clickday_transport::{Gate, Target};
-use common::system::System;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -12,7 +12,7 @@ mod common;
 use clickday_config::Config;
 use clickday_testkit::browser::{Browser, csrf_of, text};
 use clickday_testkit::{Applicant, Client, Proto, eventually};
-use common::system::System;
+use clickday_testsystem::System;
 use std::path::Path;
 use std::time::Duration;
 

@@ -8,22 +8,10 @@ use axum::response::IntoResponse as _;
 use clickday_config::Config;
 use clickday_store::portal::{Draft, DraftState};
 use clickday_testkit::browser::Browser;
+use clickday_testsystem::System;
 use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
-
-struct System {
-    dir: tempfile::TempDir,
-    portal: String,
-    gateway: String,
-    ca: std::path::PathBuf,
-    store: Arc<dyn clickday_store::PortalStore>,
-    queue: Arc<dyn clickday_queue::Queue>,
-    cfg: Config,
-    shutdown: CancellationToken,
-    _shutdown: tokio_util::sync::DropGuard,
-}
 
 /// Portal and gateway on one embedded store; the gateway's clock runs
 /// `skew_ms` ahead of this computer's.
@@ -58,34 +46,16 @@ categories = ["lavoro-domestico"]
         dir = dir.path().display()
     );
     let cfg = Config::from_toml(&text, std::iter::empty(), 0).unwrap();
-    let store = clickday_store::open_portal(&cfg.store.to_url())
-        .await
-        .unwrap();
-    let queue = clickday_queue::open(&cfg.queue.url.to_url(), 1, 1, 64)
-        .await
-        .unwrap();
-    let shutdown = CancellationToken::new();
     let skew = skew_ms * 1_000_000;
     let clock: clickday_core::Clock =
         Arc::new(move || (clickday_client::clock::local_nanos() + skew) as u64);
-    let gateway =
-        clickday_gateway::start(&cfg, queue.clone(), store.clone(), clock, shutdown.clone())
-            .await
-            .unwrap();
-    let portal = clickday_portal::start(&cfg, store.clone(), shutdown.clone())
+    System::open(cfg)
         .await
-        .unwrap();
-    System {
-        portal: format!("http://{}", portal.local_addr),
-        gateway: format!("https://localhost:{}", gateway.local_addr.port()),
-        ca: gateway.cert_path.clone().unwrap(),
-        store,
-        queue,
-        cfg: cfg.clone(),
-        shutdown: shutdown.clone(),
-        dir,
-        _shutdown: shutdown.drop_guard(),
-    }
+        .owning(dir)
+        .with_gateway_clock(clock)
+        .await
+        .with_portal()
+        .await
 }
 
 /// A confirmed employer with one application ready for `cd-client`.
@@ -95,7 +65,11 @@ async fn employer(sys: &System, email: &str, password: &str) {
 
 /// A confirmed employer with `ready` applications ready for `cd-client`.
 async fn employer_with(sys: &System, email: &str, password: &str, ready: u32) {
-    let addr = sys.portal.trim_start_matches("http://").parse().unwrap();
+    let addr = sys
+        .portal_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
     let mut browser = Browser::open(addr).await.unwrap();
     let form = [
         ("kind", "employer"),
@@ -169,14 +143,14 @@ fn err(o: &Output) -> String {
 async fn activate_list_and_clock() {
     let sys = system(0).await;
     employer(&sys, "rosa@example.it", "password-di-rosa").await;
-    let home = sys.dir.path().join("client-home");
+    let home = sys.dir().join("client-home");
 
     let activated = client(
         &home,
         &[
             "activate",
             "--portal",
-            &sys.portal,
+            &sys.portal_url(),
             "--email",
             "rosa@example.it",
         ],
@@ -219,7 +193,7 @@ async fn activate_list_and_clock() {
         &[
             "activate",
             "--portal",
-            &sys.portal,
+            &sys.portal_url(),
             "--email",
             "rosa@example.it",
         ],
@@ -235,7 +209,7 @@ async fn activate_list_and_clock() {
         out(&listed).contains("orario non pubblicato"),
         "no gateway given yet"
     );
-    let ca = sys.ca.to_string_lossy().to_string();
+    let ca = sys.gateway_ca().to_string_lossy().to_string();
     let with_gateway = client(
         &home,
         &[
@@ -243,11 +217,11 @@ async fn activate_list_and_clock() {
             &ca,
             "activate",
             "--portal",
-            &sys.portal,
+            &sys.portal_url(),
             "--email",
             "rosa@example.it",
             "--gateway",
-            &sys.gateway,
+            &sys.gateway_url(),
         ],
         "password-di-rosa\n",
     )
@@ -272,10 +246,10 @@ async fn activate_list_and_clock() {
         out(&english)
     );
 
-    let ca = sys.ca.to_string_lossy().to_string();
+    let ca = sys.gateway_ca().to_string_lossy().to_string();
     let clock = client(
         &home,
-        &["--ca", &ca, "clock", "--gateway", &sys.gateway],
+        &["--ca", &ca, "clock", "--gateway", &sys.gateway_url()],
         "",
     )
     .await;
@@ -295,8 +269,8 @@ async fn activate_list_and_clock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clock_off_by_two_seconds_is_measured_and_warned() {
     let sys = system(2_000).await;
-    let home = sys.dir.path().join("h");
-    let ca = sys.ca.to_string_lossy().to_string();
+    let home = sys.dir().join("h");
+    let ca = sys.gateway_ca().to_string_lossy().to_string();
     let clock = client(
         &home,
         &[
@@ -304,7 +278,7 @@ async fn a_clock_off_by_two_seconds_is_measured_and_warned() {
             &ca,
             "clock",
             "--gateway",
-            &sys.gateway,
+            &sys.gateway_url(),
             "--samples",
             "4",
         ],
@@ -333,13 +307,13 @@ async fn a_clock_off_by_two_seconds_is_measured_and_warned() {
 async fn failures_are_explained() {
     let sys = system(0).await;
     employer(&sys, "rosa@example.it", "password-di-rosa").await;
-    let home = sys.dir.path().join("h");
+    let home = sys.dir().join("h");
     let wrong = client(
         &home,
         &[
             "activate",
             "--portal",
-            &sys.portal,
+            &sys.portal_url(),
             "--email",
             "rosa@example.it",
         ],
@@ -416,11 +390,10 @@ async fn send_picks_http3_when_the_gateway_offers_it() {
 async fn send_at_the_opening(protocol: &str) {
     let opens = clickday_client::clock::local_nanos() + 3_000_000_000;
     let opens_at = clickday_core::time::format_rfc3339_nanos(opens as u64);
-    let sys = system_opening(0, &opens_at).await;
-    start_persister(&sys);
+    let sys = system_opening(0, &opens_at).await.with_persister();
     employer_with(&sys, "rosa@example.it", "password-di-rosa", 6).await;
-    let home = sys.dir.path().join("h");
-    let ca = sys.ca.to_string_lossy().to_string();
+    let home = sys.dir().join("h");
+    let ca = sys.gateway_ca().to_string_lossy().to_string();
     activate_with_gateway(&sys, &home, &ca).await;
     // The gateway refreshes its keys every 200 ms here; the opening is
     // 3 s away, so the new key is known by then.
@@ -530,8 +503,8 @@ async fn a_send_killed_midway_is_finished_by_the_next_without_loss_or_change() {
     let opens = clickday_client::clock::local_nanos() + 2_000_000_000;
     let sys = system_opening(0, &clickday_core::time::format_rfc3339_nanos(opens as u64)).await;
     employer_with(&sys, "rosa@example.it", "password-di-rosa", APPS).await;
-    let home = sys.dir.path().join("h");
-    let ca = sys.ca.to_string_lossy().to_string();
+    let home = sys.dir().join("h");
+    let ca = sys.gateway_ca().to_string_lossy().to_string();
     activate_with_gateway(&sys, &home, &ca).await;
 
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clickday-client"))
@@ -623,8 +596,8 @@ async fn a_gateway_answering_503_for_a_while_gets_everything_in_the_end() {
     )
     .await;
     employer_with(&sys, "rosa@example.it", "password-di-rosa", 3).await;
-    let home = sys.dir.path().join("h");
-    let ca = sys.ca.to_string_lossy().to_string();
+    let home = sys.dir().join("h");
+    let ca = sys.gateway_ca().to_string_lossy().to_string();
     activate_with_gateway(&sys, &home, &ca).await;
     redis.kill();
     let sending = tokio::spawn({
@@ -682,8 +655,14 @@ async fn a_gateway_answering_503_for_a_while_gets_everything_in_the_end() {
 }
 
 async fn gateway_metrics(sys: &System) -> String {
-    let ca = clickday_gateway::tls::read_certificate(&sys.ca).unwrap();
-    let port: u16 = sys.gateway.rsplit(':').next().unwrap().parse().unwrap();
+    let ca = clickday_gateway::tls::read_certificate(&sys.gateway_ca()).unwrap();
+    let port: u16 = sys
+        .gateway_url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut c = clickday_testkit::Client::connect(
         ([127, 0, 0, 1], port).into(),
         clickday_testkit::Proto::Http2,
@@ -754,13 +733,13 @@ async fn broken_gateway(calendar_ok: bool) -> (String, Arc<std::sync::atomic::At
 async fn malformed_gateway_answers_never_pass_for_an_acknowledgement() {
     let sys = system(0).await;
     employer(&sys, "rosa@example.it", "password-di-rosa").await;
-    let home = sys.dir.path().join("h");
+    let home = sys.dir().join("h");
     let activated = client(
         &home,
         &[
             "activate",
             "--portal",
-            &sys.portal,
+            &sys.portal_url(),
             "--email",
             "rosa@example.it",
         ],
@@ -784,7 +763,7 @@ async fn malformed_gateway_answers_never_pass_for_an_acknowledgement() {
     );
 
     let (garbled, _) = broken_gateway(false).await;
-    let home2 = sys.dir.path().join("h2");
+    let home2 = sys.dir().join("h2");
     std::fs::create_dir_all(&home2).unwrap();
     for file in ["signing-key", "session.json"] {
         std::fs::copy(home.join(file), home2.join(file)).unwrap();
@@ -802,14 +781,6 @@ async fn malformed_gateway_answers_never_pass_for_an_acknowledgement() {
         err(&refused)
     );
     assert!(!err(&refused).contains("panicked"));
-}
-
-/// Runs the persister (store, receipts, emails) until the system stops.
-fn start_persister(sys: &System) {
-    let (cfg, queue, token) = (sys.cfg.clone(), sys.queue.clone(), sys.shutdown.clone());
-    let store: Arc<dyn clickday_store::Store> = sys.store.clone();
-    let clock: clickday_core::Clock = Arc::new(|| 0);
-    tokio::spawn(async move { clickday_persister::run(&cfg, queue, store, clock, token).await });
 }
 
 /// The published receipt key of the system (base64url).
@@ -832,11 +803,11 @@ async fn activate_with_gateway(sys: &System, home: &Path, ca: &str) {
         ca,
         "activate",
         "--portal",
-        &sys.portal,
+        &sys.portal_url(),
         "--email",
         "rosa@example.it",
         "--gateway",
-        &sys.gateway,
+        &sys.gateway_url(),
     ];
     let activated = client(home, &args, "password-di-rosa\n").await;
     assert!(activated.status.success(), "{}", err(&activated));

@@ -2,8 +2,6 @@
 
 #![allow(dead_code)]
 
-pub mod system;
-
 use clickday_testkit::{Client, Proto};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;

@@ -1,6 +1,11 @@
-//! The whole system inside the test process, on one configuration: queue
-//! and store opened from it, then the parts a test asks for — gateway,
-//! persister, portal — all stopped by one token (at the latest on drop).
+//! Tests only: the whole system inside the test process, on one
+//! configuration — queue and store opened from it, then the parts a test
+//! asks for (gateway, persister, portal), all stopped by one token (at the
+//! latest on drop). Shared by the root end-to-end tests and the
+//! mini-client's; testkit cannot hold it, since the crates it starts test
+//! themselves with testkit.
+
+#![allow(clippy::unwrap_used)] // test harness: a failed unwrap is a failed test
 
 use clickday_config::Config;
 use clickday_queue::Queue;
@@ -56,12 +61,18 @@ impl System {
 
     /// Starts the gateway on the system clock; returns once its keys are
     /// loaded, so the accounts imported before are known to it.
-    pub async fn with_gateway(mut self) -> System {
+    pub async fn with_gateway(self) -> System {
+        self.with_gateway_clock(clickday_core::system_clock()).await
+    }
+
+    /// [`System::with_gateway`] with the gateway reading `clock` (e.g. one
+    /// running ahead of the test machine's).
+    pub async fn with_gateway_clock(mut self, clock: clickday_core::Clock) -> System {
         let running = clickday_gateway::start(
             &self.cfg,
             self.queue.clone(),
             self.store.clone(),
-            clickday_core::system_clock(),
+            clock,
             self.shutdown.clone(),
         )
         .await
@@ -103,6 +114,20 @@ impl System {
 
     fn running_gateway(&self) -> &clickday_gateway::Running {
         self.gateway.as_ref().expect("the gateway was started")
+    }
+
+    /// `http://ADDR` of the portal.
+    pub fn portal_url(&self) -> String {
+        let portal = self.portal.as_ref().expect("the portal was started");
+        format!("http://{}", portal.local_addr)
+    }
+
+    /// The data directory the system owns (see [`System::owning`]).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir
+            .as_ref()
+            .expect("the system owns its directory")
+            .path()
     }
 
     /// `https://localhost:PORT` of the gateway.
