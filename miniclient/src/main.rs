@@ -85,8 +85,9 @@ enum Command {
     /// Example: clickday-client verify-receipt ricevuta.pdf --key 3q2-7w…
     VerifyReceipt {
         file: PathBuf,
-        /// The published receipt public key, base64url of 32 bytes.
-        #[arg(long, env = "CLICKDAY_RECEIPT_KEY")]
+        /// The published receipt public key, base64url of 32 bytes (it may
+        /// begin with '-': base64url uses it).
+        #[arg(long, env = "CLICKDAY_RECEIPT_KEY", allow_hyphen_values = true)]
         key: String,
     },
     /// Measures this computer's clock against the gateway's.

@@ -450,20 +450,16 @@ async fn send_at_the_opening(protocol: &str) {
 
     // Receipts, once the persister has made them, and their offline check.
     let receipts = home.join("receipts");
-    let start = std::time::Instant::now();
-    loop {
-        let got = client(&home, &["receipts"], "").await;
-        assert!(got.status.success(), "{}", err(&got));
-        if out(&got).matches("salvata").count() == 6 {
-            break;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(30),
-            "{}",
-            out(&got)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
+    clickday_testkit::eventually(
+        "six receipts saved",
+        std::time::Duration::from_secs(30),
+        async || {
+            let got = client(&home, &["receipts"], "").await;
+            assert!(got.status.success(), "{}", err(&got));
+            (out(&got).matches("salvata").count() == 6).then_some(())
+        },
+    )
+    .await;
     let key = receipt_key(&sys);
     let pdf = receipts.join("2030-READY00001.pdf");
     let pdf = pdf.to_str().unwrap();
@@ -491,6 +487,11 @@ async fn send_at_the_opening(protocol: &str) {
         "{}",
         err(&forged)
     );
+    // A key whose base64url begins with '-' is a key, not an option (one
+    // published key in 64 does): refused as the wrong key, never as usage.
+    let hyphen = format!("-{}", "A".repeat(42));
+    let wrong = client(&home, &["verify-receipt", pdf, "--key", &hyphen], "").await;
+    assert_eq!(wrong.status.code(), Some(1), "{}", err(&wrong));
 }
 
 /// SIGKILL in the middle of sending: a second `send` resends exactly the
