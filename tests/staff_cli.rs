@@ -123,3 +123,27 @@ async fn staff_add_names_bad_values_and_invites() {
         "a taken email is not a usage error"
     );
 }
+
+/// F10: `clickday status | head` — a reader that closes the pipe early
+/// ends the command quietly (exit 0), never with a panic.
+#[test]
+fn status_into_a_closed_pipe_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("clickday.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let mut child = clickday(&config, &["status"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the first line.
+    drop(child.stdout.take());
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+}

@@ -185,6 +185,12 @@ impl<'de> serde::de::Visitor<'de> for Sane {
     }
 }
 
+/// Whether `id` is a valid `application_id` (`[A-Za-z0-9._-]{1,64}`): also
+/// what makes it safe as a file name (no separator, never `.` or `..`).
+pub fn is_application_id(id: &str) -> bool {
+    check_token("application_id", id, 64).is_ok() && id != "." && id != ".."
+}
+
 /// `[A-Za-z0-9._-]{1,max}`.
 fn check_token(field: &str, value: &str, max: usize) -> Result<(), Problem> {
     let ok = !value.is_empty()

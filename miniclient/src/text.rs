@@ -66,6 +66,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Receipt of application {} not ready yet: try again later.",
     ),
     (
+        "receipt_bad_id",
+        "Il portale ha indicato una domanda con un numero non valido ({}): ricevuta non salvata.",
+        "The portal named an application with an invalid id ({}): receipt not saved.",
+    ),
+    (
         "receipt_valid",
         "Ricevuta {} valida: firmata dal sistema.",
         "Receipt {} is valid: signed by the system.",

@@ -5,6 +5,7 @@ use clickday_config::Config;
 use clickday_core::ClickDay;
 use clickday_core::time::format_rfc3339_nanos;
 use clickday_store::RankingFilter;
+use std::io::Write as _;
 
 fn click_day<'a>(cfg: &'a Config, id: &str) -> Result<&'a ClickDay, UsageError> {
     cfg.calendar.get(id).ok_or_else(|| {
@@ -20,7 +21,10 @@ pub async fn rank(cfg: &Config, id: &str) -> anyhow::Result<()> {
     let day = click_day(cfg, id)?;
     let store = super::open_store(cfg).await?;
     let ranked = clickday_persister::rank_click_day(&*store, day).await?;
-    println!("ranked {ranked} submissions of click day {id}");
+    writeln!(
+        std::io::stdout(),
+        "ranked {ranked} submissions of click day {id}"
+    )?;
     Ok(())
 }
 
@@ -31,6 +35,7 @@ pub async fn print(
     province: Option<String>,
 ) -> anyhow::Result<()> {
     click_day(cfg, id)?;
+    let mut out = std::io::stdout();
     let store = super::open_store(cfg).await?;
     let rows = store
         .ranking(id, &RankingFilter { category, province })
@@ -38,10 +43,11 @@ pub async fn print(
     if store.ranked_at(id).await?.is_none() {
         eprintln!("click day {id} has not been ranked yet (clickday rank {id})");
     }
-    println!(
+    writeln!(
+        out,
         "{:<20} {:<8} {:>6}  {:<6} {:<31} {:<30} account / application",
         "category", "province", "rank", "quota", "received_at", "submission_id"
-    );
+    )?;
     for r in rows {
         let rank = r.rank.map_or("-".to_string(), |n| n.to_string());
         let quota = match r.within_quota {
@@ -49,7 +55,8 @@ pub async fn print(
             Some(false) => "out",
             None => "-",
         };
-        println!(
+        writeln!(
+            out,
             "{:<20} {:<8} {:>6}  {:<6} {:<31} {:<30} {} / {}",
             r.category,
             r.province,
@@ -59,7 +66,7 @@ pub async fn print(
             r.submission_id,
             r.account_id,
             r.application_id
-        );
+        )?;
     }
     Ok(())
 }

@@ -2,44 +2,52 @@
 
 use clickday_config::Config;
 use clickday_core::time::format_rfc3339_nanos;
+use std::io::Write as _;
 
+/// Writes to standard output; a reader that went away (`| head`) ends the
+/// command quietly (see `main`), never with a panic.
 pub async fn print(cfg: &Config) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
     let queue = super::open_queue(cfg).await?;
     let store = super::open_store(cfg).await?;
-    println!("queue {}", cfg.queue.url.to_url());
+    writeln!(out, "queue {}", cfg.queue.url.to_url())?;
     for shard in 0..queue.shards() {
-        println!(
+        writeln!(
+            out,
             "  shard {shard}: {} waiting, {} delivered and not yet acknowledged",
             queue.backlog(shard).await?,
             queue.pending(shard).await?
-        );
+        )?;
     }
     let s = store.status().await?;
-    println!("store {}", cfg.store.to_url());
-    println!(
+    writeln!(out, "store {}", cfg.store.to_url())?;
+    writeln!(
+        out,
         "  {} submissions stored, {} dead letters",
         s.submissions, s.dead_letters
-    );
+    )?;
     match s.oldest_without_receipt {
         Some(at) => {
             let age = super::now_nanos().saturating_sub(at) / 1_000_000_000;
-            println!(
+            writeln!(
+                out,
                 "  {} without a receipt; the oldest arrived {} ({age} s ago)",
                 s.without_receipt,
                 format_rfc3339_nanos(at)
-            );
+            )?;
         }
-        None => println!("  every stored submission has its receipt"),
+        None => writeln!(out, "  every stored submission has its receipt")?,
     }
-    println!("  {} emails waiting to be sent", s.unsent_emails);
+    writeln!(out, "  {} emails waiting to be sent", s.unsent_emails)?;
     for day in cfg.calendar.days() {
         match store.ranked_at(&day.id).await? {
-            Some(_) => println!("  click day {}: ranked", day.id),
-            None => println!(
+            Some(_) => writeln!(out, "  click day {}: ranked", day.id)?,
+            None => writeln!(
+                out,
                 "  click day {}: not ranked yet (closes {})",
                 day.id,
                 format_rfc3339_nanos(day.closes_at)
-            ),
+            )?,
         }
     }
     Ok(())

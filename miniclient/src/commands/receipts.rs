@@ -25,9 +25,14 @@ pub(crate) async fn run(
         if !matches!(entry.outcome, Outcome::Accepted { .. }) {
             continue;
         }
+        // The id came from the portal: only a valid application id names a
+        // file, so no answer can make the client write outside `out` (F11).
+        let Some(path) = receipt_path(&out, id) else {
+            eprintln!("{}", say(lang, "receipt_bad_id", &[&id.escape_debug()]));
+            continue;
+        };
         match portal.receipt(id).await? {
             Some(pdf) => {
-                let path = out.join(format!("{id}.pdf"));
                 std::fs::write(&path, &pdf)
                     .with_context(|| format!("writing {}", path.display()))?;
                 println!("{}", say(lang, "receipt_saved", &[&id, &path.display()]));
@@ -38,10 +43,42 @@ pub(crate) async fn run(
     Ok(())
 }
 
+/// Where the receipt of application `id` is saved, if `id` is a valid
+/// application id.
+fn receipt_path(out: &std::path::Path, id: &str) -> Option<PathBuf> {
+    clickday_core::submission::is_application_id(id).then(|| out.join(format!("{id}.pdf")))
+}
+
 pub(crate) fn verify(lang: Lang, file: &std::path::Path, key: &str) -> anyhow::Result<()> {
     let pdf = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let verified = clickday_client::receipt::verify(&pdf, key)?;
     println!("{}", say(lang, "receipt_valid", &[&file.display()]));
     print!("{}", verified.statement);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_answer_names_a_file_outside_the_folder() {
+        let out = std::path::Path::new("/home/rosa/receipts");
+        assert_eq!(
+            receipt_path(out, "2030-K7Q2M9X4PA"),
+            Some(out.join("2030-K7Q2M9X4PA.pdf"))
+        );
+        for hostile in [
+            "../../x",
+            "..",
+            ".",
+            "a/b",
+            "/etc/passwd",
+            "",
+            "x\\..\\y",
+            &"a".repeat(65),
+        ] {
+            assert_eq!(receipt_path(out, hostile), None, "{hostile:?}");
+        }
+    }
 }
