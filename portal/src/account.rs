@@ -388,11 +388,26 @@ pub async fn login(
     }
 }
 
-/// Both budgets are spent on every attempt, successful or not.
+/// Every attempt, successful or not, spends the address's budget and then,
+/// only if that allowed it, the username's: a refused attempt is not
+/// charged twice. Entries are pruned as their budgets refill.
 pub(crate) fn login_allowed(portal: &Portal, address: Option<IpAddr>, email: &str) -> bool {
-    let by_address = address.is_none_or(|ip| portal.logins_by_address.check_key(&ip).is_ok());
-    let by_user = portal.logins_by_user.check_key(&email.to_string()).is_ok();
-    by_address && by_user
+    use sha2::Digest as _;
+    const PRUNE_EVERY: u64 = 1024;
+    if portal
+        .login_checks
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        % PRUNE_EVERY
+        == PRUNE_EVERY - 1
+    {
+        portal.logins_by_address.retain_recent();
+        portal.logins_by_user.retain_recent();
+    }
+    if address.is_some_and(|ip| portal.logins_by_address.check_key(&ip).is_err()) {
+        return false;
+    }
+    let user: [u8; 32] = sha2::Sha256::digest(email.as_bytes()).into();
+    portal.logins_by_user.check_key(&user).is_ok()
 }
 
 async fn start_session(portal: &Portal, visitor: &Visitor, user: &User) -> Response {
@@ -556,5 +571,45 @@ pub async fn reset(
             "confirm.bad.body",
         ),
         Err(e) => visitor.failure(&portal, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// F3 and F7's half: a refused attempt is charged once (to the address
+    /// that made it, not to the username it named), and a username costs
+    /// the limiter one fixed-size key however long it is.
+    #[tokio::test]
+    async fn refused_attempts_are_not_charged_twice_and_keys_are_fixed_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "data_dir = {:?}\n[portal]\nlogin_attempts_per_minute = 2\n",
+            dir.path().display().to_string()
+        );
+        let cfg = clickday_config::Config::from_toml(&text, std::iter::empty(), 0).unwrap();
+        let store = clickday_store::open_portal(&cfg.store.to_url())
+            .await
+            .unwrap();
+        let portal = Portal::new(&cfg, store);
+        let (mallory, office) = (Some([10, 0, 0, 1].into()), Some([10, 0, 0, 2].into()));
+        assert!(login_allowed(&portal, mallory, "a@example.it"));
+        assert!(login_allowed(&portal, mallory, "b@example.it"));
+        assert!(
+            !login_allowed(&portal, mallory, "carla@example.it"),
+            "mallory's budget is spent"
+        );
+        // Carla still has both of her attempts.
+        assert!(login_allowed(&portal, office, "carla@example.it"));
+        assert!(login_allowed(&portal, office, "carla@example.it"));
+        assert!(!login_allowed(&portal, office, "carla@example.it"));
+        let huge = format!("{}@example.it", "x".repeat(1 << 20));
+        assert!(login_allowed(&portal, Some([10, 0, 0, 3].into()), &huge));
+        assert_eq!(
+            portal.logins_by_user.len(),
+            4,
+            "a, b, carla and one 32-byte key"
+        );
     }
 }

@@ -47,9 +47,13 @@ pub struct Portal {
     clock: clickday_core::Clock,
     models: Vec<ApplicationModel>,
     views: views::Views,
-    /// Sign-in attempts per client address and per username.
+    /// Sign-in attempts per client address and per username. Usernames are
+    /// kept as the SHA-256 of the normalised email: 32 bytes an entry,
+    /// whatever a client sends (F3).
     logins_by_address: DefaultKeyedRateLimiter<std::net::IpAddr>,
-    logins_by_user: DefaultKeyedRateLimiter<String>,
+    logins_by_user: DefaultKeyedRateLimiter<[u8; 32]>,
+    /// Checks since the limiters were last pruned of replenished entries.
+    login_checks: std::sync::atomic::AtomicU64,
 }
 
 impl Portal {
@@ -75,6 +79,7 @@ impl Portal {
             views: views::Views::new(),
             logins_by_address: RateLimiter::keyed(quota),
             logins_by_user: RateLimiter::keyed(quota),
+            login_checks: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
