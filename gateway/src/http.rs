@@ -65,7 +65,7 @@ impl Gateway {
     {
         // One address may have only so many bodies in reading; nothing else
         // is held while a body trickles in (see admission.rs).
-        let Some(_reading) = self.unread.start(peer) else {
+        let Some(reading) = self.unread.start(peer) else {
             self.metrics.count("shed", protocol);
             return problem_response(&Problem::Unavailable {
                 retry_after_secs: self.admission.shed(),
@@ -74,7 +74,7 @@ impl Gateway {
         };
         self.metrics.in_flight.inc();
         let started = std::time::Instant::now();
-        let outcome = self.receive(req, peer).await;
+        let outcome = self.receive(req, peer, reading).await;
         self.metrics.in_flight.dec();
         self.metrics
             .submission_seconds
@@ -105,6 +105,7 @@ impl Gateway {
         &self,
         req: Request<B>,
         peer: IpAddr,
+        reading: crate::admission::Reading<'_>,
     ) -> Result<clickday_core::Acknowledgement, Problem>
     where
         B: Body<Data = Bytes>,
@@ -121,6 +122,8 @@ impl Gateway {
         let (parts, body) = req.into_parts();
         let body = read_body(body, self.body_limit, self.body_read_timeout).await?;
         let stamp = self.stamper.stamp((self.clock)());
+        // Read: the address's slot is free for its next body.
+        drop(reading);
         self.submit(&parts.headers, body, stamp).await
     }
 
