@@ -157,7 +157,7 @@ pub async fn register(
     if let Err(refused) = visitor.check_csrf(&portal, Some(&form.csrf)) {
         return refused;
     }
-    let mut errors = check_registration(&form, &portal.calendar, visitor.lang);
+    let errors = check_registration(&form, &portal.calendar, visitor.lang);
     if !errors.is_empty() {
         return show_register(
             &portal,
@@ -184,26 +184,23 @@ pub async fn register(
     };
     let secret = secrets::new_secret();
     let token = link_token(&portal, &user.user_id, TokenPurpose::Confirm, &secret);
-    match portal.store.create_user(&user, &token).await {
-        Ok(()) => {}
-        Err(StoreError::Taken { .. }) => {
-            errors.insert(
-                "email",
-                i18n::text(visitor.lang, "field.email_taken").into(),
-            );
-            return show_register(&portal, &visitor, StatusCode::CONFLICT, &form, &errors);
+    let sent = match portal.store.create_user(&user, &token).await {
+        Ok(()) => {
+            send_link(
+                &portal,
+                visitor.lang,
+                &user.email,
+                &user.full_name,
+                TokenPurpose::Confirm,
+                &secret,
+            )
+            .await
         }
+        // The same answer as a new registration, so the form does not tell
+        // who is registered (F8); the owner learns of it by email.
+        Err(StoreError::Taken { .. }) => tell_owner(&portal, visitor.lang, &user.email).await,
         Err(e) => return visitor.failure(&portal, &e),
-    }
-    let sent = send_link(
-        &portal,
-        visitor.lang,
-        &user.email,
-        &user.full_name,
-        TokenPurpose::Confirm,
-        &secret,
-    )
-    .await;
+    };
     match sent {
         Ok(()) => visitor.message(
             &portal,
@@ -240,6 +237,22 @@ async fn new_link(
 }
 
 /// Queues the email carrying a one-time link, in the page's language.
+/// "Someone tried to register with your address": to the owner of an
+/// email that was registered again, with the ways back in.
+async fn tell_owner(portal: &Portal, lang: Lang, email: &str) -> Result<(), StoreError> {
+    let url = &portal.settings.public_url;
+    let body = i18n::text(lang, "email.already.body")
+        .replace("{login}", &format!("{url}/accesso"))
+        .replace("{reset}", &format!("{url}/password-dimenticata"));
+    let message = NewEmail {
+        kind: "registration-existing".into(),
+        recipient: email.into(),
+        subject: i18n::text(lang, "email.already.subject").into(),
+        body,
+    };
+    portal.store.queue_written_email(&message).await.map(|_| ())
+}
+
 pub(crate) async fn send_link(
     portal: &Portal,
     lang: Lang,

@@ -428,6 +428,16 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Dear {name},\n\nto confirm your registration open this link within 24 hours:\n\n{link}\n\nIf you did not register, ignore this message.\n",
     ),
     (
+        "email.already.subject",
+        "Richiesta di registrazione con il Suo indirizzo",
+        "A registration request with your address",
+    ),
+    (
+        "email.already.body",
+        "Gentile utente,\n\nè stata chiesta una registrazione al portale Click Day con questo indirizzo, che è già registrato. Se è stato Lei, acceda: {login}\nSe non ricorda la password, ne scelga una nuova: {reset}\n\nSe non è stato Lei, ignori questo messaggio: il Suo account non è cambiato.\n",
+        "Hello,\n\nsomeone asked to register on the Click Day portal with this address, which is already registered. If it was you, sign in: {login}\nIf you do not remember the password, choose a new one: {reset}\n\nIf it was not you, ignore this message: your account has not changed.\n",
+    ),
+    (
         "email.reset.subject",
         "Nuova password per il portale Click Day",
         "New password for the Click Day portal",
