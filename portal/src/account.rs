@@ -401,9 +401,12 @@ pub async fn login(
     }
 }
 
-/// Every attempt, successful or not, spends the address's budget and then,
-/// only if that allowed it, the username's: a refused attempt is not
-/// charged twice. Entries are pruned as their budgets refill.
+/// Every attempt, successful or not, spends the address's budget, then the
+/// (username, address) budget, then the username's global one — each only
+/// if the one before allowed it: a refused attempt is not charged twice,
+/// and a stranger cannot lock the owner out from another address by
+/// spending budgets that are not the owner's. Entries are pruned as their
+/// budgets refill.
 pub(crate) fn login_allowed(portal: &Portal, address: Option<IpAddr>, email: &str) -> bool {
     use sha2::Digest as _;
     const PRUNE_EVERY: u64 = 1024;
@@ -414,13 +417,21 @@ pub(crate) fn login_allowed(portal: &Portal, address: Option<IpAddr>, email: &st
         == PRUNE_EVERY - 1
     {
         portal.logins_by_address.retain_recent();
+        portal.logins_by_user_and_address.retain_recent();
         portal.logins_by_user.retain_recent();
     }
     if address.is_some_and(|ip| portal.logins_by_address.check_key(&ip).is_err()) {
         return false;
     }
     let user: [u8; 32] = sha2::Sha256::digest(email.as_bytes()).into();
-    portal.logins_by_user.check_key(&user).is_ok()
+    let mut pair = sha2::Sha256::new();
+    pair.update(user);
+    if let Some(ip) = address {
+        pair.update(ip.to_string().as_bytes());
+    }
+    let pair: [u8; 32] = pair.finalize().into();
+    portal.logins_by_user_and_address.check_key(&pair).is_ok()
+        && portal.logins_by_user.check_key(&user).is_ok()
 }
 
 async fn start_session(portal: &Portal, visitor: &Visitor, user: &User) -> Response {
@@ -617,12 +628,35 @@ mod tests {
         assert!(login_allowed(&portal, office, "carla@example.it"));
         assert!(login_allowed(&portal, office, "carla@example.it"));
         assert!(!login_allowed(&portal, office, "carla@example.it"));
+        // F7: a stranger guessing carla's password from other addresses
+        // spends those addresses' budgets, not carla's own.
+        for n in 10..13u8 {
+            let stranger = Some([10, 0, 1, n].into());
+            assert!(login_allowed(&portal, stranger, "dora@example.it"));
+            assert!(login_allowed(&portal, stranger, "dora@example.it"));
+            assert!(!login_allowed(&portal, stranger, "dora@example.it"));
+        }
+        assert!(
+            login_allowed(&portal, Some([10, 0, 0, 9].into()), "dora@example.it"),
+            "dora signs in from her own address"
+        );
+        // ...until a campaign from many addresses reaches the global cap
+        // (ten times the per-address budget).
+        let mut allowed = 0;
+        for n in 20..40u8 {
+            allowed += u32::from(login_allowed(
+                &portal,
+                Some([10, 0, 2, n].into()),
+                "dora@example.it",
+            ));
+        }
+        assert_eq!(allowed, 20 - 7, "2 x 3 strangers + dora's 1 spent 7 of 20");
         let huge = format!("{}@example.it", "x".repeat(1 << 20));
         assert!(login_allowed(&portal, Some([10, 0, 0, 3].into()), &huge));
         assert_eq!(
             portal.logins_by_user.len(),
-            4,
-            "a, b, carla and one 32-byte key"
+            5,
+            "a, b, carla, dora and one 32-byte key"
         );
     }
 }

@@ -47,10 +47,14 @@ pub struct Portal {
     clock: clickday_core::Clock,
     models: Vec<ApplicationModel>,
     views: views::Views,
-    /// Sign-in attempts per client address and per username. Usernames are
-    /// kept as the SHA-256 of the normalised email: 32 bytes an entry,
+    /// Sign-in attempts per client address, per (username, address) and,
+    /// ten times slower to spend, per username from anywhere: a stranger's
+    /// guesses spend the stranger's budgets, not the owner's (F7), and a
+    /// campaign from many addresses still meets the global cap. Usernames
+    /// are kept as SHA-256 of the normalised email: 32 bytes an entry,
     /// whatever a client sends (F3).
     logins_by_address: DefaultKeyedRateLimiter<std::net::IpAddr>,
+    logins_by_user_and_address: DefaultKeyedRateLimiter<[u8; 32]>,
     logins_by_user: DefaultKeyedRateLimiter<[u8; 32]>,
     /// Checks since the limiters were last pruned of replenished entries.
     login_checks: std::sync::atomic::AtomicU64,
@@ -78,7 +82,10 @@ impl Portal {
             models: cfg.application_models.clone(),
             views: views::Views::new(),
             logins_by_address: RateLimiter::keyed(quota),
-            logins_by_user: RateLimiter::keyed(quota),
+            logins_by_user_and_address: RateLimiter::keyed(quota),
+            logins_by_user: RateLimiter::keyed(Quota::per_minute(
+                per_minute.saturating_mul(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN)),
+            )),
             login_checks: std::sync::atomic::AtomicU64::new(0),
         })
     }
