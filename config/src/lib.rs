@@ -163,6 +163,57 @@ pub struct PortalConfig {
     pub session_length: Duration,
     pub link_validity: Duration,
     pub login_attempts_per_minute: u32,
+    /// Proxies whose forwarding headers are believed (see `clickday.toml`).
+    pub trusted_proxies: Vec<IpBlock>,
+}
+
+/// An address block, `10.0.0.0/8` or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpBlock {
+    pub base: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl IpBlock {
+    /// Parses `ADDR` or `ADDR/PREFIX`, naming what is wrong.
+    pub fn parse(text: &str) -> Result<IpBlock, String> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let base: std::net::IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not an address or a CIDR block"))?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{text:?}: the prefix must be 0 to {max}"))?,
+        };
+        Ok(IpBlock { base, prefix })
+    }
+
+    /// Whether `ip` is in the block (an IPv4-mapped IPv6 address counts as
+    /// its IPv4 address).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        // Both families as the top bits of 128: IPv4 in the first 32.
+        let bits = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, true),
+            std::net::IpAddr::V6(v6) => (u128::from(v6), false),
+        };
+        let (base, base_v4) = bits(self.base);
+        let (ip, ip_v4) = bits(ip.to_canonical());
+        let mask = match self.prefix {
+            0 => 0,
+            p => u128::MAX << (128 - u32::from(p)),
+        };
+        base_v4 == ip_v4 && base & mask == ip & mask
+    }
 }
 
 /// The whole validated configuration.
@@ -349,6 +400,11 @@ fn validate_portal(p: raw::PortalSection) -> Result<PortalConfig, ConfigError> {
             "portal.login_attempts_per_minute",
             p.login_attempts_per_minute,
         )?,
+        trusted_proxies: p
+            .trusted_proxies
+            .iter()
+            .map(|t| IpBlock::parse(t).map_err(|e| ConfigError::new("portal.trusted_proxies", e)))
+            .collect::<Result<_, _>>()?,
     })
 }
 

@@ -311,6 +311,10 @@ pub struct PortalSection {
     /// Failed-or-not login attempts allowed per minute, per client address
     /// and per username.
     pub login_attempts_per_minute: u32,
+    /// Addresses or CIDR blocks of the TLS terminators and balancers in
+    /// front of the portal: only from them is the client address read from
+    /// `X-Forwarded-For` / `Forwarded`; never otherwise.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for PortalSection {
@@ -321,6 +325,7 @@ impl Default for PortalSection {
             session_hours: 12,
             link_valid_hours: 24,
             login_attempts_per_minute: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }

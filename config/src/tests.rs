@@ -248,3 +248,36 @@ fields = [
     let e = Config::from_toml(&bad_type, std::iter::empty(), 0).unwrap_err();
     assert!(e.key.starts_with("application_models"), "{e:?}");
 }
+
+#[test]
+fn trusted_proxies_are_addresses_or_blocks() {
+    let cfg = load(
+        "[portal]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]\n",
+        &[],
+    )
+    .unwrap();
+    let [net, one, v6] = cfg.portal.trusted_proxies[..] else {
+        panic!("three blocks")
+    };
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert!(net.contains(ip("10.200.3.4")) && !net.contains(ip("11.0.0.1")));
+    assert!(
+        net.contains(ip("::ffff:10.1.2.3")),
+        "IPv4-mapped counts as IPv4"
+    );
+    assert!(one.contains(ip("192.0.2.7")) && !one.contains(ip("192.0.2.8")));
+    assert!(v6.contains(ip("2001:db8:1::5")) && !v6.contains(ip("2001:db9::1")));
+    assert!(!v6.contains(ip("10.0.0.1")));
+    for (bad, named) in [
+        ("\"10.0.0.0/33\"", "prefix"),
+        ("\"proxy.example\"", "not an address"),
+    ] {
+        let e = load(&format!("[portal]\ntrusted_proxies = [{bad}]\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("portal.trusted_proxies") && e.contains(named),
+            "{e}"
+        );
+    }
+}

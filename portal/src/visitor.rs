@@ -268,16 +268,128 @@ pub async fn not_found(State(portal): State<Arc<Portal>>, visitor: Visitor) -> R
     visitor.not_found(&portal)
 }
 
-/// The client's address, when the server was started with connection info.
+/// The client's address, when the server was started with connection info:
+/// the peer's, or — only when the peer is one of `portal.trusted_proxies` —
+/// the one it forwarded.
 pub struct ClientAddress(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+impl FromRequestParts<Arc<Portal>> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let info = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        portal: &Arc<Portal>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(ClientAddress(info.map(|c| c.0.ip())))
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let trusted = &portal.settings.trusted_proxies;
+        Ok(ClientAddress(
+            peer.map(|peer| client_behind(peer, &parts.headers, trusted)),
+        ))
+    }
+}
+
+/// Walks the forwarding chain from the nearest hop back while the hops are
+/// trusted proxies; the first hop that is not one is the client. A peer that
+/// is not a trusted proxy is the client itself, whatever it claims.
+fn client_behind(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[clickday_config::IpBlock],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|b| b.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    for value in headers.get_all("forwarded") {
+        for element in value.to_str().unwrap_or("").split(',') {
+            for pair in element.split(';') {
+                if let Some((name, value)) = pair.trim().split_once('=')
+                    && name.eq_ignore_ascii_case("for")
+                    && let Some(ip) = forwarded_address(value)
+                {
+                    hops.push(ip);
+                }
+            }
+        }
+    }
+    if hops.is_empty() {
+        for value in headers.get_all("x-forwarded-for") {
+            hops.extend(
+                value
+                    .to_str()
+                    .unwrap_or("")
+                    .split(',')
+                    .filter_map(forwarded_address),
+            );
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !is_trusted(*ip))
+        .unwrap_or(peer)
+}
+
+/// `203.0.113.5`, `"[2001:db8::1]:4711"`, `198.51.100.2:80` → the address.
+fn forwarded_address(text: &str) -> Option<std::net::IpAddr> {
+    let text = text.trim().trim_matches('"');
+    if let Ok(ip) = text.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = text.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    text.rsplit_once(':')?.0.parse().ok()
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::*;
+
+    #[test]
+    fn only_trusted_proxies_are_believed() {
+        let trusted = [clickday_config::IpBlock::parse("10.0.0.0/8").unwrap()];
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "198.51.100.9, 203.0.113.5, 10.0.0.2".parse().unwrap(),
+        );
+        // From the proxy: the nearest untrusted hop is the client.
+        assert_eq!(
+            client_behind(ip("10.0.0.1"), &h, &trusted),
+            ip("203.0.113.5")
+        );
+        // From anyone else the header is ignored.
+        assert_eq!(
+            client_behind(ip("192.0.2.1"), &h, &trusted),
+            ip("192.0.2.1")
+        );
+        // Forwarded wins over X-Forwarded-For; ports and brackets are read.
+        h.insert(
+            "forwarded",
+            "for=\"[2001:db8::7]:4711\";proto=https, for=10.0.0.3"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            client_behind(ip("10.0.0.1"), &h, &trusted),
+            ip("2001:db8::7")
+        );
+        // Nothing forwarded, or garbage: the proxy itself.
+        let empty = axum::http::HeaderMap::new();
+        assert_eq!(
+            client_behind(ip("10.0.0.1"), &empty, &trusted),
+            ip("10.0.0.1")
+        );
+        let mut junk = axum::http::HeaderMap::new();
+        junk.insert("x-forwarded-for", "nonsense, ::::".parse().unwrap());
+        assert_eq!(
+            client_behind(ip("10.0.0.1"), &junk, &trusted),
+            ip("10.0.0.1")
+        );
     }
 }

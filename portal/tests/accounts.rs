@@ -195,6 +195,50 @@ on_both_stores!(sign_in_attempts_are_limited_per_user_and_address => |backend| a
     assert!(text(&limited).contains("Troppi tentativi"));
 });
 
+/// F7 behind a TLS terminator: with `trusted_proxies`, each visitor has
+/// the budget of the address the terminator forwards, so a stranger's
+/// guesses do not lock the owner out; without it, forwarded addresses are
+/// not believed and everyone behind the terminator shares one budget.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_visitor_has_its_own_budget() {
+    for (trusted, owner_gets_in) in [(true, true), (false, false)] {
+        let extra = if trusted {
+            "login_attempts_per_minute = 3\ntrusted_proxies = [\"127.0.0.1\"]"
+        } else {
+            "login_attempts_per_minute = 3"
+        };
+        let portal = TestPortal::start(common::Backend::Sqlite, extra).await;
+        let _owner = portal.signed_in("carla@example.it", "carla-password").await;
+        let mut stranger = portal.browser().await;
+        stranger.forwarded_for = Some("203.0.113.5".into());
+        for _ in 0..4 {
+            stranger
+                .submit(
+                    "/accesso",
+                    &[("email", "carla@example.it"), ("password", "guess")],
+                )
+                .await;
+        }
+        let mut again = portal.browser().await;
+        again.forwarded_for = Some("198.51.100.7".into());
+        let r = again
+            .submit(
+                "/accesso",
+                &[
+                    ("email", "carla@example.it"),
+                    ("password", "carla-password"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            r.status == 303,
+            owner_gets_in,
+            "trusted {trusted}: {}",
+            r.status
+        );
+    }
+}
+
 on_both_stores!(password_reset_by_email => |backend| async move {
     let portal = TestPortal::start(backend, "").await;
     let mut signed_in = portal.signed_in("dario@example.it", "vecchia-password").await;

@@ -18,6 +18,8 @@ pub struct Browser {
     pub client: Client,
     pub cookies: BTreeMap<String, String>,
     pub lang: Option<&'static str>,
+    /// Sent as `X-Forwarded-For`, as a TLS terminator in front would.
+    pub forwarded_for: Option<String>,
 }
 
 impl Browser {
@@ -26,6 +28,7 @@ impl Browser {
             client: Client::connect(addr, Proto::Http1, None).await?,
             cookies: BTreeMap::new(),
             lang: None,
+            forwarded_for: None,
         })
     }
 
@@ -85,6 +88,9 @@ impl Browser {
         }
         if let Some(lang) = self.lang {
             req = req.header("accept-language", lang);
+        }
+        if let Some(client) = &self.forwarded_for {
+            req = req.header("x-forwarded-for", client);
         }
         match form {
             Some(body) => req
