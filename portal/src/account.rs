@@ -137,13 +137,20 @@ fn password_problem(password: &str, again: &str) -> Option<&'static str> {
 }
 
 /// Argon2 takes tens of milliseconds of CPU: off the async workers.
-pub(crate) async fn hash_password(password: String) -> String {
+/// argon2id in the portal's bounded pool (see `Portal::hashing`).
+pub(crate) async fn hash_password(portal: &Portal, password: String) -> String {
+    let Ok(_turn) = portal.hashing.acquire().await else {
+        return String::new();
+    };
     tokio::task::spawn_blocking(move || secrets::hash_password(&password))
         .await
         .unwrap_or_default()
 }
 
-pub(crate) async fn verify_password(password: String, stored: String) -> bool {
+pub(crate) async fn verify_password(portal: &Portal, password: String, stored: String) -> bool {
+    let Ok(_turn) = portal.hashing.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || secrets::verify_password(&password, &stored))
         .await
         .unwrap_or(false)
@@ -152,10 +159,22 @@ pub(crate) async fn verify_password(password: String, stored: String) -> bool {
 pub async fn register(
     State(portal): State<Arc<Portal>>,
     visitor: Visitor,
+    ClientAddress(address): ClientAddress,
     Form(form): Form<RegisterForm>,
 ) -> Response {
     if let Err(refused) = visitor.check_csrf(&portal, Some(&form.csrf)) {
         return refused;
+    }
+    // A registration hashes a password: one address has a budget of them
+    // (the sign-in budget's size), so it cannot keep the hashing pool busy
+    // (F4).
+    if address.is_some_and(|ip| portal.registrations_by_address.check_key(&ip).is_err()) {
+        return visitor.message(
+            &portal,
+            StatusCode::TOO_MANY_REQUESTS,
+            "register.limited.title",
+            "register.limited.body",
+        );
     }
     let errors = check_registration(&form, &portal.calendar, visitor.lang);
     if !errors.is_empty() {
@@ -171,7 +190,7 @@ pub async fn register(
     let user = NewUser {
         user_id: format!("u{}", secrets::readable_id(15)),
         email: form.email.trim().to_lowercase(),
-        password_hash: hash_password(form.password.clone()).await,
+        password_hash: hash_password(&portal, form.password.clone()).await,
         kind,
         full_name: form.full_name.trim().to_string(),
         codice_fiscale: form.codice_fiscale.trim().to_uppercase(),
@@ -375,7 +394,7 @@ pub async fn login(
         .as_ref()
         .map_or(secrets::decoy_hash(), |u| &u.password_hash)
         .to_string();
-    let matches = verify_password(form.password, stored).await;
+    let matches = verify_password(&portal, form.password, stored).await;
     match user {
         Some(user) if matches && user.confirmed => start_session(&portal, &visitor, &user).await,
         Some(user) if matches => {
@@ -417,6 +436,7 @@ pub(crate) fn login_allowed(portal: &Portal, address: Option<IpAddr>, email: &st
         == PRUNE_EVERY - 1
     {
         portal.logins_by_address.retain_recent();
+        portal.registrations_by_address.retain_recent();
         portal.logins_by_user_and_address.retain_recent();
         portal.logins_by_user.retain_recent();
     }
@@ -574,12 +594,22 @@ pub async fn reset(
             &errors,
         );
     }
-    let hash = hash_password(form.password).await;
-    match portal
-        .store
-        .reset_password(&secrets::secret_hash(&token), &hash)
-        .await
-    {
+    // A made-up or spent link is refused before any hashing (F4).
+    let token_hash = secrets::secret_hash(&token);
+    match portal.store.reset_link_is_live(&token_hash).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return visitor.message(
+                &portal,
+                StatusCode::NOT_FOUND,
+                "confirm.bad.title",
+                "confirm.bad.body",
+            );
+        }
+        Err(e) => return visitor.failure(&portal, &e),
+    }
+    let hash = hash_password(&portal, form.password).await;
+    match portal.store.reset_password(&token_hash, &hash).await {
         Ok(Some(user)) => show_login(
             &portal,
             &visitor,

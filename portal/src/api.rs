@@ -148,7 +148,7 @@ pub async fn token(
         .as_ref()
         .map_or(secrets::decoy_hash(), |u| &u.password_hash)
         .to_string();
-    let matches = crate::account::verify_password(credentials.password, stored).await;
+    let matches = crate::account::verify_password(&portal, credentials.password, stored).await;
     let user = match user {
         Some(user) if matches && user.confirmed => user,
         Some(_) if matches => {

@@ -428,6 +428,16 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Dear {name},\n\nto confirm your registration open this link within 24 hours:\n\n{link}\n\nIf you did not register, ignore this message.\n",
     ),
     (
+        "register.limited.title",
+        "Troppe richieste",
+        "Too many requests",
+    ),
+    (
+        "register.limited.body",
+        "Troppe registrazioni da questo indirizzo: riprovi tra un minuto.",
+        "Too many registrations from this address: try again in a minute.",
+    ),
+    (
         "email.already.subject",
         "Richiesta di registrazione con il Suo indirizzo",
         "A registration request with your address",

@@ -56,8 +56,14 @@ pub struct Portal {
     logins_by_address: DefaultKeyedRateLimiter<std::net::IpAddr>,
     logins_by_user_and_address: DefaultKeyedRateLimiter<[u8; 32]>,
     logins_by_user: DefaultKeyedRateLimiter<[u8; 32]>,
+    /// Registrations per client address: each hashes a password (F4).
+    registrations_by_address: DefaultKeyedRateLimiter<std::net::IpAddr>,
     /// Checks since the limiters were last pruned of replenished entries.
     login_checks: std::sync::atomic::AtomicU64,
+    /// Password hashes computed at once (argon2id takes 19 MiB and a core's
+    /// tens of milliseconds each): a flood of forms waits its turn instead
+    /// of taking the memory and the cores the gateway needs (F4).
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Portal {
@@ -83,10 +89,14 @@ impl Portal {
             views: views::Views::new(),
             logins_by_address: RateLimiter::keyed(quota),
             logins_by_user_and_address: RateLimiter::keyed(quota),
+            registrations_by_address: RateLimiter::keyed(quota),
             logins_by_user: RateLimiter::keyed(Quota::per_minute(
                 per_minute.saturating_mul(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN)),
             )),
             login_checks: std::sync::atomic::AtomicU64::new(0),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            ),
         })
     }
 

@@ -116,7 +116,7 @@ pub async fn create(
         user_id: format!("u{}", secrets::readable_id(15)),
         email: form.email.trim().to_lowercase(),
         // Unusable until the person chooses a password through the link.
-        password_hash: hash_password(secrets::new_secret()).await,
+        password_hash: hash_password(&portal, secrets::new_secret()).await,
         kind: UserKind::SubAccount,
         full_name: form.full_name.trim().to_string(),
         codice_fiscale: form.codice_fiscale.trim().to_uppercase(),

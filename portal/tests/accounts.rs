@@ -239,6 +239,37 @@ async fn behind_a_trusted_proxy_each_visitor_has_its_own_budget() {
     }
 }
 
+/// F4: each registration hashes a password, so one address has a budget
+/// of them; the next is refused before any hashing.
+#[tokio::test]
+async fn registrations_are_limited_per_address() {
+    let portal = TestPortal::start(common::Backend::Sqlite, "login_attempts_per_minute = 2").await;
+    let mut browser = portal.browser().await;
+    for n in 0..2 {
+        let email = format!("r{n}@example.it");
+        let r = browser
+            .submit("/registrazione", &registration(&email, "password-lunga"))
+            .await;
+        assert_eq!(r.status, 200, "{n}");
+    }
+    let r = browser
+        .submit(
+            "/registrazione",
+            &registration("r2@example.it", "password-lunga"),
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(text(&r).contains("Troppe registrazioni"), "{}", text(&r));
+    assert!(
+        portal
+            .store
+            .user_by_email("r2@example.it")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 on_both_stores!(password_reset_by_email => |backend| async move {
     let portal = TestPortal::start(backend, "").await;
     let mut signed_in = portal.signed_in("dario@example.it", "vecchia-password").await;
@@ -252,6 +283,16 @@ on_both_stores!(password_reset_by_email => |backend| async move {
     let link = portal.link_sent_to("dario@example.it").await;
     assert!(link.starts_with("/reimposta-password/"), "{link}");
 
+    // F4: whether a link is live is known before any password is hashed.
+    let secret = link.trim_start_matches("/reimposta-password/");
+    let hash = clickday_portal::secrets::secret_hash(secret);
+    assert!(portal.store.reset_link_is_live(&hash).await.unwrap());
+    let made_up = clickday_portal::secrets::secret_hash("made-up");
+    assert!(!portal.store.reset_link_is_live(&made_up).await.unwrap());
+    let forged = browser
+        .submit("/reimposta-password/made-up", &[("password", "nuova-password"), ("password_again", "nuova-password")])
+        .await;
+    assert_eq!(forged.status, 404);
     let short = browser.submit(&link, &[("password", "corta"), ("password_again", "corta")]).await;
     assert_eq!(short.status, 422);
     let done = browser
@@ -263,6 +304,7 @@ on_both_stores!(password_reset_by_email => |backend| async move {
         .submit(&link, &[("password", "terza-password"), ("password_again", "terza-password")])
         .await;
     assert_eq!(reused.status, 404, "a reset link works once");
+    assert!(!portal.store.reset_link_is_live(&hash).await.unwrap(), "spent");
 
     assert_eq!(signed_in.get("/domande").await.status, 303, "sessions end with a reset");
     let old = browser.submit("/accesso", &[("email", "dario@example.it"), ("password", "vecchia-password")]).await;

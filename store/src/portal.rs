@@ -357,6 +357,10 @@ pub trait PortalStore: crate::Store {
     /// is unknown, used or expired.
     async fn confirm_user(&self, token_hash: &str) -> Result<Option<User>, StoreError>;
 
+    /// Whether a reset link is known, unused and unexpired, without using
+    /// it: the cheap check before a password is hashed.
+    async fn reset_link_is_live(&self, token_hash: &str) -> Result<bool, StoreError>;
+
     /// Uses a reset link: sets the new password, ends every session of
     /// the user and confirms them (the link proves the address: a
     /// sub-account starts this way). `None` when the link is unknown, used

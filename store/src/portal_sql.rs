@@ -234,6 +234,19 @@ macro_rules! portal_store_for {
                 rows::user(&user).map(Some)
             }
 
+            async fn reset_link_is_live(&self, token_hash: &str) -> Result<bool, StoreError> {
+                let now = $now;
+                let live: Option<i64> = sqlx::query_scalar(&format!(
+                    "SELECT CAST(1 AS BIGINT) FROM portal_tokens WHERE token_hash = $1 AND purpose = $2 \
+                     AND used_at IS NULL AND expires_at > {now}"
+                ))
+                .bind(token_hash)
+                .bind(TokenPurpose::Reset.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+                Ok(live.is_some())
+            }
+
             async fn reset_password(
                 &self,
                 token_hash: &str,
