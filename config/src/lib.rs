@@ -101,6 +101,7 @@ pub struct GatewayConfig {
     pub enqueue_timeout: Duration,
     pub retry_after_secs: u64,
     pub admission_buffer_bytes: usize,
+    pub admission_max_held: usize,
     pub max_unread_bodies_per_ip: usize,
     /// Admission-ticket secrets (see `clickday.toml`).
     pub ticket_key_file: PathBuf,
@@ -485,6 +486,7 @@ impl GatewaySection {
                 "gateway.admission_buffer_bytes",
                 self.admission_buffer_bytes,
             )?,
+            admission_max_held: positive("gateway.admission_max_held", self.admission_max_held)?,
             max_unread_bodies_per_ip: positive(
                 "gateway.max_unread_bodies_per_ip",
                 self.max_unread_bodies_per_ip,

@@ -87,6 +87,10 @@ pub struct GatewaySection {
     /// while they are verified and made durable. Past it a submission is
     /// answered 503 with an admission ticket that keeps its stamp.
     pub admission_buffer_bytes: usize,
+    /// Stamped submissions held at once, whatever their size: keep it
+    /// within what the queue makes durable in `enqueue_timeout_ms`. Past
+    /// it, 503 with an admission ticket.
+    pub admission_max_held: usize,
     /// Bodies one client address may have in reading at once; more are
     /// answered 503 before their body (the only 503 without a ticket).
     pub max_unread_bodies_per_ip: usize,
@@ -120,6 +124,7 @@ impl Default for GatewaySection {
             enqueue_timeout_ms: 5_000,
             retry_after_secs: 1,
             admission_buffer_bytes: 256 * 1024 * 1024,
+            admission_max_held: 4096,
             max_unread_bodies_per_ip: 4096,
             ticket_key_file: None,
             ticket_valid_after_close_secs: 900,

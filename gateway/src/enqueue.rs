@@ -14,8 +14,10 @@ impl Gateway {
     ) -> Result<Acknowledgement, Problem> {
         // The body was read and stamped: a 503 now keeps the stamp in a
         // ticket, so the resend keeps its place (PROTOCOL v1.1).
+        // Counted with the refusals for room: a crowd the queue cannot take
+        // is told to come back later the larger it is.
         let unavailable = || Problem::Unavailable {
-            retry_after_secs: self.retry_after_secs,
+            retry_after_secs: self.admission.shed(),
             ticket: self.calendar.get(&record.application.click_day).map(|day| {
                 Box::new(self.issue_ticket(key_id, record.body_sha256, record.stamp, day.closes_at))
             }),

@@ -75,7 +75,6 @@ pub struct Gateway {
     body_limit: usize,
     body_read_timeout: Duration,
     enqueue_timeout: Duration,
-    retry_after_secs: u64,
     /// Room for stamped submissions, in bytes; past it, 503 with a ticket.
     admission: admission::Admission,
     /// Bodies in reading per client address; past it, 503 before the body.
@@ -107,9 +106,9 @@ impl Gateway {
             body_limit: cfg.gateway.body_limit,
             body_read_timeout: cfg.gateway.body_read_timeout,
             enqueue_timeout: cfg.gateway.enqueue_timeout,
-            retry_after_secs: cfg.gateway.retry_after_secs,
             admission: admission::Admission::new(
                 cfg.gateway.admission_buffer_bytes,
+                cfg.gateway.admission_max_held,
                 cfg.gateway.retry_after_secs,
             ),
             unread: admission::UnreadBodies::new(cfg.gateway.max_unread_bodies_per_ip),
