@@ -36,8 +36,8 @@ pub(crate) struct Admission {
     bytes: Semaphore,
     /// One permit per submission held: what the queue must make durable
     /// within the enqueue timeout, or every held submission times out
-    /// together (measured: 66,000 held against a Redis doing ~4,000/s gave
-    /// 4.8 million 503s and 8,879 acceptances in 7 minutes).
+    /// together (measured on 2026-11-26: 55,000 in flight collapsed the
+    /// million burst, BENCHMARKS.md).
     held: Semaphore,
     /// The whole buffer: a submission larger than it is admitted alone.
     capacity: usize,
