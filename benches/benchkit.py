@@ -27,6 +27,9 @@ def gateway_config(work, port, extra=""):
         f.write(f"""data_dir = "{work}"
 [gateway]
 listen = "127.0.0.1:{port}"
+# Every simulated client comes from 127.0.0.1.
+max_connections_per_ip = 1000000
+max_unread_bodies_per_ip = 1000000
 [gateway.rate_limit]
 per_ip_per_second = 0
 per_key_per_second = 0

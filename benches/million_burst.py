@@ -78,6 +78,9 @@ def main():
         open(config, "w").write(f"""data_dir = "{work}/data"
 [gateway]
 listen = "127.0.0.1:{port}"
+# Every simulated client comes from 127.0.0.1.
+max_connections_per_ip = 1000000
+max_unread_bodies_per_ip = 1000000
 [gateway.rate_limit]
 per_ip_per_second = 0
 [queue]

@@ -95,7 +95,9 @@ pub struct GatewayConfig {
     pub per_key_limit: Option<Limit>,
     pub key_refresh_interval: Duration,
     pub shutdown_grace: Duration,
-    pub max_connections: usize,
+    /// Open connections, per transport.
+    pub connections: ConnectionLimits,
+    pub max_concurrent_handshakes: usize,
     pub max_concurrent_streams: u32,
     pub quic_retry_above_handshakes: usize,
     pub enqueue_timeout: Duration,
@@ -107,6 +109,40 @@ pub struct GatewayConfig {
     pub ticket_key_file: PathBuf,
     /// How long after a click day closes its tickets are still honoured.
     pub ticket_valid_after_close: Duration,
+}
+
+/// What one listener's connections live under (the gateway's per
+/// transport, the portal's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub first_request_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    fn validate(
+        section: &str,
+        max_connections: usize,
+        max_connections_per_ip: usize,
+        first_request_timeout_ms: u64,
+        idle_timeout_ms: u64,
+    ) -> Result<ConnectionLimits, ConfigError> {
+        let key = |name: &str| format!("{section}.{name}");
+        Ok(ConnectionLimits {
+            max_connections: positive(&key("max_connections"), max_connections)?,
+            max_connections_per_ip: positive(
+                &key("max_connections_per_ip"),
+                max_connections_per_ip,
+            )?,
+            first_request_timeout: millis(
+                &key("first_request_timeout_ms"),
+                first_request_timeout_ms,
+            )?,
+            idle_timeout: millis(&key("idle_timeout_ms"), idle_timeout_ms)?,
+        })
+    }
 }
 
 /// The validated queue settings.
@@ -166,6 +202,8 @@ pub struct PortalConfig {
     pub login_attempts_per_minute: u32,
     /// Proxies whose forwarding headers are believed (see `clickday.toml`).
     pub trusted_proxies: Vec<IpBlock>,
+    pub connections: ConnectionLimits,
+    pub request_timeout: Duration,
 }
 
 /// An address block, `10.0.0.0/8` or one address.
@@ -406,6 +444,14 @@ fn validate_portal(p: raw::PortalSection) -> Result<PortalConfig, ConfigError> {
             .iter()
             .map(|t| IpBlock::parse(t).map_err(|e| ConfigError::new("portal.trusted_proxies", e)))
             .collect::<Result<_, _>>()?,
+        connections: ConnectionLimits::validate(
+            "portal",
+            p.max_connections,
+            p.max_connections_per_ip,
+            p.first_request_timeout_ms,
+            p.idle_timeout_ms,
+        )?,
+        request_timeout: millis("portal.request_timeout_ms", p.request_timeout_ms)?,
     })
 }
 
@@ -474,7 +520,17 @@ impl GatewaySection {
                 self.key_refresh_interval_ms,
             )?,
             shutdown_grace: millis("gateway.shutdown_grace_ms", self.shutdown_grace_ms)?,
-            max_connections: positive("gateway.max_connections", self.max_connections)?,
+            connections: ConnectionLimits::validate(
+                "gateway",
+                self.max_connections,
+                self.max_connections_per_ip,
+                self.first_request_timeout_ms,
+                self.idle_timeout_ms,
+            )?,
+            max_concurrent_handshakes: positive(
+                "gateway.max_concurrent_handshakes",
+                self.max_concurrent_handshakes,
+            )?,
             max_concurrent_streams: positive(
                 "gateway.max_concurrent_streams",
                 self.max_concurrent_streams,

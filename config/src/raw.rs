@@ -74,6 +74,18 @@ pub struct GatewaySection {
     /// Open connections per transport: TCP beyond it waits in the listen
     /// backlog, QUIC beyond it is refused.
     pub max_connections: usize,
+    /// Open connections from one client address (an IPv6 /64), per
+    /// transport; past it that address's new connections are closed at once.
+    pub max_connections_per_ip: usize,
+    /// From accept to the first request's headers, TLS handshake included.
+    pub first_request_timeout_ms: u64,
+    /// A connection with no request for this long is closed (HTTP/2 and
+    /// HTTP/3 pings do not count).
+    pub idle_timeout_ms: u64,
+    /// TLS handshakes in progress at once; more wait (within
+    /// `first_request_timeout_ms`) so a handshake storm cannot take the CPU
+    /// established connections need.
+    pub max_concurrent_handshakes: usize,
     /// HTTP/2 and HTTP/3 streams (concurrent requests) per connection.
     pub max_concurrent_streams: u32,
     /// With more QUIC handshakes than this in progress, a new client must
@@ -119,6 +131,10 @@ impl Default for GatewaySection {
             key_refresh_interval_ms: 2_000,
             shutdown_grace_ms: 10_000,
             max_connections: 50_000,
+            max_connections_per_ip: 1024,
+            first_request_timeout_ms: 10_000,
+            idle_timeout_ms: 120_000,
+            max_concurrent_handshakes: 512,
             max_concurrent_streams: 256,
             quic_retry_above_handshakes: 1024,
             enqueue_timeout_ms: 5_000,
@@ -320,6 +336,18 @@ pub struct PortalSection {
     /// front of the portal: only from them is the client address read from
     /// `X-Forwarded-For` / `Forwarded`; never otherwise.
     pub trusted_proxies: Vec<String>,
+    /// Open connections to the portal; past it new ones wait in the backlog.
+    pub max_connections: usize,
+    /// Open connections from one client address (not counted for trusted
+    /// proxies, which carry everyone).
+    pub max_connections_per_ip: usize,
+    /// From accept to the first request's headers.
+    pub first_request_timeout_ms: u64,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// A whole request (body included) and its answer must be done within
+    /// this, else 408.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for PortalSection {
@@ -331,6 +359,11 @@ impl Default for PortalSection {
             link_valid_hours: 24,
             login_attempts_per_minute: 10,
             trusted_proxies: Vec::new(),
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            first_request_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            request_timeout_ms: 30_000,
         }
     }
 }

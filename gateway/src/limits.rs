@@ -2,7 +2,7 @@
 //! (HTTP/1.1, HTTP/2) and QUIC (HTTP/3) are both configured from this one
 //! value, so a client cannot get more from the server by switching protocol.
 
-use clickday_config::GatewayConfig;
+use clickday_config::{ConnectionLimits, GatewayConfig};
 use std::time::Duration;
 
 /// Room for a request's header block on top of the body in a stream's
@@ -14,9 +14,13 @@ const CONNECTION_WINDOW: u32 = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub(crate) struct EdgeLimits {
-    /// Open connections per transport; beyond it TCP clients wait in the
-    /// listen backlog and QUIC clients are refused (they fall back to TCP).
-    pub max_connections: usize,
+    /// Open connections per transport, in total and per client address;
+    /// beyond the total TCP clients wait in the listen backlog and QUIC
+    /// clients are refused (they fall back to TCP). Also the first-request
+    /// and idle deadlines.
+    pub connections: ConnectionLimits,
+    /// TLS handshakes in progress at once.
+    pub max_concurrent_handshakes: usize,
     /// Concurrent requests (HTTP/2 and HTTP/3 streams) per connection.
     pub streams_per_connection: u32,
     /// One request stream may have this many bytes unread: the largest
@@ -31,8 +35,6 @@ pub(crate) struct EdgeLimits {
     pub keep_alive_interval: Duration,
     /// A probed peer that has not answered within this is dropped.
     pub keep_alive_timeout: Duration,
-    /// The TLS (or QUIC) handshake must finish within this.
-    pub handshake_timeout: Duration,
     /// A request's header block must arrive within this.
     pub header_read_timeout: Duration,
     /// QUIC handshakes in progress beyond which new clients get a Retry.
@@ -43,14 +45,14 @@ impl EdgeLimits {
     pub fn new(cfg: &GatewayConfig) -> Self {
         let body = u32::try_from(cfg.body_limit).unwrap_or(u32::MAX);
         EdgeLimits {
-            max_connections: cfg.max_connections,
+            connections: cfg.connections,
+            max_concurrent_handshakes: cfg.max_concurrent_handshakes,
             streams_per_connection: cfg.max_concurrent_streams,
             stream_window: body.saturating_add(MAX_HEADER_BYTES),
             connection_window: CONNECTION_WINDOW.max(body.saturating_add(MAX_HEADER_BYTES)),
             max_header_bytes: MAX_HEADER_BYTES,
             keep_alive_interval: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(20),
-            handshake_timeout: Duration::from_secs(10),
             header_read_timeout: cfg.header_read_timeout,
             quic_retry_above_handshakes: cfg.quic_retry_above_handshakes,
         }

@@ -9,13 +9,13 @@
 //! the answer), and what the client still sends is read and discarded
 //! until it stops, as nginx's `lingering_close` does.
 
+use clickday_edge::Slot;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 
 /// The longest a closed connection's socket is kept to drain the client.
 const LINGER_AT_MOST: Duration = Duration::from_secs(5);
@@ -23,15 +23,15 @@ const LINGER_AT_MOST: Duration = Duration::from_secs(5);
 const LINGER_IDLE: Duration = Duration::from_secs(1);
 
 /// A TCP stream that lingers when dropped; it also holds the connection's
-/// slot, so a lingering socket still counts against `max_connections`.
+/// slot, so a lingering socket still counts against the connection budget.
 pub(crate) struct LingeringStream {
     /// `None` only once dropped.
     stream: Option<TcpStream>,
-    slot: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
 }
 
 impl LingeringStream {
-    pub(crate) fn new(stream: TcpStream, slot: OwnedSemaphorePermit) -> Self {
+    pub(crate) fn new(stream: TcpStream, slot: Slot) -> Self {
         LingeringStream {
             stream: Some(stream),
             slot: Some(slot),

@@ -23,6 +23,13 @@ pub struct ProtocolLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClosedLabels {
+    /// `per_ip_cap` (refused at accept), `first_request_timeout`,
+    /// `idle_timeout`, `tls_handshake_failed` or `shutdown`.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TicketLabels {
     /// `issued` (with a 503), `honoured` (a resend kept its stamp) or
     /// `expired` (a resend was stamped anew).
@@ -47,6 +54,11 @@ pub struct Metrics {
     pub connections: Family<ProtocolLabels, Gauge>,
     /// Time from a submission's headers to its answer, by protocol.
     pub submission_seconds: HistogramFamily,
+    /// TLS handshakes being worked on by the server (TCP: key exchange and
+    /// signature); at most `max_concurrent_handshakes`.
+    pub tls_handshakes: Gauge,
+    /// Connections the gateway closed for a cause, by reason.
+    pub connections_closed: Family<ClosedLabels, Counter>,
     /// QUIC connection attempts told to prove their address first (Retry).
     pub quic_retries: Counter,
     /// QUIC connection attempts refused at `max_connections`.
@@ -98,6 +110,18 @@ impl Default for Metrics {
             "Time from a submission's headers to its answer, by protocol",
             submission_seconds.clone(),
         );
+        let tls_handshakes = Gauge::default();
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes being computed over TCP (at most max_concurrent_handshakes)",
+            tls_handshakes.clone(),
+        );
+        let connections_closed = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections the gateway closed for a cause: over the per-address cap, no first request in time, idle, failed TLS handshake, shutdown",
+            connections_closed.clone(),
+        );
         let quic_retries = Counter::default();
         registry.register(
             "quic_retries",
@@ -131,6 +155,8 @@ impl Default for Metrics {
             in_flight,
             connections,
             submission_seconds,
+            tls_handshakes,
+            connections_closed,
             quic_retries,
             quic_refused,
             keys,
@@ -148,14 +174,27 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a TLS handshake in progress until the guard is dropped.
+    pub fn tls_handshake(&self) -> GaugeHeld {
+        self.tls_handshakes.inc();
+        GaugeHeld(self.tls_handshakes.clone())
+    }
+
+    /// Counts a connection the gateway closed for `reason`.
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ClosedLabels { reason })
+            .inc();
+    }
+
     /// Counts a connection open until the returned guard is dropped.
-    pub fn connection_opened(&self, protocol: &'static str) -> OpenConnection {
+    pub fn connection_opened(&self, protocol: &'static str) -> GaugeHeld {
         let gauge = self
             .connections
             .get_or_create(&ProtocolLabels { protocol })
             .clone();
         gauge.inc();
-        OpenConnection(gauge)
+        GaugeHeld(gauge)
     }
 
     /// Adds another component's metrics to this endpoint.
@@ -181,10 +220,11 @@ impl Metrics {
     }
 }
 
-/// An open connection in the `connections` gauge; closing is dropping it.
-pub struct OpenConnection(Gauge);
+/// One unit of a gauge (an open connection, a handshake in progress),
+/// given back when dropped.
+pub struct GaugeHeld(Gauge);
 
-impl Drop for OpenConnection {
+impl Drop for GaugeHeld {
     fn drop(&mut self) {
         self.0.dec();
     }

@@ -6,6 +6,7 @@
 use crate::limits::EdgeLimits;
 use crate::{Gateway, GatewayError};
 use bytes::{Buf as _, Bytes};
+use clickday_edge::{Activity, ConnectionBudget};
 use h3::error::Code;
 use h3::server::RequestStream;
 use http_body::{Body, Frame};
@@ -18,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -41,8 +41,8 @@ pub(crate) struct QuicListener {
     endpoint: quinn::Endpoint,
     gateway: Arc<Gateway>,
     limits: EdgeLimits,
-    /// One permit per open QUIC connection, as on the TCP side.
-    slots: Arc<Semaphore>,
+    /// Open QUIC connections, in total and per address, as on the TCP side.
+    budget: Arc<ConnectionBudget>,
     /// Handshakes in progress: past the limit, clients must prove their
     /// address before the gateway spends a key exchange on them.
     handshaking: Arc<AtomicUsize>,
@@ -71,7 +71,10 @@ impl QuicListener {
             endpoint,
             gateway,
             limits: limits.clone(),
-            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            budget: ConnectionBudget::new(
+                limits.connections.max_connections,
+                limits.connections.max_connections_per_ip,
+            ),
             handshaking: Arc::default(),
         })
     }
@@ -104,11 +107,21 @@ impl QuicListener {
                 let _ = incoming.retry();
                 continue;
             }
-            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                // Refused at once: the client falls back to TCP (or retries)
-                // instead of waiting on a handshake that cannot be served.
+            // Refused at once when full, in total or for this address: the
+            // client falls back to TCP (or retries) instead of waiting on a
+            // handshake that cannot be served.
+            let Some(room) = self.budget.try_room() else {
                 tracing::debug!(client.addr = %incoming.remote_address(), "QUIC connection refused: at max_connections");
                 self.gateway.metrics.quic_refused.inc();
+                incoming.refuse();
+                continue;
+            };
+            let Some(slot) = self
+                .budget
+                .admit(room, Some(incoming.remote_address().ip()))
+            else {
+                tracing::debug!(client.addr = %incoming.remote_address(), "QUIC connection refused: address at max_connections_per_ip");
+                self.gateway.metrics.connection_closed("per_ip_cap");
                 incoming.refuse();
                 continue;
             };
@@ -119,7 +132,7 @@ impl QuicListener {
             };
             let shutdown = shutdown.clone();
             connections.spawn(async move {
-                let _permit = permit;
+                let _slot = slot;
                 connection.serve(incoming, shutdown).await;
             });
         }
@@ -217,13 +230,20 @@ impl QuicConnection {
                 return;
             }
         };
-        let connection = match tokio::time::timeout(limits.handshake_timeout, connecting).await {
+        let activity = Activity::new();
+        let connection = match tokio::time::timeout(
+            limits.connections.first_request_timeout,
+            connecting,
+        )
+        .await
+        {
             Ok(Ok(connection)) => connection,
             Ok(Err(e)) => {
                 tracing::debug!(client.addr = %peer, error = %e, "QUIC handshake failed");
                 return;
             }
             Err(_) => {
+                gateway.metrics.connection_closed("first_request_timeout");
                 tracing::debug!(client.addr = %peer, "QUIC handshake timed out");
                 return;
             }
@@ -253,6 +273,19 @@ impl QuicConnection {
                     }
                     break;
                 }
+                // Pings keep QUIC's own idle timer fresh; this one counts
+                // requests only, as on TCP.
+                () = activity.quiet_for(limits.connections.first_request_timeout, limits.connections.idle_timeout) => {
+                    let reason = match activity.served() {
+                        true => "idle_timeout",
+                        false => "first_request_timeout",
+                    };
+                    gateway.metrics.connection_closed(reason);
+                    if let Err(e) = h3.shutdown(0).await {
+                        tracing::debug!(client.addr = %peer, error = %e, "HTTP/3 GOAWAY failed");
+                    }
+                    break;
+                }
                 accepted = h3.accept() => accepted,
             };
             match accepted {
@@ -262,7 +295,11 @@ impl QuicConnection {
                         header_read_timeout: limits.header_read_timeout,
                         peer,
                     };
-                    requests.spawn(request.serve(resolver));
+                    let busy = activity.request();
+                    requests.spawn(async move {
+                        request.serve(resolver).await;
+                        drop(busy);
+                    });
                 }
                 Ok(None) => break,
                 Err(e) => {

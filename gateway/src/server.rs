@@ -1,28 +1,33 @@
 //! Start-up of both listeners, and the TCP side: a deep backlog, TLS
 //! handshakes, HTTP/1.1 and HTTP/2 on one port (hyper-util's auto builder),
-//! a connection cap, `Alt-Svc` pointing at HTTP/3, and a graceful drain.
+//! connection budgets (in total and per address), first-request and idle
+//! deadlines, `Alt-Svc` pointing at HTTP/3, and a graceful drain.
 
 use crate::limits::EdgeLimits;
 use crate::linger::LingeringStream;
 use crate::quic::QuicListener;
 use crate::{Gateway, GatewayError, tls};
 use clickday_config::Config;
+use clickday_edge::{Activity, ConnectionBudget, Deadlines, drive};
 use clickday_store::Store;
 use http::HeaderValue;
 use http::header::ALT_SVC;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
+use std::future::Future as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 use tokio_util::sync::CancellationToken;
 
 /// Pending connections the kernel may hold: at T0 they arrive all at once.
@@ -104,9 +109,16 @@ pub(crate) async fn start(
         acceptor,
         builder: http_builder(&limits),
         gateway: gateway.clone(),
-        slots: Arc::new(Semaphore::new(limits.max_connections)),
-        grace: cfg.gateway.shutdown_grace,
-        handshake_timeout: limits.handshake_timeout,
+        budget: ConnectionBudget::new(
+            limits.connections.max_connections,
+            limits.connections.max_connections_per_ip,
+        ),
+        handshakes: Arc::new(Semaphore::new(limits.max_concurrent_handshakes)),
+        deadlines: Deadlines {
+            first_request: limits.connections.first_request_timeout,
+            idle: limits.connections.idle_timeout,
+            grace: cfg.gateway.shutdown_grace,
+        },
         alt_svc,
     };
     let tcp = tokio::spawn(accept.run(shutdown.clone()));
@@ -202,24 +214,25 @@ struct AcceptLoop {
     acceptor: Option<TlsAcceptor>,
     builder: auto::Builder<TokioExecutor>,
     gateway: Arc<Gateway>,
-    /// One permit per open connection: beyond the cap, clients wait in the
-    /// backlog instead of exhausting file descriptors.
-    slots: Arc<Semaphore>,
-    grace: Duration,
-    handshake_timeout: Duration,
+    /// Open connections, in total and per client address: beyond the total,
+    /// clients wait in the backlog instead of exhausting file descriptors.
+    budget: Arc<ConnectionBudget>,
+    /// TLS handshakes in progress: a storm of them waits here, and the CPU
+    /// stays with the connections already established.
+    handshakes: Arc<Semaphore>,
+    deadlines: Deadlines,
     /// Sent on every answer when HTTP/3 is on.
     alt_svc: Option<HeaderValue>,
 }
 
 impl AcceptLoop {
     async fn run(self, shutdown: CancellationToken) {
-        let graceful = GracefulShutdown::new();
         loop {
-            let permit = tokio::select! {
+            let room = tokio::select! {
                 () = shutdown.cancelled() => break,
-                permit = self.slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
+                room = self.budget.room() => match room {
+                    Some(room) => room,
+                    None => break,
                 },
             };
             let (stream, peer) = tokio::select! {
@@ -237,21 +250,37 @@ impl AcceptLoop {
                     }
                 },
             };
+            let Some(slot) = self.budget.admit(room, Some(peer.ip())) else {
+                // Dropping the stream closes it: this address holds its share.
+                self.gateway.metrics.connection_closed("per_ip_cap");
+                tracing::debug!(client.addr = %peer, "connection refused: address at max_connections_per_ip");
+                continue;
+            };
             let connection = Connection {
                 gateway: self.gateway.clone(),
                 builder: self.builder.clone(),
                 acceptor: self.acceptor.clone(),
-                watcher: graceful.watcher(),
-                handshake_timeout: self.handshake_timeout,
+                handshakes: self.handshakes.clone(),
+                deadlines: self.deadlines,
+                activity: Activity::new(),
                 alt_svc: self.alt_svc.clone(),
             };
-            tokio::spawn(connection.serve(LingeringStream::new(stream, permit), peer));
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                connection
+                    .serve(LingeringStream::new(stream, slot), peer, &shutdown)
+                    .await;
+            });
         }
         drop(self.listener);
         tracing::info!("gateway stopped accepting; draining in-flight requests");
-        tokio::select! {
-            () = graceful.shutdown() => tracing::info!("gateway drained"),
-            () = tokio::time::sleep(self.grace) => tracing::warn!(grace = ?self.grace, "drain deadline passed; closing"),
+        // Every connection was told to close by the cancelled token; each
+        // gives its slot back when its socket is finally closed.
+        match self.budget.drain(self.deadlines.grace).await {
+            true => tracing::info!("gateway drained"),
+            false => {
+                tracing::warn!(grace = ?self.deadlines.grace, "drain deadline passed; closing")
+            }
         }
     }
 }
@@ -260,29 +289,36 @@ struct Connection {
     gateway: Arc<Gateway>,
     builder: auto::Builder<TokioExecutor>,
     acceptor: Option<TlsAcceptor>,
-    watcher: hyper_util::server::graceful::Watcher,
-    handshake_timeout: Duration,
+    handshakes: Arc<Semaphore>,
+    deadlines: Deadlines,
+    activity: Arc<Activity>,
     alt_svc: Option<HeaderValue>,
 }
 
 impl Connection {
-    async fn serve(self, stream: LingeringStream, peer: SocketAddr) {
+    async fn serve(self, stream: LingeringStream, peer: SocketAddr, shutdown: &CancellationToken) {
         let gateway = self.gateway.clone();
         let alt_svc = self.alt_svc;
+        let activity = self.activity.clone();
         let service = service_fn(move |req| {
             let gateway = gateway.clone();
             let alt_svc = alt_svc.clone();
+            let busy = activity.request();
             async move {
                 let mut response = gateway.handle(req, peer.ip()).await;
                 if let Some(alt_svc) = alt_svc {
                     response.headers_mut().insert(ALT_SVC, alt_svc);
                 }
+                drop(busy);
                 Ok::<_, Infallible>(response)
             }
         });
-        let result = match self.acceptor {
+        let (ended, result) = match self.acceptor {
             Some(acceptor) => {
-                match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
+                // The handshake, and the wait for room to do it, count
+                // against the first request's deadline.
+                let handshake = tls_handshake(&acceptor, stream, &self.handshakes, &self.gateway);
+                match tokio::time::timeout(self.deadlines.first_request, handshake).await {
                     Ok(Ok(tls)) => {
                         let protocol = match tls.get_ref().1.alpn_protocol() {
                             Some(b"h2") => "h2",
@@ -293,15 +329,21 @@ impl Connection {
                             .builder
                             .serve_connection(TokioIo::new(tls), service)
                             .into_owned();
-                        self.watcher.watch(conn).await
+                        drive(conn, &self.activity, self.deadlines, shutdown).await
                     }
                     Ok(Err(e)) => {
+                        self.gateway
+                            .metrics
+                            .connection_closed("tls_handshake_failed");
                         tracing::debug!(client.addr = %peer, error = %e, "TLS handshake failed");
-                        Ok(())
+                        return;
                     }
                     Err(_) => {
+                        self.gateway
+                            .metrics
+                            .connection_closed("first_request_timeout");
                         tracing::debug!(client.addr = %peer, "TLS handshake timed out");
-                        Ok(())
+                        return;
                     }
                 }
             }
@@ -311,11 +353,44 @@ impl Connection {
                     .builder
                     .serve_connection(TokioIo::new(stream), service)
                     .into_owned();
-                self.watcher.watch(conn).await
+                drive(conn, &self.activity, self.deadlines, shutdown).await
             }
         };
+        if let Some(reason) = ended.reason() {
+            self.gateway.metrics.connection_closed(reason);
+        }
         if let Err(e) = result {
             tracing::debug!(client.addr = %peer, error = %e, "connection ended with an error");
         }
+    }
+}
+
+/// The TLS handshake, with `slots` bounding the server's own work on it.
+/// Waiting for the ClientHello holds nothing: a stalled client costs one
+/// socket, bounded per address and by the first-request deadline, and never
+/// delays anyone else. Processing the ClientHello — the key exchange and
+/// the signature, all done in the first poll of the accept, which then
+/// waits for the client's Finished — holds a slot: a storm of complete
+/// ClientHellos queues for the CPU instead of taking it from the
+/// connections already established.
+async fn tls_handshake(
+    acceptor: &TlsAcceptor,
+    stream: LingeringStream,
+    slots: &Semaphore,
+    gateway: &Gateway,
+) -> std::io::Result<TlsStream<LingeringStream>> {
+    let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+    let mut accept = hello.into_stream(acceptor.config().clone());
+    let first = {
+        let _slot = slots
+            .acquire()
+            .await
+            .map_err(|_| std::io::Error::other("the gateway is stopping"))?;
+        let _counted = gateway.metrics.tls_handshake();
+        std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut accept).poll(cx))).await
+    };
+    match first {
+        Poll::Ready(done) => done,
+        Poll::Pending => accept.await,
     }
 }

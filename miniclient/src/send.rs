@@ -67,7 +67,7 @@ pub async fn send_all(
         .collect();
     let journal = Arc::new(Mutex::new(journal));
     let estimate = line.estimate;
-    wait_for(opens_at_nanos, &estimate).await;
+    keep_warm_until(line, opens_at_nanos).await;
     let on_outcome = Arc::new(on_outcome);
     let mut tasks = tokio::task::JoinSet::new();
     for (index, (id, entry)) in pending.into_iter().enumerate() {
@@ -108,6 +108,28 @@ pub async fn send_all(
         .lock()
         .map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
     Ok(journal.clone())
+}
+
+/// A gateway closes a connection with no request for a while (its
+/// `idle_timeout`, two minutes by default; pings do not count): a line
+/// opened well ahead asks the time this often, so it is still warm at the
+/// opening.
+const KEEP_WARM_EVERY: Duration = Duration::from_secs(30);
+
+/// Sleeps until the gateway's clock reads `at_nanos`, asking it the time
+/// every [`KEEP_WARM_EVERY`] meanwhile. A line that went cold anyway is
+/// reopened by the first send (`deliver`).
+async fn keep_warm_until(line: &GatewayLine, at_nanos: i64) {
+    let every = i64::try_from(KEEP_WARM_EVERY.as_nanos()).unwrap_or(i64::MAX);
+    while at_nanos - line.estimate.now_nanos() > every {
+        tokio::time::sleep(KEEP_WARM_EVERY).await;
+        if let Ok(request) =
+            http::Request::get(line.target.uri("/v1/time")).body(bytes::Bytes::new())
+        {
+            let _ = line.connection.send(request).await;
+        }
+    }
+    wait_for(at_nanos, &line.estimate).await;
 }
 
 /// Sleeps until the gateway's clock reads `at_nanos`.

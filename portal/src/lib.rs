@@ -27,6 +27,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use clickday_config::{Config, PortalConfig};
 use clickday_core::Calendar;
+use clickday_edge::{Activity, ConnectionBudget, Deadlines, drive};
 use clickday_forms::ApplicationModel;
 use clickday_store::PortalStore;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -56,8 +57,9 @@ pub struct Portal {
     logins_by_address: DefaultKeyedRateLimiter<std::net::IpAddr>,
     logins_by_user_and_address: DefaultKeyedRateLimiter<[u8; 32]>,
     logins_by_user: DefaultKeyedRateLimiter<[u8; 32]>,
-    /// Registrations per client address: each hashes a password (F4).
-    registrations_by_address: DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// Registrations and password resets per client address: each hashes
+    /// a password (F4).
+    password_hashes_by_address: DefaultKeyedRateLimiter<std::net::IpAddr>,
     /// Checks since the limiters were last pruned of replenished entries.
     login_checks: std::sync::atomic::AtomicU64,
     /// Password hashes computed at once (argon2id takes 19 MiB and a core's
@@ -89,7 +91,7 @@ impl Portal {
             views: views::Views::new(),
             logins_by_address: RateLimiter::keyed(quota),
             logins_by_user_and_address: RateLimiter::keyed(quota),
-            registrations_by_address: RateLimiter::keyed(quota),
+            password_hashes_by_address: RateLimiter::keyed(quota),
             logins_by_user: RateLimiter::keyed(Quota::per_minute(
                 per_minute.saturating_mul(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN)),
             )),
@@ -173,7 +175,10 @@ impl Running {
     }
 }
 
-/// Binds `portal.listen` and serves until `shutdown`.
+/// Binds `portal.listen` and serves until `shutdown`, under the portal's
+/// own connection budget and deadlines (`portal.*`): whatever its visitors
+/// do, it holds at most `max_connections` descriptors, so under `serve` it
+/// cannot take the ones the gateway needs.
 pub async fn start(
     cfg: &Config,
     store: Arc<dyn PortalStore>,
@@ -181,15 +186,117 @@ pub async fn start(
 ) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(cfg.portal.listen).await?;
     let local_addr = listener.local_addr()?;
-    let app = router(Portal::new(cfg, store)).into_make_service_with_connect_info::<SocketAddr>();
+    let listening = Listening {
+        app: router(Portal::new(cfg, store)),
+        budget: ConnectionBudget::new(
+            cfg.portal.connections.max_connections,
+            cfg.portal.connections.max_connections_per_ip,
+        ),
+        deadlines: Deadlines {
+            first_request: cfg.portal.connections.first_request_timeout,
+            idle: cfg.portal.connections.idle_timeout,
+            grace: DRAIN_GRACE,
+        },
+        request_timeout: cfg.portal.request_timeout,
+        trusted_proxies: cfg.portal.trusted_proxies.clone(),
+    };
     tracing::info!(%local_addr, public_url = %cfg.portal.public_url, "portal listening");
-    let done = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "portal stopped");
-        }
-    });
+    let done = tokio::spawn(listening.run(listener, shutdown));
     Ok(Running { local_addr, done })
+}
+
+/// How long open requests get to finish on shutdown.
+const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+struct Listening {
+    app: Router,
+    budget: Arc<ConnectionBudget>,
+    deadlines: Deadlines,
+    request_timeout: std::time::Duration,
+    trusted_proxies: Vec<clickday_config::IpBlock>,
+}
+
+impl Listening {
+    async fn run(self, listener: tokio::net::TcpListener, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        loop {
+            let room = tokio::select! {
+                () = shutdown.cancelled() => break,
+                room = this.budget.room() => match room {
+                    Some(room) => room,
+                    None => break,
+                },
+            };
+            let (stream, peer) = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "portal accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            // A trusted proxy carries every visitor: it is not counted as one.
+            let counted =
+                (!this.trusted_proxies.iter().any(|b| b.contains(peer.ip()))).then_some(peer.ip());
+            let Some(slot) = this.budget.admit(room, counted) else {
+                tracing::debug!(client.addr = %peer, "portal connection refused: address at max_connections_per_ip");
+                continue;
+            };
+            let (this, shutdown) = (this.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                let _slot = slot;
+                this.serve(stream, peer, &shutdown).await;
+            });
+        }
+        drop(listener);
+        if !this.budget.drain(this.deadlines.grace).await {
+            tracing::warn!("portal drain deadline passed; closing");
+        }
+    }
+
+    async fn serve(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        shutdown: &CancellationToken,
+    ) {
+        let activity = Activity::new();
+        let (app, request_timeout) = (self.app.clone(), self.request_timeout);
+        let requests = activity.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let busy = requests.request();
+                let mut app = app.clone();
+                async move {
+                    let answer = tower_service::Service::call(&mut app, req);
+                    let response = match tokio::time::timeout(request_timeout, answer).await {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(never)) => match never {},
+                        Err(_) => {
+                            use axum::response::IntoResponse;
+                            (http::StatusCode::REQUEST_TIMEOUT, "408 Request Timeout\n")
+                                .into_response()
+                        }
+                    };
+                    drop(busy);
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.deadlines.first_request)
+            .keep_alive(true);
+        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let (_, result) = drive(conn, &activity, self.deadlines, shutdown).await;
+        if let Err(e) = result {
+            tracing::debug!(client.addr = %peer, error = %e, "portal connection ended with an error");
+        }
+    }
 }

@@ -59,7 +59,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
         .prefix("clickday-demo-")
         .tempdir()?;
     let opens_at = super::now_nanos() + args.lead_secs * 1_000_000_000;
-    let cfg = demo_config(data.path(), opens_at)?;
+    let cfg = demo_config(data.path(), opens_at, args.accounts)?;
     let click_day = cfg
         .calendar
         .days()
@@ -179,12 +179,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
 }
 
 /// The embedded default, with the demo's click day and no per-IP limits:
-/// the demo's thousands of mini-clients all come from 127.0.0.1.
-fn demo_config(data_dir: &Path, opens_at: u64) -> anyhow::Result<Config> {
+/// the demo's thousands of mini-clients all come from 127.0.0.1, each with
+/// its own connection.
+fn demo_config(data_dir: &Path, opens_at: u64, accounts: u32) -> anyhow::Result<Config> {
+    let connections = u64::from(accounts) + 1024;
     let mut text = format!(
         r#"data_dir = {data:?}
 [gateway]
 listen = "127.0.0.1:0"
+max_connections = {connections}
+max_connections_per_ip = {connections}
 max_unread_bodies_per_ip = 1000000
 [gateway.rate_limit]
 per_ip_per_second = 0

@@ -83,6 +83,7 @@ pub async fn start(
     roles: Roles,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Started> {
+    let cfg = &share_descriptors(cfg, roles);
     let store = super::open_portal_store(cfg).await?;
     let portal = if roles.portal {
         let running = clickday_portal::start(cfg, store.clone(), shutdown.clone())
@@ -152,6 +153,47 @@ pub async fn start(
         persister,
         portal,
     })
+}
+
+/// Descriptors kept for everything but client connections: database and
+/// Redis pools, files, the metrics listener.
+const RESERVED_DESCRIPTORS: u64 = 1024;
+
+/// Raises the open-files limit as far as allowed and fits the listeners'
+/// connection caps in it, each with its own share: a flood of portal
+/// visitors can then never take the descriptors the gateway needs (F5).
+fn share_descriptors(cfg: &Config, roles: Roles) -> Config {
+    let limit = clickday_edge::raise_nofile_limit();
+    let mut cfg = cfg.clone();
+    let gateway = cfg.gateway.connections.max_connections;
+    let portal = cfg.portal.connections.max_connections;
+    let wanted = [
+        if roles.gateway { gateway } else { 0 },
+        if roles.portal { portal } else { 0 },
+    ];
+    let shares = clickday_edge::FdShares::fit(limit, RESERVED_DESCRIPTORS, &wanted);
+    if shares.lowered {
+        if roles.gateway {
+            cfg.gateway.connections.max_connections = shares.caps[0];
+        }
+        if roles.portal {
+            cfg.portal.connections.max_connections = shares.caps[1];
+        }
+        tracing::warn!(
+            open_files_limit = limit,
+            gateway.max_connections = cfg.gateway.connections.max_connections,
+            gateway.configured = gateway,
+            portal.max_connections = cfg.portal.connections.max_connections,
+            portal.configured = portal,
+            "the open-files limit cannot hold the configured connection caps: lowered them to fit (raise LimitNOFILE or ulimit -n)"
+        );
+    } else {
+        tracing::debug!(
+            open_files_limit = limit,
+            "connection caps fit the open-files limit"
+        );
+    }
+    cfg
 }
 
 async fn wait_for_signal() {
