@@ -188,3 +188,113 @@ async fn register_on_the_portal(portal: std::net::SocketAddr, outbox: &std::path
     assert_eq!(confirmed.status, 200);
     assert!(String::from_utf8_lossy(&confirmed.body).contains("Registrazione confermata"));
 }
+
+/// F5: `serve` under a 400-descriptor limit, its portal flooded with 400
+/// silent connections from ten addresses. Before: the portal took every
+/// descriptor and the gateway's accept failed ("Too many open files"
+/// ×991). Now each listener has its own share of the limit (logged at
+/// start), the portal holds at most its share, and the gateway keeps
+/// accepting and storing; the flood is cleared by the portal's
+/// first-request deadline and a real visitor is served after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_flood_cannot_take_the_gateways_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, portal_port) = (free_port(), free_port());
+    let config = dir.path().join("clickday.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[gateway]\nlisten = \"127.0.0.1:{port}\"\nhttp3 = false\n\
+             [portal]\nlisten = \"127.0.0.1:{portal_port}\"\n\
+             public_url = \"http://127.0.0.1:{portal_port}\"\nfirst_request_timeout_ms = 1000\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let alice = Applicant::new(1);
+    let add = clickday(
+        &config,
+        &[
+            "accounts",
+            "add",
+            "--account-id",
+            &alice.account_id,
+            "--email",
+            &alice.email,
+            "--public-key",
+            &alice.public_key_b64(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(add.status.success());
+    let stderr_path = dir.path().join("serve.stderr");
+    let mut serve = KillOnDrop(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 400 && exec \"$0\" serve --config \"$1\"")
+            .arg(env!("CARGO_BIN_EXE_clickday"))
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let ca = wait_ready(port, &dir.path().join("tls/cert.pem")).await;
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(
+        stderr.contains("lowered them to fit"),
+        "the shares are logged: {stderr}"
+    );
+
+    let portal: std::net::SocketAddr = ([127, 0, 0, 1], portal_port).into();
+    let mut flood = Vec::new();
+    for host in 2..12u8 {
+        let from = std::net::IpAddr::from([127, 0, 0, host]);
+        flood.extend(clickday_testkit::attack::idle_connections(from, portal, 40).await);
+    }
+    let mut c = tokio::time::timeout(
+        Duration::from_secs(5),
+        Client::connect(([127, 0, 0, 1], port).into(), Proto::Http2, Some(&ca)),
+    )
+    .await
+    .expect("the gateway accepted a connection within 5 s of the flood")
+    .unwrap();
+    let reply = c
+        .submit(
+            &alice,
+            &clickday_testkit::signer::body("during-the-flood", "demo"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+
+    let visitor = clickday_testkit::eventually(
+        "a portal visitor served after the flood",
+        Duration::from_secs(30),
+        async || {
+            let mut v = tokio::time::timeout(
+                Duration::from_secs(2),
+                Client::connect(portal, Proto::Http1, None),
+            )
+            .await
+            .ok()?
+            .ok()?;
+            tokio::time::timeout(Duration::from_secs(5), v.get("/"))
+                .await
+                .ok()?
+                .ok()
+        },
+    )
+    .await;
+    assert_eq!(visitor.status, 200);
+    drop(flood);
+    let _ = serve.0.kill();
+    let _ = serve.0.wait();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(
+        !stderr.contains("Too many open files"),
+        "no listener ran out of descriptors: {stderr}"
+    );
+}

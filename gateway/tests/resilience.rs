@@ -9,7 +9,8 @@ mod common;
 use bytes::Bytes;
 use clickday_core::PublicKey;
 use clickday_store::NewAccount;
-use clickday_testkit::{Applicant, Client, Proto};
+use clickday_testkit::client::counter;
+use clickday_testkit::{Applicant, Client, Proto, attack, eventually};
 use common::{Backend, TestGateway, body, over_every_protocol};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -379,11 +380,7 @@ async fn body_less_streams_do_not_starve_valid_submissions() {
     let mut silent = Vec::new();
     for _ in 0..16 {
         let mut c = gw.client(Proto::Http2).await;
-        for n in 0..256 {
-            let payload = body(&format!("never-{n}"));
-            let (tx, reply) = c.send_streaming(c.submission(&alice, &payload)).unwrap();
-            silent.push((tx, reply));
-        }
+        silent.push(attack::silent_bodies(&mut c, &alice, 256).unwrap());
     }
     gw.wait_in_flight(16 * 256).await;
     for proto in Proto::ALL {
@@ -499,4 +496,162 @@ async fn past_the_admission_buffer_a_burst_keeps_its_order_of_first_arrival() {
         .map(|f| Applicant::new(f.0).account_id)
         .collect();
     assert_eq!(ranked, arrived, "ranked in the order of first arrival");
+}
+
+/// The gateway's count of connections it closed for `reason`.
+async fn closed(gw: &TestGateway, reason: &str) -> u64 {
+    counter(
+        &gw.metrics().await,
+        "clickday_gateway_connections_closed_total",
+        &format!("reason=\"{reason}\""),
+    )
+}
+
+/// F2: one address opening connections that never speak, as many as the
+/// whole gateway allows. Before: every other client waited in the backlog
+/// for as long as they stayed. Now the address holds its share
+/// (`max_connections_per_ip`), the rest of its connections are closed at
+/// once, and a client from another address is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_from_one_address_cannot_fill_the_gateway() {
+    let gw = TestGateway::start(
+        Backend::Memory,
+        "max_connections = 100\nmax_connections_per_ip = 20\nfirst_request_timeout_ms = 60000",
+    )
+    .await;
+    let mut idle = attack::idle_connections(attack::ATTACKER, gw.addr(), 100).await;
+    let refused = eventually(
+        "the address's excess refused",
+        Duration::from_secs(10),
+        async || {
+            let n = closed(&gw, "per_ip_cap").await;
+            (n >= 80).then_some(n)
+        },
+    )
+    .await;
+    assert_eq!(refused, 80, "exactly the share is kept");
+    assert_eq!(
+        attack::closed_by_server(&mut idle, Duration::from_secs(2)).await,
+        80,
+        "the 80 over the share see their connection end, the 20 stay"
+    );
+    for proto in [Proto::Http1, Proto::Http2] {
+        let mut c = tokio::time::timeout(Duration::from_secs(5), gw.client(proto))
+            .await
+            .unwrap_or_else(|_| panic!("{proto:?}: a victim could not connect within 5 s"));
+        let r = c
+            .submit(&Applicant::new(1), &body(&format!("victim-{proto:?}")))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 202, "{proto:?}");
+    }
+}
+
+/// F2: connections that never send a request — raw TCP, or a TLS handshake
+/// that stalls halfway — are closed at the first-request deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed_at_the_first_request_deadline() {
+    let gw = TestGateway::start(Backend::Memory, "first_request_timeout_ms = 300").await;
+    let mut silent = attack::idle_connections(attack::ATTACKER, gw.addr(), 10).await;
+    silent.extend(attack::stalled_handshakes(attack::ATTACKER, gw.addr(), 10).await);
+    assert_eq!(
+        attack::closed_by_server(&mut silent, Duration::from_secs(10)).await,
+        20
+    );
+    eventually("the closes counted", Duration::from_secs(5), async || {
+        (closed(&gw, "first_request_timeout").await >= 20).then_some(())
+    })
+    .await;
+    let r = gw
+        .client(Proto::Http2)
+        .await
+        .submit(&Applicant::new(1), &body("after"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202);
+}
+
+/// F2: an HTTP/2 (or HTTP/3) connection that answers every keep-alive ping
+/// but asks for nothing is closed at the idle deadline; before, pings kept
+/// it forever. A connection with a request in flight is never idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_kept_alive_only_by_pings_are_closed_when_idle() {
+    let gw = TestGateway::start(Backend::Memory, "idle_timeout_ms = 400").await;
+    let alice = Applicant::new(1);
+    for (n, proto) in [Proto::Http2, Proto::Http3].into_iter().enumerate() {
+        let mut c = gw.client(proto).await;
+        assert_eq!(c.get("/v1/time").await.unwrap().status, 200);
+        // A body that takes longer than the idle deadline still arrives.
+        let payload = body(&format!("slow-{proto:?}"));
+        let (tx, reply) = c.send_streaming(c.submission(&alice, &payload)).unwrap();
+        let reply = tokio::spawn(reply);
+        tx.send(Bytes::copy_from_slice(&payload[..10]))
+            .await
+            .unwrap();
+        gw.wait_in_flight(1).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        tx.send(Bytes::copy_from_slice(&payload[10..]))
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(reply.await.unwrap().unwrap().status, 202, "{proto:?}");
+        eventually(
+            "the idle connection closed",
+            Duration::from_secs(10),
+            async || (closed(&gw, "idle_timeout").await > n as u64).then_some(()),
+        )
+        .await;
+        assert!(
+            c.get("/v1/time").await.is_err(),
+            "{proto:?}: the connection is gone"
+        );
+    }
+}
+
+/// F2: a storm of TLS handshakes that stall after the first bytes, fifty
+/// times `max_concurrent_handshakes`: connections already established
+/// keep being served, new clients complete their handshakes (waiting for a
+/// ClientHello holds no slot; computing one does, and the gauge shows it
+/// back at zero), and the storm is cleared by the first-request deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_storm_does_not_starve_established_or_new_connections() {
+    let gw = TestGateway::start(
+        Backend::Memory,
+        "max_concurrent_handshakes = 4\nfirst_request_timeout_ms = 2000",
+    )
+    .await;
+    let mut established = gw.client(Proto::Http2).await;
+    let mut storm = attack::stalled_handshakes(attack::ATTACKER, gw.addr(), 200).await;
+    for n in 0..5 {
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            established.submit(&Applicant::new(1), &body(&format!("during-{n}"))),
+        )
+        .await
+        .expect("an established connection answered within 5 s during the storm")
+        .unwrap();
+        assert_eq!(r.status, 202);
+        let mut new = tokio::time::timeout(Duration::from_secs(5), gw.client(Proto::Http1))
+            .await
+            .expect("a new client's handshake done within 5 s during the storm");
+        let metrics = new.get("/metrics").await.unwrap();
+        let metrics = String::from_utf8_lossy(&metrics.body);
+        assert_eq!(
+            counter(&metrics, "clickday_gateway_tls_handshakes", ""),
+            0,
+            "stalled handshakes hold no slot"
+        );
+    }
+    assert_eq!(
+        attack::closed_by_server(&mut storm, Duration::from_secs(20)).await,
+        200,
+        "the storm is cleared by the deadline"
+    );
+    let r = gw
+        .client(Proto::Http2)
+        .await
+        .submit(&Applicant::new(1), &body("after-the-storm"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202);
 }

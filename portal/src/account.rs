@@ -168,7 +168,7 @@ pub async fn register(
     // A registration hashes a password: one address has a budget of them
     // (the sign-in budget's size), so it cannot keep the hashing pool busy
     // (F4).
-    if address.is_some_and(|ip| portal.registrations_by_address.check_key(&ip).is_err()) {
+    if address.is_some_and(|ip| portal.password_hashes_by_address.check_key(&ip).is_err()) {
         return visitor.message(
             &portal,
             StatusCode::TOO_MANY_REQUESTS,
@@ -436,7 +436,7 @@ pub(crate) fn login_allowed(portal: &Portal, address: Option<IpAddr>, email: &st
         == PRUNE_EVERY - 1
     {
         portal.logins_by_address.retain_recent();
-        portal.registrations_by_address.retain_recent();
+        portal.password_hashes_by_address.retain_recent();
         portal.logins_by_user_and_address.retain_recent();
         portal.logins_by_user.retain_recent();
     }
@@ -578,6 +578,7 @@ pub struct ResetForm {
 pub async fn reset(
     State(portal): State<Arc<Portal>>,
     visitor: Visitor,
+    ClientAddress(address): ClientAddress,
     Path(token): Path<String>,
     Form(form): Form<ResetForm>,
 ) -> Response {
@@ -607,6 +608,16 @@ pub async fn reset(
             );
         }
         Err(e) => return visitor.failure(&portal, &e),
+    }
+    // Even with a live link (one's own, asked for again and again), the
+    // hashes one address may cost are budgeted, as for registrations.
+    if address.is_some_and(|ip| portal.password_hashes_by_address.check_key(&ip).is_err()) {
+        return visitor.message(
+            &portal,
+            StatusCode::TOO_MANY_REQUESTS,
+            "register.limited.title",
+            "reset.limited.body",
+        );
     }
     let hash = hash_password(&portal, form.password).await;
     match portal.store.reset_password(&token_hash, &hash).await {

@@ -438,6 +438,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Too many registrations from this address: try again in a minute.",
     ),
     (
+        "reset.limited.body",
+        "Troppe reimpostazioni di password da questo indirizzo: riprovi tra un minuto.",
+        "Too many password resets from this address: try again in a minute.",
+    ),
+    (
         "email.already.subject",
         "Richiesta di registrazione con il Suo indirizzo",
         "A registration request with your address",

@@ -186,10 +186,8 @@ on_both_stores!(sign_in_attempts_are_limited_per_user_and_address => |backend| a
     let _user = portal.signed_in("carla@example.it", "carla-password").await;
     let mut guesser = portal.browser().await;
     // signed_in spent one attempt of this address's budget.
-    for _ in 0..2 {
-        let r = guesser.submit("/accesso", &[("email", "carla@example.it"), ("password", "guess")]).await;
-        assert_eq!(r.status, 401);
-    }
+    let statuses = clickday_testkit::attack::login_flood(&mut guesser, "carla@example.it", 2).await;
+    assert_eq!(statuses, [401, 401]);
     let limited = guesser.submit("/accesso", &[("email", "carla@example.it"), ("password", "carla-password")]).await;
     assert_eq!(limited.status, 429, "even the right password waits");
     assert!(text(&limited).contains("Troppi tentativi"));
@@ -211,14 +209,7 @@ async fn behind_a_trusted_proxy_each_visitor_has_its_own_budget() {
         let _owner = portal.signed_in("carla@example.it", "carla-password").await;
         let mut stranger = portal.browser().await;
         stranger.forwarded_for = Some("203.0.113.5".into());
-        for _ in 0..4 {
-            stranger
-                .submit(
-                    "/accesso",
-                    &[("email", "carla@example.it"), ("password", "guess")],
-                )
-                .await;
-        }
+        clickday_testkit::attack::login_flood(&mut stranger, "carla@example.it", 4).await;
         let mut again = portal.browser().await;
         again.forwarded_for = Some("198.51.100.7".into());
         let r = again

@@ -4,6 +4,7 @@
 //!
 //! Test-only code: `anyhow` errors and panics on broken set-up are fine here.
 
+pub mod attack;
 pub mod browser;
 pub mod client;
 pub mod postgres;
