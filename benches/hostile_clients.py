@@ -5,8 +5,9 @@ builds in the same run:
 
   python3 benches/hostile_clients.py --bin target/debug/clickday [--new-keys]
 
-F2  one address (127.0.0.2) opens 100 TCP connections to the gateway and
-    sends nothing; `max_connections = 100`. Measured: how long a victim on
+F2  one address (127.0.0.2) opens 100 connections to the gateway and
+    sends nothing — raw TCP, then TLS with the handshake done;
+    `max_connections = 100`. Measured: how long a victim on
     127.0.0.1 takes to get `GET /healthz` over a new TLS connection, and
     how many of the silent connections are still open 12 s later.
 F5  `ulimit -n 400`; ten addresses open 380 silent connections to the
@@ -38,6 +39,21 @@ def silent(source, port, n):
     return conns
 
 
+def silent_tls(source, port, n):
+    """Connections that finish the TLS handshake (HTTP/1.1), then say nothing."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    conns = []
+    for s in silent(source, port, n):
+        try:
+            conns.append(ctx.wrap_socket(s, server_hostname="localhost"))
+        except OSError:
+            s.close()
+    return conns
+
+
 def still_open(conns):
     alive = 0
     for s in conns:
@@ -46,7 +62,7 @@ def still_open(conns):
             data = s.recv(1)
             if data:
                 alive += 1
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError):
             alive += 1
         except OSError:
             pass
@@ -109,7 +125,7 @@ public_url = "http://127.0.0.1:{pport}"
 """
 
 
-def f2(binary, new_keys):
+def f2(binary, new_keys, tls):
     with tempfile.TemporaryDirectory() as work:
         port, pport = free_port(), free_port()
         extra = "max_connections = 100\n" + ("max_connections_per_ip = 20\n" if new_keys else "")
@@ -117,11 +133,12 @@ def f2(binary, new_keys):
         try:
             wait_port(port)
             time.sleep(1)
-            attack = silent("127.0.0.2", port, 100)
+            attack = (silent_tls if tls else silent)("127.0.0.2", port, 100)
             time.sleep(1)
             victim = timed(https_get(port, "/healthz"))
             time.sleep(12)
-            print(f"F2  100 silent connections from one address: victim GET /healthz {victim}; "
+            what = "TLS-handshaken" if tls else "TCP"
+            print(f"F2  100 silent {what} connections from one address (max_connections 100): victim GET /healthz {victim}; "
                   f"silent connections still open after 13 s: {still_open(attack)}/{len(attack)}")
         finally:
             proc.kill()
@@ -156,7 +173,8 @@ def main():
     ap.add_argument("--new-keys", action="store_true")
     a = ap.parse_args()
     print(f"== {a.bin}")
-    f2(a.bin, a.new_keys)
+    f2(a.bin, a.new_keys, tls=False)
+    f2(a.bin, a.new_keys, tls=True)
     f5(a.bin, a.new_keys)
 
 
