@@ -9,6 +9,7 @@ sustained accepted rate. Measures the gateway's CPU time per accepted
 submission and, in the same run, the plain hyper echo server's per request.
 
     python3 benches/gateway_e2e.py [--rates 4000,8000,...] [--seconds 10]
+        [--backends redis,sqlite]   (redis:N sets queue.redis_max_batch = N)
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
@@ -54,11 +55,14 @@ def step(url, ca, seed, accounts, rate, seconds, pid, out):
 
 
 def gateway_run(backend, rates, seconds, accounts):
-    work = tempfile.mkdtemp(prefix=f"gw-e2e-{backend}-")
+    # "redis:N" = Redis with queue.redis_max_batch = N (1: a script call
+    # per submission), to compare batching in one run.
+    kind, _, max_batch = backend.partition(":")
+    work = tempfile.mkdtemp(prefix=f"gw-e2e-{kind}-")
     procs = []
     try:
         queue_url = f"sqlite://{work}/queue.db"
-        if backend == "redis":
+        if kind == "redis":
             rport = free_port()
             procs.append(subprocess.Popen(
                 ["redis-server", "--port", str(rport), "--dir", work, "--appendonly", "yes",
@@ -67,7 +71,10 @@ def gateway_run(backend, rates, seconds, accounts):
             wait_port(rport)
             queue_url = f"redis://127.0.0.1:{rport}/0"
         port = free_port()
-        config = gateway_config(work, port, f'[queue]\nurl = "{queue_url}"\nredis_connections = 4\n')
+        queue = f'[queue]\nurl = "{queue_url}"\nredis_connections = 4\n'
+        if max_batch:
+            queue += f"redis_max_batch = {max_batch}\n"
+        config = gateway_config(work, port, queue)
         env = dict(os.environ, RUST_LOG="warn")
         for i, _ in enumerate(rates):
             import_accounts(BIN, config, work, 100 + i, accounts, env)

@@ -39,7 +39,7 @@ fn record(i: u64) -> Submission {
 async fn drain_vs_copy() {
     let (redis, pg) = (RedisServer::start(), Postgres::start());
     let queue: Arc<dyn Queue> = Arc::new(
-        RedisQueue::connect(&redis.url(), 2, 4)
+        RedisQueue::connect(&redis.url(), 2, 4, 64)
             .await
             .expect("redis"),
     );

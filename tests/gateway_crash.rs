@@ -141,7 +141,7 @@ async fn kill_mid_burst_then_audit(redis: Option<&RedisServer>) {
     let mut gateway = spawn_gateway(&config);
     let ca = wait_ready(port, &cert_path).await;
     let queue: Arc<dyn Queue> = match redis {
-        Some(r) => Arc::new(RedisQueue::connect(&r.url(), 2, 1).await.unwrap()),
+        Some(r) => Arc::new(RedisQueue::connect(&r.url(), 2, 1, 64).await.unwrap()),
         None => Arc::new(
             SqliteInbox::open(&dir.path().join("queue.db"), 8)
                 .await

@@ -152,6 +152,7 @@ pub struct QueueConfig {
     pub shards: u16,
     pub redis_connections: usize,
     pub sqlite_max_batch: usize,
+    pub redis_max_batch: usize,
 }
 
 /// The validated persister settings.
@@ -321,6 +322,7 @@ impl RawConfig {
             shards: positive("queue.shards", self.queue.shards)?,
             redis_connections: positive("queue.redis_connections", self.queue.redis_connections)?,
             sqlite_max_batch: positive("queue.sqlite_max_batch", self.queue.sqlite_max_batch)?,
+            redis_max_batch: positive("queue.redis_max_batch", self.queue.redis_max_batch)?,
         };
         let store = parse_store_url(self.store.url.as_deref(), &data_dir)?;
         if let (QueueUrl::Sqlite(q), StoreUrl::Sqlite(s)) = (&queue.url, &store)

@@ -185,6 +185,9 @@ pub struct QueueSection {
     pub redis_connections: usize,
     /// Most submissions committed in one SQLite transaction (group commit).
     pub sqlite_max_batch: usize,
+    /// Most submissions of a shard made durable in one Redis script call;
+    /// 1 = a call per submission.
+    pub redis_max_batch: usize,
 }
 
 impl Default for QueueSection {
@@ -194,6 +197,7 @@ impl Default for QueueSection {
             shards: 1,
             redis_connections: 4,
             sqlite_max_batch: 512,
+            redis_max_batch: 64,
         }
     }
 }

@@ -186,7 +186,7 @@ async fn sqlite_queue_to_sqlite_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_queue_to_postgres_store() {
     let (redis, pg) = (RedisServer::start(), Postgres::start());
-    let queue = Arc::new(RedisQueue::connect(&redis.url(), 3, 2).await.unwrap());
+    let queue = Arc::new(RedisQueue::connect(&redis.url(), 3, 2, 64).await.unwrap());
     let store = Arc::new(PgStore::connect(&pg.url()).await.unwrap());
     exactly_once_then_ranked(queue, store).await;
 }
@@ -195,7 +195,7 @@ async fn redis_queue_to_postgres_store() {
 async fn redis_queue_to_sqlite_store() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let queue = Arc::new(RedisQueue::connect(&redis.url(), 2, 2).await.unwrap());
+    let queue = Arc::new(RedisQueue::connect(&redis.url(), 2, 2, 64).await.unwrap());
     let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).await.unwrap());
     exactly_once_then_ranked(queue, store).await;
 }
@@ -216,7 +216,8 @@ async fn sqlite_queue_to_postgres_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_persisters_share_a_queue_without_duplicates() {
     let (redis, pg) = (RedisServer::start(), Postgres::start());
-    let queue: Arc<dyn Queue> = Arc::new(RedisQueue::connect(&redis.url(), 2, 2).await.unwrap());
+    let queue: Arc<dyn Queue> =
+        Arc::new(RedisQueue::connect(&redis.url(), 2, 2, 64).await.unwrap());
     let store: Arc<dyn Store> = Arc::new(PgStore::connect(&pg.url()).await.unwrap());
     let (s1, t1) = start(&config("p1", ""), queue.clone(), store.clone(), during());
     let (s2, t2) = start(&config("p2", ""), queue.clone(), store.clone(), during());
@@ -247,7 +248,8 @@ async fn two_persisters_share_a_queue_without_duplicates() {
 async fn a_dead_consumers_entries_are_taken_over() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let queue: Arc<dyn Queue> = Arc::new(RedisQueue::connect(&redis.url(), 1, 2).await.unwrap());
+    let queue: Arc<dyn Queue> =
+        Arc::new(RedisQueue::connect(&redis.url(), 1, 2, 64).await.unwrap());
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("s.db")).await.unwrap());
     let records = fill(&*queue, 0..300).await;
@@ -274,7 +276,8 @@ async fn a_dead_consumers_entries_are_taken_over() {
 async fn postgres_down_mid_drain_loses_nothing_and_acks_nothing_early() {
     let redis = RedisServer::start();
     let mut pg = Postgres::start();
-    let queue: Arc<dyn Queue> = Arc::new(RedisQueue::connect(&redis.url(), 2, 2).await.unwrap());
+    let queue: Arc<dyn Queue> =
+        Arc::new(RedisQueue::connect(&redis.url(), 2, 2, 64).await.unwrap());
     let store: Arc<dyn Store> = Arc::new(PgStore::connect(&pg.url()).await.unwrap());
     let records = fill(&*queue, 0..3_000).await;
     let metrics: Arc<clickday_persister::metrics::Metrics> = Arc::default();
@@ -342,7 +345,8 @@ async fn postgres_down_mid_drain_loses_nothing_and_acks_nothing_early() {
 async fn a_garbage_record_is_dead_lettered_while_the_rest_flows() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let queue: Arc<dyn Queue> = Arc::new(RedisQueue::connect(&redis.url(), 1, 2).await.unwrap());
+    let queue: Arc<dyn Queue> =
+        Arc::new(RedisQueue::connect(&redis.url(), 1, 2, 64).await.unwrap());
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("s.db")).await.unwrap());
     fill(&*queue, 0..50).await;

@@ -268,9 +268,10 @@ pub async fn not_found(State(portal): State<Arc<Portal>>, visitor: Visitor) -> R
     visitor.not_found(&portal)
 }
 
-/// The client's address, when the server was started with connection info:
-/// the peer's, or — only when the peer is one of `portal.trusted_proxies` —
-/// the one it forwarded.
+/// The address a client's budgets are kept under, when the server was
+/// started with connection info: the peer's, or — only when the peer is one
+/// of `portal.trusted_proxies` — the one it forwarded; an IPv6 address
+/// counts as its /64 (`clickday_edge::client_key`).
 pub struct ClientAddress(pub Option<std::net::IpAddr>);
 
 impl FromRequestParts<Arc<Portal>> for ClientAddress {
@@ -285,9 +286,9 @@ impl FromRequestParts<Arc<Portal>> for ClientAddress {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip());
         let trusted = &portal.settings.trusted_proxies;
-        Ok(ClientAddress(
-            peer.map(|peer| client_behind(peer, &parts.headers, trusted)),
-        ))
+        Ok(ClientAddress(peer.map(|peer| {
+            clickday_edge::client_key(client_behind(peer, &parts.headers, trusted))
+        })))
     }
 }
 

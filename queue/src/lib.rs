@@ -3,6 +3,7 @@
 //! production, the SQLite inbox for the embedded default, and an in-memory
 //! one for benchmarks. All pass the same conformance suite (`tests/`).
 
+mod batcher;
 mod memory;
 mod record;
 mod redis;
@@ -129,6 +130,15 @@ pub trait Queue: Send + Sync + 'static {
     async fn all_submissions(&self, shard: u16) -> Result<Vec<Submission>, QueueError>;
 }
 
+/// Submissions made durable together at most, per backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxBatch {
+    /// Per Redis script call (1: a call per submission).
+    pub redis: usize,
+    /// Per SQLite group commit.
+    pub sqlite: usize,
+}
+
 /// Opens the queue named by `url`: `sqlite://PATH` or `redis://…`.
 /// For Redis, warns loudly when an acknowledged submission could be lost
 /// on a Redis crash (AOF off, or not fsynced on every write).
@@ -136,10 +146,10 @@ pub async fn open(
     url: &str,
     shards: u16,
     redis_connections: usize,
-    sqlite_max_batch: usize,
+    max_batch: MaxBatch,
 ) -> Result<std::sync::Arc<dyn Queue>, QueueError> {
     if url.starts_with("redis://") || url.starts_with("rediss://") {
-        let queue = RedisQueue::connect(url, shards, redis_connections).await?;
+        let queue = RedisQueue::connect(url, shards, redis_connections, max_batch.redis).await?;
         match queue.durability_settings().await {
             Ok((aof, fsync)) if aof == "yes" && fsync == "always" => {
                 tracing::info!("Redis persistence: appendonly yes, appendfsync always");
@@ -157,7 +167,7 @@ pub async fn open(
         Ok(std::sync::Arc::new(queue))
     } else if let Some(path) = url.strip_prefix("sqlite://") {
         Ok(std::sync::Arc::new(
-            SqliteInbox::open(std::path::Path::new(path), sqlite_max_batch).await?,
+            SqliteInbox::open(std::path::Path::new(path), max_batch.sqlite).await?,
         ))
     } else {
         Err(QueueError::BadUrl {

@@ -6,6 +6,7 @@
 //! Requests share a few multiplexed connections: concurrent enqueues are
 //! pipelined on them, never a connection per request.
 
+use crate::batcher::ShardBatcher;
 use crate::record::{decode, dedupe_value, encode, judge_previous};
 use crate::{Delivery, Enqueued, Queue, QueueError, shard_of};
 use clickday_core::Submission;
@@ -38,6 +39,9 @@ pub struct RedisQueue {
     /// `XREADGROUP … BLOCK` never holds up producers' pipelines.
     consumer: ConnectionManager,
     script: Script,
+    /// Per shard, the stage batching enqueues per round trip; `None` with
+    /// `max_batch` 1 (a script call per submission).
+    batchers: Option<Vec<ShardBatcher>>,
     shards: u16,
 }
 
@@ -46,7 +50,15 @@ fn unavailable(e: redis::RedisError) -> QueueError {
 }
 
 impl RedisQueue {
-    pub async fn connect(url: &str, shards: u16, connections: usize) -> Result<Self, QueueError> {
+    /// `connections` multiplexed connections for enqueues; up to
+    /// `max_batch` submissions of a shard per script call (1: one call
+    /// each, no batching stage).
+    pub async fn connect(
+        url: &str,
+        shards: u16,
+        connections: usize,
+        max_batch: usize,
+    ) -> Result<Self, QueueError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -68,12 +80,23 @@ impl RedisQueue {
             .get_connection_manager_with_config(consumer_config)
             .await
             .map_err(unavailable)?;
+        let shards = shards.max(1);
+        // Each shard may have a call in flight on every connection.
+        let batchers = (max_batch > 1).then(|| {
+            (0..shards)
+                .map(|shard| {
+                    let keys = ["stream", "dedupe", "nodes"].map(|what| Self::key(shard, what));
+                    ShardBatcher::start(keys, pool.clone(), pool.len(), max_batch)
+                })
+                .collect()
+        });
         Ok(RedisQueue {
             connections: pool,
             next: AtomicUsize::new(0),
             consumer,
             script: Script::new(ENQUEUE_LUA),
-            shards: shards.max(1),
+            batchers,
+            shards,
         })
     }
 
@@ -126,6 +149,24 @@ impl RedisQueue {
 impl Queue for RedisQueue {
     async fn enqueue(&self, record: &Submission) -> Result<Enqueued, QueueError> {
         let shard = shard_of(&record.account_id, self.shards);
+        if let Some(batchers) = &self.batchers {
+            let args = [
+                format!(
+                    "{}\n{}",
+                    record.account_id, record.application.application_id
+                )
+                .into_bytes(),
+                dedupe_value(record).into_bytes(),
+                record.stamp.node.to_string().into_bytes(),
+                format!("{:020}", record.received_at()).into_bytes(),
+                crate::record::FIELD.as_bytes().to_vec(),
+                encode(record),
+            ];
+            return match batchers[usize::from(shard)].enqueue(args).await? {
+                None => Ok(Enqueued::New),
+                Some(previous) => judge_previous(&previous, record),
+            };
+        }
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(Self::key(shard, "stream"))

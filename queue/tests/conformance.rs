@@ -199,10 +199,14 @@ async fn sqlite_backend_conforms_and_survives_reopen() {
 }
 
 #[tokio::test]
-async fn redis_backend_conforms_with_one_and_many_shards() {
-    for shards in [1, 4] {
+async fn redis_backend_conforms_with_one_and_many_shards_batched_or_not() {
+    for (shards, max_batch) in [(1, 1), (4, 1), (1, 64), (4, 64)] {
         let redis = RedisServer::start();
-        let queue = Arc::new(RedisQueue::connect(&redis.url(), shards, 2).await.unwrap());
+        let queue = Arc::new(
+            RedisQueue::connect(&redis.url(), shards, 2, max_batch)
+                .await
+                .unwrap(),
+        );
         let (appendonly, fsync) = queue.durability_settings().await.unwrap();
         assert_eq!((appendonly.as_str(), fsync.as_str()), ("yes", "always"));
         suite(queue).await;
@@ -212,7 +216,7 @@ async fn redis_backend_conforms_with_one_and_many_shards() {
 #[tokio::test]
 async fn redis_killed_means_errors_and_restart_keeps_every_acknowledged_record() {
     let mut redis = RedisServer::start();
-    let queue = RedisQueue::connect(&redis.url(), 2, 2).await.unwrap();
+    let queue = RedisQueue::connect(&redis.url(), 2, 2, 64).await.unwrap();
     let mut acknowledged = Vec::new();
     for i in 0..200 {
         let r = record(&format!("acct-{i}"), "app", "{}", 1_000 + i);
@@ -245,7 +249,22 @@ async fn redis_killed_means_errors_and_restart_keeps_every_acknowledged_record()
             received_at: 1_007
         }
     );
-    let stored = all(&queue).await;
+    // Each pooled connection reconnects on its own first use after the
+    // restart: read once every one of them is back.
+    let stored = loop {
+        let mut stored = Vec::new();
+        let mut failed = false;
+        for shard in 0..queue.shards() {
+            match queue.all_submissions(shard).await {
+                Ok(some) => stored.extend(some),
+                Err(_) => failed = true,
+            }
+        }
+        if !failed {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     for r in &acknowledged {
         assert_eq!(
             stored.iter().filter(|s| *s == r).count(),

@@ -49,7 +49,10 @@ pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn clickday_queue::
         &url,
         cfg.queue.shards,
         cfg.queue.redis_connections,
-        cfg.queue.sqlite_max_batch,
+        clickday_queue::MaxBatch {
+            redis: cfg.queue.redis_max_batch,
+            sqlite: cfg.queue.sqlite_max_batch,
+        },
     )
     .await
     .with_context(|| format!("opening the queue at {url}"))

@@ -34,7 +34,10 @@ impl System {
             &cfg.queue.url.to_url(),
             cfg.queue.shards,
             cfg.queue.redis_connections,
-            cfg.queue.sqlite_max_batch,
+            clickday_queue::MaxBatch {
+                redis: cfg.queue.redis_max_batch,
+                sqlite: cfg.queue.sqlite_max_batch,
+            },
         )
         .await
         .unwrap();

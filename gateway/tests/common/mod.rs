@@ -241,9 +241,11 @@ async fn open_queue(backend: Backend, cfg: &Config) -> Arc<dyn Queue> {
         (Backend::Sqlite, clickday_config::QueueUrl::Sqlite(path)) => {
             Arc::new(SqliteInbox::open(path, 64).await.unwrap())
         }
-        (Backend::Redis, clickday_config::QueueUrl::Redis(url)) => {
-            Arc::new(RedisQueue::connect(url, cfg.queue.shards, 2).await.unwrap())
-        }
+        (Backend::Redis, clickday_config::QueueUrl::Redis(url)) => Arc::new(
+            RedisQueue::connect(url, cfg.queue.shards, 2, cfg.queue.redis_max_batch)
+                .await
+                .unwrap(),
+        ),
         other => panic!("backend and config disagree: {other:?}"),
     }
 }
