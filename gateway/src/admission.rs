@@ -157,8 +157,10 @@ impl UnreadBodies {
         }
     }
 
-    /// A slot to read one body from `ip`, or `None` at the cap.
+    /// A slot to read one body from `ip` (its /64 for IPv6), or `None` at
+    /// the cap.
     pub fn start(&self, ip: IpAddr) -> Option<Reading<'_>> {
+        let ip = clickday_edge::client_key(ip);
         let mut reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
         let count = reading.entry(ip).or_insert(0);
         if *count >= self.per_ip {

@@ -84,10 +84,11 @@ impl Limiters {
         }
     }
 
+    /// Charges the client's address (an IPv6 /64, see `client_key`).
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Problem> {
         match &self.per_ip {
             Some(limiter) => limiter
-                .check_key(&ip)
+                .check_key(&clickday_edge::client_key(ip))
                 .map_err(|not_until| self.refusal(not_until)),
             None => Ok(()),
         }
