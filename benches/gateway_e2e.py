@@ -129,7 +129,7 @@ def main():
     ap.add_argument("--accounts", type=int, default=20000)
     ap.add_argument("--backends", default="redis,sqlite")
     a = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "clickday", "-p", "clickday-loadgen",
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "clickday", "-p", "clickday-loadgen", "--bins",
                     "--example", "echo-server"], cwd=ROOT, check=True)
     rates = [int(r) for r in a.rates.split(",")]
     echo = echo_cpu(a.seconds)
