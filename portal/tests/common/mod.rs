@@ -2,7 +2,7 @@
 //! PostgreSQL, and a browser-like client that keeps cookies, follows what
 //! a person would click and reads the emails from the outbox.
 
-#![allow(dead_code, unused_imports, clippy::unwrap_used)] // each test file uses a part
+#![allow(dead_code, unused_imports, unused_macros, clippy::unwrap_used)] // each test file uses a part
 
 use clickday_config::Config;
 use clickday_store::EmailContent;
