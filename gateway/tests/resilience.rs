@@ -477,7 +477,9 @@ async fn past_the_admission_buffer_a_burst_keeps_its_order_of_first_arrival() {
                     .body(Bytes::copy_from_slice(payload))
                     .unwrap();
                 let r = c.send(req).await.unwrap();
-                (r.status == 202).then_some(r)
+                // 202, or 200 duplicate for one whose write was sent before
+                // the stall and landed when Redis resumed: same stamp.
+                [200, 202].contains(&r.status.as_u16()).then_some(r)
             },
         )
         .await;
