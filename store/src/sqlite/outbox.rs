@@ -7,7 +7,11 @@ use std::time::Duration;
 
 impl SqliteStore {
     pub(crate) async fn confirmations_to_outbox(&self, limit: usize) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        // IMMEDIATE: this transaction reads before it writes, and a deferred
+        // one then fails at once with "database is locked" when the
+        // persister committed in between (a WAL snapshot cannot be
+        // upgraded); taking the write lock first waits on busy_timeout.
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT submission_id FROM submissions WHERE email_state = 'pending' ORDER BY received_at LIMIT ?")
                 .bind(limit as i64)
