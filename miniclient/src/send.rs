@@ -81,11 +81,14 @@ pub async fn send_all(
         tasks.spawn(async move {
             // A ticket is journaled as soon as it comes: a client killed
             // before the resend still keeps the first arrival.
+            // Saved only when it changes: a gateway answering 503 many
+            // times over with the same ticket costs no rewrite each time.
             let remember = |ticket: &str| {
-                if let Ok(mut journal) = journal.lock() {
-                    if let Some(e) = journal.entries.get_mut(&id) {
-                        e.ticket = Some(ticket.to_string());
-                    }
+                if let Ok(mut journal) = journal.lock()
+                    && let Some(e) = journal.entries.get_mut(&id)
+                    && e.ticket.as_deref() != Some(ticket)
+                {
+                    e.ticket = Some(ticket.to_string());
                     let _ = journal.save(&home);
                 }
             };
