@@ -1,6 +1,7 @@
 //! What a connection is doing: requests in flight, and since when it has
 //! been quiet. The deadlines of `drive` are measured on it.
 
+use crate::drive::Ended;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -28,8 +29,12 @@ impl Drop for Busy {
         let activity = &self.0;
         let now = u64::try_from(activity.accepted.elapsed().as_nanos()).unwrap_or(u64::MAX);
         activity.quiet_since.store(now, Ordering::Release);
-        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
-        activity.changed.notify_waiters();
+        // Only the end of the last request in flight can make the
+        // connection quiet; a watcher sleeping to a deadline re-reads
+        // `quiet_since` when it wakes, so nothing else needs a wake-up.
+        if activity.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            activity.changed.notify_waiters();
+        }
     }
 }
 
@@ -48,19 +53,19 @@ impl Activity {
     pub fn request(self: &Arc<Self>) -> Busy {
         self.served.store(true, Ordering::Release);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
         Busy(self.clone())
     }
 
     /// Whether a request ever started on this connection.
-    pub fn served(&self) -> bool {
+    fn served(&self) -> bool {
         self.served.load(Ordering::Acquire)
     }
 
     /// Resolves once the connection has had nothing in flight for
-    /// `first_request` since it was accepted (no request yet) or for
-    /// `idle` since its last request ended.
-    pub async fn quiet_for(&self, first_request: Duration, idle: Duration) {
+    /// `first_request` since it was accepted (no request yet:
+    /// [`Ended::FirstRequestMissed`]) or for `idle` since its last request
+    /// ended ([`Ended::Idle`]).
+    pub async fn quiet_for(&self, first_request: Duration, idle: Duration) -> Ended {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -78,7 +83,10 @@ impl Activity {
             };
             let deadline = since + limit;
             if Instant::now() >= deadline {
-                return;
+                return match self.served() {
+                    true => Ended::Idle,
+                    false => Ended::FirstRequestMissed,
+                };
             }
             tokio::select! {
                 () = changed => {}
@@ -99,7 +107,10 @@ mod tests {
     async fn a_silent_connection_is_quiet_after_the_first_request_deadline() {
         let activity = Activity::new();
         let start = Instant::now();
-        activity.quiet_for(FIRST, IDLE).await;
+        assert_eq!(
+            activity.quiet_for(FIRST, IDLE).await,
+            Ended::FirstRequestMissed
+        );
         assert_eq!(start.elapsed(), FIRST);
     }
 
@@ -110,15 +121,16 @@ mod tests {
         let waiter = {
             let activity = activity.clone();
             tokio::spawn(async move {
-                activity.quiet_for(FIRST, IDLE).await;
-                Instant::now()
+                let ended = activity.quiet_for(FIRST, IDLE).await;
+                (ended, Instant::now())
             })
         };
         tokio::time::sleep(Duration::from_secs(300)).await;
         assert!(!waiter.is_finished(), "a long request keeps the connection");
         let ended = Instant::now();
         drop(busy);
-        let quiet_at = waiter.await.expect("waiter");
+        let (why, quiet_at) = waiter.await.expect("waiter");
+        assert_eq!(why, Ended::Idle);
         assert_eq!(quiet_at - ended, IDLE);
     }
 }

@@ -59,10 +59,7 @@ where
     tokio::pin!(conn);
     let ended = tokio::select! {
         result = conn.as_mut() => return (Ended::Closed, result),
-        () = activity.quiet_for(deadlines.first_request, deadlines.idle) => match activity.served() {
-            true => Ended::Idle,
-            false => Ended::FirstRequestMissed,
-        },
+        ended = activity.quiet_for(deadlines.first_request, deadlines.idle) => ended,
         () = shutdown.cancelled() => Ended::Shutdown,
     };
     conn.as_mut().graceful_shutdown();

@@ -11,9 +11,11 @@
 mod activity;
 mod budget;
 mod drive;
+mod listener;
 mod nofile;
 
 pub use activity::{Activity, Busy};
 pub use budget::{ConnectionBudget, Slot, client_key};
 pub use drive::{Deadlines, Ended, drive};
+pub use listener::{Accepted, Listener};
 pub use nofile::{FdShares, raise_nofile_limit};

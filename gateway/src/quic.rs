@@ -275,12 +275,10 @@ impl QuicConnection {
                 }
                 // Pings keep QUIC's own idle timer fresh; this one counts
                 // requests only, as on TCP.
-                () = activity.quiet_for(limits.connections.first_request_timeout, limits.connections.idle_timeout) => {
-                    let reason = match activity.served() {
-                        true => "idle_timeout",
-                        false => "first_request_timeout",
-                    };
-                    gateway.metrics.connection_closed(reason);
+                ended = activity.quiet_for(limits.connections.first_request_timeout, limits.connections.idle_timeout) => {
+                    if let Some(reason) = ended.reason() {
+                        gateway.metrics.connection_closed(reason);
+                    }
                     if let Err(e) = h3.shutdown(0).await {
                         tracing::debug!(client.addr = %peer, error = %e, "HTTP/3 GOAWAY failed");
                     }

@@ -8,7 +8,7 @@ use crate::linger::LingeringStream;
 use crate::quic::QuicListener;
 use crate::{Gateway, GatewayError, tls};
 use clickday_config::Config;
-use clickday_edge::{Activity, ConnectionBudget, Deadlines, drive};
+use clickday_edge::{Accepted, Activity, ConnectionBudget, Deadlines, Listener, drive};
 use clickday_store::Store;
 use http::HeaderValue;
 use http::header::ALT_SVC;
@@ -105,14 +105,16 @@ pub(crate) async fn start(
     tokio::spawn(prune_loop(gateway.clone(), shutdown.clone()));
 
     let accept = AcceptLoop {
-        listener,
+        listener: Listener::new(
+            listener,
+            ConnectionBudget::new(
+                limits.connections.max_connections,
+                limits.connections.max_connections_per_ip,
+            ),
+        ),
         acceptor,
         builder: http_builder(&limits),
         gateway: gateway.clone(),
-        budget: ConnectionBudget::new(
-            limits.connections.max_connections,
-            limits.connections.max_connections_per_ip,
-        ),
         handshakes: Arc::new(Semaphore::new(limits.max_concurrent_handshakes)),
         deadlines: Deadlines {
             first_request: limits.connections.first_request_timeout,
@@ -210,13 +212,12 @@ async fn prune_loop(gateway: Arc<Gateway>, shutdown: CancellationToken) {
 }
 
 struct AcceptLoop {
-    listener: TcpListener,
+    /// Open connections, in total and per client address: beyond the total,
+    /// clients wait in the backlog instead of exhausting file descriptors.
+    listener: Listener,
     acceptor: Option<TlsAcceptor>,
     builder: auto::Builder<TokioExecutor>,
     gateway: Arc<Gateway>,
-    /// Open connections, in total and per client address: beyond the total,
-    /// clients wait in the backlog instead of exhausting file descriptors.
-    budget: Arc<ConnectionBudget>,
     /// TLS handshakes in progress: a storm of them waits here, and the CPU
     /// stays with the connections already established.
     handshakes: Arc<Semaphore>,
@@ -228,34 +229,20 @@ struct AcceptLoop {
 impl AcceptLoop {
     async fn run(self, shutdown: CancellationToken) {
         loop {
-            let room = tokio::select! {
+            let accepted = tokio::select! {
                 () = shutdown.cancelled() => break,
-                room = self.budget.room() => match room {
-                    Some(room) => room,
-                    None => break,
-                },
+                accepted = self.listener.next(|_| true) => accepted,
             };
-            let (stream, peer) = tokio::select! {
-                () = shutdown.cancelled() => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        (stream, peer)
-                    }
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
+            let (stream, peer, slot) = match accepted {
+                Some(Accepted::Admitted { stream, peer, slot }) => (stream, peer, slot),
+                Some(Accepted::OverShare(peer)) => {
+                    self.gateway.metrics.connection_closed("per_ip_cap");
+                    tracing::debug!(client.addr = %peer, "connection refused: address at max_connections_per_ip");
+                    continue;
+                }
+                None => break,
             };
-            let Some(slot) = self.budget.admit(room, Some(peer.ip())) else {
-                // Dropping the stream closes it: this address holds its share.
-                self.gateway.metrics.connection_closed("per_ip_cap");
-                tracing::debug!(client.addr = %peer, "connection refused: address at max_connections_per_ip");
-                continue;
-            };
+            let _ = stream.set_nodelay(true);
             let connection = Connection {
                 gateway: self.gateway.clone(),
                 builder: self.builder.clone(),
@@ -272,11 +259,12 @@ impl AcceptLoop {
                     .await;
             });
         }
+        let budget = self.listener.budget().clone();
         drop(self.listener);
         tracing::info!("gateway stopped accepting; draining in-flight requests");
         // Every connection was told to close by the cancelled token; each
         // gives its slot back when its socket is finally closed.
-        match self.budget.drain(self.deadlines.grace).await {
+        match budget.drain(self.deadlines.grace).await {
             true => tracing::info!("gateway drained"),
             false => {
                 tracing::warn!(grace = ?self.deadlines.grace, "drain deadline passed; closing")

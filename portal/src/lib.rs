@@ -27,7 +27,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use clickday_config::{Config, PortalConfig};
 use clickday_core::Calendar;
-use clickday_edge::{Activity, ConnectionBudget, Deadlines, drive};
+use clickday_edge::{Accepted, Activity, ConnectionBudget, Deadlines, Listener, drive};
 use clickday_forms::ApplicationModel;
 use clickday_store::PortalStore;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -219,32 +219,21 @@ struct Listening {
 impl Listening {
     async fn run(self, listener: tokio::net::TcpListener, shutdown: CancellationToken) {
         let this = Arc::new(self);
+        let listener = Listener::new(listener, this.budget.clone());
+        // A trusted proxy carries every visitor: it is not counted as one.
+        let counted = |ip| !this.trusted_proxies.iter().any(|b| b.contains(ip));
         loop {
-            let room = tokio::select! {
+            let accepted = tokio::select! {
                 () = shutdown.cancelled() => break,
-                room = this.budget.room() => match room {
-                    Some(room) => room,
-                    None => break,
-                },
+                accepted = listener.next(counted) => accepted,
             };
-            let (stream, peer) = tokio::select! {
-                () = shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %e, "portal accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
-            };
-            // A trusted proxy carries every visitor: it is not counted as one.
-            let counted =
-                (!this.trusted_proxies.iter().any(|b| b.contains(peer.ip()))).then_some(peer.ip());
-            let Some(slot) = this.budget.admit(room, counted) else {
-                tracing::debug!(client.addr = %peer, "portal connection refused: address at max_connections_per_ip");
-                continue;
+            let (stream, peer, slot) = match accepted {
+                Some(Accepted::Admitted { stream, peer, slot }) => (stream, peer, slot),
+                Some(Accepted::OverShare(peer)) => {
+                    tracing::debug!(client.addr = %peer, "portal connection refused: address at max_connections_per_ip");
+                    continue;
+                }
+                None => break,
             };
             let (this, shutdown) = (this.clone(), shutdown.clone());
             tokio::spawn(async move {
