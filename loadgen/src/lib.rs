@@ -209,9 +209,3 @@ async fn click_day(
     };
     Ok((day.id.clone(), day.categories.clone()))
 }
-
-/// Raises this process's open-file limit to its hard limit: thousands of
-/// connections need thousands of descriptors.
-pub fn raise_open_file_limit() -> u64 {
-    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
-}

@@ -226,7 +226,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    clickday_loadgen::raise_open_file_limit();
+    // Thousands of connections need thousands of descriptors.
+    clickday_edge::raise_nofile_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

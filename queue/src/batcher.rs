@@ -1,4 +1,5 @@
-//! Redis enqueues batched per round trip: one script call makes many
+//! The Redis enqueue: one Lua script for one submission or many, and the
+//! stage that batches them per round trip — one script call makes many
 //! submissions of a shard durable at once (`appendfsync always` answers it
 //! after one write and fsync), as the SQLite inbox group-commits.
 //!
@@ -9,18 +10,21 @@
 //! one round trip per batch instead of one per submission.
 
 use crate::QueueError;
+use crate::record::{FIELD, dedupe_value, encode};
+use clickday_core::Submission;
 use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-/// Many [`super::redis`] enqueues in one atomic step, each exactly as the
-/// single-record script: the dedupe entry answers a resend (also one
-/// earlier in the same batch), otherwise append, remember, raise the
-/// node's highest stamp. ARGV: count, then six per record (dedupe key,
-/// dedupe value, node, zero-padded stamp, field, encoded record). The
-/// reply holds, per record, the previous dedupe value or nil.
-const ENQUEUE_BATCH_LUA: &str = r"
+/// Dedupe and append, for one submission or many, in one atomic step: per
+/// record, the dedupe entry answers a resend (also one earlier in the same
+/// batch; two gateways cannot both append), otherwise append, remember,
+/// raise the node's highest stamp. Stamps are compared as zero-padded
+/// strings: Lua numbers lose precision. ARGV: count, then six per record
+/// (see [`script_args`]). The reply holds, per record, the previous dedupe
+/// value or nil.
+pub(crate) const ENQUEUE_LUA: &str = r"
 local out = {}
 local at = 2
 for r = 1, tonumber(ARGV[1]) do
@@ -39,10 +43,29 @@ end
 return out
 ";
 
+/// One submission's six script arguments: dedupe key, dedupe value, node,
+/// zero-padded stamp, stream field, encoded record.
+pub(crate) type Args = [Vec<u8>; 6];
+
+pub(crate) fn script_args(record: &Submission) -> Args {
+    [
+        format!(
+            "{}\n{}",
+            record.account_id, record.application.application_id
+        )
+        .into_bytes(),
+        dedupe_value(record).into_bytes(),
+        record.stamp.node.to_string().into_bytes(),
+        format!("{:020}", record.received_at()).into_bytes(),
+        FIELD.as_bytes().to_vec(),
+        encode(record),
+    ]
+}
+
 /// One submission's script arguments, and where its answer goes.
-pub(crate) struct Entry {
-    pub args: [Vec<u8>; 6],
-    pub answer: oneshot::Sender<Result<Option<String>, QueueError>>,
+struct Entry {
+    args: Args,
+    answer: oneshot::Sender<Result<Option<String>, QueueError>>,
 }
 
 /// The batching stage of one shard.
@@ -54,13 +77,15 @@ impl ShardBatcher {
     /// Starts the shard's stage: `slots` calls in flight at most, each on
     /// the next of `connections`, at most `max_batch` submissions each.
     pub fn start(
-        keys: [String; 3],
+        script: Arc<Script>,
+        keys: Arc<[String; 3]>,
         connections: Vec<ConnectionManager>,
         slots: usize,
         max_batch: usize,
     ) -> ShardBatcher {
         let (entries, inbox) = mpsc::unbounded_channel();
         tokio::spawn(run(
+            script,
             keys,
             connections,
             slots.max(1),
@@ -71,7 +96,7 @@ impl ShardBatcher {
     }
 
     /// Queues one submission for the next call and waits for its answer.
-    pub async fn enqueue(&self, args: [Vec<u8>; 6]) -> Result<Option<String>, QueueError> {
+    pub async fn enqueue(&self, args: Args) -> Result<Option<String>, QueueError> {
         let (answer, answered) = oneshot::channel();
         self.entries
             .send(Entry { args, answer })
@@ -81,14 +106,13 @@ impl ShardBatcher {
 }
 
 async fn run(
-    keys: [String; 3],
+    script: Arc<Script>,
+    keys: Arc<[String; 3]>,
     connections: Vec<ConnectionManager>,
     slots: usize,
     max_batch: usize,
     mut inbox: mpsc::UnboundedReceiver<Entry>,
 ) {
-    let script = Arc::new(Script::new(ENQUEUE_BATCH_LUA));
-    let keys = Arc::new(keys);
     let slots = Arc::new(Semaphore::new(slots));
     let mut next = 0;
     loop {
@@ -110,7 +134,13 @@ async fn run(
         next += 1;
         let (script, keys) = (script.clone(), keys.clone());
         tokio::spawn(async move {
-            let answers = call(&script, &keys, &mut connection, &batch).await;
+            let answers = call(
+                &script,
+                &keys,
+                &mut connection,
+                batch.iter().map(|e| &e.args),
+            )
+            .await;
             drop(slot);
             match answers {
                 Ok(answers) => {
@@ -128,19 +158,22 @@ async fn run(
     }
 }
 
-async fn call(
+/// One call of [`ENQUEUE_LUA`] for `records` of the shard named by `keys`
+/// (stream, dedupe, nodes): per record, the previous dedupe value or `None`.
+pub(crate) async fn call<'a>(
     script: &Script,
     keys: &[String; 3],
     connection: &mut ConnectionManager,
-    batch: &[Entry],
+    records: impl ExactSizeIterator<Item = &'a Args>,
 ) -> Result<Vec<Option<String>>, QueueError> {
+    let count = records.len();
     let mut invocation = script.prepare_invoke();
     for key in keys {
         invocation.key(key);
     }
-    invocation.arg(batch.len());
-    for entry in batch {
-        for arg in &entry.args {
+    invocation.arg(count);
+    for args in records {
+        for arg in args {
             invocation.arg(arg.as_slice());
         }
     }
@@ -153,10 +186,9 @@ async fn call(
             "batch enqueue answered {reply:?}"
         )));
     };
-    if items.len() != batch.len() {
+    if items.len() != count {
         return Err(QueueError::Protocol(format!(
-            "batch enqueue of {} answered {} items",
-            batch.len(),
+            "batch enqueue of {count} answered {} items",
             items.len()
         )));
     }

@@ -6,27 +6,15 @@
 //! Requests share a few multiplexed connections: concurrent enqueues are
 //! pipelined on them, never a connection per request.
 
-use crate::batcher::ShardBatcher;
-use crate::record::{decode, dedupe_value, encode, judge_previous};
+use crate::batcher::{ENQUEUE_LUA, ShardBatcher, call, script_args};
+use crate::record::{decode, judge_previous};
 use crate::{Delivery, Enqueued, Queue, QueueError, shard_of};
 use clickday_core::Submission;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-/// Dedupe and append in one atomic step. A resend finds the dedupe entry
-/// and gets it back instead of appending; two gateways cannot both append.
-/// Stamps are compared as zero-padded strings: Lua numbers lose precision.
-const ENQUEUE_LUA: &str = r"
-local previous = redis.call('HGET', KEYS[2], ARGV[1])
-if previous then return previous end
-redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-local last = redis.call('HGET', KEYS[3], ARGV[3])
-if (not last) or ARGV[4] > last then redis.call('HSET', KEYS[3], ARGV[3], ARGV[4]) end
-return false
-";
 
 /// The consumer group every persister joins.
 pub const GROUP: &str = "persisters";
@@ -38,7 +26,9 @@ pub struct RedisQueue {
     /// A separate connection for blocking reads, so a consumer's
     /// `XREADGROUP … BLOCK` never holds up producers' pipelines.
     consumer: ConnectionManager,
-    script: Script,
+    script: Arc<Script>,
+    /// Per shard: stream, dedupe and nodes keys.
+    keys: Vec<Arc<[String; 3]>>,
     /// Per shard, the stage batching enqueues per round trip; `None` with
     /// `max_batch` 1 (a script call per submission).
     batchers: Option<Vec<ShardBatcher>>,
@@ -81,12 +71,21 @@ impl RedisQueue {
             .await
             .map_err(unavailable)?;
         let shards = shards.max(1);
+        let script = Arc::new(Script::new(ENQUEUE_LUA));
+        let keys: Vec<_> = (0..shards)
+            .map(|shard| Arc::new(["stream", "dedupe", "nodes"].map(|what| Self::key(shard, what))))
+            .collect();
         // Each shard may have a call in flight on every connection.
         let batchers = (max_batch > 1).then(|| {
-            (0..shards)
-                .map(|shard| {
-                    let keys = ["stream", "dedupe", "nodes"].map(|what| Self::key(shard, what));
-                    ShardBatcher::start(keys, pool.clone(), pool.len(), max_batch)
+            keys.iter()
+                .map(|keys| {
+                    ShardBatcher::start(
+                        script.clone(),
+                        keys.clone(),
+                        pool.clone(),
+                        pool.len(),
+                        max_batch,
+                    )
                 })
                 .collect()
         });
@@ -94,7 +93,8 @@ impl RedisQueue {
             connections: pool,
             next: AtomicUsize::new(0),
             consumer,
-            script: Script::new(ENQUEUE_LUA),
+            script,
+            keys,
             batchers,
             shards,
         })
@@ -149,41 +149,21 @@ impl RedisQueue {
 impl Queue for RedisQueue {
     async fn enqueue(&self, record: &Submission) -> Result<Enqueued, QueueError> {
         let shard = shard_of(&record.account_id, self.shards);
-        if let Some(batchers) = &self.batchers {
-            let args = [
-                format!(
-                    "{}\n{}",
-                    record.account_id, record.application.application_id
+        let args = script_args(record);
+        let previous = match &self.batchers {
+            Some(batchers) => batchers[usize::from(shard)].enqueue(args).await?,
+            None => {
+                let keys = &self.keys[usize::from(shard)];
+                let answers = call(
+                    &self.script,
+                    keys,
+                    &mut self.connection(),
+                    std::iter::once(&args),
                 )
-                .into_bytes(),
-                dedupe_value(record).into_bytes(),
-                record.stamp.node.to_string().into_bytes(),
-                format!("{:020}", record.received_at()).into_bytes(),
-                crate::record::FIELD.as_bytes().to_vec(),
-                encode(record),
-            ];
-            return match batchers[usize::from(shard)].enqueue(args).await? {
-                None => Ok(Enqueued::New),
-                Some(previous) => judge_previous(&previous, record),
-            };
-        }
-        let mut invocation = self.script.prepare_invoke();
-        invocation
-            .key(Self::key(shard, "stream"))
-            .key(Self::key(shard, "dedupe"))
-            .key(Self::key(shard, "nodes"))
-            .arg(format!(
-                "{}\n{}",
-                record.account_id, record.application.application_id
-            ))
-            .arg(dedupe_value(record))
-            .arg(record.stamp.node)
-            .arg(format!("{:020}", record.received_at()));
-        invocation.arg(crate::record::FIELD).arg(encode(record));
-        let previous: Option<String> = invocation
-            .invoke_async(&mut self.connection())
-            .await
-            .map_err(unavailable)?;
+                .await?;
+                answers.into_iter().next().flatten()
+            }
+        };
         match previous {
             None => Ok(Enqueued::New),
             Some(previous) => judge_previous(&previous, record),

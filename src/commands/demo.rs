@@ -52,7 +52,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(600);
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
     let began = Instant::now();
-    clickday_loadgen::raise_open_file_limit();
+    // The open-files limit is raised (and shared out) by serve's start.
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let data = tempfile::Builder::new()
