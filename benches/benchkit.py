@@ -20,6 +20,17 @@ def wait_port(port, limit=60):
     sys.exit(f"nothing listening on {port}")
 
 
+def redis_server(work):
+    """A private redis-server in `work`, durable as the gateway expects
+    (AOF, fsync on every write): (process, redis:// URL) once it listens."""
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--dir", work, "--appendonly", "yes",
+                             "--appendfsync", "always", "--save", "", "--daemonize", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
 def gateway_config(work, port, extra=""):
     """A clickday.toml in `work`: TLS on 127.0.0.1:`port`, rate limits off."""
     config = os.path.join(work, "clickday.toml")

@@ -14,7 +14,7 @@ submission and, in the same run, the plain hyper echo server's per request.
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchkit import free_port, gateway_config, import_accounts, wait_port  # noqa: E402
+from benchkit import free_port, gateway_config, import_accounts, redis_server, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
@@ -63,13 +63,8 @@ def gateway_run(backend, rates, seconds, accounts):
     try:
         queue_url = f"sqlite://{work}/queue.db"
         if kind == "redis":
-            rport = free_port()
-            procs.append(subprocess.Popen(
-                ["redis-server", "--port", str(rport), "--dir", work, "--appendonly", "yes",
-                 "--appendfsync", "always", "--save", "", "--daemonize", "no"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            wait_port(rport)
-            queue_url = f"redis://127.0.0.1:{rport}/0"
+            redis, queue_url = redis_server(work)
+            procs.append(redis)
         port = free_port()
         queue = f'[queue]\nurl = "{queue_url}"\nredis_connections = 4\n'
         if max_batch:

@@ -14,7 +14,7 @@ ratio to the target.
 import argparse, glob, json, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchkit import free_port, wait_port  # noqa: E402
+from benchkit import free_port, redis_server, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
@@ -61,12 +61,8 @@ def main():
     os.chmod(work, 0o755)
     stops = []
     try:
-        rport = free_port()
-        redis = subprocess.Popen(["redis-server", "--port", str(rport), "--dir", work, "--appendonly", "yes",
-                                  "--appendfsync", "always", "--save", ""],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        redis, queue_url = redis_server(work)
         stops.append(redis.terminate)
-        wait_port(rport)
         pport, pg_stop = postgres(work)
         stops.append(pg_stop)
         store = f"postgres://postgres@127.0.0.1:{pport}/postgres"
@@ -84,7 +80,7 @@ max_unread_bodies_per_ip = 1000000
 [gateway.rate_limit]
 per_ip_per_second = 0
 [queue]
-url = "redis://127.0.0.1:{rport}/0"
+url = "{queue_url}"
 shards = 2
 [store]
 url = "{store}"

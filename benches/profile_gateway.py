@@ -13,7 +13,7 @@ clickday-loadgen --bins`) and `perf` (apt-get install linux-perf).
 import argparse, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchkit import free_port, gateway_config, import_accounts, wait_port  # noqa: E402
+from benchkit import free_port, gateway_config, import_accounts, redis_server, wait_port  # noqa: E402
 
 BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "target", "release")
 
@@ -26,14 +26,10 @@ def main():
     work = tempfile.mkdtemp(prefix="profile-")
     procs = []
     try:
-        rport = free_port()
-        procs.append(subprocess.Popen(
-            ["redis-server", "--port", str(rport), "--dir", work, "--appendonly", "yes",
-             "--appendfsync", "always", "--save", "", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_port(rport)
+        redis, queue_url = redis_server(work)
+        procs.append(redis)
         port = free_port()
-        config = gateway_config(work, port, f'[queue]\nurl = "redis://127.0.0.1:{rport}/0"\n')
+        config = gateway_config(work, port, f'[queue]\nurl = "{queue_url}"\n')
         env = dict(os.environ, RUST_LOG="warn")
         import_accounts(BIN, config, work, 100, 20000, env)
         gw = subprocess.Popen([f"{BIN}/clickday", "gateway", "--config", config], env=env,

@@ -15,38 +15,11 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_stores_receipts_and_reports_both_roles() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let portal_port = free_port();
-    let config = dir.path().join("clickday.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\n[gateway]\nlisten = \"127.0.0.1:{port}\"\n\
-             [portal]\nlisten = \"127.0.0.1:{portal_port}\"\n\
-             public_url = \"http://127.0.0.1:{portal_port}\"\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
+    let (port, portal_port) = (free_port(), free_port());
+    let config = serve_config(dir.path(), port, portal_port, "", "");
     let alice = Applicant::new(1);
-    let add = clickday(
-        &config,
-        &[
-            "accounts",
-            "add",
-            "--account-id",
-            &alice.account_id,
-            "--email",
-            &alice.email,
-            "--public-key",
-            &alice.public_key_b64(),
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(add.status.success());
     assert_eq!(
-        String::from_utf8_lossy(&add.stdout).trim(),
+        add_account(&config, &alice),
         alice.key_id(),
         "add prints the key_id"
     );
@@ -129,6 +102,48 @@ async fn serve_stores_receipts_and_reports_both_roles() {
     );
 }
 
+/// A `serve` configuration in `dir`: the gateway on `port`, the portal on
+/// `portal_port`, plus `gateway` and `portal` lines for each section.
+fn serve_config(
+    dir: &std::path::Path,
+    port: u16,
+    portal_port: u16,
+    gateway: &str,
+    portal: &str,
+) -> std::path::PathBuf {
+    let config = dir.join("clickday.toml");
+    let text = format!(
+        "data_dir = \"{}\"\n[gateway]\nlisten = \"127.0.0.1:{port}\"\n{gateway}\n\
+         [portal]\nlisten = \"127.0.0.1:{portal_port}\"\n\
+         public_url = \"http://127.0.0.1:{portal_port}\"\n{portal}\n",
+        dir.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Registers `who` with `clickday accounts add`; what it printed (the key id).
+fn add_account(config: &std::path::Path, who: &Applicant) -> String {
+    let key = who.public_key_b64();
+    let args = [
+        "accounts",
+        "add",
+        "--account-id",
+        &who.account_id,
+        "--email",
+        &who.email,
+        "--public-key",
+        &key,
+    ];
+    let add = clickday(config, &args).output().unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    String::from_utf8_lossy(&add.stdout).trim().to_string()
+}
+
 /// Registers on the portal and confirms with the link the emailed `.eml`
 /// file carries.
 async fn register_on_the_portal(portal: std::net::SocketAddr, outbox: &std::path::Path) {
@@ -200,34 +215,15 @@ async fn register_on_the_portal(portal: std::net::SocketAddr, outbox: &std::path
 async fn a_portal_flood_cannot_take_the_gateways_descriptors() {
     let dir = tempfile::tempdir().unwrap();
     let (port, portal_port) = (free_port(), free_port());
-    let config = dir.path().join("clickday.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\n[gateway]\nlisten = \"127.0.0.1:{port}\"\nhttp3 = false\n\
-             [portal]\nlisten = \"127.0.0.1:{portal_port}\"\n\
-             public_url = \"http://127.0.0.1:{portal_port}\"\nfirst_request_timeout_ms = 1000\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
+    let config = serve_config(
+        dir.path(),
+        port,
+        portal_port,
+        "http3 = false",
+        "first_request_timeout_ms = 1000",
+    );
     let alice = Applicant::new(1);
-    let add = clickday(
-        &config,
-        &[
-            "accounts",
-            "add",
-            "--account-id",
-            &alice.account_id,
-            "--email",
-            &alice.email,
-            "--public-key",
-            &alice.public_key_b64(),
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(add.status.success());
+    add_account(&config, &alice);
     let stderr_path = dir.path().join("serve.stderr");
     let mut serve = KillOnDrop(
         std::process::Command::new("sh")

@@ -11,12 +11,7 @@ use common::clickday;
 #[tokio::test]
 async fn staff_add_names_bad_values_and_invites() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("clickday.toml");
-    std::fs::write(
-        &config,
-        format!("data_dir = \"{}\"\n", dir.path().display()),
-    )
-    .unwrap();
+    let config = common::data_dir_config(dir.path());
     let add = |args: &[&str]| {
         let mut all = vec!["staff", "add"];
         all.extend_from_slice(args);
@@ -129,12 +124,7 @@ async fn staff_add_names_bad_values_and_invites() {
 #[test]
 fn status_into_a_closed_pipe_does_not_panic() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("clickday.toml");
-    std::fs::write(
-        &config,
-        format!("data_dir = \"{}\"\n", dir.path().display()),
-    )
-    .unwrap();
+    let config = common::data_dir_config(dir.path());
     let mut child = clickday(&config, &["status"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

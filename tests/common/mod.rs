@@ -19,6 +19,14 @@ pub fn clickday(config: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// A `clickday.toml` in `dir` naming only `dir` as the data directory
+/// (the embedded default otherwise); its path.
+pub fn data_dir_config(dir: &Path) -> std::path::PathBuf {
+    let config = dir.join("clickday.toml");
+    std::fs::write(&config, format!("data_dir = \"{}\"\n", dir.display())).expect("write config");
+    config
+}
+
 /// Waits until the gateway on `port` answers `/readyz` with 200, trusting
 /// the certificate at `ca` once it exists; returns that certificate.
 pub async fn wait_ready(port: u16, ca: &Path) -> CertificateDer<'static> {
