@@ -9,6 +9,7 @@
 
 mod accounts;
 mod keys;
+mod ledger;
 mod migrate;
 mod outbox;
 pub mod portal;
@@ -20,6 +21,7 @@ mod sqlite;
 mod submissions;
 
 pub use accounts::{KeyChanges, KeyRow, NewAccount, validate_account_id, validate_email};
+pub use ledger::{Ledger, LedgerBatch};
 pub use portal::PortalStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -196,9 +198,9 @@ pub trait Outbox: Send + Sync + 'static {
 /// The whole store as the pipeline sees it; each part is its own trait so a
 /// reader finds an operation by its owner. Every backend that implements
 /// the parts is a `Store`.
-pub trait Store: Keys + Submissions + Receipts + Outbox {}
+pub trait Store: Keys + Submissions + Receipts + Outbox + Ledger {}
 
-impl<T: Keys + Submissions + Receipts + Outbox> Store for T {}
+impl<T: Keys + Submissions + Receipts + Outbox + Ledger> Store for T {}
 
 /// Opens (creating and migrating) the store named by `url`:
 /// `sqlite://PATH` or `postgres://…`.

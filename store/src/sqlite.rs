@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 mod outbox;
+pub(crate) use outbox::json_array;
 mod persist;
 
 /// The database clock in Unix microseconds.

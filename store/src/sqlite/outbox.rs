@@ -81,7 +81,8 @@ impl SqliteStore {
 }
 
 /// A JSON array of strings for `json_each`, escaped.
-fn json_array(items: &[String]) -> String {
+/// Ids as a JSON array for `json_each` (SQLite has no array binds).
+pub(crate) fn json_array(items: &[String]) -> String {
     let quoted: Vec<String> = items
         .iter()
         .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
