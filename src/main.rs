@@ -69,6 +69,13 @@ enum Command {
         #[command(subcommand)]
         action: commands::accounts::Action,
     },
+    /// The arrival ledger: its public key, and the auditor's check.
+    Ledger {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: commands::ledger::Action,
+    },
     /// Manages the portal's staff: help-desk operators and offices.
     Staff {
         #[command(flatten)]
@@ -97,6 +104,7 @@ fn main() -> ExitCode {
         | Command::Status(c) => c.config.clone(),
         Command::Accounts { config, .. }
         | Command::Staff { config, .. }
+        | Command::Ledger { config, .. }
         | Command::Rank { config, .. }
         | Command::Ranking { config, .. } => config.config.clone(),
         Command::Demo(_) => None,
@@ -144,6 +152,7 @@ fn main() -> ExitCode {
             Command::Status(_) => commands::status::print(&cfg).await,
             Command::Accounts { action, .. } => commands::accounts::run(&cfg, action).await,
             Command::Staff { action, .. } => commands::staff::run(&cfg, action).await,
+            Command::Ledger { action, .. } => commands::ledger::run(&cfg, action).await,
         }
     });
     match result {

@@ -175,6 +175,15 @@ pub struct ReceiptsConfig {
     pub batch_max: usize,
 }
 
+/// The validated arrival-ledger settings.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    pub key_file: PathBuf,
+    pub origin: String,
+    pub batch_max: usize,
+    pub checkpoint_interval: Duration,
+}
+
 /// How confirmation emails leave the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EmailTransport {
@@ -267,6 +276,7 @@ pub struct Config {
     pub calendar: Calendar,
     pub persister: PersisterConfig,
     pub receipts: ReceiptsConfig,
+    pub ledger: LedgerConfig,
     pub email: EmailConfig,
     pub portal: PortalConfig,
     /// One per category, checked: what the portal's compilation asks.
@@ -371,6 +381,28 @@ impl RawConfig {
                 .unwrap_or_else(|| data_dir.join("receipts").join("receipt-key")),
             batch_max: positive("receipts.batch_max", self.receipts.batch_max)?,
         };
+        let origin = self.ledger.origin.trim_end_matches('/').to_string();
+        if origin.is_empty()
+            || origin.contains("://")
+            || !origin.bytes().all(|b| b.is_ascii_graphic() && b != b'+')
+        {
+            return Err(ConfigError::new(
+                "ledger.origin",
+                "must be a URL prefix without scheme, spaces or '+' (e.g. clickday.example.it/v1/ledger)",
+            ));
+        }
+        let ledger = LedgerConfig {
+            key_file: self
+                .ledger
+                .key_file
+                .unwrap_or_else(|| data_dir.join("ledger").join("log-key")),
+            origin,
+            batch_max: positive("ledger.batch_max", self.ledger.batch_max)?,
+            checkpoint_interval: millis(
+                "ledger.checkpoint_interval_ms",
+                self.ledger.checkpoint_interval_ms,
+            )?,
+        };
         let email = EmailConfig {
             transport: parse_email_transport(
                 &self.email.transport,
@@ -413,6 +445,7 @@ impl RawConfig {
             calendar: Calendar::new(days, provinces),
             persister,
             receipts,
+            ledger,
             email,
             portal,
             application_models,

@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub click_days: Vec<ClickDaySection>,
     pub persister: PersisterSection,
     pub receipts: ReceiptsSection,
+    pub ledger: LedgerSection,
     pub email: EmailSection,
     pub portal: PortalSection,
     /// The portal's application models; empty = the built-in three.
@@ -40,6 +41,7 @@ impl Default for RawConfig {
             click_days: Vec::new(),
             persister: PersisterSection::default(),
             receipts: ReceiptsSection::default(),
+            ledger: LedgerSection::default(),
             email: EmailSection::default(),
             portal: PortalSection::default(),
             application_models: Vec::new(),
@@ -285,6 +287,35 @@ pub struct ReceiptsSection {
     pub key_file: Option<PathBuf>,
     /// Receipts rendered and saved per round.
     pub batch_max: usize,
+}
+
+/// The arrival ledger (docs/ledger.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerSection {
+    /// The log's signed-note key (`PRIVATE+KEY+name+id+key`). Default
+    /// `<data_dir>/ledger/log-key`, generated on first start; every
+    /// persister of a deployment must share it.
+    pub key_file: Option<PathBuf>,
+    /// The logs' URL prefix without scheme: a click day's checkpoint
+    /// origin is `<origin>/<click_day>` and its tiles are served below
+    /// `https://<origin>/<click_day>/`.
+    pub origin: String,
+    /// Leaves appended per batch at most.
+    pub batch_max: usize,
+    /// How often a checkpoint is signed while leaves arrive.
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for LedgerSection {
+    fn default() -> Self {
+        LedgerSection {
+            key_file: None,
+            origin: "localhost/v1/ledger".into(),
+            batch_max: 2048,
+            checkpoint_interval_ms: 1000,
+        }
+    }
 }
 
 impl Default for ReceiptsSection {

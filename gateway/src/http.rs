@@ -49,6 +49,16 @@ impl Gateway {
             (_, "/v1/time" | "/v1/click-days" | "/healthz" | "/readyz" | "/metrics") => {
                 with_allow(problem_response(&Problem::MethodNotAllowed), "GET")
             }
+            (method, path) if path.starts_with(crate::ledger::PREFIX) => {
+                if method != Method::GET {
+                    return with_allow(problem_response(&Problem::MethodNotAllowed), "GET");
+                }
+                // Reads reach the store: the per-address budget applies.
+                if let Err(problem) = self.limiters.check_ip(peer) {
+                    return problem_response(&problem);
+                }
+                self.ledger(&path[crate::ledger::PREFIX.len()..]).await
+            }
             _ => problem_response(&Problem::NotFound),
         }
     }

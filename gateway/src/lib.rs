@@ -9,6 +9,7 @@
 mod admission;
 mod enqueue;
 mod http;
+mod ledger;
 mod limits;
 mod linger;
 pub mod metrics;
@@ -83,6 +84,8 @@ pub struct Gateway {
     tickets: clickday_core::TicketKeys,
     /// How long after its click day closes a ticket is honoured.
     ticket_valid_after_close: Duration,
+    /// Where the arrival ledger is read from, when this gateway serves it.
+    ledger: Option<Arc<dyn clickday_store::Ledger>>,
 }
 
 impl Gateway {
@@ -114,7 +117,14 @@ impl Gateway {
             unread: admission::UnreadBodies::new(cfg.gateway.max_unread_bodies_per_ip),
             tickets: tickets::load_or_create(&cfg.gateway.ticket_key_file)?,
             ticket_valid_after_close: cfg.gateway.ticket_valid_after_close,
+            ledger: None,
         })
+    }
+
+    /// Serves the arrival ledger under `/v1/ledger/` from `store`.
+    pub fn serving_ledger(mut self, store: Arc<dyn clickday_store::Ledger>) -> Self {
+        self.ledger = Some(store);
+        self
     }
 
     pub fn keys(&self) -> &Arc<verify::KeyRegistry> {
@@ -135,6 +145,10 @@ pub async fn start(
     clock: clickday_core::Clock,
     shutdown: CancellationToken,
 ) -> Result<Running, GatewayError> {
-    let gateway = Arc::new(Gateway::new(cfg, queue, clock).await?);
+    let gateway = Arc::new(
+        Gateway::new(cfg, queue, clock)
+            .await?
+            .serving_ledger(store.clone()),
+    );
     server::start(cfg, gateway, store, shutdown).await
 }

@@ -79,25 +79,36 @@ impl LogKey {
     }
 
     /// Reads the key file, or makes one (mode 0600) when there is none.
-    /// Returns whether it was created.
+    /// Returns whether it was created. Safe when several persisters start
+    /// at once: the key is written whole beside the file and linked into
+    /// place, and whoever loses that race reads the winner's key.
     pub fn load_or_create(path: &Path, name: &str) -> Result<(Self, bool), KeyError> {
         let io = |source| KeyError::Io {
             path: path.display().to_string(),
             source,
         };
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok((
-                Self::from_text(&text).map_err(|_| KeyError::Format(path.display().to_string()))?,
-                false,
-            )),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
-                let (key, skey) = Self::generate(name)?;
-                write_private(path, &format!("{skey}\n")).map_err(io)?;
-                Ok((key, true))
-            }
+        let read = || -> Result<Self, KeyError> {
+            let text = std::fs::read_to_string(path).map_err(io)?;
+            Self::from_text(&text).map_err(|_| KeyError::Format(path.display().to_string()))
+        };
+        if path.exists() {
+            return Ok((read()?, false));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let (key, skey) = Self::generate(name)?;
+        let tmp = path.with_extension(format!(
+            "tmp-{}-{:x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        write_private(&tmp, &format!("{skey}\n")).map_err(io)?;
+        let linked = std::fs::hard_link(&tmp, path);
+        std::fs::remove_file(&tmp).map_err(io)?;
+        match linked {
+            Ok(()) => Ok((key, true)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((read()?, false)),
             Err(e) => Err(io(e)),
         }
     }

@@ -26,12 +26,12 @@ mod tiles;
 mod tree;
 
 pub use audit::{Audit, AuditError, LeafSet, TileSource};
-pub use checkpoint::{Checkpoint, LogKey, LogVerifier, origin_for};
+pub use checkpoint::{Checkpoint, CheckpointError, KeyError, LogKey, LogVerifier, origin_for};
 pub use leaf::{Leaf, LeafError};
-pub use proof::{InclusionProof, prove_consistency, verify_consistency};
+pub use proof::{InclusionProof, ProofError, prove_consistency, verify_consistency};
 pub use tiles::{TilePath, bundle_entries, entry_bundle};
 pub use tlog_tiles::{HASH_SIZE, Hash};
-pub use tree::{Appended, LogTree, TreeError};
+pub use tree::{Appended, HashTiles, LogTree, TreeError};
 
 /// Tiles are 2^8 = 256 hashes wide (C2SP tlog-tiles).
 pub const TILE_HEIGHT: u8 = 8;
@@ -42,6 +42,11 @@ pub const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
 pub fn hash_base64(hash: &Hash) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(hash.0)
+}
+
+/// The root of a log with no leaves (RFC 6962: SHA-256 of nothing).
+pub fn empty_root() -> Hash {
+    tlog_tiles::EMPTY_HASH
 }
 
 /// The RFC 6962 leaf hash of a leaf's exact bytes.

@@ -131,6 +131,21 @@ pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}
     page.push_str(&distribution(&report.stamp_lag));
     page.push_str("<h2>Start skew</h2><p>First send of each request minus its intended instant; for a burst, how tightly the senders fired together.</p>");
     page.push_str(&distribution(&report.start_skew));
+    if let Some(ledger) = &report.ledger {
+        page.push_str("<h2>Arrival ledger</h2><p>Every stored application is a leaf of the click day's public Merkle log; the ranking was checked against the leaves sorted by arrival. The final signed checkpoint");
+        if let Some(file) = &ledger.checkpoint_file {
+            page.push_str(&format!(" (<a href=\"{0}\">{0}</a>)", escape(file)));
+        }
+        page.push_str(&format!(
+            ", verified with the log key <code>{}</code>:</p><pre>{}</pre><ul>",
+            escape(&ledger.verifier_key),
+            escape(&ledger.checkpoint)
+        ));
+        for finding in &ledger.findings {
+            page.push_str(&format!("<li>{}</li>", escape(finding)));
+        }
+        page.push_str("</ul>");
+    }
     page.push_str("<h2>Everything else</h2><pre>");
     page.push_str(&escape(&report.summary()));
     page.push_str("</pre></body></html>\n");

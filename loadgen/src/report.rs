@@ -47,8 +47,25 @@ pub struct Report {
     pub first_write_skew: HistogramReport,
     pub timeline: Timeline,
     pub windows: Windows,
+    /// The arrival ledger as verified after the run, when the runner
+    /// checked it (`clickday demo` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerCheck>,
     /// Every acknowledged submission, for the audit.
     pub acknowledged: Vec<Ack>,
+}
+
+/// What a verification of the click day's arrival ledger found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LedgerCheck {
+    /// The final signed checkpoint, verbatim (C2SP tlog-checkpoint).
+    pub checkpoint: String,
+    /// Where it is kept beside the report, if it was.
+    pub checkpoint_file: Option<String>,
+    /// The log's public key it was verified with.
+    pub verifier_key: String,
+    /// What was verified, one line per check.
+    pub findings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,6 +294,7 @@ impl Report {
                 origin_unix_nanos: origin_unix,
                 latency: r.windows.iter().map(HistogramReport::of).collect(),
             },
+            ledger: None,
             acknowledged: r.acks,
         }
     }

@@ -8,6 +8,7 @@
 
 mod email;
 mod ingest;
+mod ledger;
 pub mod metrics;
 mod ranking;
 pub mod receipts;
@@ -31,6 +32,9 @@ pub enum PersisterError {
         #[source]
         source: std::io::Error,
     },
+    /// The arrival ledger's key could not be read or created.
+    #[error("ledger key: {0}")]
+    LedgerKey(#[from] clickday_ledger::KeyError),
     /// `email.from` is not a mailbox.
     #[error("email.from {from:?}: {source}")]
     Sender {
@@ -48,7 +52,7 @@ pub enum PersisterError {
 }
 
 /// Runs the persister until `shutdown`: one consumer task per queue shard,
-/// the receipt stage and the ranking task. Each consumer finishes (stores
+/// the receipt stage, the arrival-ledger stage and the ranking task. Each consumer finishes (stores
 /// and acks) the batch it holds before it stops.
 pub async fn run(
     cfg: &Config,
@@ -90,6 +94,19 @@ pub async fn run_with_metrics(
         metrics: metrics.clone(),
     };
     tasks.spawn(stage.run(shutdown.clone()));
+    let (log_key, created) =
+        clickday_ledger::LogKey::load_or_create(&cfg.ledger.key_file, &cfg.ledger.origin)?;
+    if created {
+        tracing::warn!(path = %cfg.ledger.key_file.display(), verifier_key = %log_key.verifier_key(),
+            "generated a new arrival-ledger key; publish its verifier key");
+    }
+    let ledger = ledger::LedgerStage::new(
+        &cfg.ledger,
+        store.clone(),
+        Arc::new(log_key),
+        metrics.clone(),
+    );
+    tasks.spawn(ledger.run(shutdown.clone()));
     let email = email::EmailStage::new(
         &cfg.email,
         store.clone(),

@@ -28,6 +28,10 @@ pub struct Metrics {
     /// Entries per committed batch.
     pub batch_size: Histogram,
     pub receipts: Counter,
+    /// Leaves appended to the arrival ledger.
+    pub ledger_leaves: Counter,
+    /// Checkpoints signed.
+    pub ledger_checkpoints: Counter,
     pub emails_sent: Counter,
     pub email_failures: Counter,
     /// Age of the oldest stored submission still without a receipt (0 = none).
@@ -42,6 +46,18 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("clickday_persister");
         let stored = Counter::default();
         registry.register("stored", "Submissions newly stored", stored.clone());
+        let ledger_leaves = Counter::default();
+        registry.register(
+            "ledger_leaves",
+            "Leaves appended to the arrival ledger",
+            ledger_leaves.clone(),
+        );
+        let ledger_checkpoints = Counter::default();
+        registry.register(
+            "ledger_checkpoints",
+            "Arrival-ledger checkpoints signed",
+            ledger_checkpoints.clone(),
+        );
         let already = Counter::default();
         registry.register(
             "redelivered",
@@ -106,6 +122,8 @@ impl Default for Metrics {
             store_errors,
             batch_size,
             receipts,
+            ledger_leaves,
+            ledger_checkpoints,
             emails_sent,
             email_failures,
             oldest_without_receipt_seconds,

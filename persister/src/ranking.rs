@@ -13,9 +13,12 @@ use tokio_util::sync::CancellationToken;
 /// How often the ranker looks at the calendar.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Ranks `day` from the stored rows and the configured quotas.
+/// Ranks `day` from the stored rows and the configured quotas, recording
+/// the size its arrival ledger had.
 pub async fn rank_click_day(store: &dyn Store, day: &ClickDay) -> Result<u64, StoreError> {
+    let ledger_size = store.ledger_state(&day.id).await?.map(|(size, _)| size);
     let input = RankingInput {
+        ledger_size,
         click_day: day.id.clone(),
         opens_at: day.opens_at,
         closes_at: day.closes_at,
@@ -85,6 +88,26 @@ impl Ranker {
         Ok(true)
     }
 
+    /// Whether every stored submission of `day` is in its ledger and the
+    /// newest checkpoint covers them all: the ranking is computed from (and
+    /// names) that final checkpoint.
+    async fn ledger_final(&self, day: &str) -> Result<bool, StoreError> {
+        if self.store.unlogged_count(day).await? > 0 {
+            return Ok(false);
+        }
+        let size = self
+            .store
+            .ledger_state(day)
+            .await?
+            .map_or(0, |(size, _)| size);
+        let signed = self
+            .store
+            .latest_checkpoint(day)
+            .await?
+            .map_or(0, |(size, _)| size);
+        Ok(signed == size)
+    }
+
     async fn rank_due(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let now = (self.clock)();
         let closed: Vec<&ClickDay> = self
@@ -101,7 +124,9 @@ impl Ranker {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .contains(&day.id);
-            if touched || self.store.ranked_at(&day.id).await?.is_none() {
+            if (touched || self.store.ranked_at(&day.id).await?.is_none())
+                && self.ledger_final(&day.id).await?
+            {
                 let ranked = rank_click_day(&*self.store, day).await?;
                 // Only now: a failed ranking keeps the day marked for the next try.
                 self.touched

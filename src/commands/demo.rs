@@ -110,16 +110,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
         max_attempts: 20,
         progress: !args.quiet,
     };
-    let report = clickday_loadgen::load_test(&test).await?;
+    let mut report = clickday_loadgen::load_test(&test).await?;
+    print!("{}", report.summary());
+
+    let drained = wait_for_receipts_and_emails(store.as_ref(), report.totals.accepted).await?;
+    // The ranking names the ledger's final checkpoint: wait for it first.
+    wait_for_ledger(store.as_ref(), &click_day.id).await?;
+    clickday_persister::rank_click_day(store.as_ref(), &click_day).await?;
+    let verifier = super::ledger::configured_verifier(&cfg)?;
+    let ledger = super::ledger::verify_store(&cfg, store.clone(), &verifier, &click_day.id).await;
+    if let Ok(verified) = &ledger {
+        std::fs::write(args.out.join("checkpoint.txt"), &verified.latest.note)?;
+        report.ledger = Some(clickday_loadgen::report::LedgerCheck {
+            checkpoint: verified.latest.note.clone(),
+            checkpoint_file: Some("checkpoint.txt".into()),
+            verifier_key: verifier.key().to_string(),
+            findings: std::iter::once(verified.summary())
+                .chain(verified.ranking.clone())
+                .collect(),
+        });
+    }
     report.write(&args.out.join("report.json"))?;
     std::fs::write(
         args.out.join("report.html"),
         clickday_loadgen::html::render(&report),
     )?;
-    print!("{}", report.summary());
-
-    let drained = wait_for_receipts_and_emails(store.as_ref(), report.totals.accepted).await?;
-    clickday_persister::rank_click_day(store.as_ref(), &click_day).await?;
     let audit = clickday_loadgen::audit::audit(&report, &cfg.store.to_url()).await?;
     let samples = keep_samples(store.as_ref(), &report, &cfg, &args.out).await?;
     let podium = podium(store.as_ref(), &click_day.id).await?;
@@ -161,6 +176,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
         "audit: lost = {}, duplicates = {}, mismatched stamps = {}, rank errors = {}",
         audit.lost, audit.duplicated, audit.mismatched, audit.rank_errors
     );
+    match &ledger {
+        Ok(verified) => println!(
+            "ledger: {} leaves, checkpoint verified, ranking = sorted leaves (clickday ledger verify {}; checkpoint.txt)",
+            verified.audit.size, click_day.id
+        ),
+        Err(e) => println!("ledger: NOT VERIFIED: {e:#}"),
+    }
     println!("first places of lavoro-domestico / RM (provisional: the click day is still open):");
     for line in &podium {
         println!("  {line}");
@@ -175,7 +197,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
     if !audit.clean() {
         println!("{}", audit.summary());
     }
-    Ok(audit.clean() && report.totals.gave_up == 0)
+    Ok(audit.clean() && ledger.is_ok() && report.totals.gave_up == 0)
 }
 
 /// The embedded default, with the demo's click day and no per-IP limits:
@@ -244,6 +266,27 @@ async fn wait_for_receipts_and_emails(store: &dyn Store, accepted: u64) -> anyho
             });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until every stored submission of `day` is in its ledger and the
+/// newest checkpoint covers them (the ledger stage signs within a second).
+async fn wait_for_ledger(store: &dyn Store, day: &str) -> anyhow::Result<()> {
+    let began = Instant::now();
+    loop {
+        let size = store.ledger_state(day).await?.map_or(0, |(size, _)| size);
+        let signed = store
+            .latest_checkpoint(day)
+            .await?
+            .map_or(0, |(size, _)| size);
+        if store.unlogged_count(day).await? == 0 && signed == size {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            began.elapsed() < DRAIN_LIMIT,
+            "the arrival ledger did not catch up within {DRAIN_LIMIT:?} ({size} leaves, checkpoint at {signed})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

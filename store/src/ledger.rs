@@ -28,6 +28,9 @@ pub trait Ledger: Send + Sync + 'static {
     /// in the order they were stored.
     async fn unlogged(&self, limit: usize) -> Result<Vec<Submission>, StoreError>;
 
+    /// Stored submissions of a click day not yet in its log.
+    async fn unlogged_count(&self, click_day: &str) -> Result<u64, StoreError>;
+
     /// The committed size and root of a click day's log, if it has one.
     async fn ledger_state(&self, click_day: &str) -> Result<Option<(u64, [u8; 32])>, StoreError>;
 
@@ -78,6 +81,16 @@ macro_rules! ledger_for {
                 .fetch_all(self.pool())
                 .await?;
                 rows.iter().map(rows::submission).collect()
+            }
+
+            async fn unlogged_count(&self, click_day: &str) -> Result<u64, StoreError> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM submissions WHERE leaf_index IS NULL AND click_day = $1",
+                )
+                .bind(click_day)
+                .fetch_one(self.pool())
+                .await?;
+                Ok(n as u64)
             }
 
             async fn ledger_state(

@@ -62,6 +62,11 @@ const SQLITE: &Steps = &[
         "help_desk_and_offices",
         include_str!("../migrations/sqlite/0007_help_desk_and_offices.sql"),
     ),
+    (
+        8,
+        "ledger",
+        include_str!("../migrations/sqlite/0008_ledger.sql"),
+    ),
 ];
 
 const POSTGRES: &Steps = &[
@@ -99,6 +104,11 @@ const POSTGRES: &Steps = &[
         7,
         "help_desk_and_offices",
         include_str!("../migrations/postgres/0007_help_desk_and_offices.sql"),
+    ),
+    (
+        8,
+        "ledger",
+        include_str!("../migrations/postgres/0008_ledger.sql"),
     ),
 ];
 

@@ -45,6 +45,9 @@ pub struct RankingInput {
     pub opens_at: u64,
     pub closes_at: u64,
     pub quotas: Vec<Quota>,
+    /// The size of the click day's ledger the ranking was computed from
+    /// (its final checkpoint's), recorded with the ranking.
+    pub ledger_size: Option<u64>,
 }
 
 /// One row of the `submission_ranking` view.
@@ -267,15 +270,17 @@ macro_rules! submissions_for {
                 .await?
                 .rows_affected();
                 sqlx::query(&format!(
-                    "INSERT INTO rankings (click_day, opens_at, closes_at, ranked, ranked_at) \
-                     VALUES ($1, $2, $3, $4, {now}) \
+                    "INSERT INTO rankings (click_day, opens_at, closes_at, ranked, ranked_at, ledger_size) \
+                     VALUES ($1, $2, $3, $4, {now}, $5) \
                      ON CONFLICT (click_day) DO UPDATE SET opens_at = excluded.opens_at, \
-                     closes_at = excluded.closes_at, ranked = excluded.ranked, ranked_at = excluded.ranked_at"
+                     closes_at = excluded.closes_at, ranked = excluded.ranked, ranked_at = excluded.ranked_at, \
+                     ledger_size = excluded.ledger_size"
                 ))
                 .bind(&input.click_day)
                 .bind(input.opens_at as i64)
                 .bind(input.closes_at as i64)
                 .bind(ranked as i64)
+                .bind(input.ledger_size.map(|n| n as i64))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;

@@ -217,6 +217,7 @@ async fn ranking_orders_by_stamp_node_seq_and_cuts_quotas(store: &dyn Store) {
             province: "MI".into(),
             places: 3,
         }],
+        ledger_size: None,
     };
     assert_eq!(store.rank(&input).await.unwrap(), 6);
     let filter = RankingFilter {

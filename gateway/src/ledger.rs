@@ -1,0 +1,76 @@
+//! The arrival ledger, served read-only as C2SP `tlog-tiles` below
+//! `/v1/ledger/<click_day>/`: the newest signed checkpoint (mutable,
+//! cached for a second) and the hash tiles and entry bundles (immutable).
+//! The persister writes the log; the gateway only reads the store.
+
+use crate::Gateway;
+use crate::http::{ResponseBody, problem_response};
+use bytes::Bytes;
+use clickday_core::Problem;
+use clickday_ledger::TilePath;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+/// Where the ledger is served.
+pub(crate) const PREFIX: &str = "/v1/ledger/";
+
+impl Gateway {
+    /// `rest` is the path after [`PREFIX`]: `<click_day>/checkpoint` or
+    /// `<click_day>/tile/...`.
+    pub(crate) async fn ledger(&self, rest: &str) -> Response<ResponseBody> {
+        let Some(store) = &self.ledger else {
+            return problem_response(&Problem::NotFound);
+        };
+        let Some((day, resource)) = rest.split_once('/') else {
+            return problem_response(&Problem::NotFound);
+        };
+        // Only configured click days reach the store.
+        if self.calendar.get(day).is_none() {
+            return problem_response(&Problem::UnknownClickDay(day.to_string()));
+        }
+        let unavailable = |e: clickday_store::StoreError| {
+            tracing::debug!(error = %e, "ledger read failed");
+            problem_response(&Problem::Unavailable {
+                retry_after_secs: 1,
+                ticket: None,
+            })
+        };
+        if resource == "checkpoint" {
+            return match store.latest_checkpoint(day).await {
+                Ok(Some((_, note))) => resource_response(
+                    note.into_bytes(),
+                    "text/plain; charset=utf-8",
+                    "public, max-age=1",
+                ),
+                Ok(None) => problem_response(&Problem::NotFound),
+                Err(e) => unavailable(e),
+            };
+        }
+        let Some(path) = TilePath::parse(resource) else {
+            return problem_response(&Problem::NotFound);
+        };
+        match store.ledger_tile(day, &path.to_string()).await {
+            Ok(Some(data)) => resource_response(
+                data,
+                "application/octet-stream",
+                "public, max-age=31536000, immutable",
+            ),
+            Ok(None) => problem_response(&Problem::NotFound),
+            Err(e) => unavailable(e),
+        }
+    }
+}
+
+fn resource_response(
+    body: Vec<u8>,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = StatusCode::OK;
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp
+}
