@@ -128,6 +128,13 @@ async fn kill_mid_drain(queue_url: &str, store_url: &str, dir: &Path, successor:
         at_kill < N as usize,
         "the kill landed before the drain ended ({at_kill})"
     );
+    // ...and before the arrival ledger had every stored row.
+    let logged_at_kill = store
+        .ledger_state("cd")
+        .await
+        .unwrap()
+        .map_or(0, |(n, _)| n);
+    assert!(logged_at_kill < N, "the ledger was complete at the kill");
 
     let mut second = spawn_persister(&config, successor);
     let start = Instant::now();
@@ -145,9 +152,36 @@ async fn kill_mid_drain(queue_url: &str, store_url: &str, dir: &Path, successor:
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The ledger catches up: every stored row once, in a signed checkpoint.
+    clickday_testkit::eventually(
+        "every stored submission in a signed checkpoint",
+        Duration::from_secs(60),
+        async || {
+            let signed = store.latest_checkpoint("cd").await.unwrap();
+            (signed.map(|(size, _)| size) == Some(N)).then_some(())
+        },
+    )
+    .await;
     second.kill().unwrap();
     second.wait().unwrap();
     assert!(store.dead_letters().await.unwrap().is_empty());
+    // No leaf twice, no gap, root recomputed, stored rows = leaves.
+    let verified = Command::new(env!("CARGO_BIN_EXE_clickday"))
+        .args(["ledger", "verify", "cd", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success() && out.contains(&format!("{N} leaves")),
+        "{out}{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(
+        out.contains(&format!("stored rows = leaves ({N})")),
+        "{out}"
+    );
     let rows = store
         .ranking("cd", &RankingFilter::default())
         .await
