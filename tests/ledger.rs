@@ -8,7 +8,6 @@
 
 use clickday_config::Config;
 use clickday_ledger::{LogKey, TilePath, bundle_entries, entry_bundle, origin_for};
-use clickday_store::Store;
 use clickday_testkit::{Client, Proto};
 use clickday_testsystem::System;
 use std::path::{Path, PathBuf};
@@ -204,7 +203,6 @@ async fn an_untouched_ledger_verifies_from_the_store_and_from_the_gateway() {
     let sys = System::open(cfg).await.with_gateway().await;
     let url = sys.gateway_url();
     let ca = sys.gateway_ca();
-    let dir_path = dir.path().to_path_buf();
     let (url2, ca2, key2) = (url.clone(), ca.clone(), key.clone());
     let remote = tokio::task::spawn_blocking(move || {
         let elsewhere = tempfile::tempdir().unwrap();
@@ -213,7 +211,6 @@ async fn an_untouched_ledger_verifies_from_the_store_and_from_the_gateway() {
             config_text(elsewhere.path()),
         )
         .unwrap();
-        let _ = dir_path;
         verify(
             elsewhere.path(),
             &[
