@@ -268,7 +268,18 @@ async fn from_registration_to_receipt() {
     )
     .unwrap()
     .to_base64();
-    let verified = clickday_client::receipt::verify(&pdf.body, &published).unwrap();
+    // ...and its place in the arrival ledger, with the ledger's published key.
+    let ledger_key = clickday_ledger::LogKey::from_text(
+        &std::fs::read_to_string(&sys.cfg.ledger.key_file).unwrap(),
+    )
+    .unwrap()
+    .verifier_key()
+    .to_string();
+    let verified =
+        clickday_client::receipt::verify(&pdf.body, &published, Some(&ledger_key)).unwrap();
+    let place = verified.ledger.as_ref().expect("the proof was checked");
+    assert_eq!(place.origin, "localhost/v1/ledger/cd-2026");
+    assert!(place.index < place.size);
     assert!(
         verified
             .statement
@@ -276,7 +287,7 @@ async fn from_registration_to_receipt() {
     );
     let other = Applicant::new(99).public_key_b64();
     assert!(
-        clickday_client::receipt::verify(&pdf.body, &other).is_err(),
+        clickday_client::receipt::verify(&pdf.body, &other, None).is_err(),
         "another key"
     );
     let mut doc = lopdf::Document::load_mem(&pdf.body).unwrap();
@@ -284,9 +295,31 @@ async fn from_registration_to_receipt() {
     let mut plain = Vec::new();
     doc.save_to(&mut plain).unwrap();
     assert!(
-        clickday_client::receipt::verify(&plain, &published).is_ok(),
+        clickday_client::receipt::verify(&plain, &published, Some(&ledger_key)).is_ok(),
         "decompressed, still valid"
     );
+    // One changed character of the proof (the checkpoint's root) and the
+    // place no longer verifies, though the statement's signature still does.
+    let proof = sys
+        .store
+        .receipt(&submission_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .ledger_proof
+        .expect("the receipt carries its proof");
+    let lines: Vec<&str> = proof.lines().collect();
+    let root = lines[lines.iter().position(|l| l.is_empty()).unwrap() + 3];
+    let mut forged = plain.clone();
+    let at = forged
+        .windows(root.len())
+        .position(|w| w == root.as_bytes())
+        .expect("the proof in the page");
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    assert!(clickday_client::receipt::verify(&forged, &published, None).is_ok());
+    let refused =
+        clickday_client::receipt::verify(&forged, &published, Some(&ledger_key)).unwrap_err();
+    assert!(refused.to_string().contains("does not verify"), "{refused}");
     let needle = format!("application_id: {id}");
     let at = plain
         .windows(needle.len())
@@ -294,7 +327,7 @@ async fn from_registration_to_receipt() {
         .expect("statement in the page");
     let last = at + needle.len() - 1;
     plain[last] = if plain[last] == b'Z' { b'Y' } else { b'Z' };
-    let tampered = clickday_client::receipt::verify(&plain, &published).unwrap_err();
+    let tampered = clickday_client::receipt::verify(&plain, &published, None).unwrap_err();
     assert!(tampered.to_string().contains("altered"), "{tampered}");
     // Sent bytes are final: the pages no longer open for editing.
     let edit = browser.get(&format!("/domande/{id}/pagine/datore")).await;

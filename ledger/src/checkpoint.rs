@@ -168,8 +168,9 @@ pub enum CheckpointError {
 
 /// Checks checkpoints against the log's public (verifier) key.
 pub struct LogVerifier {
+    /// Checked when made; parsed again per check (the parsed form is not
+    /// `Send`, and parsing costs nothing next to the signature check).
     key: String,
-    list: VerifierList,
 }
 
 impl std::fmt::Debug for LogVerifier {
@@ -181,10 +182,9 @@ impl std::fmt::Debug for LogVerifier {
 impl LogVerifier {
     pub fn new(verifier_key: &str) -> Result<Self, KeyError> {
         let key = verifier_key.trim();
-        let verifier = StandardVerifier::new(key).map_err(|_| KeyError::Format(key.into()))?;
+        StandardVerifier::new(key).map_err(|_| KeyError::Format(key.into()))?;
         Ok(LogVerifier {
             key: key.to_string(),
-            list: VerifierList::new(vec![Box::new(verifier)]),
         })
     }
 
@@ -197,8 +197,9 @@ impl LogVerifier {
     pub fn open(&self, note: &str, origin: &str) -> Result<Checkpoint, CheckpointError> {
         let parsed = Note::from_bytes(note.as_bytes())
             .map_err(|e| CheckpointError::NotANote(e.to_string()))?;
+        let verifier = StandardVerifier::new(&self.key).expect("checked when made");
         parsed
-            .verify(&self.list)
+            .verify(&VerifierList::new(vec![Box::new(verifier)]))
             .map_err(|_| CheckpointError::Unsigned(self.key.clone()))?;
         let body = tlog_tiles::Checkpoint::from_bytes(parsed.text())
             .map_err(|_| CheckpointError::Malformed)?;

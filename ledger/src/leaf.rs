@@ -51,6 +51,32 @@ impl Leaf {
         }
     }
 
+    /// The leaf a version-2 receipt statement describes (`None` for a
+    /// version-1 statement or one missing a field): what an applicant
+    /// checks the inclusion proof of their receipt against.
+    pub fn from_statement(statement: &str) -> Option<Self> {
+        use clickday_core::receipt::statement_field as field;
+        if statement.lines().next() != Some(clickday_core::receipt::HEADER) {
+            return None;
+        }
+        let mut body_sha256 = [0u8; 32];
+        hex::decode_to_slice(field(statement, "body_sha256")?, &mut body_sha256).ok()?;
+        Some(Leaf {
+            click_day: field(statement, "click_day")?.to_string(),
+            category: field(statement, "category")?.to_string(),
+            province: field(statement, "province")?.to_string(),
+            stamp: ArrivalStamp {
+                unix_nanos: clickday_core::time::parse_rfc3339(field(statement, "received_at")?)
+                    .ok()?,
+                node: field(statement, "node")?.parse().ok()?,
+                seq: field(statement, "seq")?.parse().ok()?,
+            },
+            submission_id: field(statement, "submission_id")?.to_string(),
+            key_id: field(statement, "key_id")?.to_string(),
+            body_sha256,
+        })
+    }
+
     /// The ranking order: arrival instant, then gateway node, then its
     /// sequence.
     pub fn rank_key(&self) -> (u64, u16, u64) {

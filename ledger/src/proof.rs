@@ -107,6 +107,87 @@ impl InclusionProof {
         })
     }
 
+    /// Finds a proof in text that went through a PDF: lines trimmed,
+    /// blank lines lost or added. The proof's shape is rigid (header, index,
+    /// hashes, then the checkpoint's three lines and its signature lines,
+    /// which start with an em dash), so it is rebuilt exactly.
+    pub fn find_in(text: &str) -> Option<Self> {
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let start = lines.iter().position(|l| *l == HEADER)?;
+        let mut rest = lines[start + 1..].iter().copied().peekable();
+        let mut rebuilt = format!("{HEADER}\n");
+        if rest.peek()?.starts_with("extra ") {
+            rest.next();
+        }
+        rebuilt.push_str(rest.next()?);
+        rebuilt.push('\n');
+        while let Some(line) = rest.peek() {
+            if line.len() != 44 || !line.ends_with('=') {
+                break;
+            }
+            rebuilt.push_str(line);
+            rebuilt.push('\n');
+            rest.next();
+        }
+        rebuilt.push('\n');
+        for _ in 0..3 {
+            rebuilt.push_str(rest.next()?);
+            rebuilt.push('\n');
+        }
+        rebuilt.push('\n');
+        let mut signatures = 0;
+        for line in rest.take_while(|l| l.starts_with("\u{2014} ")) {
+            rebuilt.push_str(line);
+            rebuilt.push('\n');
+            signatures += 1;
+        }
+        if signatures == 0 {
+            return None;
+        }
+        Self::parse(&rebuilt).ok()
+    }
+
+    /// The hash tiles, as of a tree of `size` leaves, that proving leaf
+    /// `index` reads: fetch these (they exist for every checkpointed
+    /// size), then [`InclusionProof::prove`] from them.
+    pub fn tiles_needed(index: u64, size: u64) -> Vec<crate::TilePath> {
+        /// Answers every read with a zero hash, noting what was asked.
+        struct Recorder(std::cell::RefCell<Vec<u64>>);
+        impl HashReader for Recorder {
+            fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+                self.0.borrow_mut().extend_from_slice(indexes);
+                Ok(vec![Hash::default(); indexes.len()])
+            }
+        }
+        let recorder = Recorder(Default::default());
+        // Only the indexes matter; the hashes computed from zeros do not.
+        let _ = prove_record(size, index, &recorder);
+        let mut paths: Vec<crate::TilePath> = recorder
+            .0
+            .into_inner()
+            .into_iter()
+            .map(|i| {
+                let tile = tlog_tiles::Tile::from_index(crate::TILE_HEIGHT, i);
+                let level = tile.level();
+                let hashes = size >> (u32::from(crate::TILE_HEIGHT) * u32::from(level));
+                let width =
+                    (hashes - tile.level_index() * crate::TILE_WIDTH).min(crate::TILE_WIDTH);
+                crate::TilePath::Hashes {
+                    level,
+                    index: tile.level_index(),
+                    width: width as u32,
+                }
+            })
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
     /// Checks the checkpoint's signature and origin, then that `leaf` is
     /// at `index` in it. Returns the checkpoint.
     pub fn verify(
@@ -226,6 +307,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_proof_is_rebuilt_from_pdf_text_from_the_tiles_it_names() {
+        let (key, _) = LogKey::generate("t.example/v1/ledger").unwrap();
+        let origin = "t.example/v1/ledger/d";
+        let (leaves, all_tiles, roots) = tree(600);
+        for (index, size) in [(0u64, 1u64), (5, 300), (299, 300), (123, 600), (599, 600)] {
+            let cp = key.sign(origin, size, &roots[size as usize]);
+            // Only the tiles named, at the widths they had at `size`.
+            let mut some = HashTiles::default();
+            for path in InclusionProof::tiles_needed(index, size) {
+                let crate::TilePath::Hashes {
+                    level,
+                    index: n,
+                    width,
+                } = path
+                else {
+                    panic!()
+                };
+                let data = all_tiles.get(level, n).unwrap()[..width as usize * 32].to_vec();
+                some.insert(path, data);
+            }
+            let proof = InclusionProof::prove(index, &cp, &some).unwrap();
+            let text = proof.to_text();
+            let mangled = format!(
+                "Ricevuta\n  {}\n   footer\n",
+                text.replace('\n', "  \n\n    ")
+            );
+            let found = InclusionProof::find_in(&mangled).unwrap();
+            assert_eq!(found, proof);
+            assert!(
+                found
+                    .verify(&leaves[index as usize], &key.verifier(), origin)
+                    .is_ok()
+            );
+        }
+        assert_eq!(InclusionProof::find_in("nothing here"), None);
     }
 
     #[test]

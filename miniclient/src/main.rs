@@ -89,6 +89,10 @@ enum Command {
         /// begin with '-': base64url uses it).
         #[arg(long, env = "CLICKDAY_RECEIPT_KEY", allow_hyphen_values = true)]
         key: String,
+        /// The arrival ledger's published public key (name+id+key): with
+        /// it, the receipt's proof of inclusion is checked too.
+        #[arg(long, env = "CLICKDAY_LEDGER_KEY")]
+        ledger_key: Option<String>,
     },
     /// Measures this computer's clock against the gateway's.
     ///
@@ -155,7 +159,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Receipts { out } => {
             commands::receipts::run(&home, trust.as_ref(), cli.lang, out).await
         }
-        Command::VerifyReceipt { file, key } => commands::receipts::verify(cli.lang, &file, &key),
+        Command::VerifyReceipt {
+            file,
+            key,
+            ledger_key,
+        } => commands::receipts::verify(cli.lang, &file, &key, ledger_key.as_deref()),
         Command::Clock { gateway, samples } => {
             commands::clock::run(trust.as_ref(), cli.lang, &gateway, samples).await
         }

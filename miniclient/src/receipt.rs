@@ -12,6 +12,18 @@ use clickday_core::receipt::{find_statement, verify_text};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub statement: String,
+    /// Whether the receipt carries an arrival-ledger inclusion proof.
+    pub has_proof: bool,
+    /// Its place in the ledger, when the proof was checked.
+    pub ledger: Option<LedgerPlace>,
+}
+
+/// A leaf proved in a signed checkpoint of the arrival ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerPlace {
+    pub index: u64,
+    pub size: u64,
+    pub origin: String,
 }
 
 /// The text of every page of a PDF.
@@ -22,8 +34,11 @@ pub fn pdf_text(pdf: &[u8]) -> anyhow::Result<String> {
         .context("the PDF's text cannot be read")
 }
 
-/// Checks the statement's Ed25519 signature with `key` (base64url).
-pub fn verify(pdf: &[u8], key: &str) -> anyhow::Result<Verified> {
+/// Checks the statement's Ed25519 signature with `key` (base64url), and,
+/// given the arrival ledger's verifier key, the receipt's inclusion proof:
+/// the leaf rebuilt from the signed statement is in a checkpoint signed by
+/// the ledger, of the statement's click day.
+pub fn verify(pdf: &[u8], key: &str, ledger_key: Option<&str>) -> anyhow::Result<Verified> {
     let key = PublicKey::from_base64(key).map_err(|e| anyhow::anyhow!("--key: {e}"))?;
     let text = pdf_text(pdf)?;
     let statement = find_statement(&text).context("no signed statement in this receipt")?;
@@ -46,5 +61,45 @@ pub fn verify(pdf: &[u8], key: &str) -> anyhow::Result<Verified> {
             "the signature does not match: this receipt was altered or not made by the system"
         )
     })?;
-    Ok(Verified { statement })
+    let proof = clickday_ledger::InclusionProof::find_in(&text);
+    let ledger = match (&proof, ledger_key) {
+        (Some(proof), Some(ledger_key)) => Some(check_place(&statement, proof, ledger_key)?),
+        (None, Some(_)) => {
+            bail!("this receipt carries no proof of inclusion in the arrival ledger")
+        }
+        (_, None) => None,
+    };
+    Ok(Verified {
+        statement,
+        has_proof: proof.is_some(),
+        ledger,
+    })
+}
+
+fn check_place(
+    statement: &str,
+    proof: &clickday_ledger::InclusionProof,
+    ledger_key: &str,
+) -> anyhow::Result<LedgerPlace> {
+    let verifier = clickday_ledger::LogVerifier::new(ledger_key)
+        .map_err(|e| anyhow::anyhow!("--ledger-key: {e}"))?;
+    let leaf = clickday_ledger::Leaf::from_statement(statement).context(
+        "the statement does not describe a ledger entry (a receipt from before the ledger)",
+    )?;
+    // The log must be the statement's click day's: its origin ends so.
+    let origin = proof.checkpoint.lines().next().unwrap_or_default();
+    if !origin.ends_with(&format!("/{}", leaf.click_day)) {
+        bail!(
+            "the proof is against the ledger {origin:?}, not the one of click day {}",
+            leaf.click_day
+        );
+    }
+    let checkpoint = proof
+        .verify(&leaf.to_bytes(), &verifier, origin)
+        .map_err(|e| anyhow::anyhow!("the proof of inclusion does not verify: {e}"))?;
+    Ok(LedgerPlace {
+        index: proof.index,
+        size: checkpoint.size,
+        origin: checkpoint.origin,
+    })
 }

@@ -76,6 +76,16 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Receipt {} is valid: signed by the system.",
     ),
     (
+        "receipt_in_ledger",
+        "Posizione nel registro pubblico degli arrivi verificata: voce {} di {} del registro {}.",
+        "Place in the public arrival ledger verified: entry {} of {} in the ledger {}.",
+    ),
+    (
+        "receipt_ledger_unchecked",
+        "La ricevuta contiene la prova di inclusione nel registro pubblico degli arrivi: per verificarla indicare --ledger-key (chiave pubblica del registro, pubblicata dall'amministrazione).",
+        "The receipt carries its proof of inclusion in the public arrival ledger: give --ledger-key (the ledger's public key, published by the administration) to check it.",
+    ),
+    (
         "sent_ok",
         "Invio corretto: domanda {} — numero {}, arrivata {}",
         "Sent: application {} — number {}, arrived {}",

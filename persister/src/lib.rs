@@ -85,27 +85,25 @@ pub async fn run_with_metrics(
         store.clone(),
         metrics.clone(),
     ));
-    let mut tasks = JoinSet::new();
-    let stage = receipts::ReceiptStage {
-        store: store.clone(),
-        key: Arc::new(key),
-        batch: cfg.receipts.batch_max,
-        ingest_backlog: shared.backlog_flag(),
-        metrics: metrics.clone(),
-    };
-    tasks.spawn(stage.run(shutdown.clone()));
     let (log_key, created) =
         clickday_ledger::LogKey::load_or_create(&cfg.ledger.key_file, &cfg.ledger.origin)?;
     if created {
         tracing::warn!(path = %cfg.ledger.key_file.display(), verifier_key = %log_key.verifier_key(),
             "generated a new arrival-ledger key; publish its verifier key");
     }
-    let ledger = ledger::LedgerStage::new(
-        &cfg.ledger,
-        store.clone(),
-        Arc::new(log_key),
-        metrics.clone(),
-    );
+    let log_key = Arc::new(log_key);
+    let mut tasks = JoinSet::new();
+    let stage = receipts::ReceiptStage {
+        store: store.clone(),
+        key: Arc::new(key),
+        ledger: Arc::new(log_key.verifier()),
+        origin: cfg.ledger.origin.clone(),
+        batch: cfg.receipts.batch_max,
+        ingest_backlog: shared.backlog_flag(),
+        metrics: metrics.clone(),
+    };
+    tasks.spawn(stage.run(shutdown.clone()));
+    let ledger = ledger::LedgerStage::new(&cfg.ledger, store.clone(), log_key, metrics.clone());
     tasks.spawn(ledger.run(shutdown.clone()));
     let email = email::EmailStage::new(
         &cfg.email,

@@ -65,8 +65,10 @@ pub fn load_or_create_key(path: &Path) -> std::io::Result<SigningKey> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// Signs and renders one receipt (pure CPU; no I/O).
-pub fn make_receipt(job: &Submission, key: &SigningKey) -> Receipt {
+/// Signs and renders one receipt (pure CPU; no I/O). `ledger_proof` is
+/// the submission's place in the arrival ledger (a C2SP tlog-proof),
+/// printed after the signed statement.
+pub fn make_receipt(job: &Submission, key: &SigningKey, ledger_proof: Option<&str>) -> Receipt {
     use base64::Engine as _;
     let text = statement_text(job);
     let signature = sign_statement(&text, key);
@@ -80,6 +82,7 @@ pub fn make_receipt(job: &Submission, key: &SigningKey) -> Receipt {
         key_id: &key_id,
         public_key: &public_key,
         preview: pdf::preview(&job.body, 25),
+        ledger_proof,
     });
     Receipt {
         submission_id: job.submission_id.clone(),
@@ -87,12 +90,17 @@ pub fn make_receipt(job: &Submission, key: &SigningKey) -> Receipt {
         signature,
         key_id,
         pdf,
+        ledger_proof: ledger_proof.map(str::to_string),
     }
 }
 
 pub(crate) struct ReceiptStage {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) key: Arc<SigningKey>,
+    /// Checks the checkpoints the proofs are made against.
+    pub(crate) ledger: Arc<clickday_ledger::LogVerifier>,
+    /// The arrival ledger's origin prefix (`ledger.origin`).
+    pub(crate) origin: String,
     pub(crate) batch: usize,
     /// Set while ingestion has a backlog: receipts wait, so that on two
     /// cores the spike is stored first and receipts follow minutes later.
@@ -101,6 +109,51 @@ pub(crate) struct ReceiptStage {
 }
 
 impl ReceiptStage {
+    /// Each job's inclusion proof against the newest checkpoint of its
+    /// click day (which covers it: `awaiting_receipt` says so), from the
+    /// few tiles each needs, each read once per round.
+    async fn proofs(
+        &self,
+        jobs: &[Submission],
+    ) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
+        use clickday_ledger::{HashTiles, InclusionProof, TilePath};
+        use std::collections::{HashMap, HashSet};
+        let mut checkpoints = HashMap::new();
+        let mut tiles: HashMap<String, (HashTiles, HashSet<TilePath>)> = HashMap::new();
+        let mut proofs = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let day = job.application.click_day.as_str();
+            if !checkpoints.contains_key(day) {
+                let (_, note) = self
+                    .store
+                    .latest_checkpoint(day)
+                    .await?
+                    .ok_or("no checkpoint yet")?;
+                let origin = clickday_ledger::origin_for(&self.origin, day);
+                checkpoints.insert(day.to_string(), self.ledger.open(&note, &origin)?);
+            }
+            let checkpoint = &checkpoints[day];
+            let index = self
+                .store
+                .leaf_index(&job.submission_id)
+                .await?
+                .ok_or("not in the ledger yet")?;
+            let (hashes, fetched) = tiles.entry(day.to_string()).or_default();
+            for path in InclusionProof::tiles_needed(index, checkpoint.size) {
+                if fetched.insert(path) {
+                    let data = self
+                        .store
+                        .ledger_tile(day, &path.to_string())
+                        .await?
+                        .ok_or_else(|| format!("ledger tile {path} is missing"))?;
+                    hashes.insert(path, data);
+                }
+            }
+            proofs.push(InclusionProof::prove(index, checkpoint, hashes)?.to_text());
+        }
+        Ok(proofs)
+    }
+
     pub(crate) async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             if self
@@ -125,10 +178,21 @@ impl ReceiptStage {
                     () = tokio::time::sleep(IDLE) => continue,
                 }
             }
+            let proofs = match self.proofs(&jobs).await {
+                Ok(proofs) => proofs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ledger proofs unavailable; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(IDLE) => continue,
+                    }
+                }
+            };
             let key = self.key.clone();
             let made = tokio::task::spawn_blocking(move || {
                 jobs.iter()
-                    .map(|j| make_receipt(j, &key))
+                    .zip(&proofs)
+                    .map(|(j, proof)| make_receipt(j, &key, Some(proof)))
                     .collect::<Vec<_>>()
             })
             .await;

@@ -144,7 +144,9 @@ pub trait Submissions: Send + Sync + 'static {
 /// Signed receipts: the persister's receipt stage and whoever shows them.
 #[async_trait::async_trait]
 pub trait Receipts: Send + Sync + 'static {
-    /// Up to `limit` stored submissions still without a receipt, oldest first.
+    /// Up to `limit` stored submissions still without a receipt whose leaf
+    /// a signed checkpoint of the arrival ledger covers (a receipt carries
+    /// its inclusion proof), oldest first.
     async fn awaiting_receipt(&self, limit: usize) -> Result<Vec<Submission>, StoreError>;
 
     /// Saves receipts and marks their submissions `ready`, in one

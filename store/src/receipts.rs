@@ -11,7 +11,9 @@ macro_rules! receipts_for {
                 let rows = sqlx::query(
                     "SELECT submission_id, account_id, key_id, application_id, click_day, category, \
                      province, form, received_at, node, node_seq, body, body_sha256, signature \
-                     FROM submissions WHERE receipt_state = 'pending' ORDER BY received_at LIMIT $1",
+                     FROM submissions WHERE receipt_state = 'pending' AND leaf_index < \
+                     (SELECT max(c.size) FROM ledger_checkpoints c WHERE c.click_day = submissions.click_day) \
+                     ORDER BY received_at LIMIT $1",
                 )
                 .bind(limit as i64)
                 .fetch_all(self.pool())
@@ -24,14 +26,15 @@ macro_rules! receipts_for {
                 let mut tx = self.pool().begin().await?;
                 for r in receipts {
                     sqlx::query(&format!(
-                        "INSERT INTO receipts (submission_id, statement, signature, key_id, pdf, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, {now}) ON CONFLICT DO NOTHING"
+                        "INSERT INTO receipts (submission_id, statement, signature, key_id, pdf, created_at, ledger_proof) \
+                         VALUES ($1, $2, $3, $4, $5, {now}, $6) ON CONFLICT DO NOTHING"
                     ))
                     .bind(&r.submission_id)
                     .bind(&r.statement)
                     .bind(&r.signature)
                     .bind(&r.key_id)
                     .bind(&r.pdf)
+                    .bind(&r.ledger_proof)
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query(
@@ -47,7 +50,7 @@ macro_rules! receipts_for {
 
             async fn receipt(&self, submission_id: &str) -> Result<Option<Receipt>, StoreError> {
                 let row = sqlx::query(
-                    "SELECT submission_id, statement, signature, key_id, pdf FROM receipts \
+                    "SELECT submission_id, statement, signature, key_id, pdf, ledger_proof FROM receipts \
                      WHERE submission_id = $1",
                 )
                 .bind(submission_id)

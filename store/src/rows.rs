@@ -136,6 +136,7 @@ pub(crate) fn receipt(r: &impl Fields) -> Result<Receipt, StoreError> {
         signature: r.text("signature")?,
         key_id: r.text("key_id")?,
         pdf: r.bytes("pdf")?,
+        ledger_proof: r.opt_text("ledger_proof")?,
     })
 }
 

@@ -92,6 +92,9 @@ pub struct Receipt {
     /// The receipt key's id.
     pub key_id: String,
     pub pdf: Vec<u8>,
+    /// The submission's place in the arrival ledger: a C2SP tlog-proof
+    /// against a signed checkpoint (also printed in the PDF).
+    pub ledger_proof: Option<String>,
 }
 
 /// An email due to be sent, leased to one sender.

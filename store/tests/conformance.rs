@@ -5,8 +5,8 @@
 
 use clickday_core::{PublicKey, Submission};
 use clickday_store::{
-    DeadLetter, EmailContent, NewAccount, NewEmail, OFFICES, Persisted, PgStore, Quota,
-    RankingFilter, RankingInput, Receipt, SqliteStore, Store, StoreError,
+    DeadLetter, EmailContent, LedgerBatch, NewAccount, NewEmail, OFFICES, Persisted, PgStore,
+    Quota, RankingFilter, RankingInput, Receipt, SqliteStore, Store, StoreError,
 };
 use clickday_testkit::{Applicant, Postgres};
 use std::time::Instant;
@@ -297,6 +297,10 @@ async fn receipts_and_outbox(store: &dyn Store) {
         "only submissions of known accounts get an email"
     );
 
+    // A receipt carries its ledger proof: nothing is due before the
+    // submissions are in a signed checkpoint.
+    assert!(store.awaiting_receipt(1_000).await.unwrap().is_empty());
+    log_everything(store).await;
     let jobs = store.awaiting_receipt(1_000).await.unwrap();
     assert_eq!(jobs.len() as u64, status.without_receipt);
     assert!(
@@ -314,6 +318,7 @@ async fn receipts_and_outbox(store: &dyn Store) {
         signature: sig.into(),
         key_id: "k".into(),
         pdf: vec![b'%', b'P', b'D', b'F'],
+        ledger_proof: Some(format!("proof of {id}")),
     };
     let made: Vec<Receipt> = jobs
         .iter()
@@ -464,6 +469,85 @@ async fn written_emails_share_the_outbox(store: &dyn Store) {
         0,
         "nothing half-written"
     );
+}
+
+/// Appends every unlogged submission to its click day's log, as the
+/// persister's ledger stage does, and signs a checkpoint for each.
+async fn log_everything(store: &dyn Store) {
+    let (key, _) = clickday_ledger::LogKey::generate("test/v1/ledger").unwrap();
+    loop {
+        let rows = store.unlogged(100).await.unwrap();
+        let Some(first) = rows.first() else { return };
+        let day = first.application.click_day.clone();
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|r| r.application.click_day == day)
+            .collect();
+        let (old, tree) = match store.ledger_state(&day).await.unwrap() {
+            None => (0, clickday_ledger::LogTree::empty()),
+            Some((size, root)) => {
+                let mut tiles = Vec::new();
+                for path in clickday_ledger::LogTree::edge_paths(size) {
+                    let data = store.ledger_tile(&day, &path.to_string()).await.unwrap();
+                    tiles.push((path, data.unwrap()));
+                }
+                let root = clickday_ledger::Hash(root);
+                (
+                    size,
+                    clickday_ledger::LogTree::resume(size, root, tiles).unwrap(),
+                )
+            }
+        };
+        let leaves: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|r| clickday_ledger::Leaf::of(r).to_bytes())
+            .collect();
+        let (_, appended) = tree.append(leaves.iter().map(Vec::as_slice)).unwrap();
+        let tiles: Vec<(String, Vec<u8>)> = appended
+            .tiles
+            .iter()
+            .map(|(p, d)| (p.to_string(), d.clone()))
+            .collect();
+        let ids: Vec<String> = rows.iter().map(|r| r.submission_id.clone()).collect();
+        let batch = LedgerBatch {
+            click_day: &day,
+            old_size: old,
+            new_size: appended.size,
+            root: appended.root.0,
+            tiles: &tiles,
+            submission_ids: &ids,
+        };
+        // A batch appended to a size the log no longer has is refused whole.
+        if old > 0 {
+            let stale = LedgerBatch {
+                old_size: old - 1,
+                ..batch.clone()
+            };
+            assert!(!store.append_ledger(&stale).await.unwrap());
+        }
+        assert!(store.append_ledger(&batch).await.unwrap());
+        // The same batch again: the log moved, nothing is written twice.
+        assert!(!store.append_ledger(&batch).await.unwrap());
+        assert_eq!(
+            store.ledger_state(&day).await.unwrap(),
+            Some((appended.size, appended.root.0))
+        );
+        assert_eq!(store.leaf_index(&ids[0]).await.unwrap(), Some(old));
+        let checkpoint = key.sign(
+            &format!("test/v1/ledger/{day}"),
+            appended.size,
+            &appended.root,
+        );
+        store
+            .save_checkpoint(&day, appended.size, &checkpoint.note)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.latest_checkpoint(&day).await.unwrap(),
+            Some((appended.size, checkpoint.note))
+        );
+        assert_eq!(store.unlogged_count(&day).await.unwrap(), 0);
+    }
 }
 
 /// One test per property and backend, each on a fresh store: the same

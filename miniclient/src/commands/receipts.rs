@@ -49,10 +49,27 @@ fn receipt_path(out: &std::path::Path, id: &str) -> Option<PathBuf> {
     clickday_core::submission::is_application_id(id).then(|| out.join(format!("{id}.pdf")))
 }
 
-pub(crate) fn verify(lang: Lang, file: &std::path::Path, key: &str) -> anyhow::Result<()> {
+pub(crate) fn verify(
+    lang: Lang,
+    file: &std::path::Path,
+    key: &str,
+    ledger_key: Option<&str>,
+) -> anyhow::Result<()> {
     let pdf = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let verified = clickday_client::receipt::verify(&pdf, key)?;
+    let verified = clickday_client::receipt::verify(&pdf, key, ledger_key)?;
     println!("{}", say(lang, "receipt_valid", &[&file.display()]));
+    match &verified.ledger {
+        Some(place) => println!(
+            "{}",
+            say(
+                lang,
+                "receipt_in_ledger",
+                &[&place.index, &place.size, &place.origin]
+            )
+        ),
+        None if verified.has_proof => println!("{}", say(lang, "receipt_ledger_unchecked", &[])),
+        None => {}
+    }
     print!("{}", verified.statement);
     Ok(())
 }

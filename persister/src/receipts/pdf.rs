@@ -17,6 +17,8 @@ pub(crate) struct ReceiptContent<'a> {
     /// The submission the statement is about.
     pub submission: &'a Submission,
     pub statement_text: &'a str,
+    /// The C2SP tlog-proof of the submission's leaf, if made.
+    pub ledger_proof: Option<&'a str>,
     pub signature: &'a str,
     pub key_id: &'a str,
     pub public_key: &'a str,
@@ -75,6 +77,12 @@ impl Layout {
 
     fn value(&mut self, text: &str) {
         self.text(BuiltinFont::Helvetica, 10.0, text);
+    }
+
+    /// The proof's lines are long (base64 hashes, the checkpoint's
+    /// signature): a smaller size keeps each on one line.
+    fn small_mono(&mut self, text: &str) {
+        self.text(BuiltinFont::Courier, 6.5, text);
     }
 
     fn mono(&mut self, text: &str) {
@@ -148,6 +156,15 @@ pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
     l.mono(&format!("key_id {}", content.key_id));
     l.mono(content.public_key);
 
+    if let Some(proof) = content.ledger_proof {
+        l.heading(
+            "Prova di inclusione nel registro pubblico degli arrivi",
+            "Proof of inclusion in the public arrival ledger",
+        );
+        for line in proof.lines() {
+            l.small_mono(line);
+        }
+    }
     l.heading("Come verificare", "How to verify");
     for line in [
         "Estrarre il testo della dichiarazione (da clickday-receipt-v1 a body_sha256), una riga per riga,",

@@ -28,5 +28,7 @@ CREATE TABLE ledger_checkpoints (
 ALTER TABLE submissions ADD COLUMN leaf_index BIGINT;
 CREATE INDEX submissions_unlogged ON submissions (stored_at) WHERE leaf_index IS NULL;
 CREATE UNIQUE INDEX submissions_leaf ON submissions (click_day, leaf_index);
+-- A receipt's inclusion proof (C2SP tlog-proof), also printed in its PDF.
+ALTER TABLE receipts ADD COLUMN ledger_proof TEXT;
 -- The ledger size a ranking was computed from (its final checkpoint).
 ALTER TABLE rankings ADD COLUMN ledger_size BIGINT;
