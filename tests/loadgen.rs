@@ -265,11 +265,14 @@ async fn the_audit_fails_when_a_stored_row_is_removed_or_altered() {
         .await
         .unwrap();
     let removed = &report.acknowledged[3].submission_id;
-    sqlx::query("DELETE FROM submissions WHERE submission_id = ?")
-        .bind(removed)
-        .execute(&db)
-        .await
-        .unwrap();
+    // Its receipt and email go with it (they may be made by now).
+    for table in ["receipts", "email_outbox", "submissions"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE submission_id = ?"))
+            .bind(removed)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
     let result = audit(&report, &sys.cfg.store.to_url()).await.unwrap();
     assert_eq!(
         (result.lost, result.mismatched),
@@ -294,6 +297,44 @@ async fn the_audit_fails_when_a_stored_row_is_removed_or_altered() {
         result.summary()
     );
     assert!(!result.clean());
+    // The ledger still has both as acknowledged: it is the store that moved.
+    assert_eq!(
+        (
+            result.ledger_missing,
+            result.ledger_mismatched,
+            result.ledger_leaves
+        ),
+        (0, 0, 40),
+        "{}",
+        result.summary()
+    );
+
+    // A leaf whose stamp differs from the acknowledgement: its bundle
+    // rewritten (the root no longer matches the checkpoint either).
+    let (path, data): (String, Vec<u8>) = sqlx::query_as(
+        "SELECT path, data FROM ledger_tiles WHERE path LIKE 'tile/entries/%' ORDER BY length(data) DESC LIMIT 1",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let mut leaves: Vec<Vec<u8>> = clickday_ledger::bundle_entries(&data)
+        .unwrap()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    let mut leaf = clickday_ledger::Leaf::from_bytes(&leaves[0]).unwrap();
+    leaf.stamp.unix_nanos += 1;
+    leaves[0] = leaf.to_bytes();
+    sqlx::query("UPDATE ledger_tiles SET data = ? WHERE path = ?")
+        .bind(clickday_ledger::entry_bundle(
+            leaves.iter().map(Vec::as_slice),
+        ))
+        .bind(&path)
+        .execute(&db)
+        .await
+        .unwrap();
+    let refused = audit(&report, &sys.cfg.store.to_url()).await.unwrap_err();
+    assert!(refused.to_string().contains("another root"), "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,10 @@
 //! The audit: every acknowledged submission of a report must be in the
 //! store's `submission_ranking` view exactly once with the same arrival
-//! stamp, and the ranks there must follow the stamps.
+//! stamp, the ranks there must follow the stamps, and the click day's
+//! arrival ledger must hold a leaf for it with that stamp (the log rebuilt
+//! from its leaves up to the newest checkpoint's root; the checkpoint's
+//! signature is `clickday ledger verify`'s to check, with the published
+//! key).
 
 use crate::report::Report;
 use clickday_core::time::parse_rfc3339;
@@ -40,6 +44,13 @@ pub struct AuditResult {
     /// Stored rows not in this report (other shards, or answers lost to a
     /// timeout): informative only.
     pub not_in_report: u64,
+    /// Acknowledged submissions without a leaf in the newest checkpoint of
+    /// the arrival ledger.
+    pub ledger_missing: u64,
+    /// Leaves whose stamp is not the acknowledged one.
+    pub ledger_mismatched: u64,
+    /// Leaves in the newest checkpoint.
+    pub ledger_leaves: u64,
     /// Ranked (category, province) groups checked; 0 = not ranked yet.
     pub ranked_groups: u64,
     /// Fairness against first sending: applications ranked behind one whose
@@ -53,7 +64,12 @@ pub struct AuditResult {
 
 impl AuditResult {
     pub fn clean(&self) -> bool {
-        self.lost == 0 && self.duplicated == 0 && self.mismatched == 0 && self.rank_errors == 0
+        self.lost == 0
+            && self.duplicated == 0
+            && self.mismatched == 0
+            && self.rank_errors == 0
+            && self.ledger_missing == 0
+            && self.ledger_mismatched == 0
     }
 
     pub fn summary(&self) -> String {
@@ -70,6 +86,11 @@ impl AuditResult {
             self.ranked_groups,
             self.not_in_report,
             self.overtaken
+        );
+        let _ = writeln!(
+            out,
+            "audit: arrival ledger {} leaves; acknowledged without a leaf {}, leaf with another stamp {}",
+            self.ledger_leaves, self.ledger_missing, self.ledger_mismatched
         );
         for e in &self.examples {
             let _ = writeln!(out, "  {e}");
@@ -97,18 +118,40 @@ pub enum AuditError {
     Url(String),
     #[error("the report acknowledges {0:?} with an unreadable received_at {1:?}")]
     Stamp(String, String),
+    #[error("the arrival ledger of {0}: {1}")]
+    Ledger(String, String),
 }
+
+/// How long the audit waits for the arrival ledger to cover every stored
+/// row (the persister checkpoints within a second of storing).
+const LEDGER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Audits `report` against the store at `url` (read only).
 pub async fn audit(report: &Report, url: &str) -> Result<AuditResult, AuditError> {
-    let rows = read_rows(url, &report.run.click_day).await?;
-    check(report, rows)
+    let day = &report.run.click_day;
+    let rows = read_rows(url, day).await?;
+    let started = std::time::Instant::now();
+    let ledger = loop {
+        let ledger = read_ledger(url, day).await?;
+        let covered = ledger.as_ref().map_or(0, |l| l.leaves.len());
+        if covered >= rows.len() || started.elapsed() > LEDGER_WAIT {
+            break ledger;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    let mut result = check(report, rows)?;
+    check_ledger(report, ledger.as_ref(), &mut result)?;
+    Ok(result)
 }
 
-async fn read_rows(url: &str, click_day: &str) -> Result<Vec<Row>, AuditError> {
+/// The store, read only: the same SQL on both databases.
+enum Db {
+    Pg(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+async fn connect(url: &str) -> Result<Db, AuditError> {
     use std::str::FromStr as _;
-    const QUERY: &str = "SELECT submission_id, account_id, application_id, category, province, \
-        received_at, node, node_seq, rank, within_quota FROM submission_ranking WHERE click_day = $1";
     let err = |e| AuditError::Store(url.to_string(), e);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -116,9 +159,7 @@ async fn read_rows(url: &str, click_day: &str) -> Result<Vec<Row>, AuditError> {
             .connect(url)
             .await
             .map_err(err)?;
-        let rows = sqlx::query(QUERY).bind(click_day).fetch_all(&pool).await;
-        rows.and_then(|rows| rows.iter().map(to_row).collect())
-            .map_err(err)
+        Ok(Db::Pg(pool))
     } else if url.starts_with("sqlite:") {
         let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
             .map_err(err)?
@@ -128,12 +169,120 @@ async fn read_rows(url: &str, click_day: &str) -> Result<Vec<Row>, AuditError> {
             .connect_with(options)
             .await
             .map_err(err)?;
-        let rows = sqlx::query(QUERY).bind(click_day).fetch_all(&pool).await;
-        rows.and_then(|rows| rows.iter().map(to_row).collect())
-            .map_err(err)
+        Ok(Db::Sqlite(pool))
     } else {
         Err(AuditError::Url(url.to_string()))
     }
+}
+
+async fn read_rows(url: &str, click_day: &str) -> Result<Vec<Row>, AuditError> {
+    const QUERY: &str = "SELECT submission_id, account_id, application_id, category, province, \
+        received_at, node, node_seq, rank, within_quota FROM submission_ranking WHERE click_day = $1";
+    let err = |e| AuditError::Store(url.to_string(), e);
+    match connect(url).await? {
+        Db::Pg(pool) => {
+            let rows = sqlx::query(QUERY).bind(click_day).fetch_all(&pool).await;
+            rows.and_then(|rows| rows.iter().map(to_row).collect())
+                .map_err(err)
+        }
+        Db::Sqlite(pool) => {
+            let rows = sqlx::query(QUERY).bind(click_day).fetch_all(&pool).await;
+            rows.and_then(|rows| rows.iter().map(to_row).collect())
+                .map_err(err)
+        }
+    }
+}
+
+/// The leaves of the newest checkpoint, the log rebuilt from them; `None`
+/// when the click day has no checkpoint yet.
+async fn read_ledger(
+    url: &str,
+    click_day: &str,
+) -> Result<Option<clickday_ledger::LeafSet>, AuditError> {
+    const CHECKPOINT: &str =
+        "SELECT note FROM ledger_checkpoints WHERE click_day = $1 ORDER BY size DESC LIMIT 1";
+    const TILES: &str = "SELECT path, data FROM ledger_tiles WHERE click_day = $1";
+    let err = |e| AuditError::Store(url.to_string(), e);
+    let (note, tiles): (Option<String>, Vec<(String, Vec<u8>)>) = match connect(url).await? {
+        Db::Pg(pool) => (
+            sqlx::query_scalar(CHECKPOINT)
+                .bind(click_day)
+                .fetch_optional(&pool)
+                .await
+                .map_err(err)?,
+            sqlx::query_as(TILES)
+                .bind(click_day)
+                .fetch_all(&pool)
+                .await
+                .map_err(err)?,
+        ),
+        Db::Sqlite(pool) => (
+            sqlx::query_scalar(CHECKPOINT)
+                .bind(click_day)
+                .fetch_optional(&pool)
+                .await
+                .map_err(err)?,
+            sqlx::query_as(TILES)
+                .bind(click_day)
+                .fetch_all(&pool)
+                .await
+                .map_err(err)?,
+        ),
+    };
+    let Some(note) = note else { return Ok(None) };
+    let ledger_err = |e: String| AuditError::Ledger(click_day.to_string(), e);
+    let checkpoint = clickday_ledger::Checkpoint::read_unverified(&note)
+        .map_err(|e| ledger_err(e.to_string()))?;
+    let tiles: HashMap<clickday_ledger::TilePath, Vec<u8>> = tiles
+        .into_iter()
+        .filter_map(|(path, data)| Some((clickday_ledger::TilePath::parse(&path)?, data)))
+        .collect();
+    let audit = clickday_ledger::Audit::run(click_day, &checkpoint, &[], &tiles)
+        .map_err(|e| ledger_err(e.to_string()))?;
+    Ok(Some(audit.leaves))
+}
+
+/// Every acknowledged submission has a leaf with the acknowledged stamp.
+fn check_ledger(
+    report: &Report,
+    ledger: Option<&clickday_ledger::LeafSet>,
+    result: &mut AuditResult,
+) -> Result<(), AuditError> {
+    let leaves: HashMap<&str, u64> = ledger
+        .map(|l| {
+            l.leaves
+                .iter()
+                .map(|leaf| (leaf.submission_id.as_str(), leaf.stamp.unix_nanos))
+                .collect()
+        })
+        .unwrap_or_default();
+    result.ledger_leaves = leaves.len() as u64;
+    let mut seen = std::collections::HashSet::new();
+    for ack in &report.acknowledged {
+        if !seen.insert(ack.submission_id.as_str()) {
+            continue;
+        }
+        let want = parse_rfc3339(&ack.received_at)
+            .map_err(|_| AuditError::Stamp(ack.submission_id.clone(), ack.received_at.clone()))?;
+        match leaves.get(ack.submission_id.as_str()) {
+            None => {
+                result.ledger_missing += 1;
+                result.problem(format!(
+                    "{} has no leaf in the arrival ledger",
+                    ack.submission_id
+                ));
+            }
+            Some(&at) if at != want => {
+                result.ledger_mismatched += 1;
+                result.problem(format!(
+                    "{} acknowledged at {} but its leaf says {at} ns",
+                    ack.submission_id, ack.received_at
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The same mapping for both databases: the view has the same columns.
