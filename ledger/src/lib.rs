@@ -28,7 +28,9 @@ mod tree;
 pub use audit::{Audit, AuditError, LeafSet, TileSource};
 pub use checkpoint::{Checkpoint, CheckpointError, KeyError, LogKey, LogVerifier, origin_for};
 pub use leaf::{Leaf, LeafError};
-pub use proof::{InclusionProof, ProofError, prove_consistency, verify_consistency};
+pub use proof::{
+    InclusionProof, ProofError, consistency_tiles_needed, prove_consistency, verify_consistency,
+};
 pub use tiles::{TilePath, bundle_entries, entry_bundle};
 pub use tlog_tiles::{HASH_SIZE, Hash};
 pub use tree::{Appended, HashTiles, LogTree, TreeError};

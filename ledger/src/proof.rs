@@ -155,37 +155,9 @@ impl InclusionProof {
     /// `index` reads: fetch these (they exist for every checkpointed
     /// size), then [`InclusionProof::prove`] from them.
     pub fn tiles_needed(index: u64, size: u64) -> Vec<crate::TilePath> {
-        /// Answers every read with a zero hash, noting what was asked.
-        struct Recorder(std::cell::RefCell<Vec<u64>>);
-        impl HashReader for Recorder {
-            fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
-                self.0.borrow_mut().extend_from_slice(indexes);
-                Ok(vec![Hash::default(); indexes.len()])
-            }
-        }
-        let recorder = Recorder(Default::default());
-        // Only the indexes matter; the hashes computed from zeros do not.
-        let _ = prove_record(size, index, &recorder);
-        let mut paths: Vec<crate::TilePath> = recorder
-            .0
-            .into_inner()
-            .into_iter()
-            .map(|i| {
-                let tile = tlog_tiles::Tile::from_index(crate::TILE_HEIGHT, i);
-                let level = tile.level();
-                let hashes = size >> (u32::from(crate::TILE_HEIGHT) * u32::from(level));
-                let width =
-                    (hashes - tile.level_index() * crate::TILE_WIDTH).min(crate::TILE_WIDTH);
-                crate::TilePath::Hashes {
-                    level,
-                    index: tile.level_index(),
-                    width: width as u32,
-                }
-            })
-            .collect();
-        paths.sort();
-        paths.dedup();
-        paths
+        tiles_read(size, |reader| {
+            let _ = prove_record(size, index, reader);
+        })
     }
 
     /// Checks the checkpoint's signature and origin, then that `leaf` is
@@ -209,6 +181,50 @@ impl InclusionProof {
         )
         .map_err(|_| ProofError::NotIncluded { index: self.index })?;
         Ok(checkpoint)
+    }
+}
+
+/// The hash tiles, as of a tree of `new_size` leaves, that proving it
+/// extends the tree of `old_size` reads (see [`prove_consistency`]).
+pub fn consistency_tiles_needed(old_size: u64, new_size: u64) -> Vec<crate::TilePath> {
+    tiles_read(new_size, |reader| {
+        let _ = prove_tree(new_size, old_size, reader);
+    })
+}
+
+/// The tiles of a tree of `size` leaves holding every hash `run` reads.
+fn tiles_read(size: u64, run: impl FnOnce(&Recorder)) -> Vec<crate::TilePath> {
+    let recorder = Recorder(Default::default());
+    // Only the indexes matter; the hashes computed from zeros do not.
+    run(&recorder);
+    let mut paths: Vec<crate::TilePath> = recorder
+        .0
+        .into_inner()
+        .into_iter()
+        .map(|i| {
+            let tile = tlog_tiles::Tile::from_index(crate::TILE_HEIGHT, i);
+            let level = tile.level();
+            let hashes = size >> (u32::from(crate::TILE_HEIGHT) * u32::from(level));
+            let width = (hashes - tile.level_index() * crate::TILE_WIDTH).min(crate::TILE_WIDTH);
+            crate::TilePath::Hashes {
+                level,
+                index: tile.level_index(),
+                width: width as u32,
+            }
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// Answers every read with a zero hash, noting what was asked.
+struct Recorder(std::cell::RefCell<Vec<u64>>);
+
+impl HashReader for Recorder {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        self.0.borrow_mut().extend_from_slice(indexes);
+        Ok(vec![Hash::default(); indexes.len()])
     }
 }
 
@@ -384,6 +400,21 @@ mod tests {
                 let b = key.sign(origin, new, &roots[new as usize]);
                 let proof = prove_consistency(old, new, &tiles).unwrap();
                 assert_eq!(verify_consistency(&a, &b, &proof), Ok(()), "{old} -> {new}");
+                // From only the tiles it names, at their widths of `new`.
+                let mut some = HashTiles::default();
+                for path in consistency_tiles_needed(old, new) {
+                    let crate::TilePath::Hashes {
+                        level,
+                        index,
+                        width,
+                    } = path
+                    else {
+                        panic!()
+                    };
+                    let data = tiles.get(level, index).unwrap()[..width as usize * 32].to_vec();
+                    some.insert(path, data);
+                }
+                assert_eq!(prove_consistency(old, new, &some).unwrap(), proof);
                 assert!(verify_consistency(&b, &a, &proof).is_err() || old == new);
                 // A root at `old` that is not the tree's: a fork.
                 let mut forked = roots[old as usize];

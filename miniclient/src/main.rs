@@ -93,6 +93,11 @@ enum Command {
         /// it, the receipt's proof of inclusion is checked too.
         #[arg(long, env = "CLICKDAY_LEDGER_KEY")]
         ledger_key: Option<String>,
+        /// Also fetch the ledger's newest checkpoint from this gateway and
+        /// check that it extends the receipt's (nothing removed or changed
+        /// since): needs --ledger-key.
+        #[arg(long, requires = "ledger_key")]
+        gateway: Option<String>,
     },
     /// Measures this computer's clock against the gateway's.
     ///
@@ -163,7 +168,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             key,
             ledger_key,
-        } => commands::receipts::verify(cli.lang, &file, &key, ledger_key.as_deref()),
+            gateway,
+        } => {
+            commands::receipts::verify(
+                cli.lang,
+                &file,
+                &key,
+                ledger_key.as_deref(),
+                gateway.as_deref(),
+                trust.as_ref(),
+            )
+            .await
+        }
         Command::Clock { gateway, samples } => {
             commands::clock::run(trust.as_ref(), cli.lang, &gateway, samples).await
         }

@@ -9,7 +9,7 @@ use clickday_core::PublicKey;
 use clickday_core::receipt::{find_statement, verify_text};
 
 /// What a verified receipt says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
     pub statement: String,
     /// Whether the receipt carries an arrival-ledger inclusion proof.
@@ -19,11 +19,13 @@ pub struct Verified {
 }
 
 /// A leaf proved in a signed checkpoint of the arrival ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LedgerPlace {
     pub index: u64,
     pub size: u64,
     pub origin: String,
+    /// The signed checkpoint the proof leads to.
+    pub checkpoint: clickday_ledger::Checkpoint,
 }
 
 /// The text of every page of a PDF.
@@ -100,6 +102,7 @@ fn check_place(
     Ok(LedgerPlace {
         index: proof.index,
         size: checkpoint.size,
-        origin: checkpoint.origin,
+        origin: checkpoint.origin.clone(),
+        checkpoint,
     })
 }

@@ -81,6 +81,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Place in the public arrival ledger verified: entry {} of {} in the ledger {}.",
     ),
     (
+        "receipt_ledger_extended",
+        "Il registro pubblicato ora ({} voci) estende quello della ricevuta: nessuna voce tolta o cambiata da allora.",
+        "The ledger published now ({} entries) extends the receipt's: no entry removed or changed since.",
+    ),
+    (
         "receipt_ledger_unchecked",
         "La ricevuta contiene la prova di inclusione nel registro pubblico degli arrivi: per verificarla indicare --ledger-key (chiave pubblica del registro, pubblicata dall'amministrazione).",
         "The receipt carries its proof of inclusion in the public arrival ledger: give --ledger-key (the ledger's public key, published by the administration) to check it.",

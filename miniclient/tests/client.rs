@@ -492,6 +492,61 @@ async fn send_at_the_opening(protocol: &str) {
     let hyphen = format!("-{}", "A".repeat(42));
     let wrong = client(&home, &["verify-receipt", pdf, "--key", &hyphen], "").await;
     assert_eq!(wrong.status.code(), Some(1), "{}", err(&wrong));
+
+    // Its place in the arrival ledger, offline with the ledger's published
+    // key, then against the gateway's newest checkpoint.
+    let ledger_key = clickday_ledger::LogKey::from_text(
+        &std::fs::read_to_string(&sys.cfg.ledger.key_file).unwrap(),
+    )
+    .unwrap()
+    .verifier_key()
+    .to_string();
+    let ca = sys.gateway_ca();
+    let placed = client(
+        &home,
+        &[
+            "--ca",
+            ca.to_str().unwrap(),
+            "verify-receipt",
+            pdf,
+            "--key",
+            &key,
+            "--ledger-key",
+            &ledger_key,
+            "--gateway",
+            &sys.gateway_url(),
+        ],
+        "",
+    )
+    .await;
+    assert!(placed.status.success(), "{}", err(&placed));
+    assert!(
+        out(&placed).contains("registro pubblico degli arrivi verificata")
+            && out(&placed).contains("nessuna voce tolta o cambiata"),
+        "{}",
+        out(&placed)
+    );
+    // The same receipt against a ledger whose key is another's: refused.
+    let (other, _) = clickday_ledger::LogKey::generate("localhost/v1/ledger").unwrap();
+    let refused = client(
+        &home,
+        &[
+            "verify-receipt",
+            pdf,
+            "--key",
+            &key,
+            "--ledger-key",
+            other.verifier_key(),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1), "{}", out(&refused));
+    assert!(
+        err(&refused).contains("does not verify"),
+        "{}",
+        err(&refused)
+    );
 }
 
 /// SIGKILL in the middle of sending: a second `send` resends exactly the

@@ -49,11 +49,13 @@ fn receipt_path(out: &std::path::Path, id: &str) -> Option<PathBuf> {
     clickday_core::submission::is_application_id(id).then(|| out.join(format!("{id}.pdf")))
 }
 
-pub(crate) fn verify(
+pub(crate) async fn verify(
     lang: Lang,
     file: &std::path::Path,
     key: &str,
     ledger_key: Option<&str>,
+    gateway: Option<&str>,
+    trust: Option<&Trust>,
 ) -> anyhow::Result<()> {
     let pdf = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let verified = clickday_client::receipt::verify(&pdf, key, ledger_key)?;
@@ -70,8 +72,59 @@ pub(crate) fn verify(
         None if verified.has_proof => println!("{}", say(lang, "receipt_ledger_unchecked", &[])),
         None => {}
     }
+    if let (Some(url), Some(place), Some(ledger_key)) = (gateway, &verified.ledger, ledger_key) {
+        let newest = ledger_extends(url, trust, place, ledger_key).await?;
+        println!("{}", say(lang, "receipt_ledger_extended", &[&newest]));
+    }
     print!("{}", verified.statement);
     Ok(())
+}
+
+/// Fetches the ledger's newest checkpoint from the gateway and the tiles
+/// that prove it extends the receipt's; returns its size.
+async fn ledger_extends(
+    url: &str,
+    trust: Option<&Trust>,
+    place: &clickday_client::receipt::LedgerPlace,
+    ledger_key: &str,
+) -> anyhow::Result<u64> {
+    let verifier = clickday_ledger::LogVerifier::new(ledger_key)
+        .map_err(|e| anyhow::anyhow!("--ledger-key: {e}"))?;
+    let day = place.origin.rsplit('/').next().unwrap_or_default();
+    let (target, connection) = super::gateway(url, trust).await?;
+    let get = async |resource: &str| -> anyhow::Result<bytes::Bytes> {
+        let uri = target.uri(&format!("/v1/ledger/{day}/{resource}"));
+        let answer = connection
+            .send(http::Request::get(&uri).body(bytes::Bytes::new())?)
+            .await
+            .with_context(|| format!("GET {uri}"))?;
+        anyhow::ensure!(answer.status == 200, "GET {uri}: {}", answer.status);
+        Ok(answer.body)
+    };
+    let note = String::from_utf8(get("checkpoint").await?.to_vec())?;
+    let newest = verifier
+        .open(&note, &place.origin)
+        .map_err(|e| anyhow::anyhow!("the gateway's checkpoint: {e}"))?;
+    let old = &place.checkpoint;
+    let mut tiles = clickday_ledger::HashTiles::default();
+    if newest.size > old.size {
+        for path in clickday_ledger::consistency_tiles_needed(old.size, newest.size) {
+            tiles.insert(path, get(&path.to_string()).await?.to_vec());
+        }
+    }
+    let proof = if newest.size > old.size {
+        clickday_ledger::prove_consistency(old.size, newest.size, &tiles)?
+    } else {
+        Vec::new()
+    };
+    clickday_ledger::verify_consistency(old, &newest, &proof).map_err(|_| {
+        anyhow::anyhow!(
+            "the ledger published now ({} entries) does not extend the one in the receipt ({} entries): it was forked or shrunk",
+            newest.size,
+            old.size
+        )
+    })?;
+    Ok(newest.size)
 }
 
 #[cfg(test)]
