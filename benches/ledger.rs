@@ -14,6 +14,8 @@
 //!    read and hashed, the tree rebuilt, every tile compared (target
 //!    ≤ 60 s; `clickday ledger verify` adds reading the tiles).
 
+#![allow(clippy::unwrap_used)] // a benchmark: a failed unwrap is a failed run
+
 use clickday_core::Submission;
 use clickday_ledger::{Audit, HashTiles, InclusionProof, Leaf, LogKey, LogTree, TilePath};
 use clickday_store::{Ledger as _, LedgerBatch, PgStore, Submissions as _};
