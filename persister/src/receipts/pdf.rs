@@ -167,14 +167,14 @@ pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
     }
     l.heading("Come verificare", "How to verify");
     for line in [
-        "Estrarre il testo della dichiarazione (da clickday-receipt-v1 a body_sha256), una riga per riga,",
+        "Estrarre il testo della dichiarazione (da clickday-receipt-v2 a body_sha256), una riga per riga,",
         "ciascuna terminata da un a capo, e verificare la firma Ed25519 con la chiave pubblica indicata,",
         "pubblicata dall'amministrazione. Una sola lettera cambiata rende la firma non valida.",
     ] {
         l.text(BuiltinFont::Helvetica, 8.0, line);
     }
     for line in [
-        "Extract the statement text (clickday-receipt-v1 to body_sha256), each line ending with a newline,",
+        "Extract the statement text (clickday-receipt-v2 to body_sha256), each line ending with a newline,",
         "and verify the Ed25519 signature with the public key shown, published by the administration.",
         "See docs/receipts.md. A single changed character makes the signature invalid.",
     ] {
