@@ -265,8 +265,9 @@ async fn the_audit_fails_when_a_stored_row_is_removed_or_altered() {
         .await
         .unwrap();
     let removed = &report.acknowledged[3].submission_id;
-    // Its receipt and email go with it (they may be made by now).
-    for table in ["receipts", "email_outbox", "submissions"] {
+    // Its receipt, email and ledger position go with it (the ledger's
+    // own leaf stays: the log is append-only).
+    for table in ["receipts", "email_outbox", "ledger_leaves", "submissions"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE submission_id = ?"))
             .bind(removed)
             .execute(&db)

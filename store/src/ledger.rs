@@ -67,15 +67,16 @@ pub trait Ledger: Send + Sync + 'static {
 }
 
 macro_rules! ledger_for {
-    ($store:ty, $now:expr, $set_leaf_indexes:expr, $ids:expr) => {
+    ($store:ty, $now:expr, $take_pending:expr, $insert_leaves:expr, $ids:expr) => {
         #[async_trait::async_trait]
         impl Ledger for $store {
             async fn unlogged(&self, limit: usize) -> Result<Vec<Submission>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT submission_id, account_id, key_id, application_id, click_day, category, \
-                     province, form, received_at, node, node_seq, body, body_sha256, signature \
-                     FROM submissions WHERE leaf_index IS NULL \
-                     ORDER BY stored_at, received_at, node, node_seq LIMIT $1",
+                    "SELECT s.submission_id, s.account_id, s.key_id, s.application_id, s.click_day, \
+                     s.category, s.province, s.form, s.received_at, s.node, s.node_seq, s.body, \
+                     s.body_sha256, s.signature \
+                     FROM ledger_pending p JOIN submissions s ON s.submission_id = p.submission_id \
+                     ORDER BY p.stored_at, s.received_at, s.node, s.node_seq LIMIT $1",
                 )
                 .bind(limit as i64)
                 .fetch_all(self.pool())
@@ -85,7 +86,7 @@ macro_rules! ledger_for {
 
             async fn unlogged_count(&self, click_day: &str) -> Result<u64, StoreError> {
                 let n: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM submissions WHERE leaf_index IS NULL AND click_day = $1",
+                    "SELECT count(*) FROM ledger_pending WHERE click_day = $1",
                 )
                 .bind(click_day)
                 .fetch_one(self.pool())
@@ -152,14 +153,22 @@ macro_rules! ledger_for {
                     .execute(&mut *tx)
                     .await?;
                 }
-                let set = sqlx::query($set_leaf_indexes)
-                    .bind(($ids)(batch.submission_ids))
-                    .bind(batch.old_size as i64)
+                let ids = ($ids)(batch.submission_ids);
+                // Each submission leaves the pending list once: a second
+                // append of it finds nothing to take and is refused.
+                let taken = sqlx::query($take_pending)
+                    .bind(&ids)
                     .execute(&mut *tx)
                     .await?;
-                if set.rows_affected() != batch.submission_ids.len() as u64 {
+                if taken.rows_affected() != batch.submission_ids.len() as u64 {
                     return Ok(false);
                 }
+                sqlx::query($insert_leaves)
+                    .bind(&ids)
+                    .bind(batch.old_size as i64)
+                    .bind(batch.click_day)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -222,13 +231,13 @@ macro_rules! ledger_for {
             }
 
             async fn leaf_index(&self, submission_id: &str) -> Result<Option<u64>, StoreError> {
-                let index: Option<Option<i64>> = sqlx::query_scalar(
-                    "SELECT leaf_index FROM submissions WHERE submission_id = $1",
+                let index: Option<i64> = sqlx::query_scalar(
+                    "SELECT leaf_index FROM ledger_leaves WHERE submission_id = $1",
                 )
                 .bind(submission_id)
                 .fetch_optional(self.pool())
                 .await?;
-                Ok(index.flatten().map(|i| i as u64))
+                Ok(index.map(|i| i as u64))
             }
 
             async fn ledger_days(&self) -> Result<Vec<String>, StoreError> {
@@ -242,21 +251,22 @@ macro_rules! ledger_for {
     };
 }
 
-// Setting the leaf indexes of a batch in one statement is where the
-// backends differ: an array with ordinality, or a JSON array's keys.
+// Taking a batch off the pending list and numbering its leaves, each in
+// one statement, is where the backends differ: an array (with ordinality)
+// or a JSON array (and its keys).
 ledger_for!(
     PgStore,
     crate::postgres::NOW,
-    "UPDATE submissions SET leaf_index = u.ord - 1 + $2 \
-     FROM UNNEST($1::text[]) WITH ORDINALITY AS u(id, ord) \
-     WHERE submissions.submission_id = u.id AND submissions.leaf_index IS NULL",
+    "DELETE FROM ledger_pending WHERE submission_id = ANY($1)",
+    "INSERT INTO ledger_leaves (submission_id, click_day, leaf_index) \
+     SELECT u.id, $3, u.ord - 1 + $2 FROM UNNEST($1::text[]) WITH ORDINALITY AS u(id, ord)",
     |ids: &[String]| ids.to_vec()
 );
 ledger_for!(
     SqliteStore,
     crate::sqlite::NOW,
-    "UPDATE submissions SET leaf_index = $2 + \
-     (SELECT j.key FROM json_each($1) j WHERE j.value = submissions.submission_id) \
-     WHERE submission_id IN (SELECT value FROM json_each($1)) AND leaf_index IS NULL",
+    "DELETE FROM ledger_pending WHERE submission_id IN (SELECT value FROM json_each($1))",
+    "INSERT INTO ledger_leaves (submission_id, click_day, leaf_index) \
+     SELECT j.value, $3, $2 + j.key FROM json_each($1) j",
     crate::sqlite::json_array
 );

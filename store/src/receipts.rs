@@ -9,11 +9,13 @@ macro_rules! receipts_for {
         impl Receipts for $store {
             async fn awaiting_receipt(&self, limit: usize) -> Result<Vec<Submission>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT submission_id, account_id, key_id, application_id, click_day, category, \
-                     province, form, received_at, node, node_seq, body, body_sha256, signature \
-                     FROM submissions WHERE receipt_state = 'pending' AND leaf_index < \
-                     (SELECT max(c.size) FROM ledger_checkpoints c WHERE c.click_day = submissions.click_day) \
-                     ORDER BY received_at LIMIT $1",
+                    "SELECT s.submission_id, s.account_id, s.key_id, s.application_id, s.click_day, \
+                     s.category, s.province, s.form, s.received_at, s.node, s.node_seq, s.body, \
+                     s.body_sha256, s.signature \
+                     FROM submissions s JOIN ledger_leaves l ON l.submission_id = s.submission_id \
+                     WHERE s.receipt_state = 'pending' AND l.leaf_index < \
+                     (SELECT max(c.size) FROM ledger_checkpoints c WHERE c.click_day = s.click_day) \
+                     ORDER BY s.received_at LIMIT $1",
                 )
                 .bind(limit as i64)
                 .fetch_all(self.pool())
