@@ -1,9 +1,12 @@
 //! A trivial hyper server that answers like the gateway without doing any
 //! work: the baseline for loadgen's own ceiling (benches/loadgen_ceiling.sh)
 //! and for the gateway's CPU time per request. Plain HTTP/1.1 and HTTP/2
-//! (prior knowledge) on one port.
+//! (prior knowledge) on one port, or with `--tls DIR` TLS 1.3 exactly as the
+//! gateway serves it (its self-signed certificate made in `DIR`, its cipher
+//! order, ALPN h2 then http/1.1), so the per-request CPU compares like with
+//! like.
 //!
-//! `cargo run --release -p clickday-loadgen --example echo-server -- 127.0.0.1:9000`
+//! `cargo run --release -p clickday-loadgen --example echo-server -- 127.0.0.1:9000 [--tls DIR]`
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -48,6 +51,20 @@ fn main() -> std::io::Result<()> {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(1);
+    let args: Vec<String> = std::env::args().collect();
+    let tls = match args.iter().position(|a| a == "--tls") {
+        Some(i) => {
+            let dir = std::path::PathBuf::from(args.get(i + 1).expect("--tls DIR"));
+            let (cert, key) =
+                clickday_gateway::tls::ensure_self_signed(&dir).map_err(std::io::Error::other)?;
+            let material = clickday_gateway::tls::TlsMaterial::load(&cert, &key)
+                .map_err(std::io::Error::other)?;
+            Some(tokio_rustls::TlsAcceptor::from(
+                material.tcp_config().map_err(std::io::Error::other)?,
+            ))
+        }
+        None => None,
+    };
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -55,16 +72,32 @@ fn main() -> std::io::Result<()> {
         .build()?
         .block_on(async {
             let listener = tokio::net::TcpListener::bind(&listen).await?;
-            eprintln!("echo server on {listen} ({threads} threads)");
+            eprintln!(
+                "echo server on {listen} ({threads} threads, TLS {})",
+                tls.is_some()
+            );
             loop {
                 let (tcp, _) = listener.accept().await?;
                 let _ = tcp.set_nodelay(true);
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .http2()
-                        .max_concurrent_streams(1024)
-                        .serve_connection(TokioIo::new(tcp), service_fn(answer))
-                        .await;
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    builder.http2().max_concurrent_streams(1024);
+                    let _ = match tls {
+                        Some(acceptor) => match acceptor.accept(tcp).await {
+                            Ok(stream) => {
+                                builder
+                                    .serve_connection(TokioIo::new(stream), service_fn(answer))
+                                    .await
+                            }
+                            Err(_) => return,
+                        },
+                        None => {
+                            builder
+                                .serve_connection(TokioIo::new(tcp), service_fn(answer))
+                                .await
+                        }
+                    };
                 });
             }
         })
