@@ -28,26 +28,20 @@ CREATE TABLE ledger_checkpoints (
 -- Each submission's place in its log, insert-only (narrow rows: cheaper
 -- than updating the wide submission row, measured in BENCHMARKS.md).
 CREATE TABLE ledger_leaves (
-    submission_id TEXT    PRIMARY KEY REFERENCES submissions (submission_id),
+    submission_id TEXT    PRIMARY KEY,
     click_day     TEXT    NOT NULL,
     leaf_index    INTEGER NOT NULL,
     UNIQUE (click_day, leaf_index)
 );
--- Stored submissions not yet in their log, in storage order: filled by the
--- store itself as rows arrive (a trigger, so no writer can forget it),
--- emptied by the integrator in the transaction that appends them.
+-- Stored submissions not yet in their log, in storage order: written with
+-- each new submission (persist_batch, in the same transaction), emptied by
+-- the integrator in the transaction that appends them.
 CREATE TABLE ledger_pending (
-    submission_id TEXT    PRIMARY KEY REFERENCES submissions (submission_id),
+    submission_id TEXT    PRIMARY KEY,
     click_day     TEXT    NOT NULL,
     stored_at     INTEGER NOT NULL
 );
 CREATE INDEX ledger_pending_order ON ledger_pending (stored_at);
-CREATE INDEX ledger_pending_day ON ledger_pending (click_day);
-CREATE TRIGGER submissions_to_ledger AFTER INSERT ON submissions
-BEGIN
-    INSERT INTO ledger_pending (submission_id, click_day, stored_at)
-        VALUES (NEW.submission_id, NEW.click_day, NEW.stored_at);
-END;
 -- A receipt's inclusion proof (C2SP tlog-proof), also printed in its PDF.
 ALTER TABLE receipts ADD COLUMN ledger_proof TEXT;
 -- The ledger size a ranking was computed from (its final checkpoint).

@@ -121,6 +121,13 @@ async fn insert_idempotent(
         .bind(submissions.iter().map(|s| s.signature.as_slice()).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
+    sqlx::query(
+        "INSERT INTO ledger_pending (submission_id, click_day, stored_at) \
+         SELECT submission_id, click_day, stored_at FROM submissions WHERE submission_id = ANY($1)",
+    )
+    .bind(&inserted)
+    .execute(&mut **tx)
+    .await?;
     Ok(inserted)
 }
 
@@ -137,7 +144,15 @@ async fn copy_new(
         .fetch_one(&mut **tx)
         .await?;
     let mut data = Vec::with_capacity(submissions.len() * (600 + submissions[0].body.len() * 2));
+    // Each new row also waits for the arrival ledger (ledger_pending).
+    let mut pending = Vec::with_capacity(submissions.len() * 100);
     for s in submissions {
+        copy_text(&mut pending, &s.submission_id);
+        pending.push(b'\t');
+        copy_text(&mut pending, &s.application.click_day);
+        pending.push(b'\t');
+        pending.extend_from_slice(stored_at.to_string().as_bytes());
+        pending.push(b'\n');
         for text in [
             &s.submission_id,
             &s.account_id,
@@ -181,6 +196,11 @@ async fn copy_new(
     copy.send(data).await?;
     match copy.finish().await {
         Ok(_) => {
+            let mut copy = savepoint
+                .copy_in_raw("COPY ledger_pending (submission_id, click_day, stored_at) FROM STDIN")
+                .await?;
+            copy.send(pending).await?;
+            copy.finish().await?;
             savepoint.commit().await?;
             Ok(true)
         }

@@ -54,6 +54,14 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 1 {
+                // It now waits for the arrival ledger too.
+                sqlx::query(
+                    "INSERT INTO ledger_pending (submission_id, click_day, stored_at) \
+                     SELECT submission_id, click_day, stored_at FROM submissions WHERE submission_id = ?",
+                )
+                .bind(&s.submission_id)
+                .execute(&mut *tx)
+                .await?;
                 outcome.stored += 1;
                 continue;
             }
