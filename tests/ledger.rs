@@ -13,7 +13,6 @@ use clickday_testsystem::System;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 const N: u64 = 700;
 const BASE: u64 = 1_800_000_000_000_000_000;
@@ -89,16 +88,7 @@ async fn build_sealed() -> tempfile::TempDir {
         sys.store.persist_batch(&batch, &[]).await.unwrap();
     }
     let sys = sys.with_persister();
-    let store = sys.store.clone();
-    clickday_testkit::eventually(
-        "every stored submission in a signed checkpoint",
-        Duration::from_secs(60),
-        async || {
-            let signed = store.latest_checkpoint("cd").await.unwrap();
-            (signed.map(|(size, _)| size) == Some(N)).then_some(())
-        },
-    )
-    .await;
+    clickday_testsystem::wait_for_checkpoint(&*sys.store, "cd", N).await;
     sys.stop().await;
     let ranked = clickday(&["rank", "cd"], dir.path());
     assert!(ranked.status.success(), "{}", stderr(&ranked));

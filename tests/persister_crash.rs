@@ -153,15 +153,7 @@ async fn kill_mid_drain(queue_url: &str, store_url: &str, dir: &Path, successor:
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The ledger catches up: every stored row once, in a signed checkpoint.
-    clickday_testkit::eventually(
-        "every stored submission in a signed checkpoint",
-        Duration::from_secs(60),
-        async || {
-            let signed = store.latest_checkpoint("cd").await.unwrap();
-            (signed.map(|(size, _)| size) == Some(N)).then_some(())
-        },
-    )
-    .await;
+    clickday_testsystem::wait_for_checkpoint(&*store, "cd", N).await;
     second.kill().unwrap();
     second.wait().unwrap();
     assert!(store.dead_letters().await.unwrap().is_empty());

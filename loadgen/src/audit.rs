@@ -150,6 +150,17 @@ enum Db {
     Sqlite(sqlx::SqlitePool),
 }
 
+/// Runs the same code on whichever database it is (sqlx's types differ,
+/// the text does not).
+macro_rules! on_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            Db::Pg($pool) => $body,
+            Db::Sqlite($pool) => $body,
+        }
+    };
+}
+
 async fn connect(url: &str) -> Result<Db, AuditError> {
     use std::str::FromStr as _;
     let err = |e| AuditError::Store(url.to_string(), e);
@@ -179,18 +190,11 @@ async fn read_rows(url: &str, click_day: &str) -> Result<Vec<Row>, AuditError> {
     const QUERY: &str = "SELECT submission_id, account_id, application_id, category, province, \
         received_at, node, node_seq, rank, within_quota FROM submission_ranking WHERE click_day = $1";
     let err = |e| AuditError::Store(url.to_string(), e);
-    match connect(url).await? {
-        Db::Pg(pool) => {
-            let rows = sqlx::query(QUERY).bind(click_day).fetch_all(&pool).await;
-            rows.and_then(|rows| rows.iter().map(to_row).collect())
-                .map_err(err)
-        }
-        Db::Sqlite(pool) => {
-            let rows = sqlx::query(QUERY).bind(click_day).fetch_all(&pool).await;
-            rows.and_then(|rows| rows.iter().map(to_row).collect())
-                .map_err(err)
-        }
-    }
+    on_db!(connect(url).await?, |pool| {
+        let rows = sqlx::query(QUERY).bind(click_day).fetch_all(&pool).await;
+        rows.and_then(|rows| rows.iter().map(to_row).collect())
+            .map_err(err)
+    })
 }
 
 /// The leaves of the newest checkpoint, the log rebuilt from them; `None`
@@ -203,8 +207,8 @@ async fn read_ledger(
         "SELECT note FROM ledger_checkpoints WHERE click_day = $1 ORDER BY size DESC LIMIT 1";
     const TILES: &str = "SELECT path, data FROM ledger_tiles WHERE click_day = $1";
     let err = |e| AuditError::Store(url.to_string(), e);
-    let (note, tiles): (Option<String>, Vec<(String, Vec<u8>)>) = match connect(url).await? {
-        Db::Pg(pool) => (
+    let (note, tiles): (Option<String>, Vec<(String, Vec<u8>)>) =
+        on_db!(connect(url).await?, |pool| (
             sqlx::query_scalar(CHECKPOINT)
                 .bind(click_day)
                 .fetch_optional(&pool)
@@ -215,20 +219,7 @@ async fn read_ledger(
                 .fetch_all(&pool)
                 .await
                 .map_err(err)?,
-        ),
-        Db::Sqlite(pool) => (
-            sqlx::query_scalar(CHECKPOINT)
-                .bind(click_day)
-                .fetch_optional(&pool)
-                .await
-                .map_err(err)?,
-            sqlx::query_as(TILES)
-                .bind(click_day)
-                .fetch_all(&pool)
-                .await
-                .map_err(err)?,
-        ),
-    };
+        ));
     let Some(note) = note else { return Ok(None) };
     let ledger_err = |e: String| AuditError::Ledger(click_day.to_string(), e);
     let checkpoint = clickday_ledger::Checkpoint::read_unverified(&note)

@@ -167,3 +167,21 @@ impl Drop for System {
         self.shutdown.cancel();
     }
 }
+
+/// Waits until the newest signed checkpoint of `click_day`'s arrival
+/// ledger covers `size` leaves (the persister's ledger stage caught up).
+pub async fn wait_for_checkpoint(
+    store: &(impl clickday_store::Ledger + ?Sized),
+    click_day: &str,
+    size: u64,
+) {
+    clickday_testkit::eventually(
+        "every stored submission in a signed checkpoint",
+        std::time::Duration::from_secs(60),
+        async || {
+            let signed = store.latest_checkpoint(click_day).await.unwrap();
+            (signed.map(|(n, _)| n) == Some(size)).then_some(())
+        },
+    )
+    .await;
+}
