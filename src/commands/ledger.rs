@@ -86,15 +86,24 @@ impl Source {
             }),
             Source::Gateway(connection, target) => {
                 let uri = target.uri(&format!("/v1/ledger/{day}/{resource}"));
-                let answer = connection
-                    .send(http::Request::get(&uri).body(bytes::Bytes::new())?)
-                    .await
-                    .with_context(|| format!("GET {uri}"))?;
-                match answer.status.as_u16() {
-                    200 => Ok(Some(answer.body.to_vec())),
-                    404 => Ok(None),
-                    status => anyhow::bail!("GET {uri}: {status}"),
+                // A whole log is thousands of reads: a 429 or 503 asks to
+                // wait, not to give up.
+                for _ in 0..10 {
+                    let answer = connection
+                        .send(http::Request::get(&uri).body(bytes::Bytes::new())?)
+                        .await
+                        .with_context(|| format!("GET {uri}"))?;
+                    match answer.status.as_u16() {
+                        200 => return Ok(Some(answer.body.to_vec())),
+                        404 => return Ok(None),
+                        429 | 503 => {
+                            let wait = clickday_transport::retry::retry_after(&answer.headers);
+                            tokio::time::sleep(wait).await;
+                        }
+                        status => anyhow::bail!("GET {uri}: {status}"),
+                    }
                 }
+                anyhow::bail!("GET {uri}: still refused after 10 attempts")
             }
         }
     }
