@@ -33,7 +33,7 @@ pub use proof::{
 };
 pub use tiles::{TilePath, bundle_entries, entry_bundle};
 pub use tlog_tiles::{HASH_SIZE, Hash};
-pub use tree::{Appended, HashTiles, LogTree, TreeError};
+pub use tree::{Appended, HashTiles, LogTree, Memoized, TreeError};
 
 /// Tiles are 2^8 = 256 hashes wide (C2SP tlog-tiles).
 pub const TILE_HEIGHT: u8 = 8;

@@ -33,25 +33,59 @@ impl HashTiles {
     pub fn get(&self, level: u8, index: u64) -> Option<&[u8]> {
         self.0.get(&(level, index)).map(Vec::as_slice)
     }
+
+    /// The hash at a stored-hash index. One inside a tile (not on a tile
+    /// level) is recomputed from up to 128 hashes of it.
+    fn hash(&self, i: u64) -> Result<Hash, tlog_tiles::Error> {
+        let tile = Tile::from_index(TILE_HEIGHT, i);
+        let data = self
+            .get(tile.level(), tile.level_index())
+            .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
+        let wide = Tile::new(
+            TILE_HEIGHT,
+            tile.level(),
+            tile.level_index(),
+            (data.len() / crate::HASH_SIZE) as u32,
+            false,
+        );
+        wide.hash_at_index(data, i)
+    }
+
+    /// A reader that remembers the hashes it recomputed, for many proofs
+    /// from the same tiles (a round of receipts): their paths share the
+    /// upper levels. A stored hash never changes, so nothing goes stale.
+    pub fn memoized(&self) -> Memoized<'_> {
+        Memoized {
+            tiles: self,
+            known: Default::default(),
+        }
+    }
 }
 
 impl HashReader for HashTiles {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        indexes.iter().map(|&i| self.hash(i)).collect()
+    }
+}
+
+/// See [`HashTiles::memoized`].
+#[derive(Debug)]
+pub struct Memoized<'a> {
+    tiles: &'a HashTiles,
+    known: std::cell::RefCell<std::collections::HashMap<u64, Hash>>,
+}
+
+impl HashReader for Memoized<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
         indexes
             .iter()
             .map(|&i| {
-                let tile = Tile::from_index(TILE_HEIGHT, i);
-                let data = self
-                    .get(tile.level(), tile.level_index())
-                    .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
-                let wide = Tile::new(
-                    TILE_HEIGHT,
-                    tile.level(),
-                    tile.level_index(),
-                    (data.len() / crate::HASH_SIZE) as u32,
-                    false,
-                );
-                wide.hash_at_index(data, i)
+                if let Some(hash) = self.known.borrow().get(&i) {
+                    return Ok(*hash);
+                }
+                let hash = self.tiles.hash(i)?;
+                self.known.borrow_mut().insert(i, hash);
+                Ok(hash)
             })
             .collect()
     }

@@ -111,7 +111,8 @@ pub(crate) struct ReceiptStage {
 impl ReceiptStage {
     /// Each job's inclusion proof against the newest checkpoint of its
     /// click day (which covers it: `awaiting_receipt` says so), from the
-    /// few tiles each needs, each read once per round.
+    /// few tiles each needs, each read once per round; the proofs of a
+    /// round share the hashes recomputed inside those tiles.
     async fn proofs(
         &self,
         jobs: &[Submission],
@@ -120,7 +121,7 @@ impl ReceiptStage {
         use std::collections::{HashMap, HashSet};
         let mut checkpoints = HashMap::new();
         let mut tiles: HashMap<String, (HashTiles, HashSet<TilePath>)> = HashMap::new();
-        let mut proofs = Vec::with_capacity(jobs.len());
+        let mut places = Vec::with_capacity(jobs.len());
         for job in jobs {
             let day = job.application.click_day.as_str();
             if !checkpoints.contains_key(day) {
@@ -149,7 +150,16 @@ impl ReceiptStage {
                     hashes.insert(path, data);
                 }
             }
-            proofs.push(InclusionProof::prove(index, checkpoint, hashes)?.to_text());
+            places.push((day, index));
+        }
+        let memos: HashMap<&str, _> = tiles
+            .iter()
+            .map(|(day, (hashes, _))| (day.as_str(), hashes.memoized()))
+            .collect();
+        let mut proofs = Vec::with_capacity(jobs.len());
+        for (day, index) in places {
+            let proof = InclusionProof::prove(index, &checkpoints[day], &memos[day])?;
+            proofs.push(proof.to_text());
         }
         Ok(proofs)
     }
