@@ -42,6 +42,9 @@ CREATE TABLE ledger_pending (
     stored_at     BIGINT NOT NULL
 );
 CREATE INDEX ledger_pending_order ON ledger_pending (stored_at);
+-- Submissions stored before the ledger existed wait for it like new ones.
+INSERT INTO ledger_pending (submission_id, click_day, stored_at)
+    SELECT submission_id, click_day, stored_at FROM submissions;
 -- A receipt's inclusion proof (C2SP tlog-proof), also printed in its PDF.
 ALTER TABLE receipts ADD COLUMN ledger_proof TEXT;
 -- The ledger size a ranking was computed from (its final checkpoint).
