@@ -119,3 +119,48 @@ pub(crate) fn sqlite() -> Migrator {
 pub(crate) fn postgres() -> Migrator {
     migrator(POSTGRES)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A submission row as a writer before the ledger stored it.
+    const OLD_ROW: &str = "INSERT INTO submissions (submission_id, account_id, application_id, \
+        click_day, category, province, form, received_at, node, node_seq, key_id, body, \
+        body_sha256, signature, stored_at) VALUES ('s-1', 'a', 'app', 'cd', 'c', 'RM', 'f', \
+        1, 1, 1, 'k', x'00', x'00', x'00', 7)";
+
+    #[tokio::test]
+    async fn an_upgraded_sqlite_store_queues_its_old_submissions_for_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("old.db"))
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        migrator(&SQLITE[..7]).run(&pool).await.unwrap();
+        sqlx::query(OLD_ROW).execute(&pool).await.unwrap();
+        sqlite().run(&pool).await.unwrap();
+        let queued: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT submission_id, click_day, stored_at FROM ledger_pending")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(queued, vec![("s-1".to_string(), "cd".to_string(), 7)]);
+    }
+
+    #[tokio::test]
+    async fn an_upgraded_postgres_store_queues_its_old_submissions_for_the_ledger() {
+        let pg = clickday_testkit::Postgres::start();
+        let pool = sqlx::PgPool::connect(&pg.url()).await.unwrap();
+        migrator(&POSTGRES[..7]).run(&pool).await.unwrap();
+        let row = OLD_ROW.replace("x'00'", "'\\x00'::bytea");
+        sqlx::query(&row).execute(&pool).await.unwrap();
+        postgres().run(&pool).await.unwrap();
+        let queued: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT submission_id, click_day, stored_at FROM ledger_pending")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(queued, vec![("s-1".to_string(), "cd".to_string(), 7)]);
+    }
+}
