@@ -15,6 +15,11 @@ use http_body_util::Full;
 /// Where the ledger is served.
 pub(crate) const PREFIX: &str = "/v1/ledger/";
 
+/// Ledger reads in progress at once, all addresses together: a crowd of
+/// readers (each within its own rate limit) must not take the store's
+/// connections from the key refresh; past it, `503` with `Retry-After: 1`.
+pub(crate) const MAX_CONCURRENT_READS: usize = 16;
+
 impl Gateway {
     /// `rest` is the path after [`PREFIX`]: `<click_day>/checkpoint` or
     /// `<click_day>/tile/...`.
@@ -29,12 +34,18 @@ impl Gateway {
         if self.calendar.get(day).is_none() {
             return problem_response(&Problem::UnknownClickDay(day.to_string()));
         }
-        let unavailable = |e: clickday_store::StoreError| {
-            tracing::debug!(error = %e, "ledger read failed");
+        let busy = || {
             problem_response(&Problem::Unavailable {
                 retry_after_secs: 1,
                 ticket: None,
             })
+        };
+        let unavailable = |e: clickday_store::StoreError| {
+            tracing::debug!(error = %e, "ledger read failed");
+            busy()
+        };
+        let Ok(_reading) = self.ledger_reads.try_acquire() else {
+            return busy();
         };
         if resource == "checkpoint" {
             return match store.latest_checkpoint(day).await {

@@ -86,6 +86,8 @@ pub struct Gateway {
     ticket_valid_after_close: Duration,
     /// Where the arrival ledger is read from, when this gateway serves it.
     ledger: Option<Arc<dyn clickday_store::Ledger>>,
+    /// Bounds the ledger's store reads in progress (all addresses).
+    ledger_reads: tokio::sync::Semaphore,
 }
 
 impl Gateway {
@@ -118,6 +120,7 @@ impl Gateway {
             tickets: tickets::load_or_create(&cfg.gateway.ticket_key_file)?,
             ticket_valid_after_close: cfg.gateway.ticket_valid_after_close,
             ledger: None,
+            ledger_reads: tokio::sync::Semaphore::new(ledger::MAX_CONCURRENT_READS),
         })
     }
 

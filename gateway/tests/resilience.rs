@@ -142,6 +142,28 @@ async fn rate_limits_per_ip_and_per_key(proto: Proto) {
     assert_eq!(gw.records().await.len(), 5);
 }
 
+/// Reads of the arrival ledger reach the store: a flood of them from one
+/// address spends that address's budget like submissions do (and its
+/// submissions then wait too), instead of loading the database for free.
+#[tokio::test]
+async fn ledger_reads_from_one_address_are_rate_limited() {
+    let gw = TestGateway::start(
+        Backend::Memory,
+        "[gateway.rate_limit]\nper_ip_per_second = 1\nper_ip_burst = 3",
+    )
+    .await;
+    let mut c = gw.client(Proto::Http2).await;
+    for _ in 0..3 {
+        let r = c.get("/v1/ledger/cd/checkpoint").await.unwrap();
+        assert_ne!(r.status, 429);
+    }
+    let r = c.get("/v1/ledger/cd/tile/0/000").await.unwrap();
+    assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited".into()));
+    let r = c.submit(&Applicant::new(1), &body("after")).await.unwrap();
+    assert_eq!(r.status, 429);
+    assert!(gw.records().await.is_empty());
+}
+
 over_every_protocol!(forged_signatures_do_not_spend_a_victims_key_budget => forged_signatures_do_not_spend_a_victims_budget);
 
 /// F6: garbage signatures under someone else's `key_id` are refused as
