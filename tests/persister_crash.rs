@@ -98,17 +98,16 @@ async fn stored(store: &dyn Store) -> usize {
 
 async fn kill_mid_drain(queue_url: &str, store_url: &str, dir: &Path, successor: &str) {
     let config = write_config(dir, queue_url, store_url);
-    let queue = clickday_queue::open(
-        queue_url,
-        2,
-        2,
-        clickday_queue::MaxBatch {
+    let options = clickday_queue::QueueOptions {
+        shards: 2,
+        redis_connections: 2,
+        max_batch: clickday_queue::MaxBatch {
             redis: 64,
             sqlite: 256,
         },
-    )
-    .await
-    .unwrap();
+        replica_acks: clickday_queue::ReplicaAcks::default(),
+    };
+    let queue = clickday_queue::open(queue_url, &options).await.unwrap();
     let store = clickday_store::open(store_url).await.unwrap();
     fill(queue.clone()).await;
 

@@ -153,6 +153,9 @@ pub struct QueueConfig {
     pub redis_connections: usize,
     pub sqlite_max_batch: usize,
     pub redis_max_batch: usize,
+    /// Replicas confirming each Redis write before a 202 (0: none).
+    pub replica_acks: u32,
+    pub replica_ack_timeout: Duration,
 }
 
 /// The validated persister settings.
@@ -333,7 +336,18 @@ impl RawConfig {
             redis_connections: positive("queue.redis_connections", self.queue.redis_connections)?,
             sqlite_max_batch: positive("queue.sqlite_max_batch", self.queue.sqlite_max_batch)?,
             redis_max_batch: positive("queue.redis_max_batch", self.queue.redis_max_batch)?,
+            replica_acks: self.queue.replica_acks,
+            replica_ack_timeout: millis(
+                "queue.replica_ack_timeout_ms",
+                self.queue.replica_ack_timeout_ms,
+            )?,
         };
+        if queue.replica_acks > 0 && matches!(queue.url, QueueUrl::Sqlite(_)) {
+            return Err(ConfigError::new(
+                "queue.replica_acks",
+                "replica acks need a Redis queue (queue.url = redis://… or redis+cluster://…)",
+            ));
+        }
         let store = parse_store_url(self.store.url.as_deref(), &data_dir)?;
         if let (QueueUrl::Sqlite(q), StoreUrl::Sqlite(s)) = (&queue.url, &store)
             && q == s
@@ -634,13 +648,25 @@ fn millis(key: &str, value: u64) -> Result<Duration, ConfigError> {
 fn parse_queue_url(url: Option<&str>, data_dir: &Path) -> Result<QueueUrl, ConfigError> {
     match url {
         None => Ok(QueueUrl::Sqlite(data_dir.join("queue.db"))),
-        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+        Some(url)
+            if [
+                "redis://",
+                "rediss://",
+                "redis+cluster://",
+                "rediss+cluster://",
+            ]
+            .iter()
+            .any(|scheme| url.starts_with(scheme)) =>
+        {
             Ok(QueueUrl::Redis(url.to_string()))
         }
         Some(url) => sqlite_path(url).map(QueueUrl::Sqlite).ok_or_else(|| {
             ConfigError::new(
                 "queue.url",
-                format!("{url:?}: expected sqlite://PATH or redis://HOST:PORT/DB"),
+                format!(
+                    "{url:?}: expected sqlite://PATH, redis://HOST:PORT/DB \
+                     or redis+cluster://HOST:PORT,HOST:PORT,…"
+                ),
             )
         }),
     }

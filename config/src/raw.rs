@@ -178,7 +178,8 @@ impl Default for RateLimitSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueSection {
-    /// `sqlite://PATH` (embedded inbox) or `redis://HOST:PORT/DB`;
+    /// `sqlite://PATH` (embedded inbox), `redis://HOST:PORT/DB` or
+    /// `redis+cluster://HOST:PORT,HOST:PORT,…`;
     /// default: `sqlite://<data_dir>/queue.db`.
     pub url: Option<String>,
     /// Number of shards (`hash(account) mod shards`), each its own stream.
@@ -190,6 +191,11 @@ pub struct QueueSection {
     /// Most submissions of a shard made durable in one Redis script call;
     /// 1 = a call per submission.
     pub redis_max_batch: usize,
+    /// Redis replicas that must confirm each write (`WAIT`) before a 202;
+    /// 0 = the primary's own AOF only.
+    pub replica_acks: u32,
+    /// How long a write waits for those replicas before it is a 503.
+    pub replica_ack_timeout_ms: u64,
 }
 
 impl Default for QueueSection {
@@ -200,6 +206,8 @@ impl Default for QueueSection {
             redis_connections: 4,
             sqlite_max_batch: 512,
             redis_max_batch: 64,
+            replica_acks: 0,
+            replica_ack_timeout_ms: 1_000,
         }
     }
 }

@@ -9,11 +9,11 @@
 //! to `max_batch`). A quiet gateway pays no latency for it; a crowd pays
 //! one round trip per batch instead of one per submission.
 
-use crate::QueueError;
+use crate::connection::Connection;
 use crate::record::{FIELD, dedupe_value, encode};
+use crate::{QueueError, ReplicaAcks};
 use clickday_core::Submission;
-use redis::aio::ConnectionManager;
-use redis::{Script, Value};
+use redis::{ErrorKind, Script, ServerErrorKind, Value};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -24,13 +24,20 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 /// strings: Lua numbers lose precision. ARGV: count, then six per record
 /// (see [`script_args`]). The reply holds, per record, the previous dedupe
 /// value or nil.
+///
+/// A call that answers resends also counts them (`resends` in the nodes
+/// hash): the call then always writes, so a `WAIT` after it covers the
+/// replication offset of every earlier write — the originals' included,
+/// which may have come through another connection not yet replicated.
 pub(crate) const ENQUEUE_LUA: &str = r"
 local out = {}
 local at = 2
+local resends = 0
 for r = 1, tonumber(ARGV[1]) do
   local previous = redis.call('HGET', KEYS[2], ARGV[at])
   if previous then
     out[r] = previous
+    resends = resends + 1
   else
     redis.call('XADD', KEYS[1], '*', ARGV[at + 4], ARGV[at + 5])
     redis.call('HSET', KEYS[2], ARGV[at], ARGV[at + 1])
@@ -40,6 +47,7 @@ for r = 1, tonumber(ARGV[1]) do
   end
   at = at + 6
 end
+if resends > 0 then redis.call('HINCRBY', KEYS[3], 'resends', resends) end
 return out
 ";
 
@@ -77,16 +85,14 @@ impl ShardBatcher {
     /// Starts the shard's stage: `slots` calls in flight at most, each on
     /// the next of `connections`, at most `max_batch` submissions each.
     pub fn start(
-        script: Arc<Script>,
-        keys: Arc<[String; 3]>,
-        connections: Vec<ConnectionManager>,
+        call: Call,
+        connections: Vec<Connection>,
         slots: usize,
         max_batch: usize,
     ) -> ShardBatcher {
         let (entries, inbox) = mpsc::unbounded_channel();
         tokio::spawn(run(
-            script,
-            keys,
+            call,
             connections,
             slots.max(1),
             max_batch.max(1),
@@ -106,9 +112,8 @@ impl ShardBatcher {
 }
 
 async fn run(
-    script: Arc<Script>,
-    keys: Arc<[String; 3]>,
-    connections: Vec<ConnectionManager>,
+    call: Call,
+    connections: Vec<Connection>,
     slots: usize,
     max_batch: usize,
     mut inbox: mpsc::UnboundedReceiver<Entry>,
@@ -132,15 +137,11 @@ async fn run(
         }
         let mut connection = connections[next % connections.len()].clone();
         next += 1;
-        let (script, keys) = (script.clone(), keys.clone());
+        let call = call.clone();
         tokio::spawn(async move {
-            let answers = call(
-                &script,
-                &keys,
-                &mut connection,
-                batch.iter().map(|e| &e.args),
-            )
-            .await;
+            let answers = call
+                .run(&mut connection, batch.iter().map(|e| &e.args))
+                .await;
             drop(slot);
             match answers {
                 Ok(answers) => {
@@ -158,50 +159,93 @@ async fn run(
     }
 }
 
-/// One call of [`ENQUEUE_LUA`] for `records` of the shard named by `keys`
-/// (stream, dedupe, nodes): per record, the previous dedupe value or `None`.
-pub(crate) async fn call<'a>(
-    script: &Script,
-    keys: &[String; 3],
-    connection: &mut ConnectionManager,
-    records: impl ExactSizeIterator<Item = &'a Args>,
-) -> Result<Vec<Option<String>>, QueueError> {
-    let count = records.len();
-    let mut invocation = script.prepare_invoke();
-    for key in keys {
-        invocation.key(key);
-    }
-    invocation.arg(count);
-    for args in records {
-        for arg in args {
-            invocation.arg(arg.as_slice());
+/// One shard's call of [`ENQUEUE_LUA`], and the replicas that must
+/// confirm it before its answers count.
+#[derive(Clone)]
+pub(crate) struct Call {
+    pub script: Arc<Script>,
+    /// The shard's stream, dedupe and nodes keys.
+    pub keys: Arc<[String; 3]>,
+    pub replicas: ReplicaAcks,
+}
+
+impl Call {
+    /// Runs the script for `records`: per record, the previous dedupe value
+    /// or `None`. With replica acks, `WAIT` follows in the same pipeline —
+    /// on the same connection to the same node, so it counts this write —
+    /// and too few confirmations fail the whole call.
+    pub async fn run<'a>(
+        &self,
+        connection: &mut Connection,
+        records: impl ExactSizeIterator<Item = &'a Args>,
+    ) -> Result<Vec<Option<String>>, QueueError> {
+        let count = records.len();
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVALSHA")
+            .arg(self.script.get_hash())
+            .arg(self.keys.len())
+            .arg(&self.keys[..])
+            .arg(count);
+        for args in records {
+            for arg in args {
+                pipe.arg(arg.as_slice());
+            }
         }
-    }
-    let reply: Value = invocation
-        .invoke_async(connection)
-        .await
+        if self.replicas.wanted > 0 {
+            pipe.cmd("WAIT")
+                .arg(self.replicas.wanted)
+                .arg(self.replicas.timeout.as_millis() as u64);
+        }
+        let mut replies: Vec<Value> = match pipe.query_async(connection).await {
+            // A node that never ran the script (new, restarted, or a
+            // replica just promoted): nothing was written; load it, again.
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.script
+                    .load_async(connection)
+                    .await
+                    .map_err(QueueError::unavailable)?;
+                pipe.query_async(connection).await
+            }
+            other => other,
+        }
         .map_err(QueueError::unavailable)?;
-    let Value::Array(items) = reply else {
-        return Err(QueueError::Protocol(format!(
-            "batch enqueue answered {reply:?}"
-        )));
-    };
-    if items.len() != count {
-        return Err(QueueError::Protocol(format!(
-            "batch enqueue of {count} answered {} items",
-            items.len()
-        )));
+        if self.replicas.wanted > 0 {
+            let confirmed = match replies.pop() {
+                Some(Value::Int(n)) => u32::try_from(n).unwrap_or(0),
+                other => return Err(QueueError::Protocol(format!("WAIT answered {other:?}"))),
+            };
+            if confirmed < self.replicas.wanted {
+                return Err(QueueError::NotReplicated {
+                    wanted: self.replicas.wanted,
+                    confirmed,
+                });
+            }
+        }
+        let reply = replies
+            .pop()
+            .ok_or_else(|| QueueError::Protocol("batch enqueue answered nothing".into()))?;
+        let Value::Array(items) = reply else {
+            return Err(QueueError::Protocol(format!(
+                "batch enqueue answered {reply:?}"
+            )));
+        };
+        if items.len() != count {
+            return Err(QueueError::Protocol(format!(
+                "batch enqueue of {count} answered {} items",
+                items.len()
+            )));
+        }
+        items
+            .into_iter()
+            .map(|item| match item {
+                Value::Nil => Ok(None),
+                Value::BulkString(bytes) => String::from_utf8(bytes)
+                    .map(Some)
+                    .map_err(|_| QueueError::Protocol("dedupe value is not UTF-8".into())),
+                other => Err(QueueError::Protocol(format!(
+                    "batch enqueue item {other:?}"
+                ))),
+            })
+            .collect()
     }
-    items
-        .into_iter()
-        .map(|item| match item {
-            Value::Nil => Ok(None),
-            Value::BulkString(bytes) => String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| QueueError::Protocol("dedupe value is not UTF-8".into())),
-            other => Err(QueueError::Protocol(format!(
-                "batch enqueue item {other:?}"
-            ))),
-        })
-        .collect()
 }

@@ -4,11 +4,13 @@
 //! one for benchmarks. All pass the same conformance suite (`tests/`).
 
 mod batcher;
+mod connection;
 mod memory;
 mod record;
 mod redis;
 mod sqlite;
 
+pub use connection::{CLUSTER_SCHEME, CLUSTER_TLS_SCHEME};
 pub use memory::MemoryQueue;
 pub use record::shard_of;
 pub use redis::RedisQueue;
@@ -42,6 +44,10 @@ pub enum QueueError {
     Unavailable {
         source: Arc<dyn std::error::Error + Send + Sync>,
     },
+    /// The write reached the primary but fewer replicas than asked
+    /// confirmed it in time: not acknowledged (a resend finds it).
+    #[error("queue write not replicated: {confirmed} of {wanted} replicas confirmed in time")]
+    NotReplicated { wanted: u32, confirmed: u32 },
     /// The SQLite inbox's writer task has stopped (the process is ending).
     #[error("queue unavailable: the inbox writer has stopped")]
     Stopped,
@@ -52,7 +58,9 @@ pub enum QueueError {
         source: Arc<std::io::Error>,
     },
     /// The queue URL names no backend.
-    #[error("{url:?}: expected sqlite://PATH or redis://HOST:PORT/DB")]
+    #[error(
+        "{url:?}: expected sqlite://PATH, redis://HOST:PORT/DB or redis+cluster://HOST:PORT,HOST:PORT"
+    )]
     BadUrl { url: String },
     /// The backend answered something this code does not understand.
     #[error("queue protocol error: {0}")]
@@ -139,35 +147,82 @@ pub struct MaxBatch {
     pub sqlite: usize,
 }
 
-/// Opens the queue named by `url`: `sqlite://PATH` or `redis://…`.
-/// For Redis, warns loudly when an acknowledged submission could be lost
-/// on a Redis crash (AOF off, or not fsynced on every write).
-pub async fn open(
-    url: &str,
-    shards: u16,
-    redis_connections: usize,
-    max_batch: MaxBatch,
-) -> Result<std::sync::Arc<dyn Queue>, QueueError> {
-    if url.starts_with("redis://") || url.starts_with("rediss://") {
-        let queue = RedisQueue::connect(url, shards, redis_connections, max_batch.redis).await?;
+/// How many Redis replicas must confirm a write (`WAIT`) before it is
+/// acknowledged, and how long to wait for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplicaAcks {
+    /// 0: the primary's own durability (AOF) only.
+    pub wanted: u32,
+    pub timeout: Duration,
+}
+
+/// Everything [`open`] needs besides the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueOptions {
+    pub shards: u16,
+    /// Multiplexed Redis connections for enqueues (per cluster node).
+    pub redis_connections: usize,
+    pub max_batch: MaxBatch,
+    pub replica_acks: ReplicaAcks,
+}
+
+impl From<&clickday_config::QueueConfig> for QueueOptions {
+    fn from(cfg: &clickday_config::QueueConfig) -> Self {
+        QueueOptions {
+            shards: cfg.shards,
+            redis_connections: cfg.redis_connections,
+            max_batch: MaxBatch {
+                redis: cfg.redis_max_batch,
+                sqlite: cfg.sqlite_max_batch,
+            },
+            replica_acks: ReplicaAcks {
+                wanted: cfg.replica_acks,
+                timeout: cfg.replica_ack_timeout,
+            },
+        }
+    }
+}
+
+/// Opens the queue named by `url`: `sqlite://PATH`, `redis://…` or
+/// `redis+cluster://…`. For Redis, warns loudly when an acknowledged
+/// submission could be lost on a Redis crash (AOF off, or not fsynced on
+/// every write, and no replica acks asked).
+pub async fn open(url: &str, options: &QueueOptions) -> Result<Arc<dyn Queue>, QueueError> {
+    if url.starts_with("redis://")
+        || url.starts_with("rediss://")
+        || url.starts_with(CLUSTER_SCHEME)
+        || url.starts_with(CLUSTER_TLS_SCHEME)
+    {
+        let queue = RedisQueue::open(url, options).await?;
+        let replicas = options.replica_acks.wanted;
         match queue.durability_settings().await {
             Ok((aof, fsync)) if aof == "yes" && fsync == "always" => {
-                tracing::info!("Redis persistence: appendonly yes, appendfsync always");
+                tracing::info!(
+                    replica_acks = replicas,
+                    "Redis persistence: appendonly yes, appendfsync always"
+                );
             }
+            Ok((aof, fsync)) if replicas > 0 => tracing::warn!(
+                appendonly = %aof,
+                appendfsync = %fsync,
+                replica_acks = replicas,
+                "Redis primaries do not fsync every write: an acknowledged submission survives \
+                 the loss of a primary through its replicas, not a power loss of all of them"
+            ),
             Ok((aof, fsync)) => tracing::warn!(
                 appendonly = %aof,
                 appendfsync = %fsync,
                 "REDIS IS NOT DURABLE: acknowledged submissions can be lost if Redis crashes; \
-                 run it with appendonly yes and appendfsync always (or replicas + WAIT)"
+                 run it with appendonly yes and appendfsync always (or replicas + queue.replica_acks)"
             ),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read Redis persistence settings (CONFIG disabled?); make sure appendfsync is always")
             }
         }
-        Ok(std::sync::Arc::new(queue))
+        Ok(Arc::new(queue))
     } else if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(std::sync::Arc::new(
-            SqliteInbox::open(std::path::Path::new(path), max_batch.sqlite).await?,
+        Ok(Arc::new(
+            SqliteInbox::open(std::path::Path::new(path), options.max_batch.sqlite).await?,
         ))
     } else {
         Err(QueueError::BadUrl {

@@ -4,13 +4,14 @@
 //! id, stamp) and `…:nodes` (hash: node → highest stamp).
 //!
 //! Requests share a few multiplexed connections: concurrent enqueues are
-//! pipelined on them, never a connection per request.
+//! pipelined on them, never a connection per request. The same code runs
+//! on one Redis and on a Redis Cluster (see `connection.rs`).
 
-use crate::batcher::{ENQUEUE_LUA, ShardBatcher, call, script_args};
+use crate::batcher::{Call, ENQUEUE_LUA, ShardBatcher, script_args};
+use crate::connection::{Connection, Target};
 use crate::record::{decode, judge_previous};
-use crate::{Delivery, Enqueued, Queue, QueueError, shard_of};
+use crate::{Delivery, Enqueued, MaxBatch, Queue, QueueError, QueueOptions, ReplicaAcks, shard_of};
 use clickday_core::Submission;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,14 +22,13 @@ pub const GROUP: &str = "persisters";
 
 pub struct RedisQueue {
     /// Shared, pipelined, self-reconnecting connections for enqueues.
-    connections: Vec<ConnectionManager>,
+    connections: Vec<Connection>,
     next: AtomicUsize,
     /// A separate connection for blocking reads, so a consumer's
     /// `XREADGROUP … BLOCK` never holds up producers' pipelines.
-    consumer: ConnectionManager,
-    script: Arc<Script>,
-    /// Per shard: stream, dedupe and nodes keys.
-    keys: Vec<Arc<[String; 3]>>,
+    consumer: Connection,
+    /// Per shard: its enqueue call (script, keys, replica acks).
+    calls: Vec<Call>,
     /// Per shard, the stage batching enqueues per round trip; `None` with
     /// `max_batch` 1 (a script call per submission).
     batchers: Option<Vec<ShardBatcher>>,
@@ -40,67 +40,72 @@ fn unavailable(e: redis::RedisError) -> QueueError {
 }
 
 impl RedisQueue {
-    /// `connections` multiplexed connections for enqueues; up to
-    /// `max_batch` submissions of a shard per script call (1: one call
-    /// each, no batching stage).
+    /// A single Redis or a cluster, without replica acks: `connections`
+    /// multiplexed connections for enqueues; up to `max_batch` submissions
+    /// of a shard per script call (1: one call each, no batching stage).
     pub async fn connect(
         url: &str,
         shards: u16,
         connections: usize,
         max_batch: usize,
     ) -> Result<Self, QueueError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let mut pool = Vec::with_capacity(connections);
-        for _ in 0..connections.max(1) {
-            pool.push(
-                client
-                    .get_connection_manager_with_config(config.clone())
-                    .await
-                    .map_err(unavailable)?,
-            );
+        let options = QueueOptions {
+            shards,
+            redis_connections: connections,
+            max_batch: MaxBatch {
+                redis: max_batch,
+                sqlite: 1,
+            },
+            replica_acks: ReplicaAcks::default(),
+        };
+        Self::open(url, &options).await
+    }
+
+    /// `redis://…` or `redis+cluster://…` with every option.
+    pub async fn open(url: &str, options: &QueueOptions) -> Result<Self, QueueError> {
+        let target = Target::parse(url)?;
+        let replicas = options.replica_acks;
+        // A call may wait for its replicas as long as WAIT's own timeout.
+        let response_timeout = Duration::from_secs(5) + replicas.timeout;
+        let mut pool = Vec::with_capacity(options.redis_connections.max(1));
+        for _ in 0..options.redis_connections.max(1) {
+            pool.push(target.connect(response_timeout).await?);
         }
         // Blocking reads wait up to their own `block`; allow for it.
-        let consumer_config = config.set_response_timeout(Some(Duration::from_secs(60)));
-        let consumer = client
-            .get_connection_manager_with_config(consumer_config)
-            .await
-            .map_err(unavailable)?;
-        let shards = shards.max(1);
+        let consumer = target.connect(Duration::from_secs(60)).await?;
+        let shards = options.shards.max(1);
         let script = Arc::new(Script::new(ENQUEUE_LUA));
-        let keys: Vec<_> = (0..shards)
-            .map(|shard| Arc::new(["stream", "dedupe", "nodes"].map(|what| Self::key(shard, what))))
+        let calls: Vec<Call> = (0..shards)
+            .map(|shard| Call {
+                script: script.clone(),
+                keys: Arc::new(["stream", "dedupe", "nodes"].map(|what| Self::key(shard, what))),
+                replicas,
+            })
             .collect();
+        let max_batch = options.max_batch.redis;
         // Each shard may have a call in flight on every connection.
         let batchers = (max_batch > 1).then(|| {
-            keys.iter()
-                .map(|keys| {
-                    ShardBatcher::start(
-                        script.clone(),
-                        keys.clone(),
-                        pool.clone(),
-                        pool.len(),
-                        max_batch,
-                    )
-                })
+            calls
+                .iter()
+                .map(|call| ShardBatcher::start(call.clone(), pool.clone(), pool.len(), max_batch))
                 .collect()
         });
+        tracing::debug!(
+            cluster = target.is_cluster(),
+            shards,
+            "Redis queue connected"
+        );
         Ok(RedisQueue {
             connections: pool,
             next: AtomicUsize::new(0),
             consumer,
-            script,
-            keys,
+            calls,
             batchers,
             shards,
         })
     }
 
-    fn connection(&self) -> ConnectionManager {
+    fn connection(&self) -> Connection {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
         self.connections[i].clone()
     }
@@ -153,14 +158,9 @@ impl Queue for RedisQueue {
         let previous = match &self.batchers {
             Some(batchers) => batchers[usize::from(shard)].enqueue(args).await?,
             None => {
-                let keys = &self.keys[usize::from(shard)];
-                let answers = call(
-                    &self.script,
-                    keys,
-                    &mut self.connection(),
-                    std::iter::once(&args),
-                )
-                .await?;
+                let answers = self.calls[usize::from(shard)]
+                    .run(&mut self.connection(), std::iter::once(&args))
+                    .await?;
                 answers.into_iter().next().flatten()
             }
         };

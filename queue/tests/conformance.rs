@@ -4,8 +4,11 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use clickday_core::Submission;
-use clickday_queue::{Enqueued, MemoryQueue, Queue, QueueError, RedisQueue, SqliteInbox};
-use clickday_testkit::RedisServer;
+use clickday_queue::{
+    Enqueued, MaxBatch, MemoryQueue, Queue, QueueError, QueueOptions, RedisQueue, ReplicaAcks,
+    SqliteInbox,
+};
+use clickday_testkit::{RedisCluster, RedisServer};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -274,4 +277,74 @@ async fn redis_killed_means_errors_and_restart_keeps_every_acknowledged_record()
         );
     }
     assert_eq!(stored.len(), acknowledged.len());
+}
+
+fn options(shards: u16, max_batch: usize, replicas: u32) -> QueueOptions {
+    QueueOptions {
+        shards,
+        redis_connections: 2,
+        max_batch: MaxBatch {
+            redis: max_batch,
+            sqlite: 1,
+        },
+        replica_acks: ReplicaAcks {
+            wanted: replicas,
+            timeout: Duration::from_millis(2_000),
+        },
+    }
+}
+
+#[tokio::test]
+async fn redis_cluster_conforms_batched_with_replica_acks_and_one_by_one_without() {
+    let mut cluster = RedisCluster::start();
+    // Four shards over three primaries: batches go to different nodes.
+    let queue = Arc::new(
+        RedisQueue::open(&cluster.url(), &options(4, 64, 1))
+            .await
+            .unwrap(),
+    );
+    suite(queue).await;
+    cluster.flush();
+    let queue = Arc::new(
+        RedisQueue::open(&cluster.url(), &options(3, 1, 0))
+            .await
+            .unwrap(),
+    );
+    suite(queue).await;
+}
+
+#[tokio::test]
+async fn a_write_no_replica_confirms_is_refused_and_a_resend_finds_it() {
+    // A lone Redis has no replica: WAIT 1 can never be satisfied.
+    let redis = RedisServer::start();
+    let mut strict = options(1, 64, 1);
+    strict.replica_acks.timeout = Duration::from_millis(50);
+    let queue = RedisQueue::open(&redis.url(), &strict).await.unwrap();
+    let first = record("r1", "app", "{}", 1_000);
+    let refused = queue.enqueue(&first).await;
+    assert!(
+        matches!(
+            refused,
+            Err(QueueError::NotReplicated {
+                wanted: 1,
+                confirmed: 0
+            })
+        ),
+        "{refused:?}"
+    );
+    // Refused, yet appended on the primary: the resend gets it back, so
+    // the client that saw a 503 keeps its first arrival.
+    let relaxed = RedisQueue::open(&redis.url(), &options(1, 64, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        relaxed
+            .enqueue(&record("r1", "app", "{}", 2_000))
+            .await
+            .unwrap(),
+        Enqueued::Duplicate {
+            submission_id: first.submission_id.clone(),
+            received_at: 1_000
+        }
+    );
 }

@@ -46,17 +46,9 @@ pub async fn open_portal_store(
 
 pub async fn open_queue(cfg: &Config) -> anyhow::Result<Arc<dyn clickday_queue::Queue>> {
     let url = cfg.queue.url.to_url();
-    clickday_queue::open(
-        &url,
-        cfg.queue.shards,
-        cfg.queue.redis_connections,
-        clickday_queue::MaxBatch {
-            redis: cfg.queue.redis_max_batch,
-            sqlite: cfg.queue.sqlite_max_batch,
-        },
-    )
-    .await
-    .with_context(|| format!("opening the queue at {url}"))
+    clickday_queue::open(&url, &(&cfg.queue).into())
+        .await
+        .with_context(|| format!("opening the queue at {url}"))
 }
 
 /// Opening runs the migrations; nothing else to do.

@@ -16,7 +16,7 @@ pub mod webdriver;
 
 pub use client::{Client, Proto, Reply};
 pub use postgres::Postgres;
-pub use redis::RedisServer;
+pub use redis::{RedisCluster, RedisServer};
 pub use signer::Applicant;
 pub use smtp::SmtpSink;
 pub use submission::submission;

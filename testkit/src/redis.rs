@@ -1,5 +1,6 @@
 //! A private `redis-server` with AOF `appendfsync always`, killable and
-//! restartable on the same port and directory.
+//! restartable on the same port and directory; and a private Redis Cluster
+//! of such servers (see [`RedisCluster`]).
 
 use crate::{free_port, wait_until};
 use std::io::{Read as _, Write as _};
@@ -11,15 +12,22 @@ use tempfile::TempDir;
 pub struct RedisServer {
     port: u16,
     dir: TempDir,
+    /// Settings beyond the common ones (cluster mode), kept for restarts.
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
 impl RedisServer {
     pub fn start() -> Self {
+        Self::start_with(free_port(), Vec::new())
+    }
+
+    fn start_with(port: u16, extra: Vec<String>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = RedisServer {
-            port: free_port(),
+            port,
             dir,
+            extra,
             child: None,
         };
         server.spawn();
@@ -47,6 +55,7 @@ impl RedisServer {
                 "",
             ])
             .args(["--logfile", "redis.log"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -113,4 +122,167 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A private Redis Cluster on loopback: 3 primaries, each with a replica,
+/// AOF always, a short `cluster-node-timeout` so a dead primary's replica
+/// takes over in seconds. Node `i` of [`RedisCluster::nodes`] may be killed
+/// and restarted like a lone [`RedisServer`].
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+/// Milliseconds before the cluster calls a silent node failed.
+const NODE_TIMEOUT_MS: u32 = 1_000;
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..6)
+            .map(|_| {
+                let (port, bus) = (free_port(), free_port());
+                RedisServer::start_with(
+                    port,
+                    [
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        &NODE_TIMEOUT_MS.to_string(),
+                        "--cluster-port",
+                        &bus.to_string(),
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                )
+            })
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        let out = create
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli must be installed with redis-server");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_healthy();
+        cluster
+    }
+
+    /// `redis+cluster://` with every node as a seed.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    pub fn nodes(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
+    /// Empties every primary (replicas follow).
+    pub fn flush(&mut self) {
+        for node in self.live() {
+            if cli(node.port, &["ROLE"]).starts_with("master") {
+                cli(node.port, &["FLUSHALL"]);
+            }
+        }
+    }
+
+    /// Waits until every live node sees all slots served and every primary
+    /// has a replica in sync (so `WAIT 1` can succeed).
+    pub fn wait_healthy(&self) {
+        wait_until(
+            "the Redis Cluster to be healthy",
+            Duration::from_secs(60),
+            || {
+                let live: Vec<&RedisServer> = self.live().collect();
+                live.iter().all(|n| {
+                    cli(n.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+                }) && live
+                    .iter()
+                    .filter(|n| cli(n.port, &["ROLE"]).starts_with("master"))
+                    .all(|n| {
+                        cli(n.port, &["INFO", "replication"]).contains("connected_slaves:1")
+                    })
+            },
+        );
+    }
+
+    fn live(&self) -> impl Iterator<Item = &RedisServer> {
+        self.nodes.iter().filter(|n| n.child.is_some())
+    }
+
+    /// The index of the node serving `key` as primary, as the cluster sees
+    /// it now.
+    pub fn primary_of(&self, key: &str) -> usize {
+        let asker = self.live().next().expect("a live node");
+        let slot: u32 = cli(asker.port, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .expect("CLUSTER KEYSLOT answers a number");
+        let table = cli(asker.port, &["CLUSTER", "NODES"]);
+        for line in table.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let serves = fields.iter().skip(8).any(|range| {
+                let mut ends = range.split('-').map(|e| e.parse::<u32>());
+                match (ends.next(), ends.next()) {
+                    (Some(Ok(a)), Some(Ok(b))) => (a..=b).contains(&slot),
+                    (Some(Ok(a)), None) => a == slot,
+                    _ => false,
+                }
+            });
+            if serves && fields.get(2).is_some_and(|f| f.contains("master")) {
+                let port: u16 = fields[1]
+                    .split(['@', ':'])
+                    .nth(1)
+                    .and_then(|p| p.parse().ok())
+                    .expect("node address host:port@bus");
+                return self
+                    .nodes
+                    .iter()
+                    .position(|n| n.port == port)
+                    .expect("a node of this cluster");
+            }
+        }
+        panic!("no primary serves slot {slot} of {key}:\n{table}");
+    }
+
+    /// Waits until `key`'s slot is served by a live primary other than
+    /// node `dead` (the replica was promoted) and the cluster is ok again.
+    pub fn wait_for_failover(&self, key: &str, dead: usize) {
+        wait_until(
+            "a replica to take over the dead primary's slots",
+            Duration::from_secs(60),
+            || {
+                let live: Vec<&RedisServer> = self.live().collect();
+                live.iter().all(|n| {
+                    cli(n.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+                }) && self.primary_of(key) != dead
+            },
+        );
+    }
+}
+
+/// One `redis-cli` command against the node on `port`: its output, empty
+/// when the node does not answer.
+fn cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "--raw"])
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
 }

@@ -30,17 +30,9 @@ pub struct System {
 impl System {
     /// Opens (creating and migrating) the queue and the store of `cfg`.
     pub async fn open(cfg: Config) -> System {
-        let queue = clickday_queue::open(
-            &cfg.queue.url.to_url(),
-            cfg.queue.shards,
-            cfg.queue.redis_connections,
-            clickday_queue::MaxBatch {
-                redis: cfg.queue.redis_max_batch,
-                sqlite: cfg.queue.sqlite_max_batch,
-            },
-        )
-        .await
-        .unwrap();
+        let queue = clickday_queue::open(&cfg.queue.url.to_url(), &(&cfg.queue).into())
+            .await
+            .unwrap();
         let store = clickday_store::open_portal(&cfg.store.to_url())
             .await
             .unwrap();
