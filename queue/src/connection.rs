@@ -20,7 +20,7 @@ pub const CLUSTER_TLS_SCHEME: &str = "rediss+cluster://";
 /// Where the queue's Redis is.
 pub(crate) enum Target {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 /// How long a connection waits before it gives up on an unanswered
@@ -53,11 +53,11 @@ impl Target {
             None
         };
         match cluster {
-            Some(nodes) => Ok(Target::Cluster(
+            Some(nodes) => Ok(Target::Cluster(Box::new(
                 ClusterClientBuilder::new(nodes)
                     .build()
                     .map_err(|_| bad())?,
-            )),
+            ))),
             None => Ok(Target::Single(
                 redis::Client::open(url).map_err(QueueError::unavailable)?,
             )),
