@@ -109,6 +109,12 @@ pub struct GatewayConfig {
     pub ticket_key_file: PathBuf,
     /// How long after a click day closes its tickets are still honoured.
     pub ticket_valid_after_close: Duration,
+    /// How long the claim on `node_id` lasts unless renewed.
+    pub node_lease: Duration,
+    /// Past this offset from the queue server's clock, warn; `None`: off.
+    pub clock_offset_warn: Option<Duration>,
+    /// TCP connections start with a PROXY protocol v2 header.
+    pub proxy_protocol: bool,
 }
 
 /// What one listener's connections live under (the gateway's per
@@ -600,6 +606,10 @@ impl GatewaySection {
                 .ticket_key_file
                 .unwrap_or_else(|| data_dir.join("ticket-key")),
             ticket_valid_after_close: Duration::from_secs(self.ticket_valid_after_close_secs),
+            node_lease: millis("gateway.node_lease_ms", self.node_lease_ms)?,
+            clock_offset_warn: (self.clock_offset_warn_ms > 0)
+                .then(|| Duration::from_millis(self.clock_offset_warn_ms)),
+            proxy_protocol: self.proxy_protocol,
         })
     }
 }

@@ -116,6 +116,17 @@ pub struct GatewaySection {
     /// Tickets are honoured until their click day's `closes_at` plus this
     /// many seconds; the persister ranks a click day only after that.
     pub ticket_valid_after_close_secs: u64,
+    /// The claim on `node_id` in the queue lasts this long unless renewed
+    /// (every third of it): a second live gateway with the same node id is
+    /// refused; a killed one's claim lapses after this.
+    pub node_lease_ms: u64,
+    /// Warn when this gateway's clock is further than this from the
+    /// queue server's (the common reference); 0 = never measured.
+    pub clock_offset_warn_ms: u64,
+    /// Every TCP connection starts with a PROXY protocol v2 header (from
+    /// a layer-4 balancer) naming the real client, which per-address
+    /// limits then count; a connection without one is refused.
+    pub proxy_protocol: bool,
 }
 
 impl Default for GatewaySection {
@@ -146,6 +157,9 @@ impl Default for GatewaySection {
             max_unread_bodies_per_ip: 4096,
             ticket_key_file: None,
             ticket_valid_after_close_secs: 900,
+            node_lease_ms: 5_000,
+            clock_offset_warn_ms: 50,
+            proxy_protocol: false,
         }
     }
 }

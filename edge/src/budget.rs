@@ -110,6 +110,35 @@ pub struct Slot {
     _room: OwnedSemaphorePermit,
 }
 
+impl Slot {
+    /// Charges a slot admitted uncounted to `ip`, once the real client is
+    /// known (from a balancer's PROXY header): `None`, and the slot given
+    /// back, when that address already holds its share.
+    pub fn charge(mut self, ip: IpAddr) -> Option<Slot> {
+        if self.key.is_some() {
+            return Some(self);
+        }
+        let key = client_key(ip);
+        {
+            let mut open = self
+                .budget
+                .open
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let count = open.entry(key).or_insert(0);
+            if *count >= self.budget.per_address {
+                if *count == 0 {
+                    open.remove(&key);
+                }
+                return None;
+            }
+            *count += 1;
+        }
+        self.key = Some(key);
+        Some(self)
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let Some(key) = self.key else { return };

@@ -14,6 +14,8 @@ mod limits;
 mod linger;
 pub mod metrics;
 mod metrics_server;
+mod node;
+mod proxy;
 mod quic;
 pub mod ratelimit;
 mod server;
@@ -51,6 +53,11 @@ pub enum GatewayError {
     /// The queue could not be reached at start.
     #[error(transparent)]
     Queue(#[from] clickday_queue::QueueError),
+    /// Another live gateway holds this node id.
+    #[error(
+        "node_id {node} is held by another live gateway ({holder}): give each gateway its own node_id"
+    )]
+    NodeTaken { node: u16, holder: String },
     /// The admission-ticket secrets could not be read or made.
     #[error("ticket key {}: {reason}", path.display())]
     TicketKey {
@@ -148,10 +155,25 @@ pub async fn start(
     clock: clickday_core::Clock,
     shutdown: CancellationToken,
 ) -> Result<Running, GatewayError> {
+    // Claimed before anything is stamped; kept while serving, released
+    // once the last in-flight request has drained.
+    let claim =
+        Arc::new(node::NodeClaim::take(queue.clone(), cfg.node_id, cfg.gateway.node_lease).await?);
     let gateway = Arc::new(
         Gateway::new(cfg, queue, clock)
             .await?
             .serving_ledger(store.clone()),
     );
-    server::start(cfg, gateway, store, shutdown).await
+    let running = match server::start(cfg, gateway.clone(), store, shutdown.clone()).await {
+        Ok(running) => running,
+        Err(e) => {
+            claim.release().await;
+            return Err(e);
+        }
+    };
+    tokio::spawn(claim.clone().keep(shutdown.clone()));
+    if let Some(bound) = cfg.gateway.clock_offset_warn {
+        tokio::spawn(node::watch_clock(gateway, bound, shutdown));
+    }
+    Ok(running.then(async move { claim.release().await }))
 }

@@ -6,6 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -24,7 +25,8 @@ pub struct ProtocolLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClosedLabels {
-    /// `per_ip_cap` (refused at accept), `first_request_timeout`,
+    /// `per_ip_cap` (refused at accept), `proxy_header_refused` (no or a
+    /// bad PROXY v2 header where one is required), `first_request_timeout`,
     /// `idle_timeout`, `tls_handshake_failed` or `shutdown`.
     pub reason: &'static str,
 }
@@ -65,6 +67,10 @@ pub struct Metrics {
     pub quic_refused: Counter,
     /// Keys loaded in memory.
     pub keys: Gauge,
+    /// The queue server's clock minus this gateway's (Redis only).
+    pub clock_offset_seconds: Gauge<f64, AtomicU64>,
+    /// Half the round trip of that measurement: its uncertainty.
+    pub clock_offset_uncertainty_seconds: Gauge<f64, AtomicU64>,
     /// Admission tickets issued, honoured and found expired.
     pub tickets: Family<TicketLabels, Counter>,
     /// Buckets held by the per-IP and per-key limiters (memory watch).
@@ -136,6 +142,18 @@ impl Default for Metrics {
         );
         let keys = Gauge::default();
         registry.register("keys", "Registered keys loaded in memory", keys.clone());
+        let clock_offset_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "clock_offset_seconds",
+            "The queue server's clock (the deployment's reference) minus this gateway's, NTP-style",
+            clock_offset_seconds.clone(),
+        );
+        let clock_offset_uncertainty_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "clock_offset_uncertainty_seconds",
+            "Half the round trip of the clock offset measurement",
+            clock_offset_uncertainty_seconds.clone(),
+        );
         let tickets = Family::default();
         registry.register(
             "tickets",
@@ -160,6 +178,8 @@ impl Default for Metrics {
             quic_retries,
             quic_refused,
             keys,
+            clock_offset_seconds,
+            clock_offset_uncertainty_seconds,
             tickets,
             limiter_entries,
             extra: std::sync::RwLock::default(),

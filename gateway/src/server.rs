@@ -6,9 +6,9 @@
 use crate::limits::EdgeLimits;
 use crate::linger::LingeringStream;
 use crate::quic::QuicListener;
-use crate::{Gateway, GatewayError, tls};
+use crate::{Gateway, GatewayError, proxy, tls};
 use clickday_config::Config;
-use clickday_edge::{Accepted, Activity, ConnectionBudget, Deadlines, Listener, drive};
+use clickday_edge::{Accepted, Activity, ConnectionBudget, Deadlines, Listener, Slot, drive};
 use clickday_store::Store;
 use http::HeaderValue;
 use http::header::ALT_SVC;
@@ -23,7 +23,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
@@ -53,6 +53,18 @@ impl Running {
     /// Resolves once shutdown was requested and the drain has finished.
     pub async fn wait(self) {
         let _ = self.done.await;
+    }
+
+    /// Runs `last` after the drain, before [`Running::wait`] resolves.
+    pub(crate) fn then(self, last: impl Future<Output = ()> + Send + 'static) -> Running {
+        let done = self.done;
+        Running {
+            done: tokio::spawn(async move {
+                let _ = done.await;
+                last.await;
+            }),
+            ..self
+        }
     }
 }
 
@@ -122,7 +134,13 @@ pub(crate) async fn start(
             grace: cfg.gateway.shutdown_grace,
         },
         alt_svc,
+        proxy_protocol: cfg.gateway.proxy_protocol,
     };
+    if cfg.gateway.proxy_protocol && quic_addr.is_some() {
+        tracing::warn!(
+            "proxy_protocol covers TCP only: HTTP/3 clients are counted by their UDP source address, so the balancer must preserve it (or set http3 = false)"
+        );
+    }
     let tcp = tokio::spawn(accept.run(shutdown.clone()));
     let udp = quic.map(|quic| tokio::spawn(quic.run(shutdown, cfg.gateway.shutdown_grace)));
     let done = tokio::spawn(async move {
@@ -224,6 +242,9 @@ struct AcceptLoop {
     deadlines: Deadlines,
     /// Sent on every answer when HTTP/3 is on.
     alt_svc: Option<HeaderValue>,
+    /// Connections start with a balancer's PROXY v2 header: charged to the
+    /// client it names, not to the balancer.
+    proxy_protocol: bool,
 }
 
 impl AcceptLoop {
@@ -231,7 +252,7 @@ impl AcceptLoop {
         loop {
             let accepted = tokio::select! {
                 () = shutdown.cancelled() => break,
-                accepted = self.listener.next(|_| true) => accepted,
+                accepted = self.listener.next(|_| !self.proxy_protocol) => accepted,
             };
             let (stream, peer, slot) = match accepted {
                 Some(Accepted::Admitted { stream, peer, slot }) => (stream, peer, slot),
@@ -253,7 +274,16 @@ impl AcceptLoop {
                 alt_svc: self.alt_svc.clone(),
             };
             let shutdown = shutdown.clone();
+            let proxied = self.proxy_protocol;
             tokio::spawn(async move {
+                let (stream, peer, slot) = if proxied {
+                    match connection.client_behind_balancer(stream, peer, slot).await {
+                        Some(real) => real,
+                        None => return,
+                    }
+                } else {
+                    (stream, peer, slot)
+                };
                 connection
                     .serve(LingeringStream::new(stream, slot), peer, &shutdown)
                     .await;
@@ -284,6 +314,44 @@ struct Connection {
 }
 
 impl Connection {
+    /// Reads the balancer's PROXY header within the first request's
+    /// deadline and charges the connection to the client it names (the
+    /// balancer's own connections, `LOCAL`, stay uncounted). `None`: the
+    /// connection is closed — no header, a bad one, or a client already
+    /// holding its share.
+    async fn client_behind_balancer(
+        &self,
+        mut stream: TcpStream,
+        balancer: SocketAddr,
+        slot: Slot,
+    ) -> Option<(TcpStream, SocketAddr, Slot)> {
+        let metrics = &self.gateway.metrics;
+        let read = proxy::read_header(&mut stream);
+        let client = match tokio::time::timeout(self.deadlines.first_request, read).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => {
+                metrics.connection_closed("proxy_header_refused");
+                tracing::debug!(balancer = %balancer, error = %e, "connection refused: PROXY protocol required");
+                return None;
+            }
+            Err(_) => {
+                metrics.connection_closed("first_request_timeout");
+                return None;
+            }
+        };
+        let Some(client) = client else {
+            return Some((stream, balancer, slot));
+        };
+        match slot.charge(client.ip()) {
+            Some(slot) => Some((stream, client, slot)),
+            None => {
+                metrics.connection_closed("per_ip_cap");
+                tracing::debug!(client.addr = %client, "connection refused: address at max_connections_per_ip");
+                None
+            }
+        }
+    }
+
     async fn serve(self, stream: LingeringStream, peer: SocketAddr, shutdown: &CancellationToken) {
         let gateway = self.gateway.clone();
         let alt_svc = self.alt_svc;

@@ -679,3 +679,154 @@ async fn a_handshake_storm_does_not_starve_established_or_new_connections() {
         .unwrap();
     assert_eq!(r.status, 202);
 }
+
+/// A balancer's PROXY v2 header naming `client`, for a connection to `gateway`.
+fn proxy_header(client: std::net::SocketAddr, gateway: std::net::SocketAddr) -> Vec<u8> {
+    use ppp::v2::{Builder, Command, Protocol, Version};
+    Builder::with_addresses(
+        Version::Two | Command::Proxy,
+        Protocol::Stream,
+        (client, gateway),
+    )
+    .build()
+    .unwrap()
+}
+
+/// A connection from the balancer (127.0.0.1) on behalf of `client`:
+/// the header, then TLS and HTTP as usual.
+async fn through_balancer(
+    gw: &TestGateway,
+    client: std::net::SocketAddr,
+    proto: Proto,
+) -> anyhow::Result<Client> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut tcp = tokio::net::TcpStream::connect(gw.addr()).await?;
+    tcp.write_all(&proxy_header(client, gw.addr())).await?;
+    Client::over_tcp(tcp, gw.addr(), proto, Some(&gw.ca)).await
+}
+
+/// Behind a layer-4 balancer every connection comes from the balancer's
+/// address. With `proxy_protocol` the per-address connection share and
+/// rate limit count the client named in the PROXY v2 header: one client
+/// behind the balancer is held to its share while the others it carries
+/// are served; a connection without the header is closed unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_balancer_limits_count_the_client_in_the_proxy_header() {
+    let gw = TestGateway::start(
+        Backend::Memory,
+        "proxy_protocol = true\nhttp3 = false\nmax_connections_per_ip = 3\n\
+         [gateway.rate_limit]\nper_ip_per_second = 1\nper_ip_burst = 4",
+    )
+    .await;
+    let greedy: std::net::SocketAddr = "198.51.100.7:40000".parse().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = through_balancer(&gw, greedy, Proto::Http2).await.unwrap();
+        assert_eq!(c.get("/v1/time").await.unwrap().status, 200);
+        held.push(c);
+    }
+    // Its fourth connection is over its share: closed before TLS.
+    assert!(through_balancer(&gw, greedy, Proto::Http2).await.is_err());
+    eventually("the fourth refused", Duration::from_secs(5), async || {
+        (closed(&gw, "per_ip_cap").await == 1).then_some(())
+    })
+    .await;
+    // Its request budget is its own: past its burst of 4, 429 …
+    let c = &mut held[0];
+    for i in 0..4 {
+        let r = c
+            .submit(&Applicant::new(1), &body(&format!("greedy-{i}")))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 202);
+    }
+    let r = c.submit(&Applicant::new(1), &body("greedy")).await.unwrap();
+    assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited".into()));
+    // … while ten other clients through the same balancer are served.
+    for n in 0..10u16 {
+        let client = std::net::SocketAddr::from(([203, 0, 113, 1 + n as u8], 50_000 + n));
+        let mut c = through_balancer(&gw, client, Proto::Http1).await.unwrap();
+        let r = c
+            .submit(&Applicant::new(u64::from(n) + 2), &body(&format!("c{n}")))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 202, "client {client}");
+    }
+    // Straight to the gateway, without the header: closed unanswered.
+    assert!(gw.try_client(Proto::Http1).await.is_err());
+    eventually(
+        "the headerless refused",
+        Duration::from_secs(5),
+        async || (closed(&gw, "proxy_header_refused").await == 1).then_some(()),
+    )
+    .await;
+    assert_eq!(gw.records().await.len(), 14);
+}
+
+/// Two live gateways with one `node_id` would issue colliding stamps: the
+/// second refuses to start while the first renews its claim; once the
+/// first has stopped (and released it), a restart takes the node id at
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_gateway_with_the_same_node_id_refuses_to_start() {
+    let mut gw = TestGateway::start(Backend::Redis, "node_lease_ms = 600").await;
+    let clock: clickday_core::Clock = std::sync::Arc::new(|| 0);
+    let started = Instant::now();
+    let second = clickday_gateway::start(
+        &gw.cfg,
+        gw.queue.clone(),
+        gw.store.clone(),
+        clock,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await;
+    match second {
+        Err(e @ clickday_gateway::GatewayError::NodeTaken { node: 3, .. }) => {
+            assert!(
+                e.to_string().contains("give each gateway its own node_id"),
+                "{e}"
+            );
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("a second gateway with node_id 3 started"),
+    }
+    // It waited for the claim to lapse (renewals kept it) before refusing.
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    let restarted = Instant::now();
+    gw.restart().await;
+    assert!(
+        restarted.elapsed() < Duration::from_millis(600),
+        "released on stop: no wait for the lease"
+    );
+    let r = gw
+        .client(Proto::Http2)
+        .await
+        .submit(&Applicant::new(1), &body("after"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202);
+}
+
+/// Each gateway measures its stamping clock against the queue server's,
+/// the reference all gateways share: this one's clock is stopped in 2011,
+/// so the offset it reports is the years since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_offset_to_the_queue_server_is_measured() {
+    let gw = TestGateway::start(Backend::Redis, "").await;
+    let years = eventually("a clock offset", Duration::from_secs(10), async || {
+        let metrics = gw.metrics().await;
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("clickday_gateway_clock_offset_seconds "))?;
+        let offset: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        (offset != 0.0).then_some(offset / (365.25 * 86_400.0))
+    })
+    .await;
+    let expected = (clickday_core::system_clock()() - common::open_instant()) as f64
+        / 1e9
+        / (365.25 * 86_400.0);
+    assert!(
+        (years - expected).abs() < 0.01,
+        "offset {years} years, expected {expected}"
+    );
+}

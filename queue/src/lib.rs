@@ -101,6 +101,25 @@ pub trait Queue: Send + Sync + 'static {
     /// clock went back never reissues a stamp (0 if none).
     async fn last_stamp(&self, node: u16) -> Result<u64, QueueError>;
 
+    /// Claims gateway node id `node` for `holder` until `lease` from now,
+    /// or extends `holder`'s claim. `Ok(None)`: claimed; `Ok(Some(other))`:
+    /// another holder's claim is still live (two live gateways with one
+    /// node id would issue colliding stamps).
+    async fn claim_node(
+        &self,
+        node: u16,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Option<String>, QueueError>;
+
+    /// Ends `holder`'s claim on `node`, if it still has it.
+    async fn release_node(&self, node: u16, holder: &str) -> Result<(), QueueError>;
+
+    /// The queue server's clock, Unix nanoseconds, when the queue is a
+    /// server every gateway talks to (the reference their clocks are
+    /// compared against); `None` for an embedded queue.
+    async fn server_time(&self) -> Result<Option<u64>, QueueError>;
+
     /// Independent partitions; consumers read each one.
     fn shards(&self) -> u16;
 

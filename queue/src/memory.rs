@@ -14,6 +14,8 @@ pub struct MemoryQueue {
 
 #[derive(Default)]
 struct State {
+    /// node → (holder, claim expiry)
+    claims: HashMap<u16, (String, Instant)>,
     records: Vec<Submission>,
     /// (account, application) → index in `records`.
     dedupe: HashMap<(String, String), usize>,
@@ -81,6 +83,35 @@ impl Queue for MemoryQueue {
 
     fn shards(&self) -> u16 {
         1
+    }
+
+    async fn claim_node(
+        &self,
+        node: u16,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Option<String>, QueueError> {
+        let mut state = self.state();
+        let now = Instant::now();
+        match state.claims.get(&node) {
+            Some((other, until)) if other != holder && *until > now => Ok(Some(other.clone())),
+            _ => {
+                state.claims.insert(node, (holder.to_string(), now + lease));
+                Ok(None)
+            }
+        }
+    }
+
+    async fn release_node(&self, node: u16, holder: &str) -> Result<(), QueueError> {
+        let mut state = self.state();
+        if state.claims.get(&node).is_some_and(|(h, _)| h == holder) {
+            state.claims.remove(&node);
+        }
+        Ok(())
+    }
+
+    async fn server_time(&self) -> Result<Option<u64>, QueueError> {
+        Ok(None)
     }
 
     async fn read_batch(

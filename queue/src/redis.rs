@@ -29,10 +29,41 @@ pub struct RedisQueue {
     consumer: Connection,
     /// Per shard: its enqueue call (script, keys, replica acks).
     calls: Vec<Call>,
+    scripts: NodeScripts,
     /// Per shard, the stage batching enqueues per round trip; `None` with
     /// `max_batch` 1 (a script call per submission).
     batchers: Option<Vec<ShardBatcher>>,
     shards: u16,
+}
+
+/// The small scripts of node claims and the reference clock.
+struct NodeScripts {
+    claim: Script,
+    release: Script,
+    time: Script,
+}
+
+impl Default for NodeScripts {
+    fn default() -> Self {
+        NodeScripts {
+            // Another live holder's name, or nil once ours (set or renewed).
+            claim: Script::new(
+                r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+",
+            ),
+            release: Script::new(
+                r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+",
+            ),
+            time: Script::new("return redis.call('TIME')"),
+        }
+    }
 }
 
 fn unavailable(e: redis::RedisError) -> QueueError {
@@ -100,6 +131,7 @@ impl RedisQueue {
             next: AtomicUsize::new(0),
             consumer,
             calls,
+            scripts: NodeScripts::default(),
             batchers,
             shards,
         })
@@ -112,6 +144,10 @@ impl RedisQueue {
 
     fn key(shard: u16, what: &str) -> String {
         format!("{{clickday:{shard}}}:{what}")
+    }
+
+    fn node_claim_key(node: u16) -> String {
+        Self::key(0, &format!("node-claim:{node}"))
     }
 
     /// Returns `appendonly` and `appendfsync`, so the gateway can warn when
@@ -199,6 +235,43 @@ impl Queue for RedisQueue {
             }
         }
         Ok(highest)
+    }
+
+    async fn claim_node(
+        &self,
+        node: u16,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Option<String>, QueueError> {
+        let mut invocation = self.scripts.claim.key(Self::node_claim_key(node));
+        invocation.arg(holder).arg(lease.as_millis().max(1) as u64);
+        invocation
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn release_node(&self, node: u16, holder: &str) -> Result<(), QueueError> {
+        let mut invocation = self.scripts.release.key(Self::node_claim_key(node));
+        invocation.arg(holder);
+        let _: i64 = invocation
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// `TIME` of the primary of shard 0 (a keyed script, so a cluster
+    /// always answers from the same node).
+    async fn server_time(&self) -> Result<Option<u64>, QueueError> {
+        let (secs, micros): (u64, u64) = self
+            .scripts
+            .time
+            .key(Self::key(0, "nodes"))
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(secs * 1_000_000_000 + micros * 1_000))
     }
 
     fn shards(&self) -> u16 {

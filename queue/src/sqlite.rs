@@ -43,15 +43,24 @@ fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> QueueError 
 }
 
 pub(crate) fn migrator() -> Migrator {
-    let migration = Migration::new(
-        1,
-        Cow::Borrowed("inbox"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!("../migrations/0001_inbox.sql")),
-        false,
-    );
+    let migration = |version, name, sql| {
+        Migration::new(
+            version,
+            Cow::Borrowed(name),
+            MigrationType::Simple,
+            Cow::Borrowed(sql),
+            false,
+        )
+    };
     Migrator {
-        migrations: Cow::Owned(vec![migration]),
+        migrations: Cow::Owned(vec![
+            migration(1, "inbox", include_str!("../migrations/0001_inbox.sql")),
+            migration(
+                2,
+                "node_claims",
+                include_str!("../migrations/0002_node_claims.sql"),
+            ),
+        ]),
         ..Migrator::DEFAULT
     }
 }
@@ -297,6 +306,53 @@ impl Queue for SqliteInbox {
                 .await
                 .map_err(unavailable)?;
         Ok(max.unwrap_or(0) as u64)
+    }
+
+    async fn claim_node(
+        &self,
+        node: u16,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Option<String>, QueueError> {
+        let now = self.now_ms() as i64;
+        // Taken when free, expired, or already ours; one statement, so two
+        // claimants cannot both win.
+        let won: Option<String> = sqlx::query_scalar(
+            "INSERT INTO node_claims (node, holder, expires_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (node) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms \
+             WHERE node_claims.holder = excluded.holder OR node_claims.expires_ms <= ?4 \
+             RETURNING holder",
+        )
+        .bind(i64::from(node))
+        .bind(holder)
+        .bind(now + lease.as_millis() as i64)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        if won.is_some() {
+            return Ok(None);
+        }
+        let other: String = sqlx::query_scalar("SELECT holder FROM node_claims WHERE node = ?")
+            .bind(i64::from(node))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(other))
+    }
+
+    async fn release_node(&self, node: u16, holder: &str) -> Result<(), QueueError> {
+        sqlx::query("DELETE FROM node_claims WHERE node = ? AND holder = ?")
+            .bind(i64::from(node))
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn server_time(&self) -> Result<Option<u64>, QueueError> {
+        Ok(None)
     }
 
     fn shards(&self) -> u16 {

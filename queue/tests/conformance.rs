@@ -167,7 +167,46 @@ async fn consumers_share_without_overlap(queue: &dyn Queue) {
     assert!(total >= 20);
 }
 
+/// One live holder per node id; the claim is renewed by its holder,
+/// refused to another until it lapses or is released.
+async fn node_claims(queue: &dyn Queue) {
+    let lease = Duration::from_millis(300);
+    assert_eq!(queue.claim_node(9, "gw-a", lease).await.unwrap(), None);
+    assert_eq!(queue.claim_node(9, "gw-a", lease).await.unwrap(), None);
+    assert_eq!(
+        queue.claim_node(9, "gw-b", lease).await.unwrap(),
+        Some("gw-a".to_string())
+    );
+    assert_eq!(queue.claim_node(10, "gw-b", lease).await.unwrap(), None);
+    // Not the holder: releasing changes nothing.
+    queue.release_node(9, "gw-b").await.unwrap();
+    assert_eq!(
+        queue.claim_node(9, "gw-b", lease).await.unwrap(),
+        Some("gw-a".to_string())
+    );
+    queue.release_node(9, "gw-a").await.unwrap();
+    assert_eq!(queue.claim_node(9, "gw-b", lease).await.unwrap(), None);
+    // A holder that stops renewing (killed) loses its claim with the lease.
+    clickday_testkit::eventually(
+        "the claim on node 10 to lapse",
+        Duration::from_secs(5),
+        async || (queue.claim_node(10, "gw-c", lease).await.unwrap().is_none()).then_some(()),
+    )
+    .await;
+}
+
+/// A server queue answers with its clock (the gateways' common reference).
+async fn server_clock(queue: &dyn Queue) {
+    let now = clickday_core::system_clock()();
+    let theirs = queue.server_time().await.unwrap().expect("a server clock");
+    assert!(
+        theirs.abs_diff(now) < 5_000_000_000,
+        "Redis TIME {theirs} vs local {now}"
+    );
+}
+
 async fn suite(queue: Arc<dyn Queue>) {
+    node_claims(&*queue).await;
     dedupe_and_conflict(&*queue).await;
     concurrent_identical_resends(queue.clone()).await;
     consumers_share_without_overlap(&*queue).await;
@@ -212,6 +251,7 @@ async fn redis_backend_conforms_with_one_and_many_shards_batched_or_not() {
         );
         let (appendonly, fsync) = queue.durability_settings().await.unwrap();
         assert_eq!((appendonly.as_str(), fsync.as_str()), ("yes", "always"));
+        server_clock(&*queue).await;
         suite(queue).await;
     }
 }
@@ -303,6 +343,7 @@ async fn redis_cluster_conforms_batched_with_replica_acks_and_one_by_one_without
             .await
             .unwrap(),
     );
+    server_clock(&*queue).await;
     suite(queue).await;
     cluster.flush();
     let queue = Arc::new(

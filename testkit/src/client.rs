@@ -77,6 +77,18 @@ impl Client {
             return Self::connect_quic(addr, tls_config(ca, proto)?).await;
         }
         let tcp = TcpStream::connect(addr).await.context("connect")?;
+        Self::over_tcp(tcp, addr, proto, ca).await
+    }
+
+    /// HTTP/1.1 or HTTP/2 (with TLS when `ca` is given) over a TCP
+    /// connection the test opened, and perhaps wrote to, itself (e.g. a
+    /// balancer's PROXY header).
+    pub async fn over_tcp(
+        tcp: TcpStream,
+        addr: SocketAddr,
+        proto: Proto,
+        ca: Option<&CertificateDer<'static>>,
+    ) -> anyhow::Result<Self> {
         tcp.set_nodelay(true)?;
         let Some(ca) = ca else {
             return Self::handshake(TokioIo::new(tcp), proto, addr, false).await;

@@ -208,14 +208,14 @@ impl RedisCluster {
             Duration::from_secs(60),
             || {
                 let live: Vec<&RedisServer> = self.live().collect();
-                live.iter().all(|n| {
-                    cli(n.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
-                }) && live
-                    .iter()
-                    .filter(|n| cli(n.port, &["ROLE"]).starts_with("master"))
-                    .all(|n| {
-                        cli(n.port, &["INFO", "replication"]).contains("connected_slaves:1")
-                    })
+                live.iter()
+                    .all(|n| cli(n.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+                    && live
+                        .iter()
+                        .filter(|n| cli(n.port, &["ROLE"]).starts_with("master"))
+                        .all(|n| {
+                            cli(n.port, &["INFO", "replication"]).contains("connected_slaves:1")
+                        })
             },
         );
     }
@@ -267,9 +267,9 @@ impl RedisCluster {
             Duration::from_secs(60),
             || {
                 let live: Vec<&RedisServer> = self.live().collect();
-                live.iter().all(|n| {
-                    cli(n.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
-                }) && self.primary_of(key) != dead
+                live.iter()
+                    .all(|n| cli(n.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+                    && self.primary_of(key) != dead
             },
         );
     }

@@ -157,22 +157,40 @@ impl TestGateway {
         .unwrap();
         let cert = running.cert_path.clone().unwrap();
         self.ca = clickday_gateway::tls::read_certificate(&cert).unwrap();
-        // Ready means keys are loaded: wait for it like a load balancer would.
-        let mut client = Client::connect(running.local_addr, Proto::Http1, Some(&self.ca))
-            .await
-            .unwrap();
         self.running = Some(running);
+        // Ready means keys are loaded: wait for it like a load balancer would.
+        let mut client = self.operator_client().await;
         clickday_testkit::eventually("the gateway ready", Duration::from_secs(10), async || {
             (client.get("/readyz").await.ok()?.status == 200).then_some(())
         })
         .await;
     }
 
-    /// The gateway's `/metrics` text.
-    pub async fn metrics(&self) -> String {
-        clickday_testkit::client::metrics(self.addr(), Some(&self.ca))
+    /// A connection as the operator's probes make it: behind a balancer
+    /// (`proxy_protocol`), the balancer's own, with a `LOCAL` PROXY header.
+    async fn operator_client(&self) -> Client {
+        let mut tcp = tokio::net::TcpStream::connect(self.addr()).await.unwrap();
+        if self.cfg.gateway.proxy_protocol {
+            use ppp::v2::{AddressFamily, Builder, Command, Protocol, Version};
+            use tokio::io::AsyncWriteExt as _;
+            let local = Builder::new(
+                Version::Two | Command::Local,
+                AddressFamily::Unspecified | Protocol::Unspecified,
+            )
+            .build()
+            .unwrap();
+            tcp.write_all(&local).await.unwrap();
+        }
+        Client::over_tcp(tcp, self.addr(), Proto::Http1, Some(&self.ca))
             .await
             .unwrap()
+    }
+
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let reply = self.operator_client().await.get("/metrics").await.unwrap();
+        assert_eq!(reply.status, 200);
+        String::from_utf8(reply.body.to_vec()).unwrap()
     }
 
     /// Waits until `requests_in_flight` is `n`: a request is being handled
