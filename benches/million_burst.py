@@ -11,39 +11,13 @@ ratio to the target.
 
     python3 benches/million_burst.py [--accounts 200000] [--per-account 5]
 """
-import argparse, glob, json, os, shutil, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchkit import free_port, redis_server, wait_port  # noqa: E402
+from benchkit import free_port, postgres, psql, redis_server, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
-
-
-def as_postgres(args):
-    return (["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []) + args
-
-
-def postgres(work):
-    pg_bin = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1].rsplit("/", 1)[0]
-    d = os.path.join(work, "pg")
-    os.makedirs(d)
-    if os.geteuid() == 0:
-        shutil.chown(d, "postgres", "postgres")
-    port = free_port()
-    subprocess.run(as_postgres([f"{pg_bin}/initdb", "-D", f"{d}/data", "-U", "postgres", "-A", "trust",
-                                "--no-sync", "-E", "UTF8"]), check=True, capture_output=True)
-    opts = f"-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200"
-    subprocess.run(as_postgres([f"{pg_bin}/pg_ctl", "-D", f"{d}/data", "-l", f"{d}/log", "-o", opts, "-w",
-                                "start"]), check=True, capture_output=True)
-    return port, lambda: subprocess.run(as_postgres([f"{pg_bin}/pg_ctl", "-D", f"{d}/data", "-m", "immediate",
-                                                     "stop"]), capture_output=True)
-
-
-def psql(port, sql):
-    out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
-                          "-tAc", sql], capture_output=True, text=True)
-    return out.stdout.strip()
 
 
 def main():

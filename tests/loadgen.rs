@@ -65,7 +65,7 @@ places = 5
 
 fn load(sys: &System, protocol: Protocol, seed: u64, mode: Mode) -> LoadTest {
     LoadTest {
-        target: sys.gateway_url(),
+        targets: vec![sys.gateway_url()],
         trust: Some(Trust::CaFile(sys.gateway_ca())),
         protocol,
         connections: 10,

@@ -42,7 +42,9 @@ pub enum Start {
 
 #[derive(Debug, Clone)]
 pub struct RunSpec {
-    pub target: Target,
+    /// One gateway or several (behind no balancer): connection `i` goes to
+    /// target `i mod n`, so the connections spread evenly.
+    pub targets: Vec<Target>,
     pub connections: usize,
     /// Concurrent requests per connection (HTTP/2 streams; 1 for HTTP/1.1).
     pub streams: usize,
@@ -97,6 +99,8 @@ pub struct RunResult {
 /// A connection several senders share, reopened when it fails.
 struct Shared {
     target: Target,
+    /// Where its submissions go.
+    submissions: http::Uri,
     gate: Arc<Gate>,
     /// The current connection and its generation: read on every send, so
     /// a plain mutex held for a clone, never across an await.
@@ -107,14 +111,19 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(target: Target, gate: Arc<Gate>) -> Shared {
-        Shared {
+    fn new(target: Target, gate: Arc<Gate>) -> Result<Shared, RunError> {
+        let submissions = target
+            .uri("/v1/submissions")
+            .parse()
+            .map_err(|_| RunError::BadUri(target.url.clone()))?;
+        Ok(Shared {
             target,
+            submissions,
             gate,
             cell: Mutex::new((0, None)),
             opening: tokio::sync::Mutex::new(()),
             reopened: AtomicU64::new(0),
-        }
+        })
     }
 
     fn open_connection(&self) -> Option<(u64, Connection)> {
@@ -163,7 +172,6 @@ impl Shared {
 struct Run {
     jobs: Arc<Vec<Job>>,
     schedule: Schedule,
-    uri: http::Uri,
     timeout: Duration,
     max_attempts: u32,
     protocol: Protocol,
@@ -179,9 +187,10 @@ struct Run {
 
 /// Runs `jobs` against the target as `spec` says.
 pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunError> {
-    if spec.connections == 0 || spec.streams == 0 {
+    if spec.connections == 0 || spec.streams == 0 || spec.targets.is_empty() {
         return Err(RunError::NoSenders);
     }
+    let protocol = spec.targets[0].protocol;
     let epoch = Instant::now();
     let epoch_unix = unix_nanos(SystemTime::now());
     let gate = Arc::new(Gate::new(epoch));
@@ -196,14 +205,18 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         Start::In(d) => Some(epoch + d),
         Start::WhenWarm => None,
     };
-    let streams = if spec.target.protocol.multiplexed() {
+    let streams = if protocol.multiplexed() {
         spec.streams
     } else {
         1
     };
-    let shared: Vec<Arc<Shared>> = (0..spec.connections)
-        .map(|_| Arc::new(Shared::new(spec.target.clone(), gate.clone())))
-        .collect();
+    let shared: Vec<Arc<Shared>> = spec
+        .targets
+        .iter()
+        .cycle()
+        .take(spec.connections)
+        .map(|target| Shared::new(target.clone(), gate.clone()).map(Arc::new))
+        .collect::<Result<_, _>>()?;
     let (warm, failed, last_error) = warm_up(&shared, &spec, planned).await;
     if warm == 0 && planned.is_none() {
         return Err(RunError::NoConnection(last_error.unwrap_or(
@@ -216,14 +229,9 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     let run = Arc::new(Run {
         jobs,
         schedule: spec.schedule.clone(),
-        uri: spec
-            .target
-            .uri("/v1/submissions")
-            .parse()
-            .map_err(|_| RunError::BadUri(spec.target.url.clone()))?,
         timeout: spec.timeout,
         max_attempts: spec.max_attempts.max(1),
-        protocol: spec.target.protocol,
+        protocol,
         gate: gate.clone(),
         origin,
         epoch_unix,
@@ -287,9 +295,9 @@ async fn warm_up(
 ) -> (u64, u64, Option<TransportError>) {
     let limit = Arc::new(tokio::sync::Semaphore::new(256));
     let mut tasks = JoinSet::new();
-    let time_uri = spec.target.uri("/v1/time");
     for conn in shared {
-        let (conn, limit, uri) = (conn.clone(), limit.clone(), time_uri.clone());
+        let (conn, limit) = (conn.clone(), limit.clone());
+        let uri = conn.target.uri("/v1/time");
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let (_, c) = conn.get().await?;
@@ -417,7 +425,7 @@ impl Run {
                     continue;
                 }
             };
-            let mut request = self.request(job);
+            let mut request = self.request(job, &conn.submissions);
             if let Some(ticket) = &ticket {
                 request.headers_mut().insert(TICKET, ticket.clone());
                 self.record(|r| r.tickets.resent_with += 1);
@@ -493,10 +501,10 @@ impl Run {
         false
     }
 
-    fn request(&self, job: &Job) -> Request<Bytes> {
+    fn request(&self, job: &Job, uri: &http::Uri) -> Request<Bytes> {
         let mut request = Request::new(job.body.clone());
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.uri.clone();
+        *request.uri_mut() = uri.clone();
         let headers = request.headers_mut();
         headers.insert(
             http::header::CONTENT_TYPE,

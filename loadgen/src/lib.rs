@@ -45,7 +45,8 @@ pub enum Mode {
 /// A whole load test, as the command line or `clickday demo` describes it.
 #[derive(Debug, Clone)]
 pub struct LoadTest {
-    pub target: String,
+    /// One gateway, or several that share the connections evenly.
+    pub targets: Vec<String>,
     pub trust: Option<Trust>,
     pub protocol: Protocol,
     pub connections: usize,
@@ -77,9 +78,13 @@ pub enum LoadTestError {
 
 /// Prepares (click day, workload, signatures), runs and reports.
 pub async fn load_test(test: &LoadTest) -> Result<Report, LoadTestError> {
-    let target =
-        clickday_transport::Target::new(&test.target, test.protocol, test.trust.as_ref()).await?;
-    let (click_day, categories) = click_day(&target, test.click_day.as_deref()).await?;
+    let mut targets = Vec::with_capacity(test.targets.len());
+    for url in &test.targets {
+        targets
+            .push(clickday_transport::Target::new(url, test.protocol, test.trust.as_ref()).await?);
+    }
+    let first = targets.first().ok_or(engine::RunError::NoSenders)?;
+    let (click_day, categories) = click_day(first, test.click_day.as_deref()).await?;
     let spec = workload::WorkloadSpec {
         seed: test.seed,
         accounts: test.accounts,
@@ -145,7 +150,7 @@ pub async fn load_test(test: &LoadTest) -> Result<Report, LoadTestError> {
             Mode::Rate { .. } => "rate",
             Mode::Closed { .. } => "closed",
         },
-        target: test.target.clone(),
+        target: test.targets.join(" "),
         connections: test.connections as u64,
         streams: test.streams as u64,
         seed: test.seed,
@@ -159,7 +164,7 @@ pub async fn load_test(test: &LoadTest) -> Result<Report, LoadTestError> {
     };
     let result = engine::run(
         engine::RunSpec {
-            target,
+            targets,
             connections: test.connections,
             streams: test.streams,
             schedule,

@@ -136,9 +136,10 @@ struct WorkloadArgs {
 /// Where the gateway is and how to talk to it.
 #[derive(Args)]
 struct ConnectionArgs {
-    /// The gateway, e.g. https://127.0.0.1:8443.
-    #[arg(long)]
-    target: String,
+    /// The gateway, e.g. https://127.0.0.1:8443; repeated for several
+    /// gateways, which then share the connections evenly.
+    #[arg(long, required = true)]
+    target: Vec<String>,
     /// HTTP version.
     #[arg(long, value_enum, default_value = "h2")]
     protocol: Protocol,
@@ -332,13 +333,14 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             if concurrency == 0 {
                 return Err(Usage("--concurrency must be at least 1".into()).into());
             }
-            let target = Target::new(
-                &connection.target,
-                connection.protocol(),
-                connection.trust().as_ref(),
-            )
-            .await
-            .map_err(|e| Usage(e.to_string()))?;
+            let [url] = &connection.target[..] else {
+                return Err(
+                    Usage("handshakes measures one gateway: give one --target".into()).into(),
+                );
+            };
+            let target = Target::new(url, connection.protocol(), connection.trust().as_ref())
+                .await
+                .map_err(|e| Usage(e.to_string()))?;
             let result = handshakes::measure(&target, concurrency, duration).await;
             println!("{}", result.summary());
             if let Some(out) = out {
@@ -394,7 +396,7 @@ async fn load_test(common: Common, mode: Mode) -> anyhow::Result<ExitCode> {
         (None, None) => Start::WhenWarm,
     };
     let test = LoadTest {
-        target: common.connection.target.clone(),
+        targets: common.connection.target.clone(),
         trust: common.connection.trust(),
         protocol: common.connection.protocol(),
         connections: common.connections,

@@ -92,7 +92,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
     let started = start(&cfg, Roles::CLICK_DAY, shutdown.clone()).await?;
     let gateway = started.gateway.as_ref().context("the gateway runs")?;
     let test = LoadTest {
-        target: format!("https://localhost:{}", gateway.local_addr.port()),
+        targets: vec![format!("https://localhost:{}", gateway.local_addr.port())],
         trust: gateway.cert_path.clone().map(Trust::CaFile),
         protocol: args.protocol,
         connections: accounts.len(),
