@@ -11,6 +11,7 @@
 mod common;
 
 use clickday_store::RankingFilter;
+use clickday_testkit::client::counter;
 use clickday_testkit::{Applicant, Client, Postgres, Proto, RedisCluster, free_port};
 use common::{KillOnDrop, clickday, wait_ready};
 use std::collections::HashMap;
@@ -169,13 +170,21 @@ async fn a_primary_killed_mid_burst_through_two_gateways_loses_nothing_acknowled
         ));
         cas.push(wait_ready(port, &cert).await);
     }
+    let persister_metrics = [free_port(), free_port()];
     let _persisters: Vec<KillOnDrop> = ["p1", "p2"]
         .iter()
-        .map(|name| {
+        .zip(persister_metrics)
+        .map(|(name, port)| {
             spawn(
                 &config,
                 "persister",
-                &[("CLICKDAY_PERSISTER__CONSUMER", name.to_string())],
+                &[
+                    ("CLICKDAY_PERSISTER__CONSUMER", name.to_string()),
+                    (
+                        "CLICKDAY_PERSISTER__METRICS_LISTEN",
+                        format!("127.0.0.1:{port}"),
+                    ),
+                ],
             )
         })
         .collect();
@@ -264,6 +273,33 @@ async fn a_primary_killed_mid_burst_through_two_gateways_loses_nothing_acknowled
         assert_eq!(stored_id, id, "{key:?}");
         assert_eq!(&clickday_core::time::format_rfc3339_nanos(*stored_at), at);
     }
+    // Receipts for all, made by both persisters, and both stored rows.
+    let per_persister = clickday_testkit::eventually(
+        "receipts for every submission",
+        Duration::from_secs(180),
+        async || {
+            let mut counts = Vec::new();
+            for port in persister_metrics {
+                let text = clickday_testkit::client::metrics(([127, 0, 0, 1], port).into(), None)
+                    .await
+                    .ok()?;
+                counts.push((
+                    counter(&text, "clickday_persister_stored_total", ""),
+                    counter(&text, "clickday_persister_receipts_total", ""),
+                ));
+            }
+            let receipts: u64 = counts.iter().map(|c| c.1).sum();
+            (receipts >= total as u64).then_some(counts)
+        },
+    )
+    .await;
+    let stored_by_both: u64 = per_persister.iter().map(|c| c.0).sum();
+    assert_eq!(stored_by_both, total as u64, "each row stored once: {per_persister:?}");
+    assert!(
+        per_persister.iter().all(|(stored, receipts)| *stored > 0 && *receipts > 0),
+        "both persisters stored rows and made receipts: {per_persister:?}"
+    );
+    eprintln!("(stored, receipts) per persister: {per_persister:?}");
     // Both gateways' stamps are in the one ranking.
     let nodes: std::collections::BTreeSet<&str> =
         acks.values().map(|(id, _)| &id[id.len() - 5..]).collect();
