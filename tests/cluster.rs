@@ -294,9 +294,19 @@ async fn a_primary_killed_mid_burst_through_two_gateways_loses_nothing_acknowled
     )
     .await;
     let stored_by_both: u64 = per_persister.iter().map(|c| c.0).sum();
-    assert_eq!(stored_by_both, total as u64, "each row stored once: {per_persister:?}");
+    assert_eq!(
+        stored_by_both, total as u64,
+        "each row stored once: {per_persister:?}"
+    );
+    let made_by_both: u64 = per_persister.iter().map(|c| c.1).sum();
+    assert_eq!(
+        made_by_both, total as u64,
+        "each receipt made once (leased jobs): {per_persister:?}"
+    );
     assert!(
-        per_persister.iter().all(|(stored, receipts)| *stored > 0 && *receipts > 0),
+        per_persister
+            .iter()
+            .all(|(stored, receipts)| *stored > 0 && *receipts > 0),
         "both persisters stored rows and made receipts: {per_persister:?}"
     );
     eprintln!("(stored, receipts) per persister: {per_persister:?}");

@@ -17,7 +17,10 @@ fn which(program: &str) -> String {
         .output()
         .unwrap();
     let path = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(!path.is_empty(), "{program} must be installed (.ci/run installs it)");
+    assert!(
+        !path.is_empty(),
+        "{program} must be installed (.ci/run installs it)"
+    );
     path
 }
 
@@ -53,7 +56,10 @@ fn systemd_units_verify_and_run_commands_this_build_has() {
                     .arg("--help")
                     .output()
                     .unwrap();
-                assert!(help.status.success(), "{name}: clickday {args:?} is not a command");
+                assert!(
+                    help.status.success(),
+                    "{name}: clickday {args:?} is not a command"
+                );
             }
         }
         let local = text

@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How long to wait when there is nothing to do.
 const IDLE: Duration = Duration::from_millis(200);
+/// How long a batch of receipt jobs is this persister's: another persister
+/// takes them over only if this one has not saved them by then.
+const RECEIPT_LEASE: Duration = Duration::from_secs(60);
 
 /// Loads the receipt key (base64url of the 32-byte Ed25519 seed), or
 /// generates one there with owner-only permissions on first start. Safe
@@ -110,7 +113,7 @@ pub(crate) struct ReceiptStage {
 
 impl ReceiptStage {
     /// Each job's inclusion proof against the newest checkpoint of its
-    /// click day (which covers it: `awaiting_receipt` says so), from the
+    /// click day (which covers it: `claim_receipt_jobs` says so), from the
     /// few tiles each needs, each read once per round; the proofs of a
     /// round share the hashes recomputed inside those tiles.
     async fn proofs(
@@ -175,7 +178,11 @@ impl ReceiptStage {
                     () = tokio::time::sleep(IDLE) => continue,
                 }
             }
-            let jobs = match self.store.awaiting_receipt(self.batch).await {
+            let jobs = match self
+                .store
+                .claim_receipt_jobs(self.batch, RECEIPT_LEASE)
+                .await
+            {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::warn!(error = %e, "receipt jobs unavailable; retrying");

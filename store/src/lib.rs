@@ -144,10 +144,16 @@ pub trait Submissions: Send + Sync + 'static {
 /// Signed receipts: the persister's receipt stage and whoever shows them.
 #[async_trait::async_trait]
 pub trait Receipts: Send + Sync + 'static {
-    /// Up to `limit` stored submissions still without a receipt whose leaf
-    /// a signed checkpoint of the arrival ledger covers (a receipt carries
-    /// its inclusion proof), oldest first.
-    async fn awaiting_receipt(&self, limit: usize) -> Result<Vec<Submission>, StoreError>;
+    /// Leases, for `lease`, up to `limit` stored submissions still without
+    /// a receipt whose leaf a signed checkpoint of the arrival ledger
+    /// covers (a receipt carries its inclusion proof), oldest first: two
+    /// persisters asking at once get disjoint jobs; a job whose receipt is
+    /// not saved in time is handed out again.
+    async fn claim_receipt_jobs(
+        &self,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Submission>, StoreError>;
 
     /// Saves receipts and marks their submissions `ready`, in one
     /// transaction; a receipt already saved (by another persister) is kept.

@@ -67,6 +67,11 @@ const SQLITE: &Steps = &[
         "ledger",
         include_str!("../migrations/sqlite/0008_ledger.sql"),
     ),
+    (
+        9,
+        "receipt_leases",
+        include_str!("../migrations/sqlite/0009_receipt_leases.sql"),
+    ),
 ];
 
 const POSTGRES: &Steps = &[
@@ -109,6 +114,11 @@ const POSTGRES: &Steps = &[
         8,
         "ledger",
         include_str!("../migrations/postgres/0008_ledger.sql"),
+    ),
+    (
+        9,
+        "receipt_leases",
+        include_str!("../migrations/postgres/0009_receipt_leases.sql"),
     ),
 ];
 

@@ -3,24 +3,43 @@
 use crate::{PgStore, Receipt, Receipts, SqliteStore, StoreError, rows};
 use clickday_core::Submission;
 
+/// `$skip_locked`: how PostgreSQL lets concurrent claimants pass over
+/// each other's rows (SQLite has one writer: nothing to add).
 macro_rules! receipts_for {
-    ($store:ty, $now:expr) => {
+    ($store:ty, $now:expr, $skip_locked:expr) => {
         #[async_trait::async_trait]
         impl Receipts for $store {
-            async fn awaiting_receipt(&self, limit: usize) -> Result<Vec<Submission>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT s.submission_id, s.account_id, s.key_id, s.application_id, s.click_day, \
-                     s.category, s.province, s.form, s.received_at, s.node, s.node_seq, s.body, \
-                     s.body_sha256, s.signature \
+            async fn claim_receipt_jobs(
+                &self,
+                limit: usize,
+                lease: std::time::Duration,
+            ) -> Result<Vec<Submission>, StoreError> {
+                let (now, skip_locked) = ($now, $skip_locked);
+                let rows = sqlx::query(&format!(
+                    "UPDATE submissions SET receipt_leased_until = {now} + $2 \
+                     WHERE submission_id IN (\
+                     SELECT s.submission_id \
                      FROM submissions s JOIN ledger_leaves l ON l.submission_id = s.submission_id \
-                     WHERE s.receipt_state = 'pending' AND l.leaf_index < \
+                     WHERE s.receipt_state = 'pending' \
+                     AND (s.receipt_leased_until IS NULL OR s.receipt_leased_until < {now}) \
+                     AND l.leaf_index < \
                      (SELECT max(c.size) FROM ledger_checkpoints c WHERE c.click_day = s.click_day) \
-                     ORDER BY s.received_at LIMIT $1",
-                )
+                     ORDER BY s.received_at LIMIT $1 {skip_locked}) \
+                     RETURNING submission_id, account_id, key_id, application_id, click_day, \
+                     category, province, form, received_at, node, node_seq, body, \
+                     body_sha256, signature"
+                ))
                 .bind(limit as i64)
+                .bind(lease.as_micros() as i64)
                 .fetch_all(self.pool())
                 .await?;
-                rows.iter().map(rows::submission).collect()
+                let mut jobs = rows
+                    .iter()
+                    .map(rows::submission)
+                    .collect::<Result<Vec<_>, _>>()?;
+                // RETURNING keeps no order: oldest first again.
+                jobs.sort_by_key(|s| (s.received_at(), s.stamp.node, s.stamp.seq));
+                Ok(jobs)
             }
 
             async fn save_receipts(&self, receipts: &[Receipt]) -> Result<(), StoreError> {
@@ -73,5 +92,5 @@ macro_rules! receipts_for {
     };
 }
 
-receipts_for!(PgStore, crate::postgres::NOW);
-receipts_for!(SqliteStore, crate::sqlite::NOW);
+receipts_for!(PgStore, crate::postgres::NOW, "FOR UPDATE OF s SKIP LOCKED");
+receipts_for!(SqliteStore, crate::sqlite::NOW, "");

@@ -299,10 +299,32 @@ async fn receipts_and_outbox(store: &dyn Store) {
 
     // A receipt carries its ledger proof: nothing is due before the
     // submissions are in a signed checkpoint.
-    assert!(store.awaiting_receipt(1_000).await.unwrap().is_empty());
+    let minute = std::time::Duration::from_secs(60);
+    assert!(
+        store
+            .claim_receipt_jobs(1_000, minute)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     log_everything(store).await;
-    let jobs = store.awaiting_receipt(1_000).await.unwrap();
-    assert_eq!(jobs.len() as u64, status.without_receipt);
+    // A lease that ran out (its persister died) hands the jobs out again …
+    let lapsed = store
+        .claim_receipt_jobs(1_000, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(lapsed.len() as u64, status.without_receipt);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let jobs = store.claim_receipt_jobs(1_000, minute).await.unwrap();
+    assert_eq!(jobs, lapsed);
+    // … a live one to nobody else: persisters make disjoint receipts.
+    assert!(
+        store
+            .claim_receipt_jobs(1_000, minute)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         jobs.windows(2)
             .all(|w| w[0].received_at() <= w[1].received_at()),
@@ -339,7 +361,15 @@ async fn receipts_and_outbox(store: &dyn Store) {
             .signature,
         "first"
     );
-    assert!(store.awaiting_receipt(10).await.unwrap().is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(
+        store
+            .claim_receipt_jobs(10, std::time::Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "saved receipts are not handed out again"
+    );
     assert_eq!(store.oldest_without_receipt().await.unwrap(), None);
 
     let lease = std::time::Duration::from_secs(60);
