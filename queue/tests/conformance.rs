@@ -389,3 +389,80 @@ async fn a_write_no_replica_confirms_is_refused_and_a_resend_finds_it() {
         }
     );
 }
+
+/// Resharding under load: while submissions of one shard keep arriving,
+/// that shard's slot moves to another primary key by key (clients meet
+/// `ASK`, `TRYAGAIN`, then `MOVED`). A call that fails is retried as a
+/// gateway's client would resend; in the end every submission is in the
+/// queue exactly once, on the new primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_moved_to_another_primary_under_load_keeps_everything_once() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let cluster = Arc::new(RedisCluster::start());
+    let queue: Arc<dyn Queue> = Arc::new(
+        RedisQueue::open(&cluster.url(), &options(1, 64, 1))
+            .await
+            .unwrap(),
+    );
+    let key = "{clickday:0}:stream";
+    let before = cluster.primary_of(key);
+    let (moved, sent) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let senders: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (queue, moved, sent) = (queue.clone(), moved.clone(), sent.clone());
+            tokio::spawn(async move {
+                let (mut retried, mut after_move) = (0, 0);
+                for i in 0.. {
+                    if moved.load(Ordering::SeqCst) {
+                        after_move += 1;
+                        if after_move > 20 {
+                            break;
+                        }
+                    }
+                    let stamp = 1 + t * 1_000_000 + i;
+                    let r = record(&format!("acct-{t}"), &format!("app-{i}"), "{}", stamp);
+                    loop {
+                        match queue.enqueue(&r).await {
+                            Ok(Enqueued::New | Enqueued::Duplicate { .. }) => break,
+                            Ok(Enqueued::Conflict) => panic!("same bytes cannot conflict"),
+                            Err(_) => {
+                                retried += 1;
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                            }
+                        }
+                    }
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+                retried
+            })
+        })
+        .collect();
+    // Some records first, so there are keys to move.
+    clickday_testkit::eventually("records to move", Duration::from_secs(30), async || {
+        (sent.load(Ordering::SeqCst) >= 200).then_some(())
+    })
+    .await;
+    let at_start = sent.load(Ordering::SeqCst);
+    let mover = cluster.clone();
+    let after = tokio::task::spawn_blocking(move || mover.move_slot_of(key))
+        .await
+        .unwrap();
+    let during = sent.load(Ordering::SeqCst) - at_start;
+    moved.store(true, Ordering::SeqCst);
+    let mut retried = 0;
+    for sender in senders {
+        retried += sender.await.unwrap();
+    }
+    assert_ne!(after, before);
+    assert_eq!(cluster.primary_of(key), after);
+    assert!(during > 0, "submissions kept arriving while the slot moved");
+    let total = sent.load(Ordering::SeqCst) as usize;
+    let stored = queue.all_submissions(0).await.unwrap();
+    let ids: BTreeSet<&str> = stored.iter().map(|s| s.submission_id.as_str()).collect();
+    eprintln!("{total} sent, {during} while the slot moved, {retried} calls retried");
+    assert_eq!(stored.len(), total, "every submission once");
+    assert_eq!(ids.len(), total);
+}

@@ -259,6 +259,68 @@ impl RedisCluster {
         panic!("no primary serves slot {slot} of {key}:\n{table}");
     }
 
+    /// Moves `key`'s slot to another primary the way `redis-cli --cluster
+    /// reshard` does — IMPORTING/MIGRATING, the keys `MIGRATE`d one at a
+    /// time, then the new owner announced to every primary — so clients
+    /// meet `ASK`, `TRYAGAIN` and `MOVED` on the way. Returns the new
+    /// owner's index.
+    pub fn move_slot_of(&self, key: &str) -> usize {
+        let from = self.primary_of(key);
+        let port = self.nodes[from].port;
+        let slot = cli(port, &["CLUSTER", "KEYSLOT", key]).trim().to_string();
+        let to = self
+            .live()
+            .position(|n| n.port != port && cli(n.port, &["ROLE"]).starts_with("master"))
+            .expect("another primary");
+        let to_port = self.nodes[to].port;
+        let id = |p: u16| cli(p, &["CLUSTER", "MYID"]).trim().to_string();
+        let (from_id, to_id) = (id(port), id(to_port));
+        let ok = |out: String, what: &str| assert!(out.starts_with("OK"), "{what}: {out}");
+        ok(
+            cli(
+                to_port,
+                &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id],
+            ),
+            "IMPORTING",
+        );
+        ok(
+            cli(port, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id]),
+            "MIGRATING",
+        );
+        loop {
+            let keys = cli(port, &["CLUSTER", "GETKEYSINSLOT", &slot, "1"]);
+            let Some(next) = keys.lines().next().filter(|k| !k.is_empty()) else {
+                break;
+            };
+            let moved = cli(
+                port,
+                &[
+                    "MIGRATE",
+                    "127.0.0.1",
+                    &to_port.to_string(),
+                    next,
+                    "0",
+                    "5000",
+                ],
+            );
+            assert!(
+                moved.starts_with("OK") || moved.starts_with("NOKEY"),
+                "MIGRATE {next}: {moved}"
+            );
+            // Clients get a moment between keys: half the slot here, half there.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for node in self.live() {
+            if cli(node.port, &["ROLE"]).starts_with("master") {
+                ok(
+                    cli(node.port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]),
+                    "SETSLOT NODE",
+                );
+            }
+        }
+        to
+    }
+
     /// Waits until `key`'s slot is served by a live primary other than
     /// node `dead` (the replica was promoted) and the cluster is ok again.
     pub fn wait_for_failover(&self, key: &str, dead: usize) {
