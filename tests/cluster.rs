@@ -13,7 +13,7 @@ mod common;
 use clickday_store::RankingFilter;
 use clickday_testkit::client::counter;
 use clickday_testkit::{Applicant, Client, Postgres, Proto, RedisCluster, free_port};
-use common::{KillOnDrop, clickday, wait_ready};
+use common::{KillOnDrop, clickday, import_applicants, wait_ready};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
@@ -138,20 +138,7 @@ async fn a_primary_killed_mid_burst_through_two_gateways_loses_nothing_acknowled
     let pg = Postgres::start();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &cluster.url(), &pg.url());
-    let accounts = dir.path().join("accounts.jsonl");
-    let lines: Vec<String> = (1..=APPLICANTS)
-        .map(|n| Applicant::new(n).import_line())
-        .collect();
-    std::fs::write(&accounts, lines.join("\n")).unwrap();
-    let import = clickday(&config, &["accounts", "import"])
-        .arg(&accounts)
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    import_applicants(&config, APPLICANTS);
 
     // Two gateways (nodes 1 and 2; the first makes the shared TLS pair and
     // ticket key), two persisters.

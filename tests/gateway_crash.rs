@@ -8,7 +8,7 @@ mod common;
 
 use clickday_queue::{Queue, RedisQueue, SqliteInbox};
 use clickday_testkit::{Applicant, Client, Proto, RedisServer, free_port};
-use common::{clickday, wait_ready};
+use common::{clickday, import_applicants, wait_ready};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -62,22 +62,8 @@ async fn kill_mid_burst_then_audit(redis: Option<&RedisServer>) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), port, redis.map(|r| r.url()).as_deref());
-    let accounts = dir.path().join("accounts.jsonl");
-    let lines: Vec<String> = (1..=APPLICANTS)
-        .map(|n| Applicant::new(n).import_line())
-        .collect();
-    std::fs::write(&accounts, lines.join("\n")).unwrap();
-    let import = clickday(&config, &["accounts", "import"])
-        .arg(&accounts)
-        .output()
-        .unwrap();
     assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&import.stdout).contains(&format!("imported {APPLICANTS} keys"))
+        import_applicants(&config, APPLICANTS).contains(&format!("imported {APPLICANTS} keys"))
     );
 
     let mut gateway = spawn_gateway(&config);

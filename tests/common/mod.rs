@@ -86,3 +86,23 @@ pub async fn emailed_link(outbox: &Path, kind: &str, base: &str) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Imports applicants `1..=n` (testkit's deterministic keys) into the
+/// store of `config` with `clickday accounts import`; its output.
+pub fn import_applicants(config: &Path, n: u64) -> String {
+    let accounts = config.with_file_name("accounts.jsonl");
+    let lines: Vec<String> = (1..=n)
+        .map(|n| clickday_testkit::Applicant::new(n).import_line())
+        .collect();
+    std::fs::write(&accounts, lines.join("\n")).expect("write accounts");
+    let import = clickday(config, &["accounts", "import"])
+        .arg(&accounts)
+        .output()
+        .expect("run clickday accounts import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    String::from_utf8_lossy(&import.stdout).into_owned()
+}
