@@ -76,6 +76,13 @@ enum Command {
         #[command(subcommand)]
         action: commands::ledger::Action,
     },
+    /// The public keys to publish, so anyone can check receipts.
+    Keys {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: commands::keys::Action,
+    },
     /// Manages the portal's staff: help-desk operators and offices.
     Staff {
         #[command(flatten)]
@@ -105,6 +112,7 @@ fn main() -> ExitCode {
         Command::Accounts { config, .. }
         | Command::Staff { config, .. }
         | Command::Ledger { config, .. }
+        | Command::Keys { config, .. }
         | Command::Rank { config, .. }
         | Command::Ranking { config, .. } => config.config.clone(),
         Command::Demo(_) => None,
@@ -153,6 +161,7 @@ fn main() -> ExitCode {
             Command::Accounts { action, .. } => commands::accounts::run(&cfg, action).await,
             Command::Staff { action, .. } => commands::staff::run(&cfg, action).await,
             Command::Ledger { action, .. } => commands::ledger::run(&cfg, action).await,
+            Command::Keys { action, .. } => commands::keys::run(&cfg, action),
         }
     });
     match result {

@@ -89,6 +89,16 @@ async fn build_sealed() -> tempfile::TempDir {
     }
     let sys = sys.with_persister();
     clickday_testsystem::wait_for_checkpoint(&*sys.store, "cd", N).await;
+    // The oldest receipts too (they are made oldest first).
+    clickday_testkit::eventually(
+        "the first receipt",
+        std::time::Duration::from_secs(60),
+        async || {
+            let first = sys.store.receipt(&submission(0).submission_id).await;
+            first.ok().flatten().map(|_| ())
+        },
+    )
+    .await;
     sys.stop().await;
     let ranked = clickday(&["rank", "cd"], dir.path());
     assert!(ranked.status.success(), "{}", stderr(&ranked));
@@ -413,4 +423,46 @@ async fn a_forked_log_is_caught() {
     std::fs::write(&file, first).unwrap();
     let ok = verify(dir.path(), &["--checkpoint", file.to_str().unwrap()]);
     assert!(ok.status.success(), "{}", stderr(&ok));
+}
+
+/// What the administration publishes comes from the keys the persister
+/// made and signs with: the receipt key verifies a stored receipt, the
+/// ledger key is the log's; `--only` prints one bare; a data directory
+/// without keys is told where they come from (nothing is made).
+#[tokio::test]
+async fn the_published_keys_are_the_ones_receipts_and_checkpoints_are_signed_with() {
+    let dir = sealed();
+    let all = clickday(&["keys", "public"], dir);
+    assert!(all.status.success(), "{}", stderr(&all));
+    let receipt_key = clickday(&["keys", "public", "--only", "receipt"], dir);
+    let receipt_key = stdout(&receipt_key).trim().to_string();
+    let ledger_key = stdout(&clickday(&["keys", "public", "--only", "ledger"], dir))
+        .trim()
+        .to_string();
+    assert!(stdout(&all).contains(&receipt_key) && stdout(&all).contains(&ledger_key));
+    assert_eq!(ledger_key, log_key(dir).verifier_key());
+    let public = clickday_core::PublicKey::from_base64(&receipt_key).unwrap();
+    assert!(stdout(&all).contains(&public.id().to_string()));
+    let store = clickday_store::open(&format!("sqlite://{}/store.db", dir.display()))
+        .await
+        .unwrap();
+    let receipt = store
+        .receipt(&submission(0).submission_id)
+        .await
+        .unwrap()
+        .expect("a receipt for the first submission");
+    assert_eq!(receipt.key_id, public.id().to_string());
+    clickday_core::receipt::verify_text(&public, &receipt.statement, &receipt.signature)
+        .expect("the published key verifies the receipt");
+
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(
+        empty.path().join("clickday.toml"),
+        config_text(empty.path()),
+    )
+    .unwrap();
+    let refused = clickday(&["keys", "public"], empty.path());
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("made on the persister's first start"));
+    assert!(!empty.path().join("receipts/receipt-key").exists());
 }

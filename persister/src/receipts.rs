@@ -57,6 +57,13 @@ pub fn load_or_create_key(path: &Path) -> std::io::Result<SigningKey> {
             Err(e) => return Err(e),
         }
     }
+    read_key(path)
+}
+
+/// Reads the receipt key at `path` (never creates one).
+pub fn read_key(path: &Path) -> std::io::Result<SigningKey> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let text = std::fs::read_to_string(path)?;
     let seed: [u8; 32] = URL_SAFE_NO_PAD
         .decode(text.trim())
