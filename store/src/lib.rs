@@ -230,3 +230,12 @@ pub async fn open_portal(url: &str) -> Result<Arc<dyn PortalStore>, StoreError> 
         })
     }
 }
+
+/// sqlx warns about every statement slower than a second with the whole
+/// SQL text (a bulk COPY's is kilobytes), which buries real warnings at a
+/// click day's peak, when every statement is slow. Reported at INFO
+/// instead (`RUST_LOG=sqlx=info` shows them); slowness that matters shows
+/// in the stages' own metrics (backlog, oldest without a receipt).
+pub(crate) fn quiet_slow_statements<O: sqlx::ConnectOptions>(options: O) -> O {
+    options.log_slow_statements(log::LevelFilter::Info, std::time::Duration::from_secs(1))
+}

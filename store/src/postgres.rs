@@ -22,10 +22,11 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options: sqlx::postgres::PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(crate::quiet_slow_statements(options))
             .await?;
         crate::migrate::postgres().run(&pool).await?;
         Ok(PgStore { pool })

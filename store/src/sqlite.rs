@@ -36,7 +36,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(crate::quiet_slow_statements(options))
             .await?;
         crate::migrate::sqlite().run(&pool).await?;
         Ok(SqliteStore { pool })
