@@ -117,7 +117,9 @@ fn main() -> ExitCode {
         | Command::Ranking { config, .. } => config.config.clone(),
         Command::Demo(_) => None,
     };
-    let cfg = match commands::load_config(config_path.as_deref()) {
+    // `demo` runs its own system in its own folder: nothing of it is kept here.
+    let keep_demo_day = !matches!(cli.command, Command::Demo(_));
+    let cfg = match commands::load_config(config_path.as_deref(), keep_demo_day) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("clickday: {e}");

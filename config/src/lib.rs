@@ -283,6 +283,10 @@ pub struct Config {
     pub queue: QueueConfig,
     pub store: StoreUrl,
     pub calendar: Calendar,
+    /// No click day was configured: the calendar is the zero-configuration
+    /// "demo" day, opening at the `now_nanos` the configuration was
+    /// loaded with.
+    pub demo_calendar: bool,
     pub persister: PersisterConfig,
     pub receipts: ReceiptsConfig,
     pub ledger: LedgerConfig,
@@ -379,7 +383,8 @@ impl RawConfig {
             }
             None => provinces::ITALIAN.iter().map(|p| p.to_string()).collect(),
         };
-        let days = if self.click_days.is_empty() {
+        let demo_calendar = self.click_days.is_empty();
+        let days = if demo_calendar {
             vec![demo_click_day(now_nanos)]
         } else {
             validate_click_days(self.click_days, &provinces)?
@@ -463,6 +468,7 @@ impl RawConfig {
             queue,
             store,
             calendar: Calendar::new(days, provinces),
+            demo_calendar,
             persister,
             receipts,
             ledger,
