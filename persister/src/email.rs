@@ -34,6 +34,8 @@ pub(crate) struct EmailStage {
     store: Arc<dyn Store>,
     transport: Transport,
     from: Mailbox,
+    /// The portal's applications page, linked from confirmations.
+    applications_url: String,
     sender: String,
     max_backoff: Duration,
     metrics: Arc<crate::metrics::Metrics>,
@@ -44,6 +46,7 @@ pub(crate) struct EmailStage {
 impl EmailStage {
     pub(crate) fn new(
         cfg: &EmailConfig,
+        portal_url: &str,
         store: Arc<dyn Store>,
         sender: &str,
         metrics: Arc<crate::metrics::Metrics>,
@@ -72,6 +75,7 @@ impl EmailStage {
             ),
         };
         Ok(EmailStage {
+            applications_url: format!("{portal_url}/domande"),
             store,
             transport,
             from,
@@ -114,7 +118,7 @@ impl EmailStage {
                 }
             }
             for job in jobs {
-                let outcome = match message(&job, &self.from) {
+                let outcome = match message(&job, &self.from, &self.applications_url) {
                     Ok(msg) => self.deliver(&job, msg).await,
                     Err(e) => Err(e),
                 };
@@ -160,13 +164,13 @@ fn backoff(attempts: u32, max: Duration) -> Duration {
 }
 
 /// The email of an outbox row.
-fn message(job: &EmailJob, from: &Mailbox) -> Result<Message, String> {
+fn message(job: &EmailJob, from: &Mailbox, applications_url: &str) -> Result<Message, String> {
     let to: Mailbox = job
         .recipient
         .parse()
         .map_err(|e| format!("recipient {:?}: {e}", job.recipient))?;
     let (subject, body) = match &job.content {
-        EmailContent::Received(submission) => received(submission),
+        EmailContent::Received(submission) => received(submission, applications_url),
         EmailContent::Written { subject, body } => (subject.clone(), body.clone()),
     };
     Message::builder()
@@ -174,34 +178,38 @@ fn message(job: &EmailJob, from: &Mailbox) -> Result<Message, String> {
         .to(to)
         .subject(subject)
         .message_id(Some(format!("<{}.{}@clickday>", job.reference(), job.kind)))
+        .header(lettre::message::header::MIME_VERSION_1_0)
         .header(lettre::message::header::ContentType::TEXT_PLAIN)
         .body(body)
         .map_err(|e| e.to_string())
 }
 
 /// The confirmation of a stored submission, Italian first, English below.
-fn received(job: &ReceivedSubmission) -> (String, String) {
+fn received(job: &ReceivedSubmission, applications_url: &str) -> (String, String) {
     let rome = format_rome(job.received_at);
     let utc = format_rfc3339_nanos(job.received_at);
     let body = format!(
-        "Gentile utente,\n\n\
+        "Gentile richiedente,\n\n\
          la domanda {app} per il click day {day} (categoria {cat}, provincia {prov}) è stata ricevuta.\n\n\
          Identificativo della domanda: {id}\n\
          Arrivo: {rome} (UTC {utc})\n\n\
-         La ricevuta in PDF con l'anteprima della domanda è disponibile nell'area riservata del portale.\n\
+         La ricevuta in PDF con l'anteprima della domanda è disponibile nell'area riservata del portale:\n\
+         {url}\n\n\
          Conservi l'identificativo: serve per ogni richiesta di assistenza.\n\n\
          -- English --\n\n\
-         Dear user,\n\n\
+         Dear applicant,\n\n\
          application {app} for click day {day} (category {cat}, province {prov}) was received.\n\n\
          Submission id: {id}\n\
          Arrival: {rome} (UTC {utc})\n\n\
-         The PDF receipt with a preview of the application is available in your area of the portal.\n\
+         The PDF receipt with a preview of the application is available in your area of the portal:\n\
+         {url}\n\n\
          Keep the submission id: the help desk will ask for it.\n",
         app = job.application_id,
         day = job.click_day,
         cat = job.category,
         prov = job.province,
         id = job.submission_id,
+        url = applications_url,
     );
     let subject = format!(
         "Domanda ricevuta / Application received - {}",

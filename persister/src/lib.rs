@@ -107,6 +107,7 @@ pub async fn run_with_metrics(
     tasks.spawn(ledger.run(shutdown.clone()));
     let email = email::EmailStage::new(
         &cfg.email,
+        &cfg.portal.public_url,
         store.clone(),
         &cfg.persister.consumer,
         metrics.clone(),

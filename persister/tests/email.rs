@@ -176,6 +176,9 @@ async fn the_embedded_outbox_has_one_eml_file_per_submission() {
         let text = std::fs::read_to_string(outbox.join(format!("{id}-received.eml"))).unwrap();
         assert!(text.contains(&id));
         assert!(text.contains(&format!("Message-ID: <{id}.received@clickday>")));
+        assert!(text.contains("MIME-Version: 1.0"), "{text}");
+        // Where the receipt is, as a link (the default portal address).
+        assert!(text.contains("http://127.0.0.1:8080/domande"), "{text}");
     }
 }
 
