@@ -297,6 +297,23 @@ async fn a_primary_killed_mid_burst_through_two_gateways_loses_nothing_acknowled
         "both persisters stored rows and made receipts: {per_persister:?}"
     );
     eprintln!("(stored, receipts) per persister: {per_persister:?}");
+    // One ranking of both gateways' stamps, by (received_at, node, seq):
+    // ranked now, checked against the arrival ledger's leaves.
+    let ranked = clickday(&config, &["rank", "cd"]).output().unwrap();
+    assert!(
+        ranked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ranked.stderr)
+    );
+    let verified = clickday(&config, &["ledger", "verify", "cd"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success() && out.contains("ranking = sorted leaves"),
+        "{out}{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
     // Both gateways' stamps are in the one ranking.
     let nodes: std::collections::BTreeSet<&str> =
         acks.values().map(|(id, _)| &id[id.len() - 5..]).collect();
