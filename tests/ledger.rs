@@ -263,6 +263,18 @@ async fn an_untouched_ledger_verifies_from_the_store_and_from_the_gateway() {
         let reply = client.get(missing).await.unwrap();
         assert_eq!(reply.status, 404, "{missing}");
     }
+    // The keys to check receipts and checkpoints with, as the persister
+    // published them, are listed beside the log.
+    let keys = client.get("/v1/keys").await.unwrap();
+    assert_eq!(keys.status, 200);
+    let keys = keys.json();
+    assert_eq!(keys["ledger_keys"][0]["verifier_key"], key.as_str());
+    let receipt_key = stdout(&clickday(
+        &["keys", "public", "--only", "receipt"],
+        sealed(),
+    ));
+    assert_eq!(keys["receipt_keys"][0]["public_key"], receipt_key.trim());
+    assert_eq!(keys["receipt_keys"].as_array().unwrap().len(), 1);
     sys.stop().await;
 }
 

@@ -46,9 +46,22 @@ impl Gateway {
             (_, "/v1/submissions") => {
                 with_allow(problem_response(&Problem::MethodNotAllowed), "POST")
             }
-            (_, "/v1/time" | "/v1/click-days" | "/healthz" | "/readyz" | "/metrics") => {
-                with_allow(problem_response(&Problem::MethodNotAllowed), "GET")
+            (&Method::GET, crate::ledger::KEYS) => {
+                // A store read: the per-address budget applies.
+                if let Err(problem) = self.limiters.check_ip(peer) {
+                    return problem_response(&problem);
+                }
+                self.published_keys().await
             }
+            (
+                _,
+                "/v1/time"
+                | "/v1/click-days"
+                | "/healthz"
+                | "/readyz"
+                | "/metrics"
+                | crate::ledger::KEYS,
+            ) => with_allow(problem_response(&Problem::MethodNotAllowed), "GET"),
             (method, path) if path.starts_with(crate::ledger::PREFIX) => {
                 if method != Method::GET {
                     return with_allow(problem_response(&Problem::MethodNotAllowed), "GET");

@@ -14,6 +14,8 @@ use http_body_util::Full;
 
 /// Where the ledger is served.
 pub(crate) const PREFIX: &str = "/v1/ledger/";
+/// Where the public keys that check receipts and checkpoints are listed.
+pub(crate) const KEYS: &str = "/v1/keys";
 
 /// Ledger reads in progress at once, all addresses together: a crowd of
 /// readers (each within its own rate limit) must not take the store's
@@ -70,6 +72,53 @@ impl Gateway {
             Ok(None) => problem_response(&Problem::NotFound),
             Err(e) => unavailable(e),
         }
+    }
+}
+
+impl Gateway {
+    /// `GET /v1/keys`: every receipt key and ledger key the persisters
+    /// published, oldest first, so old receipts stay checkable.
+    pub(crate) async fn published_keys(&self) -> Response<ResponseBody> {
+        let Some(store) = &self.ledger else {
+            return problem_response(&Problem::NotFound);
+        };
+        let Ok(_reading) = self.ledger_reads.try_acquire() else {
+            return problem_response(&Problem::Unavailable {
+                retry_after_secs: 1,
+                ticket: None,
+            });
+        };
+        let keys = match store.published_keys().await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::debug!(error = %e, "published keys read failed");
+                return problem_response(&Problem::Unavailable {
+                    retry_after_secs: 1,
+                    ticket: None,
+                });
+            }
+        };
+        let of = |kind: &str, field: &str| -> Vec<serde_json::Value> {
+            keys.iter()
+                .filter(|k| k.kind == kind)
+                .map(|k| {
+                    serde_json::json!({
+                        "key_id": k.key_id,
+                        field: k.public_key,
+                        "published_at": clickday_core::time::format_rfc3339_nanos(k.published_at * 1_000),
+                    })
+                })
+                .collect()
+        };
+        let body = serde_json::json!({
+            "receipt_keys": of("receipt", "public_key"),
+            "ledger_keys": of("ledger", "verifier_key"),
+        });
+        resource_response(
+            body.to_string().into_bytes(),
+            "application/json",
+            "public, max-age=60",
+        )
     }
 }
 

@@ -93,6 +93,11 @@ pub async fn run_with_metrics(
     }
     let log_key = Arc::new(log_key);
     let mut tasks = JoinSet::new();
+    tasks.spawn(publish_keys(
+        store.clone(),
+        published(&key, log_key.verifier_key()),
+        shutdown.clone(),
+    ));
     let stage = receipts::ReceiptStage {
         store: store.clone(),
         key: Arc::new(key),
@@ -133,4 +138,40 @@ pub async fn run_with_metrics(
     while tasks.join_next().await.is_some() {}
     tracing::info!("persister stopped");
     Ok(())
+}
+
+/// What this persister signs with, to publish: (kind, key id, public key).
+fn published(
+    receipt: &ed25519_dalek::SigningKey,
+    verifier_key: &str,
+) -> [(String, String, String); 2] {
+    use base64::Engine as _;
+    let public = receipt.verifying_key();
+    let ledger_id = verifier_key.split('+').nth(1).unwrap_or_default();
+    [
+        (
+            "receipt".into(),
+            clickday_core::receipt::receipt_key_id(receipt).to_string(),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public.as_bytes()),
+        ),
+        ("ledger".into(), ledger_id.into(), verifier_key.into()),
+    ]
+}
+
+/// Publishes the keys in the store (the gateways serve them at
+/// `GET /v1/keys`), retrying while the store is unreachable.
+async fn publish_keys(
+    store: Arc<dyn Store>,
+    keys: [(String, String, String); 2],
+    shutdown: CancellationToken,
+) {
+    for (kind, key_id, public_key) in &keys {
+        while let Err(e) = store.publish_key(kind, key_id, public_key).await {
+            tracing::warn!(error = %e, kind, "cannot publish the key yet; retrying");
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
 }

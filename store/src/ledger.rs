@@ -20,6 +20,18 @@ pub struct LedgerBatch<'a> {
     pub submission_ids: &'a [String],
 }
 
+/// A public key to publish: `kind` is `receipt` (base64url of the
+/// Ed25519 key, `verify-receipt --key`) or `ledger` (the log's verifier
+/// key, `name+id+key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedKey {
+    pub kind: String,
+    pub key_id: String,
+    pub public_key: String,
+    /// First published, Unix microseconds.
+    pub published_at: u64,
+}
+
 /// The arrival ledger's storage: the persister's integrator writes it, the
 /// gateway serves it, `clickday ledger verify` reads it.
 #[async_trait::async_trait]
@@ -64,6 +76,18 @@ pub trait Ledger: Send + Sync + 'static {
 
     /// Click days with a log, by id.
     async fn ledger_days(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Publishes a public key (`published_at` is set here; a key already
+    /// published keeps its first date).
+    async fn publish_key(
+        &self,
+        kind: &str,
+        key_id: &str,
+        public_key: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Every published key, oldest first: old receipts stay checkable.
+    async fn published_keys(&self) -> Result<Vec<PublishedKey>, StoreError>;
 }
 
 macro_rules! ledger_for {
@@ -246,6 +270,43 @@ macro_rules! ledger_for {
                         .fetch_all(self.pool())
                         .await?,
                 )
+            }
+
+            async fn publish_key(
+                &self,
+                kind: &str,
+                key_id: &str,
+                public_key: &str,
+            ) -> Result<(), StoreError> {
+                let now = $now;
+                sqlx::query(&format!(
+                    "INSERT INTO published_keys (kind, key_id, public_key, published_at) \
+                     VALUES ($1, $2, $3, {now}) ON CONFLICT DO NOTHING"
+                ))
+                .bind(kind)
+                .bind(key_id)
+                .bind(public_key)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn published_keys(&self) -> Result<Vec<PublishedKey>, StoreError> {
+                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT kind, key_id, public_key, published_at FROM published_keys \
+                     ORDER BY published_at, kind, key_id",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(kind, key_id, public_key, at)| PublishedKey {
+                        kind,
+                        key_id,
+                        public_key,
+                        published_at: at.max(0) as u64,
+                    })
+                    .collect())
             }
         }
     };

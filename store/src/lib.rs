@@ -21,7 +21,7 @@ mod sqlite;
 mod submissions;
 
 pub use accounts::{KeyChanges, KeyRow, NewAccount, validate_account_id, validate_email};
-pub use ledger::{Ledger, LedgerBatch};
+pub use ledger::{Ledger, LedgerBatch, PublishedKey};
 pub use portal::PortalStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

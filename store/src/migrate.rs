@@ -72,6 +72,11 @@ const SQLITE: &Steps = &[
         "receipt_leases",
         include_str!("../migrations/sqlite/0009_receipt_leases.sql"),
     ),
+    (
+        10,
+        "published_keys",
+        include_str!("../migrations/sqlite/0010_published_keys.sql"),
+    ),
 ];
 
 const POSTGRES: &Steps = &[
@@ -119,6 +124,11 @@ const POSTGRES: &Steps = &[
         9,
         "receipt_leases",
         include_str!("../migrations/postgres/0009_receipt_leases.sql"),
+    ),
+    (
+        10,
+        "published_keys",
+        include_str!("../migrations/postgres/0010_published_keys.sql"),
     ),
 ];
 

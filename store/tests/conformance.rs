@@ -421,6 +421,25 @@ async fn receipts_and_outbox(store: &dyn Store) {
         "sent is final"
     );
     assert_eq!(store.unsent_emails().await.unwrap(), 0);
+
+    // The keys receipts and checkpoints are checked with, as published:
+    // every key kept, a republished one keeps its first date.
+    assert!(store.published_keys().await.unwrap().is_empty());
+    store.publish_key("receipt", "k1", "pub-1").await.unwrap();
+    store
+        .publish_key("ledger", "l1", "log+l1+key")
+        .await
+        .unwrap();
+    let first = store.published_keys().await.unwrap();
+    store.publish_key("receipt", "k1", "pub-1").await.unwrap();
+    store.publish_key("receipt", "k2", "pub-2").await.unwrap();
+    let keys = store.published_keys().await.unwrap();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(&keys[..2], &first[..], "republishing changes nothing");
+    assert_eq!(
+        (keys[2].kind.as_str(), keys[2].public_key.as_str()),
+        ("receipt", "pub-2")
+    );
 }
 
 /// The portal's messages share the outbox: queued written, leased and sent
