@@ -24,7 +24,9 @@ struct Cli {
     #[arg(long, global = true, env = "CLICKDAY_CLIENT_HOME")]
     home: Option<PathBuf>,
     /// PEM file of the certificates to trust for https:// addresses
-    /// (default: none; plain http:// needs none).
+    /// (default: the certificate authorities this computer trusts, as a
+    /// browser would; a gateway with a self-signed certificate, such as a
+    /// local `clickday serve`, needs its cert.pem here).
     #[arg(long, global = true, env = "CLICKDAY_CLIENT_CA")]
     ca: Option<PathBuf>,
     /// Language of the messages.
@@ -136,7 +138,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let home = Home::locate(cli.home)?;
-    let trust = cli.ca.map(Trust::CaFile);
+    let trust = Some(cli.ca.map_or(Trust::System, Trust::CaFile));
     match cli.command {
         Command::Activate {
             portal,

@@ -247,6 +247,15 @@ async fn activate_list_and_clock() {
     );
 
     let ca = sys.gateway_ca().to_string_lossy().to_string();
+    // Without --ca the computer's own certificate authorities are trusted,
+    // as a browser's: a self-signed gateway is refused, naming why.
+    let untrusted = client(&home, &["clock", "--gateway", &sys.gateway_url()], "").await;
+    assert!(!untrusted.status.success());
+    assert!(
+        err(&untrusted).to_lowercase().contains("certificate"),
+        "{}",
+        err(&untrusted)
+    );
     let clock = client(
         &home,
         &["--ca", &ca, "clock", "--gateway", &sys.gateway_url()],

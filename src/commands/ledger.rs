@@ -45,7 +45,8 @@ pub struct VerifyArgs {
     /// run): each must be a prefix of the newest.
     #[arg(long = "checkpoint")]
     checkpoints: Vec<PathBuf>,
-    /// The gateway's CA certificate (PEM), for --from.
+    /// The certificates to trust (PEM) for --from; default: the system's
+    /// certificate store.
     #[arg(long)]
     ca: Option<PathBuf>,
 }
@@ -177,7 +178,10 @@ async fn verify(cfg: &Config, args: VerifyArgs) -> anyhow::Result<()> {
     };
     let source = match &args.from {
         Some(url) => {
-            let trust = args.ca.clone().map(clickday_transport::Trust::CaFile);
+            let trust = Some(args.ca.clone().map_or(
+                clickday_transport::Trust::System,
+                clickday_transport::Trust::CaFile,
+            ));
             let target = clickday_transport::Target::new(
                 url,
                 clickday_transport::Protocol::Http2,

@@ -1,5 +1,6 @@
-//! How the gateway's certificate is checked: a CA bundle, or (for
-//! rehearsals against a throw-away gateway) any certificate.
+//! How the gateway's certificate is checked: the platform's certificate
+//! store, a CA bundle, or (for rehearsals against a throw-away gateway)
+//! any certificate.
 
 use crate::TransportError;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -9,6 +10,9 @@ use std::sync::Arc;
 /// How the gateway's certificate is checked.
 #[derive(Debug, Clone)]
 pub enum Trust {
+    /// The certificate authorities this computer trusts (its platform
+    /// store, as a browser would): a gateway with a public certificate.
+    System,
     /// Only the certificates in this PEM file (one or a bundle).
     CaFile(std::path::PathBuf),
     /// Any certificate: for rehearsals against a throw-away gateway only.
@@ -21,6 +25,9 @@ pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, TransportErr
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?;
     Ok(match trust {
+        Trust::System => builder
+            .with_root_certificates(system_roots()?)
+            .with_no_client_auth(),
         Trust::CaFile(path) => builder
             .with_root_certificates(read_roots(path)?)
             .with_no_client_auth(),
@@ -29,6 +36,23 @@ pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, TransportErr
             .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
             .with_no_client_auth(),
     })
+}
+
+fn system_roots() -> Result<rustls::RootCertStore, TransportError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found
+            .errors
+            .first()
+            .map_or_else(|| "none found".to_string(), ToString::to_string);
+        return Err(TransportError::CaFile(
+            "the system's certificate store".into(),
+            format!("{why}; give --ca FILE"),
+        ));
+    }
+    Ok(roots)
 }
 
 fn read_roots(path: &Path) -> Result<rustls::RootCertStore, TransportError> {
