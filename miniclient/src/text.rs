@@ -30,6 +30,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Click day {} — opens {} ({} applications)",
     ),
     (
+        "click_day_one",
+        "Click day {} — apertura {} ({} domanda)",
+        "Click day {} — opens {} ({} application)",
+    ),
+    (
         "clock",
         "Scarto dall'orologio del sistema: {} ms (andata e ritorno {} ms, {} misure).",
         "Offset from the system's clock: {} ms (round trip {} ms, {} samples).",
@@ -53,6 +58,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "prepared",
         "{} domande firmate per il click day {}.",
         "{} applications signed for click day {}.",
+    ),
+    (
+        "prepared_one",
+        "{} domanda firmata per il click day {}.",
+        "{} application signed for click day {}.",
     ),
     ("countdown", "Invio tra {} s", "Sending in {} s"),
     (
@@ -151,6 +161,16 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "application too large",
     ),
 ];
+
+/// [`say`] for a message about `count` things: its `<key>_one` form (the
+/// singular) when there is exactly one.
+pub fn say_count(lang: Lang, key: &str, count: usize, args: &[&dyn std::fmt::Display]) -> String {
+    if count == 1 {
+        say(lang, &format!("{key}_one"), args)
+    } else {
+        say(lang, key, args)
+    }
+}
 
 pub fn say(lang: Lang, key: &str, args: &[&dyn std::fmt::Display]) -> String {
     let template = CATALOGUE

@@ -230,7 +230,8 @@ async fn activate_list_and_clock() {
     let listed = client(&home, &["--ca", &ca, "list"], "").await;
     assert!(listed.status.success(), "{}", err(&listed));
     assert!(
-        out(&listed).contains("apertura 2020-01-01T00:00:00.000000000Z"),
+        // In Rome time, as the administration announces it.
+        out(&listed).contains("apertura 01/01/2020 01:00:00.000 CET (1 domanda)"),
         "{}",
         out(&listed)
     );
@@ -241,7 +242,7 @@ async fn activate_list_and_clock() {
     );
     let english = client(&home, &["--ca", &ca, "--lang", "en", "list"], "").await;
     assert!(
-        out(&english).contains("(1 applications)"),
+        out(&english).contains("opens 01/01/2020 01:00:00.000 CET (1 application)"),
         "{}",
         out(&english)
     );

@@ -2,7 +2,7 @@
 
 use clickday_client::home::Home;
 use clickday_client::portal::Portal;
-use clickday_client::text::{Lang, say};
+use clickday_client::text::{Lang, say, say_count};
 use clickday_transport::Trust;
 use std::collections::BTreeMap;
 
@@ -31,7 +31,11 @@ pub(crate) async fn run(home: &Home, trust: Option<&Trust>, lang: Lang) -> anyho
             .get(day)
             .cloned()
             .unwrap_or_else(|| say(lang, "unknown_opening", &[]));
-        println!("{}", say(lang, "click_day", &[&day, &opening, &apps.len()]));
+        let count = apps.len();
+        println!(
+            "{}",
+            say_count(lang, "click_day", count, &[&day, &opening, &count])
+        );
         for app in apps {
             println!(
                 "  {}  {}  {}  {}",

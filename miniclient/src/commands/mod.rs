@@ -43,7 +43,8 @@ pub(crate) async fn gateway(
     Ok((target, connection))
 }
 
-/// Click day id → opening instant, from the gateway's calendar.
+/// Click day id → opening instant in Rome time (`31/01/2011 08:00:00.000
+/// CET`), from the gateway's calendar.
 pub(crate) async fn openings(
     url: &str,
     trust: Option<&Trust>,
@@ -56,10 +57,10 @@ pub(crate) async fn openings(
     Ok(days
         .iter()
         .filter_map(|d| {
-            Some((
-                d["id"].as_str()?.to_string(),
-                d["opens_at"].as_str()?.to_string(),
-            ))
+            let opens_at = d["opens_at"].as_str()?;
+            let shown = clickday_core::time::parse_rfc3339(opens_at)
+                .map_or_else(|_| opens_at.to_string(), clickday_core::time::format_rome);
+            Some((d["id"].as_str()?.to_string(), shown))
         })
         .collect())
 }

@@ -5,7 +5,7 @@ use clickday_client::home::Home;
 use clickday_client::journal::{Journal, Outcome};
 use clickday_client::portal::Portal;
 use clickday_client::send;
-use clickday_client::text::{Lang, say};
+use clickday_client::text::{Lang, say, say_count};
 use clickday_transport::Protocol;
 use clickday_transport::Trust;
 use std::process::ExitCode;
@@ -90,7 +90,7 @@ pub(crate) async fn run(
         .values()
         .filter(|e| e.click_day == day.id && e.outcome == Outcome::Pending)
         .count();
-    eprintln!("{}", say(lang, "prepared", &[&count, &day.id]));
+    eprintln!("{}", say_count(lang, "prepared", count, &[&count, &day.id]));
     let countdown = tokio::spawn(countdown(lang, day.opens_at, estimate));
     let printer = move |id: &str, outcome: &Outcome| println!("{}", describe(lang, id, outcome));
     let journal =
