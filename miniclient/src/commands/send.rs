@@ -108,18 +108,33 @@ pub(crate) async fn run(
     })
 }
 
-/// "Invio tra N s" once a second on standard error until the opening.
+/// "Invio tra N s" once a second on standard error until the opening: on
+/// a terminal one line rewritten in place, elsewhere (a log file) a line
+/// each second.
 pub(crate) async fn countdown(
     lang: Lang,
     opens_at: i64,
     estimate: clickday_client::clock::Estimate,
 ) {
+    use std::io::Write as _;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     loop {
         let left = (opens_at - estimate.now_nanos()) / 1_000_000_000;
         if left <= 0 {
+            if terminal {
+                // Leave the line to the answers that follow.
+                eprint!("\r\x1b[2K");
+                let _ = std::io::stderr().flush();
+            }
             return;
         }
-        eprintln!("{}", say(lang, "countdown", &[&left]));
+        let line = say(lang, "countdown", &[&left]);
+        if terminal {
+            eprint!("\r\x1b[2K{line}");
+            let _ = std::io::stderr().flush();
+        } else {
+            eprintln!("{line}");
+        }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
