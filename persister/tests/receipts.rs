@@ -104,6 +104,17 @@ async fn receipts_are_readable_signed_and_tamper_evident() {
             "{expected:?} missing from:\n{extracted}"
         );
     }
+    // The document is dated by the arrival it certifies.
+    let info = Command::new("pdfinfo")
+        .arg(&pdf)
+        .output()
+        .expect("pdfinfo (poppler-utils)");
+    let info = String::from_utf8_lossy(&info.stdout);
+    let created = info
+        .lines()
+        .find(|l| l.starts_with("CreationDate:"))
+        .unwrap_or_default();
+    assert!(created.contains("2011"), "{info}");
     // The statement read back from the PDF is the one stored, and verifies.
     let statement = find_statement(&extracted).expect("statement block in the PDF");
     assert_eq!(statement, receipt.statement);

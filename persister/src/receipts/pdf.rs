@@ -170,13 +170,15 @@ pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
         "Estrarre il testo della dichiarazione (da clickday-receipt-v2 a body_sha256), una riga per riga,",
         "ciascuna terminata da un a capo, e verificare la firma Ed25519 con la chiave pubblica indicata,",
         "pubblicata dall'amministrazione. Una sola lettera cambiata rende la firma non valida.",
+        "Il programma di invio lo fa per Lei: clickday-client verify-receipt ricevuta.pdf --key CHIAVE.",
     ] {
         l.text(BuiltinFont::Helvetica, 8.0, line);
     }
     for line in [
         "Extract the statement text (clickday-receipt-v2 to body_sha256), each line ending with a newline,",
         "and verify the Ed25519 signature with the public key shown, published by the administration.",
-        "See docs/receipts.md. A single changed character makes the signature invalid.",
+        "A single changed character makes the signature invalid. The sending program does it for you:",
+        "clickday-client verify-receipt receipt.pdf --key KEY (the key published by the administration).",
     ] {
         l.text(BuiltinFont::HelveticaOblique, 8.0, line);
     }
@@ -187,6 +189,17 @@ pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
         .map(|ops| PdfPage::new(Mm(PAGE_W), Mm(PAGE_H), ops))
         .collect();
     let mut doc = PdfDocument::new(&format!("Ricevuta {}", s.submission_id));
+    // Dated by the arrival it certifies (not 1970, printpdf's default), so
+    // the same receipt renders to the same bytes whoever makes it.
+    let arrived = i64::try_from(s.received_at() / 1_000_000_000).unwrap_or(0);
+    if let Ok(date) = printpdf::OffsetDateTime::from_unix_timestamp(arrived) {
+        let info = &mut doc.metadata.info;
+        (
+            info.creation_date,
+            info.modification_date,
+            info.metadata_date,
+        ) = (date, date, date);
+    }
     let mut warnings = Vec::new();
     doc.with_pages(pages)
         .save(&PdfSaveOptions::default(), &mut warnings)
