@@ -17,26 +17,35 @@ struct Series<'a> {
     points: Vec<(f64, f64)>,
 }
 
+/// The report as one offline HTML page, titled for a loadgen run.
 pub fn render(report: &Report) -> String {
+    titled(
+        report,
+        &format!("clickday loadgen: {} run", report.run.mode),
+    )
+}
+
+/// [`render`] under another title (e.g. the demo's).
+pub fn titled(report: &Report, title: &str) -> String {
     let mut page = String::new();
     let t = &report.totals;
     let run = &report.run;
     let _ = write!(
         page,
         r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>clickday loadgen: {mode} run</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:2rem;max-width:820px;color:#222}}
 table{{border-collapse:collapse;margin:1rem 0}}td,th{{padding:.2rem .8rem;border-bottom:1px solid #ddd;text-align:left}}
 td.n{{text-align:right;font-variant-numeric:tabular-nums}}svg{{background:#fafafa;border:1px solid #ddd}}
 pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}
 </style></head><body>
-<h1>clickday loadgen: {mode} run</h1>
+<h1>{title}</h1>
 <p>{target} over {protocol}, {conns} connections × {streams} streams, click day <code>{day}</code>, started {started}.</p>
 <table><tr><th>requests</th><th>acknowledged</th><th>new</th><th>duplicates</th><th>refused</th><th>gave up</th><th>acknowledged/s</th></tr>
 <tr><td class="n">{requests}</td><td class="n">{acked}</td><td class="n">{new}</td><td class="n">{dups}</td><td class="n">{refused}</td><td class="n">{gave_up}</td><td class="n">{rate:.0}</td></tr></table>
 "#,
-        mode = run.mode,
+        title = escape(title),
         target = escape(&run.target),
         protocol = run.protocol.name(),
         conns = run.connections,

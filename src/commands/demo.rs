@@ -133,7 +133,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
     report.write(&args.out.join("report.json"))?;
     std::fs::write(
         args.out.join("report.html"),
-        clickday_loadgen::html::render(&report),
+        clickday_loadgen::html::titled(
+            &report,
+            "clickday demo: a click day on this machine, from the opening burst to the verified ranking",
+        ),
     )?;
     let audit = clickday_loadgen::audit::audit(&report, &cfg.store.to_url()).await?;
     let samples = keep_samples(store.as_ref(), &report, &cfg, &args.out).await?;
