@@ -60,6 +60,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
         .tempdir()?;
     let opens_at = super::now_nanos() + args.lead_secs * 1_000_000_000;
     let cfg = demo_config(data.path(), opens_at, args.accounts)?;
+    throwaway_keys(&cfg)?;
     let click_day = cfg
         .calendar
         .days()
@@ -212,6 +213,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
         println!("{}", audit.summary());
     }
     Ok(audit.clean() && ledger.is_ok() && report.totals.gave_up == 0)
+}
+
+/// Makes the demo system's TLS certificate, receipt key and ledger key up
+/// front. A real deployment warns when it generates one ("publish its
+/// public key"); for a system that lives for one run in a temporary folder
+/// that warning would be noise, so it is made quietly and said once.
+fn throwaway_keys(cfg: &Config) -> anyhow::Result<()> {
+    tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+        clickday_gateway::tls::ensure_self_signed(&cfg.data_dir)?;
+        clickday_persister::receipts::load_or_create_key(&cfg.receipts.key_file)?;
+        clickday_ledger::LogKey::load_or_create(&cfg.ledger.key_file, &cfg.ledger.origin)?;
+        anyhow::Ok(())
+    })?;
+    tracing::info!(dir = %cfg.data_dir.display(), "demo: throw-away TLS certificate, receipt key and ledger key made");
+    Ok(())
 }
 
 /// The embedded default, with the demo's click day and no per-IP limits:
