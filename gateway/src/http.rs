@@ -46,23 +46,12 @@ impl Gateway {
             (_, "/v1/submissions") => {
                 with_allow(problem_response(&Problem::MethodNotAllowed), "POST")
             }
-            (&Method::GET, crate::ledger::KEYS) => {
-                // A store read: the per-address budget applies.
-                if let Err(problem) = self.limiters.check_ip(peer) {
-                    return problem_response(&problem);
-                }
-                self.published_keys().await
+            (_, "/v1/time" | "/v1/click-days" | "/healthz" | "/readyz" | "/metrics") => {
+                with_allow(problem_response(&Problem::MethodNotAllowed), "GET")
             }
-            (
-                _,
-                "/v1/time"
-                | "/v1/click-days"
-                | "/healthz"
-                | "/readyz"
-                | "/metrics"
-                | crate::ledger::KEYS,
-            ) => with_allow(problem_response(&Problem::MethodNotAllowed), "GET"),
-            (method, path) if path.starts_with(crate::ledger::PREFIX) => {
+            (method, path)
+                if path == crate::ledger::KEYS || path.starts_with(crate::ledger::PREFIX) =>
+            {
                 if method != Method::GET {
                     return with_allow(problem_response(&Problem::MethodNotAllowed), "GET");
                 }
@@ -70,7 +59,10 @@ impl Gateway {
                 if let Err(problem) = self.limiters.check_ip(peer) {
                     return problem_response(&problem);
                 }
-                self.ledger(&path[crate::ledger::PREFIX.len()..]).await
+                match path.strip_prefix(crate::ledger::PREFIX) {
+                    Some(rest) => self.ledger(rest).await,
+                    None => self.published_keys().await,
+                }
             }
             _ => problem_response(&Problem::NotFound),
         }

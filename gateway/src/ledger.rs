@@ -36,16 +36,6 @@ impl Gateway {
         if self.calendar.get(day).is_none() {
             return problem_response(&Problem::UnknownClickDay(day.to_string()));
         }
-        let busy = || {
-            problem_response(&Problem::Unavailable {
-                retry_after_secs: 1,
-                ticket: None,
-            })
-        };
-        let unavailable = |e: clickday_store::StoreError| {
-            tracing::debug!(error = %e, "ledger read failed");
-            busy()
-        };
         let Ok(_reading) = self.ledger_reads.try_acquire() else {
             return busy();
         };
@@ -57,7 +47,7 @@ impl Gateway {
                     "public, max-age=1",
                 ),
                 Ok(None) => problem_response(&Problem::NotFound),
-                Err(e) => unavailable(e),
+                Err(e) => unreadable(e),
             };
         }
         let Some(path) = TilePath::parse(resource) else {
@@ -70,12 +60,10 @@ impl Gateway {
                 "public, max-age=31536000, immutable",
             ),
             Ok(None) => problem_response(&Problem::NotFound),
-            Err(e) => unavailable(e),
+            Err(e) => unreadable(e),
         }
     }
-}
 
-impl Gateway {
     /// `GET /v1/keys`: every receipt key and ledger key the persisters
     /// published, oldest first, so old receipts stay checkable.
     pub(crate) async fn published_keys(&self) -> Response<ResponseBody> {
@@ -83,20 +71,11 @@ impl Gateway {
             return problem_response(&Problem::NotFound);
         };
         let Ok(_reading) = self.ledger_reads.try_acquire() else {
-            return problem_response(&Problem::Unavailable {
-                retry_after_secs: 1,
-                ticket: None,
-            });
+            return busy();
         };
         let keys = match store.published_keys().await {
             Ok(keys) => keys,
-            Err(e) => {
-                tracing::debug!(error = %e, "published keys read failed");
-                return problem_response(&Problem::Unavailable {
-                    retry_after_secs: 1,
-                    ticket: None,
-                });
-            }
+            Err(e) => return unreadable(e),
         };
         let of = |kind: &str, field: &str| -> Vec<serde_json::Value> {
             keys.iter()
@@ -120,6 +99,20 @@ impl Gateway {
             "public, max-age=60",
         )
     }
+}
+
+/// Too many store reads in progress, or the store unreachable: `503`,
+/// come back in a second.
+fn busy() -> Response<ResponseBody> {
+    problem_response(&Problem::Unavailable {
+        retry_after_secs: 1,
+        ticket: None,
+    })
+}
+
+fn unreadable(e: clickday_store::StoreError) -> Response<ResponseBody> {
+    tracing::debug!(error = %e, "ledger store read failed");
+    busy()
 }
 
 fn resource_response(

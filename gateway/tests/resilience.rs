@@ -142,7 +142,8 @@ async fn rate_limits_per_ip_and_per_key(proto: Proto) {
     assert_eq!(gw.records().await.len(), 5);
 }
 
-/// Reads of the arrival ledger reach the store: a flood of them from one
+/// Reads of the arrival ledger and of the published keys reach the store:
+/// a flood of them from one
 /// address spends that address's budget like submissions do (and its
 /// submissions then wait too), instead of loading the database for free.
 #[tokio::test]
@@ -158,6 +159,9 @@ async fn ledger_reads_from_one_address_are_rate_limited() {
         assert_ne!(r.status, 429);
     }
     let r = c.get("/v1/ledger/cd/tile/0/000").await.unwrap();
+    assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited".into()));
+    // The published keys are a store read too.
+    let r = c.get("/v1/keys").await.unwrap();
     assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited".into()));
     let r = c.submit(&Applicant::new(1), &body("after")).await.unwrap();
     assert_eq!(r.status, 429);
