@@ -47,6 +47,22 @@ async fn at(browser: &mut Session, suffix: &str) {
     }
 }
 
+/// With `CLICKDAY_SCREENSHOTS=DIR` (docs/screenshots/make.sh sets it),
+/// saves the page shown as `DIR/NAME-desktop.png` (1280 px wide) and
+/// `DIR/NAME-phone.png` (390 px, a phone's width).
+async fn shoot(browser: &mut Session, name: &str) {
+    let Some(dir) = std::env::var_os("CLICKDAY_SCREENSHOTS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (width, suffix) in [(1280, "desktop"), (390, "phone")] {
+        let png = browser.full_page_png(width).await.unwrap();
+        std::fs::write(dir.join(format!("{name}-{suffix}.png")), png).unwrap();
+    }
+    browser.set_window_size(1280, 900).await.unwrap();
+}
+
 async fn fill(browser: &mut Session, fields: &[(&str, &str)]) {
     for (id, value) in fields {
         browser.type_into(&format!("#{id}"), value).await.unwrap();
@@ -60,6 +76,8 @@ async fn an_employer_in_a_real_browser() {
     let base = format!("http://127.0.0.1:{port}");
     let text = format!(
         r#"data_dir = "{dir}"
+[gateway]
+listen = "127.0.0.1:0"
 [portal]
 listen = "127.0.0.1:{port}"
 public_url = "{base}"
@@ -68,17 +86,42 @@ id = "cd-browser"
 opens_at = "2020-01-01T00:00:00Z"
 closes_at = "2100-01-01T00:00:00Z"
 categories = ["lavoro-domestico"]
+[[click_days]]
+id = "cd-2099"
+opens_at = "2099-03-27T08:00:00Z"
+closes_at = "2099-12-31T23:00:00Z"
+categories = ["lavoro-domestico", "lavoro-stagionale"]
 "#,
         dir = dir.path().display()
     );
     let cfg = Config::from_toml(&text, std::iter::empty(), 0).unwrap();
-    let sys = System::open(cfg).await.with_persister().with_portal().await;
+    let sys = System::open(cfg)
+        .await
+        .with_gateway()
+        .await
+        .with_persister()
+        .with_portal()
+        .await;
 
     let driver = ChromeDriver::start().await.unwrap();
-    let mut browser = driver.session().await.unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let mut browser = driver
+        .session_downloading_to(downloads.path())
+        .await
+        .unwrap();
+
+    // The home page: the calendar in Rome time with a countdown, the
+    // clock advice, the way to the mini-client.
+    browser.goto(&format!("{base}/")).await.unwrap();
+    page_says(&mut browser, "Calendario dei click day").await;
+    page_says(&mut browser, "27/03/2099 09:00:00.000 CET").await;
+    page_says(&mut browser, "Apre tra ").await;
+    page_says(&mut browser, "Aperto: le domande si possono inviare ora.").await;
+    page_says(&mut browser, "/v1/time").await;
+    page_says(&mut browser, "bootstrap-italia.min.css").await;
+    shoot(&mut browser, "home").await;
 
     // Registration.
-    browser.goto(&format!("{base}/")).await.unwrap();
     browser.click("a[href='/registrazione']").await.unwrap();
     fill(
         &mut browser,
@@ -91,8 +134,9 @@ categories = ["lavoro-domestico"]
         ],
     )
     .await;
+    shoot(&mut browser, "registration").await;
     browser.click("main button[type=submit]").await.unwrap();
-    page_says(&mut browser, "Controlla la tua email").await;
+    page_says(&mut browser, "Controlli la Sua email").await;
 
     // The link from the email file the persister wrote.
     let link = common::emailed_link(
@@ -145,7 +189,11 @@ categories = ["lavoro-domestico"]
         ],
     )
     .await;
-    browser.click("#lavoratore_sesso-F").await.unwrap();
+    // Bootstrap Italia draws the radio on its label, as a person sees it.
+    browser
+        .click("label[for='lavoratore_sesso-F']")
+        .await
+        .unwrap();
     // A date input takes keystrokes in the order of the browser's locale
     // (dd/mm or mm/dd): the same day and month work in either.
     browser
@@ -154,17 +202,24 @@ categories = ["lavoro-domestico"]
         .unwrap();
     browser.click("main button[type=submit]").await.unwrap();
     at(&mut browser, "/pagine/rapporto").await;
+    page_says(&mut browser, "Torino (TO)").await;
+    shoot(&mut browser, "compilation").await;
     browser
         .click("#provincia option[value='TO']")
         .await
         .unwrap();
-    browser.click("#mansione-badante").await.unwrap();
+    browser
+        .click("label[for='mansione-badante']")
+        .await
+        .unwrap();
     fill(&mut browser, &[("ore_settimanali", "36")]).await;
     browser.click("main button[type=submit]").await.unwrap();
 
     // The summary, then "ready".
     page_says(&mut browser, "Riepilogo della domanda").await;
-    page_says(&mut browser, "<dd>1992-03-03</dd>").await;
+    page_says(&mut browser, "<dd>03/03/1992</dd>").await;
+    page_says(&mut browser, "<dd>Torino (TO)</dd>").await;
+    shoot(&mut browser, "summary").await;
     browser
         .click("main form button[type=submit]")
         .await
@@ -175,6 +230,36 @@ categories = ["lavoro-domestico"]
     browser.click("nav a[href='/domande']").await.unwrap();
     page_says(&mut browser, "<td>Okafor Grace</td>").await;
     page_says(&mut browser, "Pronta per l'invio").await;
+    page_says(&mut browser, "<td>Torino</td>").await;
+    shoot(&mut browser, "applications").await;
+
+    // The mini-client's page and its settings file: the portal, the
+    // gateway, the CA the gateway's self-signed certificate needs.
+    browser.click("nav a[href='/scarica']").await.unwrap();
+    page_says(
+        &mut browser,
+        "clickday-client activate --email giulia@example.it",
+    )
+    .await;
+    shoot(&mut browser, "download").await;
+    browser.click("#settings").await.unwrap();
+    let saved = downloads.path().join("clickday-client.toml");
+    // Chrome writes a download under another name and renames it when done.
+    let settings = clickday_testkit::eventually(
+        "the settings file downloaded",
+        Duration::from_secs(10),
+        async || std::fs::read_to_string(&saved).ok(),
+    )
+    .await;
+    assert!(
+        settings.contains(&format!("portal = \"{base}\"")),
+        "{settings}"
+    );
+    assert!(
+        settings.contains(&format!("gateway = \"{}\"", sys.gateway_url())),
+        "{settings}"
+    );
+    assert!(settings.contains("BEGIN CERTIFICATE"), "{settings}");
 
     browser.quit().await.unwrap();
     sys.stop().await;

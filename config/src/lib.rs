@@ -6,6 +6,8 @@ mod env;
 mod provinces;
 mod raw;
 
+pub use provinces::province_name;
+
 pub use raw::{
     GatewaySection, PersisterSection, QueueSection, QuotaSection, RateLimitSection, RawConfig,
     StoreSection,
@@ -223,6 +225,31 @@ pub struct PortalConfig {
     pub trusted_proxies: Vec<IpBlock>,
     pub connections: ConnectionLimits,
     pub request_timeout: Duration,
+    pub administration: String,
+    pub administration_url: String,
+    pub helpdesk: Helpdesk,
+    /// The mini-client builds offered for download.
+    pub downloads_dir: PathBuf,
+    /// Where clients send (the mini-client's settings, the clock advice).
+    pub gateway_url: String,
+    /// The CA certificate clients must trust for the gateway; `None` = the
+    /// system's roots.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Help-desk contacts shown on every portal page; empty = not shown.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Helpdesk {
+    pub email: String,
+    pub phone: String,
+    pub hours: String,
+}
+
+/// The gateway's self-signed certificate and key under `data_dir`, made
+/// when no `gateway.tls_cert` is configured.
+pub fn self_signed_paths(data_dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let dir = data_dir.join("tls");
+    (dir.join("cert.pem"), dir.join("key.pem"))
 }
 
 /// An address block, `10.0.0.0/8` or one address.
@@ -381,7 +408,10 @@ impl RawConfig {
                 }
                 set
             }
-            None => provinces::ITALIAN.iter().map(|p| p.to_string()).collect(),
+            None => provinces::ITALIAN
+                .iter()
+                .map(|(code, _)| code.to_string())
+                .collect(),
         };
         let demo_calendar = self.click_days.is_empty();
         let days = if demo_calendar {
@@ -460,7 +490,7 @@ impl RawConfig {
             metrics_listen: p.metrics_listen,
         };
         let application_models = validate_models(self.application_models)?;
-        let portal = validate_portal(self.portal)?;
+        let portal = validate_portal(self.portal, &gateway, &data_dir)?;
         Ok(Config {
             node_id: self.node_id,
             data_dir,
@@ -479,7 +509,11 @@ impl RawConfig {
     }
 }
 
-fn validate_portal(p: raw::PortalSection) -> Result<PortalConfig, ConfigError> {
+fn validate_portal(
+    p: raw::PortalSection,
+    gateway: &GatewayConfig,
+    data_dir: &std::path::Path,
+) -> Result<PortalConfig, ConfigError> {
     let public_url = p.public_url.trim_end_matches('/').to_string();
     if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
         return Err(ConfigError::new(
@@ -513,6 +547,33 @@ fn validate_portal(p: raw::PortalSection) -> Result<PortalConfig, ConfigError> {
             p.idle_timeout_ms,
         )?,
         request_timeout: millis("portal.request_timeout_ms", p.request_timeout_ms)?,
+        administration: p.administration,
+        administration_url: p.administration_url,
+        helpdesk: Helpdesk {
+            email: p.helpdesk_email,
+            phone: p.helpdesk_phone,
+            hours: p.helpdesk_hours,
+        },
+        downloads_dir: p
+            .downloads_dir
+            .unwrap_or_else(|| data_dir.join("downloads")),
+        gateway_url: match p.gateway_url.trim_end_matches('/') {
+            "" => derived_gateway_url(gateway),
+            url if url.starts_with("https://") || url.starts_with("http://") => url.to_string(),
+            url => {
+                return Err(ConfigError::new(
+                    "portal.gateway_url",
+                    format!("{url:?} is not an http(s) URL"),
+                ));
+            }
+        },
+        client_ca: match p.client_ca_file {
+            Some(file) => Some(file),
+            None if gateway.tls && gateway.tls_files.is_none() => {
+                Some(self_signed_paths(data_dir).0)
+            }
+            None => None,
+        },
     })
 }
 
@@ -542,6 +603,22 @@ fn validate_models(models: Vec<ApplicationModel>) -> Result<Vec<ApplicationModel
         }
     }
     Ok(models)
+}
+
+/// `https://HOST:PORT` of `gateway.listen`, with `localhost` for an
+/// unspecified or loopback address (the name the self-signed certificate
+/// carries).
+fn derived_gateway_url(gateway: &GatewayConfig) -> String {
+    let scheme = if gateway.tls { "https" } else { "http" };
+    let ip = gateway.listen.ip();
+    let host = if ip.is_unspecified() || ip.is_loopback() {
+        "localhost".to_string()
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!("{scheme}://{host}:{}", gateway.listen.port())
 }
 
 impl GatewaySection {

@@ -405,6 +405,23 @@ pub struct PortalSection {
     /// A whole request (body included) and its answer must be done within
     /// this, else 408.
     pub request_timeout_ms: u64,
+    /// The administration running the click day, in the header and footer.
+    pub administration: String,
+    pub administration_url: String,
+    /// Help-desk contacts on every page; empty ones are not shown.
+    pub helpdesk_email: String,
+    pub helpdesk_phone: String,
+    pub helpdesk_hours: String,
+    /// Where the mini-client builds offered for download are; empty =
+    /// `<data_dir>/downloads`.
+    pub downloads_dir: Option<PathBuf>,
+    /// The gateway address clients send to, as they reach it; empty =
+    /// derived from `gateway.listen`.
+    pub gateway_url: String,
+    /// The CA certificate (PEM) clients must trust for the gateway; empty =
+    /// the self-signed certificate when the gateway makes one, else none
+    /// (the system's trusted roots).
+    pub client_ca_file: Option<PathBuf>,
 }
 
 impl Default for PortalSection {
@@ -421,6 +438,14 @@ impl Default for PortalSection {
             first_request_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             request_timeout_ms: 30_000,
+            administration: "Ministero dell'Interno".into(),
+            administration_url: "https://www.interno.gov.it".into(),
+            helpdesk_email: String::new(),
+            helpdesk_phone: String::new(),
+            helpdesk_hours: String::new(),
+            downloads_dir: None,
+            gateway_url: String::new(),
+            client_ca_file: None,
         }
     }
 }

@@ -49,6 +49,18 @@ pub fn format_rome(unix_nanos: u64) -> String {
     }
 }
 
+/// An instant in Rome to the minute, e.g. `31/01/2011 08:00 CET` (help-desk
+/// histories, back-office lists).
+pub fn format_rome_minutes(unix_nanos: u64) -> String {
+    match Timestamp::from_nanosecond(i128::from(unix_nanos)) {
+        Ok(ts) => ts
+            .to_zoned(rome())
+            .strftime("%d/%m/%Y %H:%M %Z")
+            .to_string(),
+        Err(_) => format_rfc3339_nanos(unix_nanos),
+    }
+}
+
 /// The calendar date in Rome at `unix_nanos` ("today" for the forms).
 pub fn rome_date(unix_nanos: u64) -> jiff::civil::Date {
     Timestamp::from_nanosecond(i128::from(unix_nanos))

@@ -28,11 +28,7 @@ fn file_error(path: &Path, e: impl std::fmt::Display) -> TlsError {
     }
 }
 
-/// The self-signed pair's location under `data_dir`.
-pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
-    let dir = data_dir.join("tls");
-    (dir.join("cert.pem"), dir.join("key.pem"))
-}
+pub use clickday_config::self_signed_paths;
 
 /// Generates the self-signed pair for `localhost` unless it already exists,
 /// so clients that pinned it keep working across restarts.

@@ -16,13 +16,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-pub async fn home(State(portal): State<Arc<Portal>>, visitor: Visitor) -> Response {
-    if visitor.user.is_some() {
-        return see_other("/domande");
-    }
-    visitor.page(&portal, "home.html", minijinja::context! {})
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct RegisterForm {

@@ -524,13 +524,22 @@ pub async fn preview(
     )
 }
 
-/// A choice shows its label, anything else as typed.
+/// A value as a person reads it: a choice by its label, a date as
+/// `dd/mm/yyyy`, a province by name; anything else as typed.
 fn shown_value(kind: &FieldKind, value: &str, lang: Lang) -> String {
     match kind {
         FieldKind::Choice { options } => options
             .iter()
             .find(|o| o.value == value)
             .map_or(value.to_string(), |o| o.label.get(lang).to_string()),
+        FieldKind::Date { .. } => value.parse::<jiff::civil::Date>().map_or_else(
+            |_| value.to_string(),
+            |d| d.strftime("%d/%m/%Y").to_string(),
+        ),
+        FieldKind::Province => {
+            let code = value.to_ascii_uppercase();
+            format!("{} ({code})", clickday_config::province_name(&code))
+        }
         _ => value.to_string(),
     }
 }

@@ -249,9 +249,10 @@ pub async fn show(
     let events: Vec<_> = events
         .iter()
         .map(|e| {
-            let at = jiff::Timestamp::from_microsecond(e.created_at)
-                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_default();
+            // Rome time, as every instant a user reads.
+            let at = clickday_core::time::format_rome_minutes(
+                u64::try_from(e.created_at).unwrap_or(0) * 1_000,
+            );
             minijinja::context! { kind => &e.kind, author => &e.author_name, body => &e.body, at }
         })
         .collect();

@@ -12,16 +12,138 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Click Day — Employers' portal",
     ),
     ("site.skip", "Vai al contenuto", "Skip to content"),
+    (
+        "site.tagline",
+        "Domande di nulla osta al lavoro per i cittadini stranieri",
+        "Work permit applications for foreign nationals",
+    ),
+    ("nav.main", "Menu principale", "Main menu"),
+    ("page.where", "Percorso", "You are here"),
+    ("nav.download", "Programma di invio", "Sending program"),
+    ("footer.helpdesk", "Assistenza", "Help desk"),
+    ("footer.email", "Email", "Email"),
+    ("footer.phone", "Telefono", "Telephone"),
+    ("footer.hours", "Orari", "Hours"),
+    (
+        "footer.tickets",
+        "Richieste di assistenza dal portale",
+        "Help requests through the portal",
+    ),
+    ("footer.clock", "Ora esatta", "Exact time"),
+    (
+        "time.under_a_minute",
+        "meno di un minuto",
+        "less than a minute",
+    ),
+    (
+        "home.calendar",
+        "Calendario dei click day",
+        "Click-day calendar",
+    ),
+    (
+        "home.calendar.intro",
+        "Le domande si inviano solo con il programma clickday-client, a partire dall'istante di apertura. Gli orari sono quelli di Roma.",
+        "Applications are sent only with the clickday-client program, from the opening instant on. Times are Rome times.",
+    ),
+    (
+        "home.calendar.none",
+        "Nessun click day in programma.",
+        "No click day scheduled.",
+    ),
+    ("home.opens", "Apertura", "Opens"),
+    ("home.closes", "Chiusura", "Closes"),
+    ("home.categories", "Tipi di domanda", "Kinds of application"),
+    ("home.opens_in", "Apre tra", "Opens in"),
+    (
+        "home.open_now",
+        "Aperto: le domande si possono inviare ora.",
+        "Open: applications can be sent now.",
+    ),
+    ("home.clock", "Ora esatta", "Exact time"),
+    (
+        "home.clock.now",
+        "Ora di Roma sul server",
+        "Rome time on the server",
+    ),
+    (
+        "home.clock.advice",
+        "L'ordine di arrivo si misura sull'orologio del sistema di invio, non sul Suo. Il programma clickday-client si regola da solo su questo indirizzo; per controllare il Suo computer usi \"clickday-client clock\" o un servizio NTP (ad esempio ntp1.inrim.it).",
+        "Arrival order is measured on the sending system's clock, not yours. The clickday-client program sets itself by this address; to check your computer use \"clickday-client clock\" or an NTP service (for example ntp1.inrim.it).",
+    ),
+    ("home.client", "Programma di invio", "Sending program"),
+    (
+        "home.client.body",
+        "Scarichi clickday-client e il file di impostazioni: li tenga nella stessa cartella.",
+        "Download clickday-client and its settings file: keep them in the same folder.",
+    ),
+    ("home.keys", "Chiavi pubbliche", "Public keys"),
+    (
+        "home.keys.body",
+        "Con queste chiavi chiunque può verificare le ricevute e il registro degli arrivi.",
+        "With these keys anyone can check the receipts and the arrival ledger.",
+    ),
+    ("home.keys.receipt", "Ricevute", "Receipts"),
+    (
+        "home.keys.ledger",
+        "Registro degli arrivi",
+        "Arrival ledger",
+    ),
+    (
+        "dl.title",
+        "Programma di invio clickday-client",
+        "The clickday-client sending program",
+    ),
+    (
+        "dl.intro",
+        "Le domande pronte si inviano con clickday-client, che le firma e le spedisce all'istante di apertura. Scarichi il programma per il Suo sistema e il file di impostazioni, e li metta nella stessa cartella.",
+        "Ready applications are sent with clickday-client, which signs them and sends them at the opening instant. Download the program for your system and the settings file, and put them in the same folder.",
+    ),
+    ("dl.builds", "Versioni disponibili", "Available builds"),
+    ("dl.file", "File", "File"),
+    ("dl.size", "Dimensione", "Size"),
+    ("dl.signature", "Firma", "Signature"),
+    (
+        "dl.none",
+        "Nessuna versione pubblicata per ora: chi ha Rust può installarlo dai sorgenti con \"cargo install --path miniclient\".",
+        "No build published yet: with Rust, install it from source with \"cargo install --path miniclient\".",
+    ),
+    ("dl.settings", "File di impostazioni", "Settings file"),
+    (
+        "dl.settings.body",
+        "Contiene gli indirizzi del portale e del sistema di invio, il certificato da considerare affidabile e le chiavi pubbliche per verificare le ricevute.",
+        "It holds the portal's and the sending system's addresses, the certificate to trust and the public keys that check receipts.",
+    ),
+    ("dl.steps", "Come si usa", "How to use it"),
+    (
+        "dl.step.activate",
+        "Attivi il programma con la Sua email (chiede la password del portale):",
+        "Activate the program with your email (it asks for your portal password):",
+    ),
+    (
+        "dl.step.list",
+        "Controlli le domande pronte:",
+        "Check the ready applications:",
+    ),
+    (
+        "dl.step.send",
+        "Prima dell'apertura avvii l'invio e lasci il programma acceso:",
+        "Before the opening start the sending and leave the program running:",
+    ),
+    (
+        "dl.check",
+        "Verifichi che l'impronta SHA-256 del file scaricato coincida con quella indicata.",
+        "Check that the SHA-256 digest of the downloaded file matches the one shown.",
+    ),
     ("nav.home", "Home", "Home"),
     ("nav.applications", "Le mie domande", "My applications"),
-    ("nav.login", "Accedi", "Sign in"),
-    ("nav.register", "Registrati", "Register"),
+    ("nav.login", "Accesso", "Sign in"),
+    ("nav.register", "Registrazione", "Register"),
     ("nav.logout", "Esci", "Sign out"),
     ("nav.language", "Lingua", "Language"),
     ("home.title", "Benvenuto", "Welcome"),
     (
         "home.intro",
-        "Registrati, compila online le domande per i click day e preparale per l'invio con il programma clickday-client.",
+        "Qui può registrarsi, compilare online le domande per i click day e prepararle per l'invio con il programma clickday-client.",
         "Register, compile your click-day applications online and get them ready to be sent with the clickday-client program.",
     ),
     ("register.title", "Registrazione", "Registration"),
@@ -99,12 +221,12 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("register.submit", "Registrati", "Register"),
     (
         "register.sent.title",
-        "Controlla la tua email",
+        "Controlli la Sua email",
         "Check your email",
     ),
     (
         "register.sent.body",
-        "Ti abbiamo inviato un messaggio con un link per confermare la registrazione. Il link vale per 24 ore e si usa una sola volta.",
+        "Le abbiamo inviato un messaggio con un link per confermare la registrazione. Il link vale per 24 ore e si usa una sola volta.",
         "We sent you a message with a link to confirm your registration. The link is valid for 24 hours and works once.",
     ),
     (
@@ -114,7 +236,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     (
         "confirm.ok.body",
-        "Ora puoi accedere con la tua email e la tua password.",
+        "Ora può accedere con la Sua email e la Sua password.",
         "You can now sign in with your email and password.",
     ),
     ("confirm.bad.title", "Link non valido", "Invalid link"),
@@ -134,7 +256,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     (
         "login.limited",
-        "Troppi tentativi di accesso. Riprova tra un minuto.",
+        "Troppi tentativi di accesso. Riprovi tra un minuto.",
         "Too many sign-in attempts. Try again in a minute.",
     ),
     (
@@ -146,14 +268,14 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("forgot.submit", "Invia il link", "Send the link"),
     (
         "forgot.sent",
-        "Se l'indirizzo è registrato, riceverai un'email con un link per scegliere una nuova password.",
+        "Se l'indirizzo è registrato, riceverà un'email con un link per scegliere una nuova password.",
         "If the address is registered, you will receive an email with a link to choose a new password.",
     ),
     ("reset.title", "Nuova password", "New password"),
     ("reset.submit", "Salva la password", "Save the password"),
     (
         "reset.done",
-        "Password cambiata. Accedi con la nuova password.",
+        "Password cambiata. Acceda con la nuova password.",
         "Password changed. Sign in with the new password.",
     ),
     ("nav.subaccounts", "Utenze", "Sub-accounts"),
@@ -220,7 +342,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("ticket.state.in_progress", "In lavorazione", "In progress"),
     (
         "ticket.state.waiting_user",
-        "In attesa di tue informazioni",
+        "In attesa di informazioni dal richiedente",
         "Waiting for your information",
     ),
     ("ticket.state.closed", "Chiusa", "Closed"),
@@ -244,7 +366,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     (
         "email.ticket.opened.body",
-        "Gentile {name},\n\nabbiamo ricevuto la tua richiesta \"{subject}\" con il numero {ticket}.\nPuoi seguirla qui: {link}\n",
+        "Gentile {name},\n\nabbiamo ricevuto la Sua richiesta \"{subject}\" con il numero {ticket}.\nPuò seguirla qui: {link}\n",
         "Dear {name},\n\nwe received your request \"{subject}\" with number {ticket}.\nYou can follow it here: {link}\n",
     ),
     (
@@ -254,7 +376,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     (
         "email.ticket.question.body",
-        "Gentile {name},\n\nper la richiesta {ticket} l'operatore chiede:\n\n{text}\n\nRispondi qui: {link}\n",
+        "Gentile {name},\n\nper la richiesta {ticket} l'operatore chiede:\n\n{text}\n\nRisponda qui: {link}\n",
         "Dear {name},\n\nabout request {ticket} the operator asks:\n\n{text}\n\nReply here: {link}\n",
     ),
     (
@@ -290,7 +412,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("search.next", "Pagina successiva", "Next page"),
     (
         "apps.none",
-        "Non hai ancora domande.",
+        "Non ci sono ancora domande.",
         "You have no applications yet.",
     ),
     ("apps.new", "Nuova domanda", "New application"),
@@ -343,7 +465,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("page.save", "Salva e continua", "Save and continue"),
     (
         "page.saved_with_errors",
-        "Pagina salvata. Correggi i campi indicati.",
+        "Pagina salvata. Corregga i campi indicati.",
         "Page saved. Please correct the fields shown.",
     ),
     ("page.required", "obbligatorio", "required"),
@@ -372,12 +494,12 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("error.not_found", "Pagina non trovata.", "Page not found."),
     (
         "error.csrf",
-        "Il modulo è scaduto. Torna indietro, ricarica la pagina e riprova.",
+        "Il modulo è scaduto. Torni indietro, ricarichi la pagina e riprovi.",
         "The form has expired. Go back, reload the page and try again.",
     ),
     (
         "error.internal",
-        "Si è verificato un errore. Riprova più tardi.",
+        "Si è verificato un errore. Riprovi più tardi.",
         "Something went wrong. Please try again later.",
     ),
     ("field.required", "Campo obbligatorio", "Required field"),
@@ -409,7 +531,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("field.too_long", "Testo troppo lungo", "Text too long"),
     (
         "field.choice",
-        "Scegli una delle opzioni",
+        "Scelga una delle opzioni",
         "Choose one of the options",
     ),
     (
@@ -424,7 +546,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     (
         "email.confirm.body",
-        "Gentile {name},\n\nper confermare la registrazione apri questo link entro 24 ore:\n\n{link}\n\nSe non ti sei registrato, ignora questo messaggio.\n",
+        "Gentile {name},\n\nper confermare la registrazione apra questo link entro 24 ore:\n\n{link}\n\nSe non si è registrato, ignori questo messaggio.\n",
         "Dear {name},\n\nto confirm your registration open this link within 24 hours:\n\n{link}\n\nIf you did not register, ignore this message.\n",
     ),
     (
@@ -459,10 +581,16 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     (
         "email.reset.body",
-        "Gentile {name},\n\nper scegliere una nuova password apri questo link entro 24 ore:\n\n{link}\n\nSe non hai chiesto tu il cambio, ignora questo messaggio: la password resta quella di prima.\n",
+        "Gentile {name},\n\nper scegliere una nuova password apra questo link entro 24 ore:\n\n{link}\n\nSe non ha chiesto Lei il cambio, ignori questo messaggio: la password resta quella di prima.\n",
         "Dear {name},\n\nto choose a new password open this link within 24 hours:\n\n{link}\n\nIf you did not ask for it, ignore this message: your password stays as it was.\n",
     ),
 ];
+
+/// Every key of the catalogue (tests look for them on rendered pages: a
+/// key shown is a text missing).
+pub fn keys() -> impl Iterator<Item = &'static str> {
+    CATALOGUE.iter().map(|(key, _, _)| *key)
+}
 
 /// The text of `key` in `lang`; the key itself if unknown.
 pub fn text(lang: Lang, key: &str) -> &str {
@@ -473,6 +601,39 @@ pub fn text(lang: Lang, key: &str) -> &str {
             Lang::It => it,
             Lang::En => en,
         })
+}
+
+/// `seconds` as a person says it, to the minute: "3 giorni, 4 ore e 12
+/// minuti" / "3 days, 4 hours and 12 minutes"; under a minute, "meno di un
+/// minuto" / "less than a minute".
+pub fn duration_words(lang: Lang, seconds: u64) -> String {
+    let (days, hours, minutes) = (seconds / 86_400, seconds / 3_600 % 24, seconds / 60 % 60);
+    let unit = |n: u64, it: (&str, &str), en: (&str, &str)| {
+        let (one, many) = match lang {
+            Lang::It => it,
+            Lang::En => en,
+        };
+        format!("{n} {}", if n == 1 { one } else { many })
+    };
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(unit(days, ("giorno", "giorni"), ("day", "days")));
+    }
+    if hours > 0 {
+        parts.push(unit(hours, ("ora", "ore"), ("hour", "hours")));
+    }
+    if minutes > 0 {
+        parts.push(unit(minutes, ("minuto", "minuti"), ("minute", "minutes")));
+    }
+    let and = match lang {
+        Lang::It => " e ",
+        Lang::En => " and ",
+    };
+    match parts.split_last() {
+        None => text(lang, "time.under_a_minute").to_string(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{}{and}{last}", rest.join(", ")),
+    }
 }
 
 /// `it` or `en`, as in `lang` attributes and cookies.

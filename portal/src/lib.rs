@@ -14,7 +14,9 @@
 mod account;
 mod api;
 mod applications;
+mod assets;
 mod helpdesk;
+mod home;
 pub mod i18n;
 mod offices;
 pub mod secrets;
@@ -66,6 +68,8 @@ pub struct Portal {
     /// tens of milliseconds each): a flood of forms waits its turn instead
     /// of taking the memory and the cores the gateway needs (F4).
     hashing: tokio::sync::Semaphore,
+    /// SHA-256 of the mini-client builds offered for download.
+    digests: Arc<home::Digests>,
 }
 
 impl Portal {
@@ -88,7 +92,7 @@ impl Portal {
             calendar: cfg.calendar.clone(),
             clock,
             models: cfg.application_models.clone(),
-            views: views::Views::new(),
+            views: views::Views::new(&cfg.portal),
             logins_by_address: RateLimiter::keyed(quota),
             logins_by_user_and_address: RateLimiter::keyed(quota),
             password_hashes_by_address: RateLimiter::keyed(quota),
@@ -96,6 +100,7 @@ impl Portal {
                 per_minute.saturating_mul(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN)),
             )),
             login_checks: std::sync::atomic::AtomicU64::new(0),
+            digests: Arc::default(),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             ),
@@ -110,7 +115,9 @@ impl Portal {
 /// The portal's routes (Italian paths: they are what users see).
 pub fn router(portal: Arc<Portal>) -> Router {
     Router::new()
-        .route("/", get(account::home))
+        .route("/", get(home::home))
+        .route("/scarica", get(home::downloads))
+        .route("/scarica/{name}", get(home::download))
         .route(
             "/registrazione",
             get(account::register_form).post(account::register),
@@ -143,6 +150,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/assistenza", get(helpdesk::list).post(helpdesk::open))
         .route("/assistenza/{id}", get(helpdesk::show))
         .route("/assistenza/{id}/{action}", post(helpdesk::act))
+        .route("/static/{version}/{*path}", get(assets::serve))
         .nest("/api/v1", api_router())
         .fallback(visitor::not_found)
         .layer(axum::middleware::from_fn(visitor::cookies))

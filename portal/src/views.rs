@@ -5,8 +5,10 @@
 use crate::i18n;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use clickday_config::PortalConfig;
 use clickday_forms::Lang;
-use minijinja::{Environment, State, Value};
+use minijinja::{AutoEscape, Environment, State, Value};
+use std::fmt::Write as _;
 
 /// (name, source) of every template.
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
@@ -14,6 +16,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("macros.html", include_str!("../templates/macros.html")),
     ("message.html", include_str!("../templates/message.html")),
     ("home.html", include_str!("../templates/home.html")),
+    (
+        "downloads.html",
+        include_str!("../templates/downloads.html"),
+    ),
     ("register.html", include_str!("../templates/register.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("forgot.html", include_str!("../templates/forgot.html")),
@@ -38,8 +44,46 @@ pub struct Views {
 }
 
 impl Views {
-    pub fn new() -> Self {
+    /// The templates, with what every page shows of `settings` (the
+    /// administration, the help desk) and the static files' address.
+    pub fn new(settings: &PortalConfig) -> Self {
         let mut env = Environment::new();
+        // HTML-escaping as usual, but `/` stays `/`: dates (27/03/2030)
+        // and addresses read the same in the page's source.
+        env.set_formatter(|out, state, value| match value.as_str() {
+            Some(text) if !value.is_safe() && state.auto_escape() != AutoEscape::None => {
+                for c in text.chars() {
+                    match c {
+                        '&' => out.write_str("&amp;")?,
+                        '<' => out.write_str("&lt;")?,
+                        '>' => out.write_str("&gt;")?,
+                        '"' => out.write_str("&quot;")?,
+                        '\'' => out.write_str("&#x27;")?,
+                        c => out.write_char(c)?,
+                    }
+                }
+                Ok(())
+            }
+            _ => minijinja::escape_formatter(out, state, value),
+        });
+        env.add_global("static", crate::assets::prefix());
+        env.add_global(
+            "site",
+            minijinja::context! {
+                administration => &settings.administration,
+                administration_url => &settings.administration_url,
+                helpdesk => Value::from_serialize(&settings.helpdesk),
+            },
+        );
+        // `RM` → `Roma`.
+        env.add_filter("province", |code: &str| -> String {
+            clickday_config::province_name(code).to_string()
+        });
+        // `1985-03-14` → `14/03/1985`: dates as Italians write them.
+        env.add_filter("date", |iso: &str| -> String {
+            iso.parse::<jiff::civil::Date>()
+                .map_or_else(|_| iso.to_string(), |d| d.strftime("%d/%m/%Y").to_string())
+        });
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .unwrap_or_else(|e| panic!("template {name}: {e}"));
@@ -78,11 +122,5 @@ impl Views {
                     .into_response()
             }
         }
-    }
-}
-
-impl Default for Views {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -88,15 +88,20 @@ pub async fn cookies(mut request: Request, next: Next) -> Response {
 /// framed (clickjacking), load nothing from elsewhere, and never send a
 /// `Referer`, which would carry a confirmation or reset link's secret.
 fn protect(headers: &mut HeaderMap) {
+    // Pages are private to their visitor; the static files say otherwise.
+    headers
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     for (name, value) in [
-        ("cache-control", "no-store"),
         ("x-frame-options", "DENY"),
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),
         (
             "content-security-policy",
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            // No script at all; the stylesheets, fonts and their data:
+            // images come from the portal itself.
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; font-src 'self'; \
+             img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
@@ -199,6 +204,7 @@ impl Visitor {
                 email => &u.email,
                 association => u.kind == clickday_store::portal::UserKind::Association,
                 operator => u.kind == clickday_store::portal::UserKind::Operator,
+                office => u.kind == clickday_store::portal::UserKind::Office,
             }),
             ..context
         };

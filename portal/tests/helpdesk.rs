@@ -48,7 +48,7 @@ on_both_stores!(a_ticket_from_question_to_answer => |backend| async move {
     assert_eq!(state_of(&text(&op.get(&path).await)), "In lavorazione");
     op.post_with_token(&format!("{path}/domanda"), &[("message", "Per quale categoria?")], &op_token).await;
     let page = text(&user.get(&path).await);
-    assert_eq!(state_of(&page), "In attesa di tue informazioni");
+    assert_eq!(state_of(&page), "In attesa di informazioni dal richiedente");
     assert!(page.contains("Per quale categoria?"));
     let (_, subject, body) = portal.emails().await.pop().unwrap();
     assert!(subject.contains("servono altre informazioni") && body.contains("Per quale categoria?"));

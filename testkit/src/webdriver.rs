@@ -55,7 +55,25 @@ impl ChromeDriver {
 
     /// A new headless browser window.
     pub async fn session(&self) -> anyhow::Result<Session> {
+        self.session_with(None).await
+    }
+
+    /// A new headless browser window saving downloads into `downloads`
+    /// without asking.
+    pub async fn session_downloading_to(
+        &self,
+        downloads: &std::path::Path,
+    ) -> anyhow::Result<Session> {
+        self.session_with(Some(downloads)).await
+    }
+
+    async fn session_with(&self, downloads: Option<&std::path::Path>) -> anyhow::Result<Session> {
         let mut client = self.client().await?;
+        let mut prefs = json!({ "intl.accept_languages": "it-IT,it" });
+        if let Some(dir) = downloads {
+            prefs["download.default_directory"] = json!(dir);
+            prefs["download.prompt_for_download"] = json!(false);
+        }
         let capabilities = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",
@@ -65,7 +83,7 @@ impl ChromeDriver {
                     "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                              "--disable-gpu", "--lang=it-IT"],
                     // Pages in Italian, as the portal's users see them.
-                    "prefs": { "intl.accept_languages": "it-IT,it" }
+                    "prefs": prefs
                 }
             }}
         });
@@ -192,6 +210,53 @@ impl Session {
         self.call(http::Method::POST, &path, Some(json!({})))
             .await
             .map(drop)
+    }
+
+    /// Runs `script` in the page; its return value.
+    pub async fn execute(&mut self, script: &str) -> anyhow::Result<Value> {
+        self.call(
+            http::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    /// Resizes the window (the page's viewport follows).
+    pub async fn set_window_size(&mut self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.call(
+            http::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// A PNG of the whole page at `width` pixels: the window is made as
+    /// tall as the page first, since WebDriver shoots the viewport only.
+    pub async fn full_page_png(&mut self, width: u32) -> anyhow::Result<Vec<u8>> {
+        use base64::Engine as _;
+        self.set_window_size(width, 800).await?;
+        let height = self
+            .execute("return document.documentElement.scrollHeight;")
+            .await?
+            .as_u64()
+            .context("the page's height is not a number")?;
+        // The window's frame is not part of the viewport: measure it.
+        let inner = self
+            .execute("return window.outerHeight - window.innerHeight;")
+            .await?
+            .as_u64()
+            .unwrap_or(0);
+        let total = u32::try_from(height + inner)
+            .unwrap_or(u32::MAX)
+            .min(12_000);
+        self.set_window_size(width, total).await?;
+        let value = self.call(http::Method::GET, "/screenshot", None).await?;
+        base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().context("no screenshot data")?)
+            .context("the screenshot is not base64")
     }
 
     /// Closes the window.

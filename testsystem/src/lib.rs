@@ -99,7 +99,13 @@ impl System {
     }
 
     /// Starts the portal on `portal.listen`.
+    /// With a gateway on a port picked by the system, the portal hands out
+    /// that port (`portal.gateway_url` derived from `gateway.listen` would
+    /// say port 0).
     pub async fn with_portal(mut self) -> System {
+        if self.gateway.is_some() && self.cfg.gateway.listen.port() == 0 {
+            self.cfg.portal.gateway_url = self.gateway_url();
+        }
         let running = clickday_portal::start(&self.cfg, self.store.clone(), self.shutdown.clone())
             .await
             .unwrap();
