@@ -4,7 +4,8 @@
 //! against the gateway's, and (next) sends everything at the opening
 //! instant and keeps the receipts.
 //!
-//! `home` owns the files kept between runs, `portal` the portal's JSON
+//! `home` owns the files kept between runs, `settings` the settings file
+//! handed out with the program, `portal` the portal's JSON
 //! API, `clock` the offset from the gateway's clock, `text` what the user
 //! reads, in Italian or English.
 
@@ -14,4 +15,5 @@ pub mod journal;
 pub mod portal;
 pub mod receipt;
 pub mod send;
+pub mod settings;
 pub mod text;

@@ -3,8 +3,10 @@
 //! error (portal or gateway unreachable, refused sign-in, …), 2 bad usage,
 //! 3 `send` finished but some applications were refused for good.
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use clickday_client::home::Home;
+use clickday_client::settings::Settings;
 use clickday_client::text::Lang;
 use clickday_transport::Protocol;
 use clickday_transport::Trust;
@@ -29,6 +31,12 @@ struct Cli {
     /// local `clickday serve`, needs its cert.pem here).
     #[arg(long, global = true, env = "CLICKDAY_CLIENT_CA")]
     ca: Option<PathBuf>,
+    /// The settings file from the portal's download page (default: the
+    /// copy kept by `activate`, else clickday-client.toml beside the
+    /// program): portal, gateway, CA and published keys, so the flags
+    /// below that name them can be left out.
+    #[arg(long, global = true, env = "CLICKDAY_CLIENT_SETTINGS")]
+    settings: Option<PathBuf>,
     /// Language of the messages.
     #[arg(long, global = true, value_enum, default_value = "it")]
     lang: Lang,
@@ -41,14 +49,16 @@ enum Command {
     /// Signs in to the portal, makes this installation's key pair and
     /// registers its public key.
     ///
-    /// Example: clickday-client activate --portal https://portale.example.it --email mario@example.it
+    /// Example: clickday-client activate --email mario@example.it
     Activate {
+        /// The portal (default: from the settings file; without one, the
+        /// settings are fetched from this portal's download page).
         #[arg(long)]
-        portal: String,
+        portal: Option<String>,
         #[arg(long)]
         email: String,
         /// The gateway's address, kept for the other commands (opening
-        /// instants, the clock, sending).
+        /// instants, the clock, sending); default: from the settings.
         #[arg(long)]
         gateway: Option<String>,
     },
@@ -84,29 +94,32 @@ enum Command {
     /// Checks a receipt's signature offline with the receipt key the
     /// administration publishes (not the one printed on the receipt).
     ///
-    /// Example: clickday-client verify-receipt ricevuta.pdf --key 3q2-7w…
+    /// Example: clickday-client verify-receipt ricevuta.pdf
     VerifyReceipt {
         file: PathBuf,
         /// The published receipt public key, base64url of 32 bytes (it may
-        /// begin with '-': base64url uses it).
+        /// begin with '-': base64url uses it); default: from the settings.
         #[arg(long, env = "CLICKDAY_RECEIPT_KEY", allow_hyphen_values = true)]
-        key: String,
+        key: Option<String>,
         /// The arrival ledger's published public key (name+id+key): with
-        /// it, the receipt's proof of inclusion is checked too.
+        /// it, the receipt's proof of inclusion is checked too; default:
+        /// from the settings.
         #[arg(long, env = "CLICKDAY_LEDGER_KEY")]
         ledger_key: Option<String>,
         /// Also fetch the ledger's newest checkpoint from this gateway and
         /// check that it extends the receipt's (nothing removed or changed
-        /// since): needs --ledger-key.
-        #[arg(long, requires = "ledger_key")]
+        /// since): needs the ledger key.
+        #[arg(long)]
         gateway: Option<String>,
     },
     /// Measures this computer's clock against the gateway's.
     ///
-    /// Example: clickday-client clock --gateway https://invio.example.it
+    /// Example: clickday-client clock
     Clock {
+        /// The gateway (default: the one given to activate, else the
+        /// settings').
         #[arg(long)]
-        gateway: String,
+        gateway: Option<String>,
         /// Round trips to measure; the shortest one counts.
         #[arg(long, default_value_t = 8)]
         samples: usize,
@@ -138,14 +151,31 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let home = Home::locate(cli.home)?;
-    let trust = Some(cli.ca.map_or(Trust::System, Trust::CaFile));
+    let found = Settings::find(cli.settings.as_deref(), home.dir())?;
+    // --ca, else the settings' CA, else the computer's own roots.
+    let settings_ca = match &found {
+        Some((settings, _)) => settings.ca_file(home.dir())?,
+        None => None,
+    };
+    let trust = Some(cli.ca.or(settings_ca).map_or(Trust::System, Trust::CaFile));
+    let (settings, from_file) = match found {
+        Some((settings, path)) => (settings, Some(path)),
+        None => (Settings::default(), None),
+    };
     match cli.command {
         Command::Activate {
             portal,
             email,
             gateway,
         } => {
-            commands::activate::run(&home, trust.as_ref(), cli.lang, &portal, &email, gateway).await
+            let given = commands::activate::Given {
+                portal,
+                email,
+                gateway,
+                settings,
+                from_file,
+            };
+            commands::activate::run(&home, trust.as_ref(), cli.lang, given).await
         }
         Command::List => commands::list::run(&home, trust.as_ref(), cli.lang).await,
         Command::Send {
@@ -158,7 +188,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 trust.as_ref(),
                 cli.lang,
                 click_day,
-                gateway,
+                gateway
+                    .or_else(|| home.session().ok().and_then(|s| s.gateway))
+                    .or(settings.gateway),
                 protocol,
             )
             .await;
@@ -172,6 +204,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ledger_key,
             gateway,
         } => {
+            let key = key.or(settings.receipt_key).context(
+                "no receipt key: give --key (the administration publishes it) or a settings file",
+            )?;
+            let ledger_key = ledger_key.or(settings.ledger_key);
+            if gateway.is_some() && ledger_key.is_none() {
+                anyhow::bail!("--gateway checks the ledger: give --ledger-key as well");
+            }
             commands::receipts::verify(
                 cli.lang,
                 &file,
@@ -183,6 +222,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Clock { gateway, samples } => {
+            let gateway = gateway
+                .or_else(|| home.session().ok().and_then(|s| s.gateway))
+                .or(settings.gateway)
+                .context("give --gateway URL (or a settings file)")?;
             commands::clock::run(trust.as_ref(), cli.lang, &gateway, samples).await
         }
     }

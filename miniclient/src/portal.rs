@@ -42,6 +42,19 @@ impl Portal {
         })
     }
 
+    /// The settings file of the portal's download page, as text; `None`
+    /// when the portal offers none.
+    pub async fn settings_file(&self) -> anyhow::Result<Option<String>> {
+        let path = format!("/scarica/{}", crate::settings::FILE_NAME);
+        let (status, body) = self.call(http::Method::GET, &path, None).await?;
+        if !status.is_success() {
+            return Ok(None);
+        }
+        String::from_utf8(body.to_vec())
+            .map(Some)
+            .context("the portal's settings file is not text")
+    }
+
     pub fn with_token(mut self, token: String) -> Portal {
         self.token = Some(token);
         self

@@ -203,31 +203,13 @@ async fn activate_list_and_clock() {
     assert!(again.status.success(), "{}", err(&again));
     assert_eq!(out(&again).trim(), key_id);
 
+    // Activation fetched the portal's settings file (gateway, the CA its
+    // self-signed certificate needs, published keys) and kept it: no flag
+    // names the gateway or the CA from now on.
+    let kept = std::fs::read_to_string(home.join("settings.toml")).unwrap();
+    assert!(kept.contains(&sys.gateway_url()), "{kept}");
+    assert!(home.join("ca.pem").exists());
     let listed = client(&home, &["list"], "").await;
-    assert!(listed.status.success(), "{}", err(&listed));
-    assert!(
-        out(&listed).contains("orario non pubblicato"),
-        "no gateway given yet"
-    );
-    let ca = sys.gateway_ca().to_string_lossy().to_string();
-    let with_gateway = client(
-        &home,
-        &[
-            "--ca",
-            &ca,
-            "activate",
-            "--portal",
-            &sys.portal_url(),
-            "--email",
-            "rosa@example.it",
-            "--gateway",
-            &sys.gateway_url(),
-        ],
-        "password-di-rosa\n",
-    )
-    .await;
-    assert!(with_gateway.status.success(), "{}", err(&with_gateway));
-    let listed = client(&home, &["--ca", &ca, "list"], "").await;
     assert!(listed.status.success(), "{}", err(&listed));
     assert!(
         // In Rome time, as the administration announces it.
@@ -240,17 +222,63 @@ async fn activate_list_and_clock() {
         "{}",
         out(&listed)
     );
-    let english = client(&home, &["--ca", &ca, "--lang", "en", "list"], "").await;
+    let english = client(&home, &["--lang", "en", "list"], "").await;
     assert!(
         out(&english).contains("opens 01/01/2020 01:00:00.000 CET (1 application)"),
         "{}",
         out(&english)
     );
+    let by_settings = client(&home, &["clock"], "").await;
+    assert!(by_settings.status.success(), "{}", err(&by_settings));
+
+    // A settings file that names no gateway, given explicitly, wins over
+    // the kept one: the calendar is then unknown.
+    let empty = sys.dir().join("empty.toml");
+    std::fs::write(&empty, "").unwrap();
+    let home_without = sys.dir().join("client-home-2");
+    let bare = client(
+        &home_without,
+        &[
+            "--settings",
+            empty.to_str().unwrap(),
+            "activate",
+            "--portal",
+            &sys.portal_url(),
+            "--email",
+            "rosa@example.it",
+        ],
+        "password-di-rosa\n",
+    )
+    .await;
+    assert!(bare.status.success(), "{}", err(&bare));
+    let listed = client(
+        &home_without,
+        &["--settings", empty.to_str().unwrap(), "list"],
+        "",
+    )
+    .await;
+    assert!(
+        out(&listed).contains("orario non pubblicato"),
+        "no gateway known: {}",
+        out(&listed)
+    );
 
     let ca = sys.gateway_ca().to_string_lossy().to_string();
-    // Without --ca the computer's own certificate authorities are trusted,
-    // as a browser's: a self-signed gateway is refused, naming why.
-    let untrusted = client(&home, &["clock", "--gateway", &sys.gateway_url()], "").await;
+    // Without --ca or settings the computer's own certificate authorities
+    // are trusted, as a browser's: a self-signed gateway is refused,
+    // naming why.
+    let untrusted = client(
+        &home_without,
+        &[
+            "--settings",
+            empty.to_str().unwrap(),
+            "clock",
+            "--gateway",
+            &sys.gateway_url(),
+        ],
+        "",
+    )
+    .await;
     assert!(!untrusted.status.success());
     assert!(
         err(&untrusted).to_lowercase().contains("certificate"),
