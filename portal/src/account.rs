@@ -203,7 +203,7 @@ pub async fn register(
                 visitor.lang,
                 &user.email,
                 &user.full_name,
-                TokenPurpose::Confirm,
+                LinkEmail::Confirm,
                 &secret,
             )
             .await
@@ -245,7 +245,15 @@ async fn new_link(
         .store
         .add_token(&link_token(portal, &user.user_id, purpose, &secret))
         .await?;
-    send_link(portal, lang, &user.email, &user.full_name, purpose, &secret).await
+    send_link(
+        portal,
+        lang,
+        &user.email,
+        &user.full_name,
+        purpose.into(),
+        &secret,
+    )
+    .await
 }
 
 /// Queues the email carrying a one-time link, in the page's language.
@@ -270,11 +278,32 @@ pub(crate) async fn send_link(
     lang: Lang,
     recipient: &str,
     name: &str,
-    purpose: TokenPurpose,
+    why: LinkEmail<'_>,
     secret: &str,
 ) -> Result<(), StoreError> {
     let url = &portal.settings.public_url;
-    email_link(url, &*portal.store, lang, recipient, name, purpose, secret).await
+    email_link(url, &*portal.store, lang, recipient, name, why, secret).await
+}
+
+/// Why a one-time link is emailed: each has its own text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LinkEmail<'a> {
+    /// A registration to confirm.
+    Confirm,
+    /// A password reset asked for.
+    Reset,
+    /// An account made for someone (a sub-account, staff), who chooses
+    /// the password through the link; `by` made it.
+    Invite { by: &'a str },
+}
+
+impl From<TokenPurpose> for LinkEmail<'_> {
+    fn from(purpose: TokenPurpose) -> Self {
+        match purpose {
+            TokenPurpose::Confirm => LinkEmail::Confirm,
+            TokenPurpose::Reset => LinkEmail::Reset,
+        }
+    }
 }
 
 /// The email of a one-time link, into the store's outbox.
@@ -284,16 +313,19 @@ pub(crate) async fn email_link(
     lang: Lang,
     recipient: &str,
     name: &str,
-    purpose: TokenPurpose,
+    why: LinkEmail<'_>,
     secret: &str,
 ) -> Result<(), StoreError> {
-    let (path, kind, prefix) = match purpose {
-        TokenPurpose::Confirm => ("conferma", "registration-confirmation", "email.confirm"),
-        TokenPurpose::Reset => ("reimposta-password", "password-reset", "email.reset"),
+    let (path, kind, prefix, by) = match why {
+        LinkEmail::Confirm => ("conferma", "registration-confirmation", "email.confirm", ""),
+        LinkEmail::Reset => ("reimposta-password", "password-reset", "email.reset", ""),
+        LinkEmail::Invite { by } => ("reimposta-password", "invitation", "email.invite", by),
     };
     let link = format!("{public_url}/{path}/{secret}");
     let body = i18n::text(lang, &format!("{prefix}.body"))
         .replace("{name}", name)
+        .replace("{by}", by)
+        .replace("{portal}", public_url)
         .replace("{link}", &link);
     let email = NewEmail {
         kind: kind.into(),

@@ -127,10 +127,21 @@ async fn show_list(
         next => (page < pages).then(|| filters.page_link(page + 1)),
     };
     let lang = visitor.lang;
+    // An association's list holds its sub-accounts' applications too: it
+    // says whose each one is.
+    let owners: HashMap<String, String> = if user.kind == UserKind::Association {
+        match portal.store.sub_accounts(&user.user_id).await {
+            Ok(subs) => subs.into_iter().map(|u| (u.user_id, u.full_name)).collect(),
+            Err(e) => return visitor.failure(portal, &e),
+        }
+    } else {
+        HashMap::new()
+    };
     let drafts: Vec<Value> = drafts
         .iter()
         .map(|d| {
             minijinja::context! {
+                owner => owners.get(&d.user_id).map_or(user.full_name.as_str(), String::as_str),
                 id => &d.application_id,
                 click_day => &d.click_day,
                 category => model_title(portal, &d.category, lang),
@@ -165,6 +176,7 @@ async fn show_list(
         minijinja::context! {
             drafts,
             click_days => if sends { click_days } else { Vec::new() },
+            show_owner => !owners.is_empty(),
             error,
             filters => filters,
             all_click_days => portal.calendar.days().map(|d| d.id.as_str()).collect::<Vec<_>>(),
@@ -507,6 +519,20 @@ pub async fn preview(
             })
             .collect(),
     };
+    // An association reads its sub-accounts' applications; only their
+    // owner changes them, so only the owner sees the ways to.
+    let editable = visitor
+        .user
+        .as_ref()
+        .is_some_and(|u| u.user_id == draft.user_id);
+    let owner = if editable {
+        None
+    } else {
+        match portal.store.user(&draft.user_id).await {
+            Ok(owner) => owner.map(|o| o.full_name),
+            Err(e) => return visitor.failure(&portal, &e),
+        }
+    };
     visitor.page(
         &portal,
         "preview.html",
@@ -517,6 +543,8 @@ pub async fn preview(
                 title => model.title.get(lang),
                 state => state_key(&draft),
             },
+            editable,
+            owner,
             sent => draft.sent.as_ref().map(sent_context),
             pages,
             missing,

@@ -299,6 +299,66 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ),
     ("sub.active", "Attiva", "Active"),
     (
+        "sub.created_many",
+        "Utenze create: ogni persona riceverà un'email per scegliere la password. Numero di utenze create:",
+        "Accounts created: each person will get an email to choose a password. Accounts created:",
+    ),
+    (
+        "sub.import",
+        "Più utenze da un file CSV",
+        "Many accounts from a CSV file",
+    ),
+    (
+        "sub.import.intro",
+        "Un'utenza per riga: cognome e nome, codice fiscale, email, separati da punto e virgola o da virgola (la prima riga può essere l'intestazione). Il file si controlla tutto prima di creare le utenze: se una riga ha un errore, non si crea nessuna utenza.",
+        "One account per line: full name, codice fiscale, email, separated by semicolons or commas (the first line may be a header). The whole file is checked before any account is made: if a line has an error, none is created.",
+    ),
+    ("sub.import.file", "File CSV", "CSV file"),
+    ("sub.import.max", "Righe al massimo", "Lines at most"),
+    ("sub.import.submit", "Crea le utenze", "Create the accounts"),
+    (
+        "sub.import.refused",
+        "Nessuna utenza creata. Correggere il file e caricarlo di nuovo:",
+        "No account created. Correct the file and upload it again:",
+    ),
+    ("import.line", "Riga", "Line"),
+    (
+        "import.not_utf8",
+        "Il file non è un testo UTF-8.",
+        "The file is not UTF-8 text.",
+    ),
+    ("import.unreadable", "riga illeggibile", "unreadable line"),
+    (
+        "import.unreadable_upload",
+        "Il caricamento non è riuscito: scegliere il file e riprovare.",
+        "The upload failed: choose the file and try again.",
+    ),
+    (
+        "import.columns",
+        "servono 3 colonne (cognome e nome, codice fiscale, email), trovate {n}",
+        "3 columns are needed (full name, codice fiscale, email), found {n}",
+    ),
+    (
+        "import.empty",
+        "Il file non contiene utenze.",
+        "The file holds no account.",
+    ),
+    (
+        "import.too_many",
+        "Troppe righe: al massimo {max} per file.",
+        "Too many lines: at most {max} per file.",
+    ),
+    (
+        "import.twice",
+        "email già presente alla riga {line}",
+        "email already on line {line}",
+    ),
+    (
+        "import.raced",
+        "Un indirizzo del file è stato appena registrato da altri: ricaricare il file per vedere quale.",
+        "An address of the file was just registered by someone else: upload the file again to see which.",
+    ),
+    (
         "sub.invited",
         "In attesa della prima password",
         "Waiting for its first password",
@@ -421,6 +481,7 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("apps.create", "Crea la domanda", "Create the application"),
     ("apps.id", "Codice domanda", "Application id"),
     ("apps.worker", "Lavoratore", "Worker"),
+    ("apps.owner", "Compilata da", "Compiled by"),
     ("apps.province", "Provincia", "Province"),
     ("apps.state", "Stato", "State"),
     ("apps.updated", "Ultima modifica", "Last change"),
@@ -573,6 +634,16 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "email.already.body",
         "Gentile utente,\n\nè stata chiesta una registrazione al portale Click Day con questo indirizzo, che è già registrato. Se è stato Lei, acceda: {login}\nSe non ricorda la password, ne scelga una nuova: {reset}\n\nSe non è stato Lei, ignori questo messaggio: il Suo account non è cambiato.\n",
         "Hello,\n\nsomeone asked to register on the Click Day portal with this address, which is already registered. If it was you, sign in: {login}\nIf you do not remember the password, choose a new one: {reset}\n\nIf it was not you, ignore this message: your account has not changed.\n",
+    ),
+    (
+        "email.invite.subject",
+        "Invito al portale Click Day",
+        "Invitation to the Click Day portal",
+    ),
+    (
+        "email.invite.body",
+        "Gentile {name},\n\n{by} ha creato per Lei un'utenza sul portale Click Day ({portal}), con cui potrà compilare e inviare le domande dei click day.\n\nPer attivarla scelga la Sua password aprendo questo link entro 24 ore:\n\n{link}\n\nIl nome utente è questo indirizzo email. Se non si aspettava questo invito, ignori il messaggio: senza password l'utenza non si può usare.\n",
+        "Dear {name},\n\n{by} has made you an account on the Click Day portal ({portal}), with which you can compile and send click-day applications.\n\nTo activate it, choose your password by opening this link within 24 hours:\n\n{link}\n\nYour username is this email address. If you did not expect this invitation, ignore this message: without a password the account cannot be used.\n",
     ),
     (
         "email.reset.subject",

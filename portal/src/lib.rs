@@ -145,6 +145,12 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/domande/{id}/pronta", post(applications::mark_ready))
         .route("/domande/{id}/ricevuta", get(applications::receipt))
         .route("/utenze", get(subaccounts::list).post(subaccounts::create))
+        .route(
+            "/utenze/importa",
+            post(subaccounts::import).layer(axum::extract::DefaultBodyLimit::max(
+                subaccounts::MAX_IMPORT_BYTES + 16 * 1024,
+            )),
+        )
         .route("/uffici", get(offices::pending))
         .route("/uffici/{id}/approva", post(offices::approve))
         .route("/assistenza", get(helpdesk::list).post(helpdesk::open))

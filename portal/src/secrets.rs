@@ -33,11 +33,24 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
-/// Whether `password` matches the stored PHC string.
+/// Whether `password` matches the stored PHC string. A stored value that
+/// is not one ([`UNUSABLE_PASSWORD`]) matches nothing, after as long a
+/// check as a real one, so sign-in timing does not tell invited accounts.
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
+    match PasswordHash::new(stored) {
+        Ok(hash) => argon2().verify_password(password.as_bytes(), &hash).is_ok(),
+        Err(_) => {
+            let decoy = PasswordHash::new(decoy_hash());
+            let _ = decoy.map(|hash| argon2().verify_password(password.as_bytes(), &hash));
+            false
+        }
+    }
 }
+
+/// The password of an account whose owner has not chosen one yet (an
+/// invitation): no password matches it, and it costs no hashing to make,
+/// so a bulk import of sub-accounts takes no CPU for hashes.
+pub const UNUSABLE_PASSWORD: &str = "!invited";
 
 /// A hash to verify against when the username is unknown, so a login
 /// takes as long whether or not the account exists.

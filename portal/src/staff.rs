@@ -73,7 +73,7 @@ pub async fn invite(
     let user = NewUser {
         user_id: format!("s{}", secrets::readable_id(15)),
         email,
-        password_hash: secrets::hash_password(&secrets::new_secret()),
+        password_hash: secrets::UNUSABLE_PASSWORD.to_string(),
         kind: invite.kind,
         full_name: invite.full_name.trim().to_string(),
         codice_fiscale: String::new(),
@@ -97,7 +97,9 @@ pub async fn invite(
         Lang::It,
         &user.email,
         &user.full_name,
-        TokenPurpose::Reset,
+        account::LinkEmail::Invite {
+            by: &cfg.portal.administration,
+        },
         &secret,
     )
     .await?;

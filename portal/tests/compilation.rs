@@ -162,16 +162,7 @@ on_both_stores!(only_open_click_days_and_their_categories => |backend| async mov
 
 on_both_stores!(an_association_and_its_sub_accounts => |backend| async move {
     let portal = TestPortal::start(backend, "").await;
-    let mut association = portal.browser().await;
-    let mut form = common::registration("patronato@example.it", "patronato-password");
-    form[0] = ("kind", "association");
-    form[2] = ("codice_fiscale", "80213330584");
-    association.submit("/registrazione", &form).await;
-    let link = portal.link_sent_to("patronato@example.it").await;
-    association.get(&link).await;
-    association
-        .submit("/accesso", &[("email", "patronato@example.it"), ("password", "patronato-password")])
-        .await;
+    let mut association = portal.association("patronato@example.it", "patronato-password").await;
     let page = association.get("/utenze").await;
     assert_eq!(page.status, 200);
     assert!(text(&page).contains("Nessuna utenza"));
@@ -208,9 +199,15 @@ on_both_stores!(an_association_and_its_sub_accounts => |backend| async move {
     // The association sees it, reads it, does not change it.
     let list = text(&association.get("/domande").await);
     assert!(list.contains(&id), "{list}");
+    // Whose each application is.
+    assert!(list.contains("Compilata da") && list.contains(&format!("{id}</a></td><td>Sara Neri</td>")), "{list}");
     let summary = association.get(&format!("/domande/{id}")).await;
     assert_eq!(summary.status, 200);
-    assert!(text(&summary).contains("Mario Rossi"));
+    let summary = text(&summary);
+    assert!(summary.contains("Mario Rossi"));
+    assert!(summary.contains("<dd id=\"owner\">Sara Neri</dd>"), "{summary}");
+    // Read-only: no link or form that would lead to "not found".
+    assert!(!summary.contains("/pagine/") && !summary.contains("/pronta"), "{summary}");
     assert_eq!(association.get(&format!("/domande/{id}/pagine/datore")).await.status, 404);
     let token = association.token().await;
     let ready = association.post_with_token(&format!("/domande/{id}/pronta"), &[], &token).await;

@@ -333,7 +333,14 @@ pub struct Forwarded {
 pub trait PortalStore: crate::Store {
     /// Creates an unconfirmed user with its confirmation link, all or
     /// nothing; an email already registered is `StoreError::Taken`.
-    async fn create_user(&self, user: &NewUser, confirm: &NewToken) -> Result<(), StoreError>;
+    async fn create_user(&self, user: &NewUser, confirm: &NewToken) -> Result<(), StoreError> {
+        self.create_users(&[(user, confirm)]).await
+    }
+
+    /// Creates users with their links in one transaction: all of them or,
+    /// on any error (an email already registered: `StoreError::Taken`),
+    /// none.
+    async fn create_users(&self, users: &[(&NewUser, &NewToken)]) -> Result<(), StoreError>;
 
     async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
 

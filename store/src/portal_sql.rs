@@ -127,13 +127,13 @@ macro_rules! portal_store_for {
 
         #[async_trait::async_trait]
         impl PortalStore for $store {
-            async fn create_user(
+            async fn create_users(
                 &self,
-                user: &NewUser,
-                confirm: &NewToken,
+                users: &[(&NewUser, &NewToken)],
             ) -> Result<(), StoreError> {
                 let now = $now;
                 let mut tx = self.pool().begin().await?;
+                for (user, confirm) in users {
                 sqlx::query(&format!(
                     "INSERT INTO portal_users (user_id, email, password_hash, kind, full_name, \
                      codice_fiscale, parent_user_id, province, office_kind, approved_at, \
@@ -155,6 +155,7 @@ macro_rules! portal_store_for {
                 .await
                 .map_err(|e| taken_or(e, "a user with this email"))?;
                 insert_token(&mut *tx, confirm).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }

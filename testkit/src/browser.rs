@@ -63,6 +63,47 @@ impl Browser {
         self.post(path, &all).await
     }
 
+    /// Opens `path` first and posts its upload form back as
+    /// `multipart/form-data`: the page's CSRF token, `fields`, and one file
+    /// (`field`, file name, bytes), as a browser's file input sends it.
+    pub async fn upload(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> Reply {
+        let page = self.get(path).await;
+        let token = csrf_of(&text(&page));
+        let boundary = "----clickday-test-boundary-7e1f";
+        let mut body = Vec::new();
+        for (name, value) in std::iter::once(("csrf", token.as_str())).chain(fields.iter().copied())
+        {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        let (field, file_name, bytes) = file;
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let action =
+            page_form_action(&text(&page), "multipart/form-data").unwrap_or(path.to_string());
+        let mut req = self.request(http::Method::POST, &action, None);
+        req.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
+                .unwrap(),
+        );
+        *req.body_mut() = Bytes::from(body);
+        self.send(req).await
+    }
+
     /// The CSRF token the pages show this browser.
     pub async fn token(&mut self) -> String {
         let page = self.get("/domande").await;
@@ -115,6 +156,18 @@ impl Browser {
         }
         reply
     }
+}
+
+/// The `action` of the page's first form with `enctype`.
+fn page_form_action(html: &str, enctype: &str) -> Option<String> {
+    let form = html.split("<form").find(|f| {
+        f.split('>')
+            .next()
+            .is_some_and(|tag| tag.contains(&format!("enctype=\"{enctype}\"")))
+    })?;
+    let tag = form.split('>').next()?;
+    let action = tag.split("action=\"").nth(1)?.split('"').next()?;
+    Some(action.to_string())
 }
 
 pub fn csrf_of(html: &str) -> String {

@@ -161,6 +161,24 @@ categories = ["lavoro-subordinato", "lavoro-domestico"]
         browser
     }
 
+    /// Registers and confirms an association named "Patronato Uno";
+    /// returns a signed-in browser.
+    pub async fn association(&self, email: &str, password: &str) -> Browser {
+        let mut browser = self.browser().await;
+        let mut form = registration(email, password);
+        form[0] = ("kind", "association");
+        form[1] = ("full_name", "Patronato Uno");
+        form[2] = ("codice_fiscale", "80213330584");
+        browser.submit("/registrazione", &form).await;
+        let link = self.link_sent_to(email).await;
+        assert_eq!(browser.get(&link).await.status, 200);
+        let login = browser
+            .submit("/accesso", &[("email", email), ("password", password)])
+            .await;
+        assert_eq!(login.status, 303, "{}", text(&login));
+        browser
+    }
+
     /// Registers and confirms an employer; returns a signed-in browser.
     pub async fn signed_in(&self, email: &str, password: &str) -> Browser {
         let mut browser = self.browser().await;
