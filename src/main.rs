@@ -83,6 +83,15 @@ enum Command {
         #[command(subcommand)]
         action: commands::keys::Action,
     },
+    /// Loads past click days' applications (JSON Lines, or CSV by the
+    /// .csv extension; see docs/operations.md) so the portal's search
+    /// spans the years: all or nothing, and again changes nothing.
+    ImportHistory {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The file to import.
+        file: PathBuf,
+    },
     /// Manages the portal's staff: help-desk operators and offices.
     Staff {
         #[command(flatten)]
@@ -111,6 +120,7 @@ fn main() -> ExitCode {
         | Command::Status(c) => c.config.clone(),
         Command::Accounts { config, .. }
         | Command::Staff { config, .. }
+        | Command::ImportHistory { config, .. }
         | Command::Ledger { config, .. }
         | Command::Keys { config, .. }
         | Command::Rank { config, .. }
@@ -162,6 +172,7 @@ fn main() -> ExitCode {
             Command::Status(_) => commands::status::print(&cfg).await,
             Command::Accounts { action, .. } => commands::accounts::run(&cfg, action).await,
             Command::Staff { action, .. } => commands::staff::run(&cfg, action).await,
+            Command::ImportHistory { file, .. } => commands::history::import(&cfg, &file).await,
             Command::Ledger { action, .. } => commands::ledger::run(&cfg, action).await,
             Command::Keys { action, .. } => commands::keys::run(&cfg, action),
         }

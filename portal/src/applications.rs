@@ -15,7 +15,9 @@ use clickday_forms::{
     Answers, ApplicationModel, CheckContext, Completeness, FieldErrors, FieldKind, Lang, Page,
     QUOTA_PROVINCE,
 };
-use clickday_store::portal::{Draft, DraftSearch, DraftState, SearchState, Sent, User, UserKind};
+use clickday_store::portal::{
+    Draft, DraftSearch, DraftState, PastApplication, SearchState, Sent, User, UserKind,
+};
 use minijinja::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -168,6 +170,24 @@ async fn show_list(
             minijinja::context! { id => &day.id, categories }
         })
         .collect();
+    // Past click days' applications (`clickday import-history`), on the
+    // first page only: the search spans the years.
+    let past: Vec<Value> = if page == 1 {
+        let search = DraftSearch {
+            offset: 0,
+            limit: PAST_SHOWN,
+            ..filters.search()
+        };
+        match portal.store.search_past(&user.user_id, &search).await {
+            Ok(found) => found
+                .iter()
+                .map(|p| past_context(portal, p, lang))
+                .collect(),
+            Err(e) => return visitor.failure(portal, &e),
+        }
+    } else {
+        Vec::new()
+    };
     let sends = user.kind.sends();
     visitor.page_with(
         portal,
@@ -177,6 +197,8 @@ async fn show_list(
             drafts,
             click_days => if sends { click_days } else { Vec::new() },
             show_owner => !owners.is_empty(),
+            past,
+            past_shown => PAST_SHOWN,
             error,
             filters => filters,
             all_click_days => portal.calendar.days().map(|d| d.id.as_str()).collect::<Vec<_>>(),
@@ -184,6 +206,21 @@ async fn show_list(
             paging,
         },
     )
+}
+
+/// Past applications shown at most with a search's first page.
+const PAST_SHOWN: u64 = 50;
+
+fn past_context(portal: &Portal, past: &PastApplication, lang: Lang) -> Value {
+    minijinja::context! {
+        id => &past.application_id,
+        click_day => &past.click_day,
+        category => model_title(portal, &past.category, lang),
+        worker => &past.worker_name,
+        province => &past.province,
+        outcome => &past.outcome,
+        received_at => past.received_at.map(|n| clickday_core::time::format_rome(n.max(0) as u64)),
+    }
 }
 
 /// The state shown: the draft's until it is sent, then the submission's.

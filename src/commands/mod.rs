@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod demo;
+pub mod history;
 pub mod keys;
 pub mod ledger;
 pub mod ranking;

@@ -77,6 +77,11 @@ const SQLITE: &Steps = &[
         "published_keys",
         include_str!("../migrations/sqlite/0010_published_keys.sql"),
     ),
+    (
+        11,
+        "application_history",
+        include_str!("../migrations/sqlite/0011_application_history.sql"),
+    ),
 ];
 
 const POSTGRES: &Steps = &[
@@ -129,6 +134,11 @@ const POSTGRES: &Steps = &[
         10,
         "published_keys",
         include_str!("../migrations/postgres/0010_published_keys.sql"),
+    ),
+    (
+        11,
+        "application_history",
+        include_str!("../migrations/postgres/0011_application_history.sql"),
     ),
 ];
 

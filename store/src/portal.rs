@@ -172,6 +172,36 @@ pub struct Draft {
     pub sent: Option<Sent>,
 }
 
+/// An application of a past click day (`clickday import-history`):
+/// read-only, kept so the search spans the years.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastApplication {
+    pub application_id: String,
+    pub user_id: String,
+    pub click_day: String,
+    pub category: String,
+    pub province: String,
+    pub worker_name: String,
+    pub submission_id: Option<String>,
+    /// The arrival stamp, Unix nanoseconds, when known.
+    pub received_at: Option<i64>,
+    /// `within_quota`, `beyond_quota`, `granted`, `rejected`, `withdrawn`
+    /// or `unknown`.
+    pub outcome: String,
+    /// The form's fields as they were, a JSON object.
+    pub answers: String,
+}
+
+/// The outcomes a past application may have.
+pub const PAST_OUTCOMES: [&str; 6] = [
+    "within_quota",
+    "beyond_quota",
+    "granted",
+    "rejected",
+    "withdrawn",
+    "unknown",
+];
+
 /// A sent application as the store knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
@@ -427,6 +457,29 @@ pub trait PortalStore: crate::Store {
     ) -> Result<u64, StoreError>;
 
     async fn draft(&self, application_id: &str) -> Result<Option<Draft>, StoreError>;
+
+    /// A past click day's application, by id.
+    async fn past_application(
+        &self,
+        application_id: &str,
+    ) -> Result<Option<PastApplication>, StoreError>;
+
+    /// Adds past applications in one transaction; ids already there are
+    /// left as they are. How many were added.
+    async fn add_past_applications(
+        &self,
+        applications: &[PastApplication],
+    ) -> Result<u64, StoreError>;
+
+    /// The past applications a user may see (their own and, for an
+    /// association, its sub-accounts') that match `search`'s year, click
+    /// day, category, province and text, newest id first, at most
+    /// `search.limit`.
+    async fn search_past(
+        &self,
+        user_id: &str,
+        search: &DraftSearch,
+    ) -> Result<Vec<PastApplication>, StoreError>;
 
     /// Saves answers and state of a draft of `draft.user_id`; false if there
     /// is no such draft of that user.

@@ -3,8 +3,8 @@
 //! its pool and its database clock.
 
 use crate::portal::{
-    Draft, DraftSearch, Forwarded, NewSession, NewTicket, NewToken, NewUser, PortalStore,
-    SearchState, Ticket, TicketChange, TicketEvent, TicketState, TokenPurpose, User,
+    Draft, DraftSearch, Forwarded, NewSession, NewTicket, NewToken, NewUser, PastApplication,
+    PortalStore, SearchState, Ticket, TicketChange, TicketEvent, TicketState, TokenPurpose, User,
     contains_pattern,
 };
 use crate::{PgStore, SqliteStore, StoreError, rows};
@@ -23,6 +23,10 @@ const DRAFT_SELECT: &str = "a.application_id, a.user_id, a.click_day, a.category
                             a.province, a.worker_name, a.state, a.created_at, a.updated_at, \
                             s.submission_id, s.received_at, s.receipt_state, s.rank, \
                             s.within_quota";
+/// The columns of a past application.
+const PAST: &str = "application_id, user_id, click_day, category, province, worker_name, \
+                    submission_id, received_at, outcome, answers";
+
 const DRAFT_JOINS: &str = "JOIN portal_users u ON u.user_id = a.user_id \
                            LEFT JOIN submissions s ON s.account_id = u.account_id \
                            AND s.application_id = a.application_id";
@@ -337,6 +341,91 @@ macro_rules! portal_store_for {
                 .await
                 .map_err(|e| taken_or(e, "an application with this id"))?;
                 Ok(())
+            }
+
+            async fn past_application(
+                &self,
+                application_id: &str,
+            ) -> Result<Option<PastApplication>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {PAST} FROM application_history WHERE application_id = $1"
+                ))
+                .bind(application_id)
+                .fetch_optional(self.pool())
+                .await?
+                .map(|r| rows::past_application(&r))
+                .transpose()
+            }
+
+            async fn add_past_applications(
+                &self,
+                applications: &[PastApplication],
+            ) -> Result<u64, StoreError> {
+                let now = $now;
+                let mut tx = self.pool().begin().await?;
+                let mut added = 0;
+                for a in applications {
+                    added += sqlx::query(&format!(
+                        "INSERT INTO application_history ({PAST}, imported_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, {now}) \
+                         ON CONFLICT (application_id) DO NOTHING"
+                    ))
+                    .bind(&a.application_id)
+                    .bind(&a.user_id)
+                    .bind(&a.click_day)
+                    .bind(&a.category)
+                    .bind(&a.province)
+                    .bind(&a.worker_name)
+                    .bind(&a.submission_id)
+                    .bind(a.received_at)
+                    .bind(&a.outcome)
+                    .bind(&a.answers)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            async fn search_past(
+                &self,
+                user_id: &str,
+                search: &DraftSearch,
+            ) -> Result<Vec<PastApplication>, StoreError> {
+                // Past applications were all sent: a search for drafts
+                // finds none of them.
+                if matches!(search.state, Some(SearchState::ToComplete | SearchState::Ready)) {
+                    return Ok(Vec::new());
+                }
+                let text = search.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+                sqlx::query(&format!(
+                    "SELECT {PAST} FROM application_history \
+                     WHERE (user_id = $1 OR user_id IN (SELECT user_id FROM portal_users \
+                            WHERE parent_user_id = $1 AND NOT $2)) \
+                     AND ($3 IS NULL OR application_id LIKE $3) \
+                     AND ($4 IS NULL OR click_day = $4) \
+                     AND ($5 IS NULL OR category = $5) \
+                     AND ($6 IS NULL OR province = $6) \
+                     AND ($7 IS NULL OR lower(worker_name) LIKE $7 ESCAPE '\\' \
+                          OR application_id LIKE $8 ESCAPE '\\') \
+                     ORDER BY application_id DESC LIMIT $9"
+                ))
+                .persistent(false)
+                .bind(user_id)
+                .bind(search.only_own)
+                .bind(search.year.map(|y| format!("{y}-%")))
+                .bind(search.click_day.clone())
+                .bind(search.category.clone())
+                .bind(search.province.clone())
+                .bind(text.map(|t| contains_pattern(&t.to_lowercase())))
+                .bind(text.map(|t| contains_pattern(&t.to_uppercase())))
+                .bind(search.limit.min(i64::MAX as u64) as i64)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(rows::past_application)
+                .collect()
             }
 
             async fn draft(&self, application_id: &str) -> Result<Option<Draft>, StoreError> {

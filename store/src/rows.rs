@@ -4,7 +4,8 @@
 use crate::StoreError;
 use crate::accounts::KeyRow;
 use crate::portal::{
-    Draft, DraftState, Forwarded, Sent, Ticket, TicketEvent, TicketState, User, UserKind,
+    Draft, DraftState, Forwarded, PastApplication, Sent, Ticket, TicketEvent, TicketState, User,
+    UserKind,
 };
 use crate::submissions::{
     DeadLetter, EmailContent, EmailJob, RankedRow, Receipt, ReceivedSubmission, StoredBody,
@@ -181,6 +182,21 @@ pub(crate) fn user(r: &impl Fields) -> Result<User, StoreError> {
         account_id: r.opt_text("account_id")?,
         confirmed: r.opt_int("confirmed_at")?.is_some(),
         approved: r.opt_int("approved_at")?.is_some(),
+    })
+}
+
+pub(crate) fn past_application(r: &impl Fields) -> Result<PastApplication, StoreError> {
+    Ok(PastApplication {
+        application_id: r.text("application_id")?,
+        user_id: r.text("user_id")?,
+        click_day: r.text("click_day")?,
+        category: r.text("category")?,
+        province: r.text("province")?,
+        worker_name: r.text("worker_name")?,
+        submission_id: r.opt_text("submission_id")?,
+        received_at: r.opt_int("received_at")?,
+        outcome: r.text("outcome")?,
+        answers: r.text("answers")?,
     })
 }
 
