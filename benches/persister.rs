@@ -187,7 +187,7 @@ fn receipts_per_core() {
     let started = Instant::now();
     let mut bytes = 0;
     for job in &jobs {
-        bytes += clickday_persister::receipts::make_receipt(job, &key, None)
+        bytes += clickday_persister::receipts::make_receipt(job, &key, None, Default::default())
             .pdf
             .len();
     }

@@ -261,6 +261,136 @@ categories = ["lavoro-domestico", "lavoro-stagionale"]
     );
     assert!(settings.contains("BEGIN CERTIFICATE"), "{settings}");
 
+    // Sent (as the mini-client sends it): the summary shows the
+    // submission, its arrival and the receipt.
+    let submission_id = common::send_ready_application(
+        &sys,
+        "giulia@example.it",
+        "password-di-giulia",
+        "cd-browser",
+        41,
+    )
+    .await;
+    browser.click("nav a[href='/domande']").await.unwrap();
+    browser.click("main td a").await.unwrap();
+    let start = Instant::now();
+    loop {
+        let page = browser.source().await.unwrap();
+        if page.contains("Scarica la ricevuta") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no receipt: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let url = browser.current_url().await.unwrap();
+        browser.goto(&url).await.unwrap();
+    }
+    page_says(&mut browser, &submission_id).await;
+    shoot(&mut browser, "sent").await;
+    if let Some(dir) = std::env::var_os("CLICKDAY_SCREENSHOTS") {
+        receipt_png(&sys, &submission_id, std::path::Path::new(&dir)).await;
+    }
+    browser
+        .click("nav form[action='/uscita'] button")
+        .await
+        .unwrap();
+    page_says(&mut browser, "a href=\"/registrazione\"").await;
+
+    // The Sportello Unico of Turin, invited as `clickday staff add` does,
+    // chooses its password, finds the application and records an outcome.
+    common::invite_office(&sys, "TO", "sportello.to@example.it").await;
+    let link = common::link_emailed_to(
+        &dir.path().join("outbox"),
+        "invitation",
+        "sportello.to@example.it",
+        &base,
+    )
+    .await;
+    browser.goto(&link).await.unwrap();
+    fill(
+        &mut browser,
+        &[
+            ("password", "password-ufficio"),
+            ("password_again", "password-ufficio"),
+        ],
+    )
+    .await;
+    browser.click("main button[type=submit]").await.unwrap();
+    page_says(&mut browser, "Password cambiata").await;
+    browser.goto(&format!("{base}/accesso")).await.unwrap();
+    fill(
+        &mut browser,
+        &[
+            ("email", "sportello.to@example.it"),
+            ("password", "password-ufficio"),
+        ],
+    )
+    .await;
+    browser.click("main button[type=submit]").await.unwrap();
+    browser.click("nav a[href='/ufficio']").await.unwrap();
+    page_says(&mut browser, &submission_id).await;
+    page_says(&mut browser, "Giulia Romano").await;
+    shoot(&mut browser, "office").await;
+    browser
+        .click(&format!("main a[href='/ufficio/{submission_id}']"))
+        .await
+        .unwrap();
+    page_says(&mut browser, "nigeriana").await;
+    browser.click("label[for='outcome-granted']").await.unwrap();
+    fill(
+        &mut browser,
+        &[("note", "Ritiro del nulla osta dal 3 aprile.")],
+    )
+    .await;
+    browser
+        .click("main form[action$='/esito'] button")
+        .await
+        .unwrap();
+    page_says(&mut browser, "<strong>Nulla osta rilasciato</strong>").await;
+    shoot(&mut browser, "office-application").await;
+    browser
+        .click("nav form[action='/uscita'] button")
+        .await
+        .unwrap();
+    page_says(&mut browser, "a href=\"/registrazione\"").await;
+
+    // The employer sees it on the summary.
+    browser.goto(&format!("{base}/accesso")).await.unwrap();
+    fill(
+        &mut browser,
+        &[
+            ("email", "giulia@example.it"),
+            ("password", "password-di-giulia"),
+        ],
+    )
+    .await;
+    browser.click("main button[type=submit]").await.unwrap();
+    at(&mut browser, "/domande").await;
+    browser.click("main td a").await.unwrap();
+    page_says(&mut browser, "Esiti degli uffici").await;
+    page_says(&mut browser, "Ritiro del nulla osta dal 3 aprile.").await;
+
     browser.quit().await.unwrap();
     sys.stop().await;
+}
+
+/// The receipt's first page as `DIR/receipt.png` (pdftoppm, 100 dpi).
+async fn receipt_png(sys: &System, submission_id: &str, dir: &std::path::Path) {
+    let receipt =
+        clickday_testkit::eventually("the receipt", Duration::from_secs(30), async || {
+            sys.store.receipt(submission_id).await.unwrap()
+        })
+        .await;
+    let pdf = dir.join("receipt.pdf");
+    std::fs::write(&pdf, &receipt.pdf).unwrap();
+    let made = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "100", "-singlefile"])
+        .arg(&pdf)
+        .arg(dir.join("receipt"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::remove_file(pdf).unwrap();
 }

@@ -333,5 +333,122 @@ async fn from_registration_to_receipt() {
     let edit = browser.get(&format!("/domande/{id}/pagine/datore")).await;
     assert_eq!(edit.status, 303);
 
+    // The Sportello Unico of Milan finds it in its back office, with the
+    // applicant, the answers and the receipt, and records an outcome that
+    // reaches the applicant on the portal and by email.
+    let mut office = office_of(&sys, "MI", "sportello.mi@example.it").await;
+    let list = text(&office.get("/ufficio").await);
+    assert!(
+        list.contains(&submission_id) && list.contains("Lucia Verdi"),
+        "{list}"
+    );
+    assert!(list.contains("Santos Maria"), "the worker: {list}");
+    let detail = text(&office.get(&format!("/ufficio/{submission_id}")).await);
+    assert!(
+        detail.contains("Cittadinanza") && detail.contains("filippina"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("01/06/1985"),
+        "dates as Italians write them: {detail}"
+    );
+    let office_pdf = office
+        .get(&format!("/ufficio/{submission_id}/ricevuta"))
+        .await;
+    assert_eq!(office_pdf.body, pdf.body);
+    let token = csrf_of(&detail);
+    let unreasoned = office
+        .post_with_token(
+            &format!("/ufficio/{submission_id}/esito"),
+            &[("outcome", "rejected")],
+            &token,
+        )
+        .await;
+    assert_eq!(unreasoned.status, 422, "a rejection needs its reason");
+    let granted = office
+        .post_with_token(
+            &format!("/ufficio/{submission_id}/esito"),
+            &[
+                ("outcome", "granted"),
+                ("note", "Ritiro presso lo Sportello dal 3 aprile."),
+            ],
+            &token,
+        )
+        .await;
+    assert_eq!(granted.status, 303, "{}", text(&granted));
+    let list = text(&office.get("/ufficio?ricevute=si").await);
+    assert!(
+        list.contains(&submission_id) && list.contains("Nulla osta rilasciato"),
+        "{list}"
+    );
+    let page = text(&browser.get(&format!("/domande/{id}")).await);
+    assert!(
+        page.contains("Esiti degli uffici") && page.contains("Nulla osta rilasciato"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Ritiro presso lo Sportello dal 3 aprile."),
+        "{page}"
+    );
+    let told = eventually("the outcome emailed", Duration::from_secs(30), async || {
+        std::fs::read_dir(&outbox)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with("-office-outcome.eml")
+            })
+            .map(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap()
+                    .replace("=\r\n", "")
+            })
+    })
+    .await;
+    assert!(
+        told.contains("To: lucia@example.it") && told.contains("Nulla osta rilasciato"),
+        "{told}"
+    );
+    // Another province's office sees none of it.
+    let mut elsewhere = office_of(&sys, "RM", "sportello.rm@example.it").await;
+    assert_eq!(
+        elsewhere
+            .get(&format!("/ufficio/{submission_id}"))
+            .await
+            .status,
+        404
+    );
+    assert!(!text(&elsewhere.get("/ufficio").await).contains(&submission_id));
+
     sys.stop().await;
+}
+
+/// A Sportello Unico for `province`, its password chosen through the
+/// invitation, signed in.
+async fn office_of(sys: &System, province: &str, email: &str) -> Browser {
+    common::invite_office(sys, province, email).await;
+    let outbox = sys.cfg.data_dir.join("outbox");
+    let link = common::link_emailed_to(&outbox, "invitation", email, "http://portal.test/").await;
+    let portal = sys.portal.as_ref().unwrap();
+    let mut browser = Browser::open(portal.local_addr).await.unwrap();
+    let path = link.trim_start_matches("http://portal.test");
+    let chosen = browser
+        .submit(
+            path,
+            &[
+                ("password", "password-ufficio"),
+                ("password_again", "password-ufficio"),
+            ],
+        )
+        .await;
+    assert_eq!(chosen.status, 200, "{}", text(&chosen));
+    let login = browser
+        .submit(
+            "/accesso",
+            &[("email", email), ("password", "password-ufficio")],
+        )
+        .await;
+    assert_eq!(login.status, 303);
+    browser
 }

@@ -3,10 +3,10 @@
 //! key in the error, so an operator can fix them without reading code.
 
 mod env;
-mod provinces;
 mod raw;
 
-pub use provinces::province_name;
+use clickday_forms::provinces;
+pub use clickday_forms::provinces::province_name;
 
 pub use raw::{
     GatewaySection, PersisterSection, QueueSection, QuotaSection, RateLimitSection, RawConfig,

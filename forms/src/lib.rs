@@ -11,6 +11,7 @@
 //! `clickday-core`, which holds the wire protocol only.
 
 pub mod codice_fiscale;
+pub mod provinces;
 
 pub use codice_fiscale::{CodiceFiscale, CodiceFiscaleError};
 
@@ -110,6 +111,43 @@ pub enum FieldKind {
 
 fn default_max_len() -> usize {
     200
+}
+
+impl FieldKind {
+    /// `value` as a person reads it: a choice by its label, a date as
+    /// `dd/mm/yyyy`, a province by name and code; anything else as typed
+    /// (summaries, back office, receipts).
+    pub fn shown(&self, value: &str, lang: Lang) -> String {
+        match self {
+            FieldKind::Choice { options } => options
+                .iter()
+                .find(|o| o.value == value)
+                .map_or(value.to_string(), |o| o.label.get(lang).to_string()),
+            FieldKind::Date { .. } => value.parse::<Date>().map_or_else(
+                |_| value.to_string(),
+                |d| d.strftime("%d/%m/%Y").to_string(),
+            ),
+            FieldKind::Province => {
+                let code = value.to_ascii_uppercase();
+                format!("{} ({code})", provinces::province_name(&code))
+            }
+            _ => value.to_string(),
+        }
+    }
+}
+
+impl ApplicationModel {
+    /// (label, answer as shown) of every answered field, in page order.
+    pub fn shown_answers(&self, answers: &Answers, lang: Lang) -> Vec<(String, String)> {
+        self.pages
+            .iter()
+            .flat_map(|page| &page.fields)
+            .filter_map(|f| {
+                let value = answers.get(&f.id).filter(|v| !v.is_empty())?;
+                Some((f.label.get(lang).to_string(), f.kind.shown(value, lang)))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -106,6 +106,7 @@ pub async fn run_with_metrics(
         batch: cfg.receipts.batch_max,
         ingest_backlog: shared.backlog_flag(),
         metrics: metrics.clone(),
+        models: Arc::new(cfg.application_models.clone()),
     };
     tasks.spawn(stage.run(shutdown.clone()));
     let ledger = ledger::LedgerStage::new(&cfg.ledger, store.clone(), log_key, metrics.clone());

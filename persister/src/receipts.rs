@@ -6,6 +6,7 @@ mod pdf;
 
 use clickday_core::Submission;
 use clickday_core::receipt::{receipt_key_id, sign_statement, statement_text};
+use clickday_forms::{Answers, ApplicationModel, Lang};
 use clickday_store::{Receipt, Store};
 use ed25519_dalek::SigningKey;
 use std::path::Path;
@@ -75,10 +76,23 @@ pub fn read_key(path: &Path) -> std::io::Result<SigningKey> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
+/// What a receipt says of an application beyond the signed statement:
+/// who sent it and the form model that names its fields.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct About<'a> {
+    pub applicant: Option<&'a str>,
+    pub model: Option<&'a ApplicationModel>,
+}
+
 /// Signs and renders one receipt (pure CPU; no I/O). `ledger_proof` is
 /// the submission's place in the arrival ledger (a C2SP tlog-proof),
 /// printed after the signed statement.
-pub fn make_receipt(job: &Submission, key: &SigningKey, ledger_proof: Option<&str>) -> Receipt {
+pub fn make_receipt(
+    job: &Submission,
+    key: &SigningKey,
+    ledger_proof: Option<&str>,
+    about: About<'_>,
+) -> Receipt {
     use base64::Engine as _;
     let text = statement_text(job);
     let signature = sign_statement(&text, key);
@@ -91,7 +105,10 @@ pub fn make_receipt(job: &Submission, key: &SigningKey, ledger_proof: Option<&st
         signature: &signature,
         key_id: &key_id,
         public_key: &public_key,
-        preview: pdf::preview(&job.body, 25),
+        applicant: about.applicant,
+        category_title: about.model.map(|m| m.title.get(Lang::It)),
+        preview: labelled_preview(&job.body, about.model)
+            .unwrap_or_else(|| pdf::raw_preview(&job.body, 24)),
         ledger_proof,
     });
     Receipt {
@@ -102,6 +119,18 @@ pub fn make_receipt(job: &Submission, key: &SigningKey, ledger_proof: Option<&st
         pdf,
         ledger_proof: ledger_proof.map(str::to_string),
     }
+}
+
+/// The signed body's answers named and shown as on the portal, when the
+/// form model knows them (a body made elsewhere may not follow it).
+fn labelled_preview(
+    body: &[u8],
+    model: Option<&ApplicationModel>,
+) -> Option<Vec<(String, String)>> {
+    let body = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let answers: Answers = serde_json::from_value(body["data"].clone()).ok()?;
+    let shown = model?.shown_answers(&answers, Lang::It);
+    (!shown.is_empty()).then_some(shown)
 }
 
 pub(crate) struct ReceiptStage {
@@ -116,6 +145,8 @@ pub(crate) struct ReceiptStage {
     /// cores the spike is stored first and receipts follow minutes later.
     pub(crate) ingest_backlog: Arc<std::sync::atomic::AtomicBool>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// The form models, to name a receipt's fields.
+    pub(crate) models: Arc<Vec<ApplicationModel>>,
 }
 
 impl ReceiptStage {
@@ -212,11 +243,29 @@ impl ReceiptStage {
                     }
                 }
             };
+            let accounts: Vec<&str> = jobs.iter().map(|j| j.account_id.as_str()).collect();
+            let names = match self.store.applicant_names(&accounts).await {
+                Ok(names) => names,
+                Err(e) => {
+                    tracing::warn!(error = %e, "applicant names unavailable; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(IDLE) => continue,
+                    }
+                }
+            };
             let key = self.key.clone();
+            let models = self.models.clone();
             let made = tokio::task::spawn_blocking(move || {
                 jobs.iter()
                     .zip(&proofs)
-                    .map(|(j, proof)| make_receipt(j, &key, Some(proof)))
+                    .map(|(j, proof)| {
+                        let about = About {
+                            applicant: names.get(&j.account_id).map(String::as_str),
+                            model: models.iter().find(|m| m.category == j.application.category),
+                        };
+                        make_receipt(j, &key, Some(proof), about)
+                    })
                     .collect::<Vec<_>>()
             })
             .await;

@@ -52,7 +52,19 @@ async fn receipts_are_readable_signed_and_tamper_evident() {
     );
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("s.db")).await.unwrap());
-    let records: Vec<Submission> = (0..40).map(record).collect();
+    let mut records: Vec<Submission> = (0..40).map(record).collect();
+    // One that follows the built-in form model: its receipt names the
+    // fields by their labels and shows the values as the portal does.
+    let modelled = br#"{"application_id":"domanda-40","click_day":"cd","category":"lavoro-domestico","province":"RM","form":"LD","data":{"lavoratore_cognome":"Okafor","lavoratore_nascita":"1992-03-03","provincia":"RM","lavoratore_sesso":"F"}}"#;
+    let mut with_model = clickday_testkit::submission(
+        "acct-40",
+        "domanda-40",
+        &modelled[..],
+        1_296_457_200_051_234_607,
+    );
+    with_model.submission_id = "20110131T070000000000040Z-00001".into();
+    with_model.stamp.seq = 40;
+    records.push(with_model);
     for r in &records {
         queue.enqueue(r).await.unwrap();
     }
@@ -67,7 +79,7 @@ async fn receipts_are_readable_signed_and_tamper_evident() {
         })
     };
     clickday_testkit::eventually("every receipt made", Duration::from_secs(60), async || {
-        let last = store.receipt(&records[39].submission_id).await.unwrap();
+        let last = store.receipt(&records[40].submission_id).await.unwrap();
         let waiting = store.oldest_without_receipt().await.unwrap();
         (last.is_some() && waiting.is_none()).then_some(())
     })
@@ -96,8 +108,10 @@ async fn receipts_are_readable_signed_and_tamper_evident() {
         "31/01/2011 08:00:00.051 CET",
         &hex(&r.body_sha256),
         "La domanda è stata ricevuta",
-        "datore.comune: Città di Castello",
-        "lavoratore.nome: Ana Pop",
+        "datore.comune",
+        "Città di Castello",
+        "lavoratore.nome",
+        "Ana Pop",
     ] {
         assert!(
             extracted.contains(expected),
@@ -115,6 +129,42 @@ async fn receipts_are_readable_signed_and_tamper_evident() {
         .find(|l| l.starts_with("CreationDate:"))
         .unwrap_or_default();
     assert!(created.contains("2011"), "{info}");
+    // All on one page, proof of inclusion included.
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("Pages:") && l.ends_with(" 1")),
+        "{info}"
+    );
+    let labelled = store
+        .receipt(&records[40].submission_id)
+        .await
+        .unwrap()
+        .unwrap();
+    std::fs::write(&pdf, &labelled.pdf).unwrap();
+    let out = Command::new("pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    let labelled = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "Cognome",
+        "Okafor",
+        "Data di nascita",
+        "03/03/1992",
+        "Roma (RM)",
+        "Femminile",
+    ] {
+        assert!(
+            labelled.contains(expected),
+            "{expected:?} missing from:\n{labelled}"
+        );
+    }
+    assert!(
+        !labelled.contains("lavoratore_cognome"),
+        "labels, not keys:\n{labelled}"
+    );
+    std::fs::write(&pdf, &receipt.pdf).unwrap();
     // The statement read back from the PDF is the one stored, and verifies.
     let statement = find_statement(&extracted).expect("statement block in the PDF");
     assert_eq!(statement, receipt.statement);

@@ -401,12 +401,17 @@ pub async fn receipt(
 
 /// The PDF receipt of a sent application, once made.
 pub async fn receipt_pdf(portal: &Portal, draft: &Draft) -> Result<Option<Response>, Problem> {
-    let Some(sent) = &draft.sent else {
-        return Ok(None);
-    };
+    match &draft.sent {
+        Some(sent) => receipt_of(portal, &sent.submission_id).await,
+        None => Ok(None),
+    }
+}
+
+/// The receipt of `submission_id` as a PDF download, once made.
+pub async fn receipt_of(portal: &Portal, submission_id: &str) -> Result<Option<Response>, Problem> {
     let receipt = portal
         .store
-        .receipt(&sent.submission_id)
+        .receipt(submission_id)
         .await
         .map_err(|e| Problem::internal(&e))?;
     Ok(receipt.map(|r| {

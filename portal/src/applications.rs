@@ -248,7 +248,7 @@ fn sent_context(sent: &Sent) -> Value {
     }
 }
 
-fn model_title(portal: &Portal, category: &str, lang: Lang) -> String {
+pub(crate) fn model_title(portal: &Portal, category: &str, lang: Lang) -> String {
     portal
         .model(category)
         .map_or(category.to_string(), |m| m.title.get(lang).to_string())
@@ -528,21 +528,7 @@ pub async fn preview(
     };
     let lang = visitor.lang;
     let answers = answers_of(&draft);
-    let pages: Vec<Value> = model
-        .pages
-        .iter()
-        .map(|page| {
-            let fields: Vec<Value> = page
-                .fields
-                .iter()
-                .map(|f| {
-                    let value = answers.get(&f.id).map(|v| shown_value(&f.kind, v, lang));
-                    minijinja::context! { label => f.label.get(lang), value }
-                })
-                .collect();
-            minijinja::context! { id => &page.id, title => page.title.get(lang), fields }
-        })
-        .collect();
+    let pages = pages_shown(&model, &answers, lang);
     let missing: Vec<Value> = match model.completeness(&answers, check_context(&portal)) {
         Completeness::Ready => Vec::new(),
         Completeness::ToComplete(errors) => model
@@ -555,6 +541,24 @@ pub async fn preview(
                 })
             })
             .collect(),
+    };
+    // What the offices decided, once it was sent.
+    let steps: Vec<Value> = match &draft.sent {
+        Some(sent) => match portal.store.outcomes(&sent.submission_id).await {
+            Ok(steps) => steps
+                .iter()
+                .map(|s| {
+                    minijinja::context! {
+                        office => &s.office_kind,
+                        outcome => &s.outcome,
+                        note => &s.note,
+                        at => clickday_core::time::format_rome_minutes(s.created_at.max(0) as u64 * 1_000),
+                    }
+                })
+                .collect(),
+            Err(e) => return visitor.failure(&portal, &e),
+        },
+        None => Vec::new(),
     };
     // An association reads its sub-accounts' applications; only their
     // owner changes them, so only the owner sees the ways to.
@@ -582,6 +586,7 @@ pub async fn preview(
             },
             editable,
             owner,
+            steps,
             sent => draft.sent.as_ref().map(sent_context),
             pages,
             missing,
@@ -589,24 +594,24 @@ pub async fn preview(
     )
 }
 
-/// A value as a person reads it: a choice by its label, a date as
-/// `dd/mm/yyyy`, a province by name; anything else as typed.
-fn shown_value(kind: &FieldKind, value: &str, lang: Lang) -> String {
-    match kind {
-        FieldKind::Choice { options } => options
-            .iter()
-            .find(|o| o.value == value)
-            .map_or(value.to_string(), |o| o.label.get(lang).to_string()),
-        FieldKind::Date { .. } => value.parse::<jiff::civil::Date>().map_or_else(
-            |_| value.to_string(),
-            |d| d.strftime("%d/%m/%Y").to_string(),
-        ),
-        FieldKind::Province => {
-            let code = value.to_ascii_uppercase();
-            format!("{} ({code})", clickday_config::province_name(&code))
-        }
-        _ => value.to_string(),
-    }
+/// The model's pages with each field's label and its answer as a person
+/// reads it (the summary, an office's view of an application).
+pub(crate) fn pages_shown(model: &ApplicationModel, answers: &Answers, lang: Lang) -> Vec<Value> {
+    model
+        .pages
+        .iter()
+        .map(|page| {
+            let fields: Vec<Value> = page
+                .fields
+                .iter()
+                .map(|f| {
+                    let value = answers.get(&f.id).map(|v| f.kind.shown(v, lang));
+                    minijinja::context! { label => f.label.get(lang), value }
+                })
+                .collect();
+            minijinja::context! { id => &page.id, title => page.title.get(lang), fields }
+        })
+        .collect()
 }
 
 pub async fn mark_ready(

@@ -15,6 +15,7 @@ mod account;
 mod api;
 mod applications;
 mod assets;
+mod backoffice;
 mod helpdesk;
 mod home;
 pub mod i18n;
@@ -151,6 +152,13 @@ pub fn router(portal: Arc<Portal>) -> Router {
                 subaccounts::MAX_IMPORT_BYTES + 16 * 1024,
             )),
         )
+        .route("/ufficio", get(backoffice::list))
+        .route("/ufficio/{id}", get(backoffice::show))
+        .route(
+            "/ufficio/{id}/ricevuta",
+            get(backoffice::receipt).post(backoffice::mark_received),
+        )
+        .route("/ufficio/{id}/esito", post(backoffice::record_outcome))
         .route("/uffici", get(offices::pending))
         .route("/uffici/{id}/approva", post(offices::approve))
         .route("/assistenza", get(helpdesk::list).post(helpdesk::open))

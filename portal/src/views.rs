@@ -31,6 +31,11 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("page.html", include_str!("../templates/page.html")),
     ("preview.html", include_str!("../templates/preview.html")),
     ("offices.html", include_str!("../templates/offices.html")),
+    ("office.html", include_str!("../templates/office.html")),
+    (
+        "office_application.html",
+        include_str!("../templates/office_application.html"),
+    ),
     ("helpdesk.html", include_str!("../templates/helpdesk.html")),
     ("ticket.html", include_str!("../templates/ticket.html")),
     (

@@ -164,6 +164,13 @@ pub trait Receipts: Send + Sync + 'static {
 
     /// Arrival stamp of the oldest stored submission without a receipt.
     async fn oldest_without_receipt(&self) -> Result<Option<u64>, StoreError>;
+
+    /// The names of the portal users behind these accounts (receipts name
+    /// the applicant); accounts without a portal user are left out.
+    async fn applicant_names(
+        &self,
+        account_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError>;
 }
 
 /// The email outbox: confirmations of stored submissions and messages

@@ -82,6 +82,11 @@ const SQLITE: &Steps = &[
         "application_history",
         include_str!("../migrations/sqlite/0011_application_history.sql"),
     ),
+    (
+        12,
+        "office_outcomes",
+        include_str!("../migrations/sqlite/0012_office_outcomes.sql"),
+    ),
 ];
 
 const POSTGRES: &Steps = &[
@@ -139,6 +144,11 @@ const POSTGRES: &Steps = &[
         11,
         "application_history",
         include_str!("../migrations/postgres/0011_application_history.sql"),
+    ),
+    (
+        12,
+        "office_outcomes",
+        include_str!("../migrations/postgres/0012_office_outcomes.sql"),
     ),
 ];
 

@@ -357,6 +357,82 @@ pub struct Forwarded {
     pub within_quota: Option<bool>,
 }
 
+/// What an office may decide about an application, in order.
+pub const OFFICE_OUTCOMES: [&str; 3] = ["in_review", "granted", "rejected"];
+
+/// A forwarded application as an office's back office lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficeRow {
+    pub submission_id: String,
+    pub application_id: String,
+    pub click_day: String,
+    pub category: String,
+    pub province: String,
+    /// Unix nanoseconds.
+    pub received_at: u64,
+    /// The signed body exactly as received.
+    pub body: Vec<u8>,
+    pub rank: Option<u64>,
+    pub within_quota: Option<bool>,
+    /// The portal user who sent it, when it came through the portal.
+    pub applicant: Option<String>,
+    pub worker_name: Option<String>,
+    /// When this office marked it received (Unix microseconds).
+    pub received_by_office: Option<i64>,
+    /// This office's latest outcome.
+    pub outcome: Option<String>,
+}
+
+/// Filters of an office's list; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfficeSearch {
+    pub submission_id: Option<String>,
+    /// Worker, applicant or application code.
+    pub text: Option<String>,
+    /// Only those this office marked received (true) or not (false).
+    pub received: Option<bool>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// One step of an office's handling of an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeEvent {
+    pub office_kind: String,
+    pub outcome: String,
+    pub note: String,
+    /// Unix microseconds.
+    pub created_at: i64,
+}
+
+/// An outcome to record for `submission_id` by an office of `province`.
+#[derive(Debug, Clone)]
+pub struct NewOutcome<'a> {
+    pub office_kind: &'a str,
+    pub province: &'a str,
+    pub submission_id: &'a str,
+    pub outcome: &'a str,
+    pub note: &'a str,
+    pub author_id: &'a str,
+}
+
+/// Who sent an application through the portal, to tell them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applicant {
+    pub email: String,
+    pub full_name: String,
+    pub application_id: String,
+}
+
+/// What recording an outcome did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// No such submission in the office's province.
+    NotFound,
+    /// Recorded; the applicant when the portal knows them.
+    Recorded(Option<Applicant>),
+}
+
 /// The store contract of the portal, on top of the store's (the portal
 /// queues its emails through the same outbox as the persister).
 #[async_trait::async_trait]
@@ -457,6 +533,22 @@ pub trait PortalStore: crate::Store {
     ) -> Result<u64, StoreError>;
 
     async fn draft(&self, application_id: &str) -> Result<Option<Draft>, StoreError>;
+
+    /// The applications forwarded to an office (its kind, its province)
+    /// that match `search`, in arrival order, one page; and how many match.
+    async fn office_applications(
+        &self,
+        office_kind: &str,
+        province: &str,
+        search: &OfficeSearch,
+    ) -> Result<(Vec<OfficeRow>, u64), StoreError>;
+
+    /// Records an office's outcome (and marks the application received by
+    /// it), in one transaction.
+    async fn record_outcome(&self, outcome: &NewOutcome<'_>) -> Result<Recorded, StoreError>;
+
+    /// Every office's steps for a submission, oldest first.
+    async fn outcomes(&self, submission_id: &str) -> Result<Vec<OutcomeEvent>, StoreError>;
 
     /// A past click day's application, by id.
     async fn past_application(

@@ -3,9 +3,9 @@
 //! its pool and its database clock.
 
 use crate::portal::{
-    Draft, DraftSearch, Forwarded, NewSession, NewTicket, NewToken, NewUser, PastApplication,
-    PortalStore, SearchState, Ticket, TicketChange, TicketEvent, TicketState, TokenPurpose, User,
-    contains_pattern,
+    Applicant, Draft, DraftSearch, Forwarded, NewOutcome, NewSession, NewTicket, NewToken, NewUser,
+    OfficeRow, OfficeSearch, OutcomeEvent, PastApplication, PortalStore, Recorded, SearchState,
+    Ticket, TicketChange, TicketEvent, TicketState, TokenPurpose, User, contains_pattern,
 };
 use crate::{PgStore, SqliteStore, StoreError, rows};
 
@@ -26,6 +26,22 @@ const DRAFT_SELECT: &str = "a.application_id, a.user_id, a.click_day, a.category
 /// The columns of a past application.
 const PAST: &str = "application_id, user_id, click_day, category, province, worker_name, \
                     submission_id, received_at, outcome, answers";
+
+/// An office's list: the submissions of its province with who sent them,
+/// whether it marked them received, and its latest outcome ($1 office
+/// kind, $2 province; then the filters of [`OFFICE_FILTERS`]).
+const OFFICE_FROM: &str = "FROM submissions s \
+     LEFT JOIN portal_users u ON u.account_id = s.account_id \
+     LEFT JOIN applications a ON a.user_id = u.user_id AND a.application_id = s.application_id \
+     LEFT JOIN forwarding_deliveries d ON d.submission_id = s.submission_id \
+     AND d.office_kind = $1 \
+     WHERE s.province = $2";
+/// $3 one submission, $4 received or not, $5 and $6 the text as lower-
+/// and upper-case patterns; a NULL filter matches all.
+const OFFICE_FILTERS: &str = "($3 IS NULL OR s.submission_id = $3) \
+     AND ($4 IS NULL OR (d.delivered_at IS NOT NULL) = $4) \
+     AND ($5 IS NULL OR lower(a.worker_name) LIKE $5 ESCAPE '\\' \
+          OR lower(u.full_name) LIKE $5 ESCAPE '\\' OR s.application_id LIKE $6 ESCAPE '\\')";
 
 const DRAFT_JOINS: &str = "JOIN portal_users u ON u.user_id = a.user_id \
                            LEFT JOIN submissions s ON s.account_id = u.account_id \
@@ -341,6 +357,116 @@ macro_rules! portal_store_for {
                 .await
                 .map_err(|e| taken_or(e, "an application with this id"))?;
                 Ok(())
+            }
+
+            async fn office_applications(
+                &self,
+                office_kind: &str,
+                province: &str,
+                search: &OfficeSearch,
+            ) -> Result<(Vec<OfficeRow>, u64), StoreError> {
+                let text = search.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+                macro_rules! filtered {
+                    ($sql:expr) => {
+                        sqlx::query($sql)
+                            .persistent(false)
+                            .bind(office_kind)
+                            .bind(province)
+                            .bind(search.submission_id.clone())
+                            .bind(search.received)
+                            .bind(text.map(|t| contains_pattern(&t.to_lowercase())))
+                            .bind(text.map(|t| contains_pattern(&t.to_uppercase())))
+                            .bind(search.limit.min(i64::MAX as u64) as i64)
+                            .bind(search.offset.min(i64::MAX as u64) as i64)
+                    };
+                }
+                let count = format!(
+                    "SELECT count(*) AS n, $7 AS l, $8 AS o {OFFICE_FROM} AND {OFFICE_FILTERS}"
+                );
+                let total: i64 =
+                    sqlx::Row::try_get(&filtered!(&count).fetch_one(self.pool()).await?, "n")?;
+                let page = format!(
+                    "SELECT s.submission_id, s.application_id, s.click_day, s.category, \
+                     s.province, s.received_at, s.body, s.rank, s.within_quota, \
+                     u.full_name AS applicant, a.worker_name, \
+                     d.delivered_at AS received_by_office, \
+                     (SELECT o.outcome FROM office_outcomes o \
+                      WHERE o.submission_id = s.submission_id AND o.office_kind = $1 \
+                      ORDER BY o.id DESC LIMIT 1) AS outcome \
+                     {OFFICE_FROM} AND {OFFICE_FILTERS} \
+                     ORDER BY s.received_at, s.submission_id LIMIT $7 OFFSET $8"
+                );
+                let rows = filtered!(&page)
+                    .fetch_all(self.pool())
+                    .await?
+                    .iter()
+                    .map(rows::office_row)
+                    .collect::<Result<_, _>>()?;
+                Ok((rows, total.max(0) as u64))
+            }
+
+            async fn record_outcome(
+                &self,
+                outcome: &NewOutcome<'_>,
+            ) -> Result<Recorded, StoreError> {
+                let now = $now;
+                let mut tx = self.pool().begin().await?;
+                let found = sqlx::query(
+                    "SELECT u.email, u.full_name, s.application_id FROM submissions s \
+                     LEFT JOIN portal_users u ON u.account_id = s.account_id \
+                     WHERE s.submission_id = $1 AND s.province = $2",
+                )
+                .bind(outcome.submission_id)
+                .bind(outcome.province)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(found) = found else {
+                    return Ok(Recorded::NotFound);
+                };
+                sqlx::query(&format!(
+                    "INSERT INTO forwarding_deliveries (submission_id, office_kind, delivered_at) \
+                     VALUES ($1, $2, {now}) ON CONFLICT (submission_id, office_kind) DO NOTHING"
+                ))
+                .bind(outcome.submission_id)
+                .bind(outcome.office_kind)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(&format!(
+                    "INSERT INTO office_outcomes \
+                     (submission_id, office_kind, outcome, note, author_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, {now})"
+                ))
+                .bind(outcome.submission_id)
+                .bind(outcome.office_kind)
+                .bind(outcome.outcome)
+                .bind(outcome.note)
+                .bind(outcome.author_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                use sqlx::Row as _;
+                let email: Option<String> = found.try_get("email")?;
+                Ok(Recorded::Recorded(match email {
+                    Some(email) => Some(Applicant {
+                        email,
+                        full_name: found.try_get("full_name")?,
+                        application_id: found.try_get("application_id")?,
+                    }),
+                    None => None,
+                }))
+            }
+
+            async fn outcomes(&self, submission_id: &str) -> Result<Vec<OutcomeEvent>, StoreError> {
+                sqlx::query(
+                    "SELECT office_kind, outcome, note, created_at FROM office_outcomes \
+                     WHERE submission_id = $1 ORDER BY id",
+                )
+                .bind(submission_id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(rows::outcome_event)
+                .collect()
             }
 
             async fn past_application(

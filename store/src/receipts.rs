@@ -80,6 +80,28 @@ macro_rules! receipts_for {
                 row.as_ref().map(rows::receipt).transpose()
             }
 
+            async fn applicant_names(
+                &self,
+                account_ids: &[&str],
+            ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+                let mut names = std::collections::HashMap::new();
+                for id in account_ids {
+                    if names.contains_key(*id) {
+                        continue;
+                    }
+                    let name: Option<String> = sqlx::query_scalar(
+                        "SELECT full_name FROM portal_users WHERE account_id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await?;
+                    if let Some(name) = name {
+                        names.insert(id.to_string(), name);
+                    }
+                }
+                Ok(names)
+            }
+
             async fn oldest_without_receipt(&self) -> Result<Option<u64>, StoreError> {
                 let at: Option<i64> = sqlx::query_scalar(
                     "SELECT min(received_at) FROM submissions WHERE receipt_state = 'pending'",

@@ -4,8 +4,8 @@
 use crate::StoreError;
 use crate::accounts::KeyRow;
 use crate::portal::{
-    Draft, DraftState, Forwarded, PastApplication, Sent, Ticket, TicketEvent, TicketState, User,
-    UserKind,
+    Draft, DraftState, Forwarded, OfficeRow, OutcomeEvent, PastApplication, Sent, Ticket,
+    TicketEvent, TicketState, User, UserKind,
 };
 use crate::submissions::{
     DeadLetter, EmailContent, EmailJob, RankedRow, Receipt, ReceivedSubmission, StoredBody,
@@ -182,6 +182,33 @@ pub(crate) fn user(r: &impl Fields) -> Result<User, StoreError> {
         account_id: r.opt_text("account_id")?,
         confirmed: r.opt_int("confirmed_at")?.is_some(),
         approved: r.opt_int("approved_at")?.is_some(),
+    })
+}
+
+pub(crate) fn office_row(r: &impl Fields) -> Result<OfficeRow, StoreError> {
+    Ok(OfficeRow {
+        submission_id: r.text("submission_id")?,
+        application_id: r.text("application_id")?,
+        click_day: r.text("click_day")?,
+        category: r.text("category")?,
+        province: r.text("province")?,
+        received_at: r.int("received_at")? as u64,
+        body: r.bytes("body")?,
+        rank: r.opt_int("rank")?.map(|n| n as u64),
+        within_quota: r.opt_bool("within_quota")?,
+        applicant: r.opt_text("applicant")?,
+        worker_name: r.opt_text("worker_name")?,
+        received_by_office: r.opt_int("received_by_office")?,
+        outcome: r.opt_text("outcome")?,
+    })
+}
+
+pub(crate) fn outcome_event(r: &impl Fields) -> Result<OutcomeEvent, StoreError> {
+    Ok(OutcomeEvent {
+        office_kind: r.text("office_kind")?,
+        outcome: r.text("outcome")?,
+        note: r.text("note")?,
+        created_at: r.int("created_at")?,
     })
 }
 

@@ -106,3 +106,130 @@ pub fn import_applicants(config: &Path, n: u64) -> String {
     );
     String::from_utf8_lossy(&import.stdout).into_owned()
 }
+
+/// The mini-client's part, as its API calls do it: signs in to the portal
+/// as `email`, registers installation `seed`'s key, fetches the ready
+/// application of `click_day`, signs it and sends it to the gateway (once
+/// the gateway knows the key). The submission id.
+pub async fn send_ready_application(
+    sys: &clickday_testsystem::System,
+    email: &str,
+    password: &str,
+    click_day: &str,
+    seed: u64,
+) -> String {
+    let portal = sys.portal.as_ref().expect("the portal runs");
+    let gateway = sys.gateway.as_ref().expect("the gateway runs");
+    let mut client = Client::connect(portal.local_addr, Proto::Http1, None)
+        .await
+        .unwrap();
+    let call = async |client: &mut Client, method, path: &str, token: Option<&str>, body| {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(client.uri(path));
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                req = req.header("content-type", "application/json");
+                bytes::Bytes::from(serde_json::Value::to_string(&json))
+            }
+            None => bytes::Bytes::new(),
+        };
+        client.send(req.body(body).unwrap()).await.unwrap()
+    };
+    let credentials = serde_json::json!({ "email": email, "password": password });
+    let token = call(
+        &mut client,
+        http::Method::POST,
+        "/api/v1/token",
+        None,
+        Some(credentials),
+    )
+    .await;
+    assert_eq!(token.status, 200, "{:?}", token.body);
+    let token = token.json()["token"].as_str().unwrap().to_string();
+    let installation = clickday_testkit::Applicant::new(seed);
+    let key = serde_json::json!({ "public_key": installation.public_key_b64() });
+    let registered = call(
+        &mut client,
+        http::Method::POST,
+        "/api/v1/keys",
+        Some(&token),
+        Some(key),
+    )
+    .await;
+    assert_eq!(registered.status, 200, "{:?}", registered.body);
+    let path = format!("/api/v1/applications?click_day={click_day}&state=ready");
+    let listed = call(&mut client, http::Method::GET, &path, Some(&token), None).await;
+    let listed = listed.json();
+    let body = listed["applications"][0]["body"]
+        .as_str()
+        .expect("a ready application")
+        .as_bytes()
+        .to_vec();
+    let ca = clickday_gateway::tls::read_certificate(gateway.cert_path.as_ref().unwrap()).unwrap();
+    let mut sender = Client::connect(gateway.local_addr, Proto::Http2, Some(&ca))
+        .await
+        .unwrap();
+    let accepted = clickday_testkit::eventually(
+        "the new key known to the gateway",
+        Duration::from_secs(10),
+        async || {
+            let reply = sender.submit(&installation, &body).await.unwrap();
+            (reply.status != 401).then_some(reply)
+        },
+    )
+    .await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.body);
+    accepted.json()["submission_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The one-time link of the newest `kind` email to `recipient` in the
+/// outbox folder (quoted-printable soft breaks undone), starting `base`.
+pub async fn link_emailed_to(outbox: &Path, kind: &str, recipient: &str, base: &str) -> String {
+    clickday_testkit::eventually(
+        "the email with the link",
+        Duration::from_secs(30),
+        async || {
+            std::fs::read_dir(outbox)
+                .ok()?
+                .filter_map(Result::ok)
+                .find_map(|e| {
+                    if !e
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(&format!("-{kind}.eml"))
+                    {
+                        return None;
+                    }
+                    let eml = std::fs::read_to_string(e.path()).ok()?.replace("=\r\n", "");
+                    if !eml.contains(&format!("To: {recipient}")) {
+                        return None;
+                    }
+                    let link = eml.split_whitespace().find(|w| w.starts_with(base))?;
+                    Some(link.to_string())
+                })
+        },
+    )
+    .await
+}
+
+/// A Sportello Unico for `province`, made as `clickday staff add` makes it
+/// (its invitation waits in the outbox).
+pub async fn invite_office(sys: &clickday_testsystem::System, province: &str, email: &str) {
+    let invite = clickday_portal::staff::StaffInvite {
+        kind: clickday_store::portal::UserKind::Office,
+        email: email.into(),
+        full_name: format!("Sportello Unico di {province}"),
+        province: Some(province.into()),
+        office_kind: Some("sportello_unico".into()),
+    };
+    clickday_portal::staff::invite(&sys.cfg, &*sys.store, &invite)
+        .await
+        .unwrap();
+}

@@ -22,8 +22,12 @@ pub(crate) struct ReceiptContent<'a> {
     pub signature: &'a str,
     pub key_id: &'a str,
     pub public_key: &'a str,
-    /// `field: value` lines of the application's main fields.
-    pub preview: Vec<String>,
+    /// The applicant's name, when the portal knows the account.
+    pub applicant: Option<&'a str>,
+    /// The category's title, when the form model is known.
+    pub category_title: Option<&'a str>,
+    /// (label, value) of the application's fields, as a person reads them.
+    pub preview: Vec<(String, String)>,
 }
 
 /// Lays out lines top to bottom, starting a new page when one is full.
@@ -31,6 +35,9 @@ struct Layout {
     pages: Vec<Vec<Op>>,
     y: f32,
 }
+
+/// The x of the second column of fields.
+const SECOND_COLUMN_X: f32 = MARGIN + (PAGE_W - 2.0 * MARGIN) / 2.0;
 
 impl Layout {
     fn new() -> Self {
@@ -40,13 +47,19 @@ impl Layout {
         }
     }
 
-    fn text(&mut self, font: BuiltinFont, size: f32, text: &str) {
-        let step = size * 0.3528 * 1.35; // pt to mm, with leading
+    /// Moves down one line of `size` points, on a new page if this one is
+    /// full; the line's baseline.
+    fn down(&mut self, size: f32) -> f32 {
+        let step = size * 0.3528 * 1.3; // pt to mm, with leading
         if self.y - step < MARGIN {
             self.pages.push(Vec::new());
             self.y = PAGE_H - MARGIN;
         }
         self.y -= step;
+        self.y
+    }
+
+    fn put(&mut self, x: f32, y: f32, font: BuiltinFont, size: f32, text: &str) {
         let ops = self.pages.last_mut().expect("a page");
         ops.extend([
             Op::StartTextSection,
@@ -55,7 +68,7 @@ impl Layout {
                 size: Pt(size),
             },
             Op::SetTextCursor {
-                pos: Point::new(Mm(MARGIN), Mm(self.y)),
+                pos: Point::new(Mm(x), Mm(y)),
             },
             Op::ShowText {
                 items: vec![TextItem::Text(text.to_string())],
@@ -64,29 +77,49 @@ impl Layout {
         ]);
     }
 
+    fn text(&mut self, font: BuiltinFont, size: f32, text: &str) {
+        let y = self.down(size);
+        self.put(MARGIN, y, font, size, text);
+    }
+
     fn gap(&mut self, mm: f32) {
         self.y -= mm;
     }
 
-    /// An Italian heading with its English translation under it.
+    /// A section heading, Italian with the English under it.
     fn heading(&mut self, italian: &str, english: &str) {
-        self.gap(3.0);
-        self.text(BuiltinFont::HelveticaBold, 11.0, italian);
-        self.text(BuiltinFont::HelveticaOblique, 8.0, english);
+        self.gap(2.5);
+        self.text(BuiltinFont::HelveticaBold, 10.0, italian);
+        self.text(BuiltinFont::HelveticaOblique, 6.5, english);
+        self.gap(0.5);
     }
 
-    fn value(&mut self, text: &str) {
-        self.text(BuiltinFont::Helvetica, 10.0, text);
+    /// Two fields side by side, each its label over its value.
+    fn pair_row(&mut self, left: &(String, String), right: Option<&(String, String)>) {
+        let fields: Vec<(f32, &(String, String))> = std::iter::once((MARGIN, left))
+            .chain(right.map(|r| (SECOND_COLUMN_X, r)))
+            .collect();
+        // About 1.6 mm a character at 8 points: what fits in a column.
+        let room = ((SECOND_COLUMN_X - MARGIN - 3.0) / 1.6) as usize;
+        let y = self.down(6.5);
+        for (x, (label, _)) in &fields {
+            self.put(
+                *x,
+                y,
+                BuiltinFont::HelveticaBold,
+                6.5,
+                &truncate(label, room + 12),
+            );
+        }
+        let y = self.down(8.5);
+        for (x, (_, value)) in &fields {
+            self.put(*x, y, BuiltinFont::Helvetica, 8.5, &truncate(value, room));
+        }
+        self.gap(0.8);
     }
 
-    /// The proof's lines are long (base64 hashes, the checkpoint's
-    /// signature): a smaller size keeps each on one line.
-    fn small_mono(&mut self, text: &str) {
-        self.text(BuiltinFont::Courier, 6.5, text);
-    }
-
-    fn mono(&mut self, text: &str) {
-        self.text(BuiltinFont::Courier, 8.0, text);
+    fn mono(&mut self, size: f32, text: &str) {
+        self.text(BuiltinFont::Courier, size, text);
     }
 }
 
@@ -94,94 +127,102 @@ pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
     let s = content.submission;
     let app = &s.application;
     let mut l = Layout::new();
-    l.text(BuiltinFont::HelveticaBold, 20.0, "Ricevuta di invio");
-    l.text(BuiltinFont::HelveticaOblique, 10.0, "Submission receipt");
-    l.gap(2.0);
-    l.value("La domanda è stata ricevuta e registrata. Conservi questa ricevuta.");
+    l.text(BuiltinFont::HelveticaBold, 18.0, "Ricevuta di invio");
+    l.text(
+        BuiltinFont::Helvetica,
+        9.5,
+        "La domanda è stata ricevuta e registrata. Conservi questa ricevuta.",
+    );
     l.text(
         BuiltinFont::HelveticaOblique,
-        8.0,
-        "The application was received and stored. Keep this receipt.",
+        7.5,
+        "Submission receipt: the application was received and stored. Keep this receipt.",
     );
+    l.gap(2.0);
 
-    l.heading("Identificativo della domanda", "Submission id");
-    l.value(&s.submission_id);
-    l.heading(
-        "Arrivo (ora di Roma, al millisecondo)",
-        "Arrival (Rome time, to the millisecond)",
+    let applicant = match content.applicant {
+        Some(name) => format!("{name} (utenza {})", s.account_id),
+        None => format!("utenza {}", s.account_id),
+    };
+    let category = content.category_title.unwrap_or(&app.category);
+    let province = format!(
+        "{} ({})",
+        clickday_forms::provinces::province_name(&app.province),
+        app.province
     );
-    l.value(&format_rome(s.received_at()));
-    l.heading(
-        "Arrivo (UTC, al nanosecondo)",
-        "Arrival (UTC, to the nanosecond)",
-    );
-    l.value(&format_rfc3339_nanos(s.received_at()));
-    l.heading("Utenza richiedente", "Applicant account");
-    l.value(&s.account_id);
-    l.heading(
-        "Click day, categoria, provincia, modello",
-        "Click day, category, province, form",
-    );
-    l.value(&format!(
-        "{} - {} - {} - {}",
-        app.click_day, app.category, app.province, app.form
-    ));
-    l.heading("Numero della domanda", "Application id");
-    l.value(&app.application_id);
+    // Italian · English over each value, two to a row.
+    let facts = [
+        ("Richiedente · Applicant", applicant),
+        ("Numero di invio · Submission id", s.submission_id.clone()),
+        (
+            "Arrivo, ora di Roma · Arrival, Rome time",
+            format_rome(s.received_at()),
+        ),
+        (
+            "Arrivo, UTC al nanosecondo · Arrival, UTC to the ns",
+            format_rfc3339_nanos(s.received_at()),
+        ),
+        ("Domanda · Application", app.application_id.clone()),
+        ("Click day", app.click_day.clone()),
+        (
+            "Tipo di domanda · Kind of application",
+            category.to_string(),
+        ),
+        ("Provincia della quota · Quota province", province),
+    ]
+    .map(|(label, value)| (label.to_string(), value));
+    for pair in facts.chunks(2) {
+        l.pair_row(&pair[0], pair.get(1));
+    }
 
-    l.heading("Anteprima della domanda", "Application preview");
+    l.heading("Contenuto della domanda", "Application content");
     if content.preview.is_empty() {
-        l.value("(nessun campo)");
+        l.text(BuiltinFont::Helvetica, 8.0, "(nessun campo)");
     }
-    for line in &content.preview {
-        l.text(BuiltinFont::Helvetica, 9.0, line);
+    for pair in content.preview.chunks(2) {
+        l.pair_row(&pair[0], pair.get(1));
     }
-
-    l.heading(
-        "Impronta SHA-256 dei dati inviati",
-        "SHA-256 of the submitted bytes",
-    );
-    l.mono(&hex(&s.body_sha256));
 
     l.heading(
         "Dichiarazione firmata dal sistema",
         "Statement signed by the system",
     );
     for line in content.statement_text.lines() {
-        l.mono(line);
+        l.mono(6.5, line);
     }
-    l.heading("Firma Ed25519 (base64url)", "Ed25519 signature (base64url)");
-    l.mono(content.signature);
-    l.heading("Chiave pubblica di verifica", "Verification public key");
-    l.mono(&format!("key_id {}", content.key_id));
-    l.mono(content.public_key);
+    l.mono(6.5, &format!("firma / signature: {}", content.signature));
+    l.mono(
+        6.5,
+        &format!("chiave / key {}: {}", content.key_id, content.public_key),
+    );
 
     if let Some(proof) = content.ledger_proof {
         l.heading(
-            "Prova di inclusione nel registro pubblico degli arrivi",
-            "Proof of inclusion in the public arrival ledger",
+            "Prova di inclusione nel registro degli arrivi",
+            "Proof of inclusion in the arrival ledger",
         );
         for line in proof.lines() {
-            l.small_mono(line);
+            l.mono(5.5, line);
         }
     }
     l.heading("Come verificare", "How to verify");
     for line in [
-        "Estrarre il testo della dichiarazione (da clickday-receipt-v2 a body_sha256), una riga per riga,",
-        "ciascuna terminata da un a capo, e verificare la firma Ed25519 con la chiave pubblica indicata,",
-        "pubblicata dall'amministrazione. Una sola lettera cambiata rende la firma non valida.",
-        "Il programma di invio lo fa per Lei: clickday-client verify-receipt ricevuta.pdf --key CHIAVE.",
+        "La firma garantisce che questa ricevuta viene dal sistema e non è stata modificata: una sola lettera",
+        "cambiata la rende non valida. Per controllarla usi il programma di invio con la chiave pubblica che",
+        "l'amministrazione pubblica sul portale: clickday-client verify-receipt ricevuta.pdf",
     ] {
-        l.text(BuiltinFont::Helvetica, 8.0, line);
+        l.text(BuiltinFont::Helvetica, 7.5, line);
     }
-    for line in [
-        "Extract the statement text (clickday-receipt-v2 to body_sha256), each line ending with a newline,",
-        "and verify the Ed25519 signature with the public key shown, published by the administration.",
-        "A single changed character makes the signature invalid. The sending program does it for you:",
-        "clickday-client verify-receipt receipt.pdf --key KEY (the key published by the administration).",
-    ] {
-        l.text(BuiltinFont::HelveticaOblique, 8.0, line);
-    }
+    l.text(
+        BuiltinFont::HelveticaOblique,
+        6.5,
+        "The signature shows this receipt comes from the system unaltered. Check it with the sending program and the",
+    );
+    l.text(
+        BuiltinFont::HelveticaOblique,
+        6.5,
+        "public key the administration publishes on the portal: clickday-client verify-receipt receipt.pdf",
+    );
 
     let pages = l
         .pages
@@ -205,18 +246,14 @@ pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
         .save(&PdfSaveOptions::default(), &mut warnings)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `path: value` lines for the scalar fields of `data`, depth first, at
-/// most `max` lines of at most 90 characters.
-pub(crate) fn preview(body: &[u8], max: usize) -> Vec<String> {
+/// `path: value` pairs for the scalar fields of `data`, depth first, at
+/// most `max` of them: the preview when the form model is not known.
+pub(crate) fn raw_preview(body: &[u8], max: usize) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
         return out;
     };
-    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>, max: usize) {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>, max: usize) {
         if out.len() >= max {
             return;
         }
@@ -236,8 +273,8 @@ pub(crate) fn preview(body: &[u8], max: usize) -> Vec<String> {
                     walk(&format!("{prefix}[{i}]"), v, out, max);
                 }
             }
-            serde_json::Value::String(s) => out.push(truncate(&format!("{prefix}: {s}"))),
-            other => out.push(truncate(&format!("{prefix}: {other}"))),
+            serde_json::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+            other => out.push((prefix.to_string(), other.to_string())),
         }
     }
     if let Some(data) = doc.get("data") {
@@ -246,10 +283,14 @@ pub(crate) fn preview(body: &[u8], max: usize) -> Vec<String> {
     out
 }
 
-fn truncate(line: &str) -> String {
-    if line.chars().count() <= 90 {
-        line.to_string()
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
     } else {
-        format!("{}…", line.chars().take(89).collect::<String>())
+        format!(
+            "{}…",
+            text.chars().take(max.saturating_sub(1)).collect::<String>()
+        )
     }
 }
