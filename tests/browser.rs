@@ -63,6 +63,14 @@ async fn shoot(browser: &mut Session, name: &str) {
     browser.set_window_size(1280, 900).await.unwrap();
 }
 
+async fn sign_in(browser: &mut Session, base: &str, email: &str, password: &str) {
+    browser.goto(&format!("{base}/accesso")).await.unwrap();
+    fill(browser, &[("email", email), ("password", password)]).await;
+    browser.click("main button[type=submit]").await.unwrap();
+    // Signed in: the sign-in page sends everyone to their applications.
+    at(browser, "/domande").await;
+}
+
 async fn fill(browser: &mut Session, fields: &[(&str, &str)]) {
     for (id, value) in fields {
         browser.type_into(&format!("#{id}"), value).await.unwrap();
@@ -149,17 +157,13 @@ categories = ["lavoro-domestico", "lavoro-stagionale"]
     page_says(&mut browser, "Registrazione confermata").await;
 
     // Sign in.
-    browser.goto(&format!("{base}/accesso")).await.unwrap();
-    fill(
+    sign_in(
         &mut browser,
-        &[
-            ("email", "giulia@example.it"),
-            ("password", "password-di-giulia"),
-        ],
+        &base,
+        "giulia@example.it",
+        "password-di-giulia",
     )
     .await;
-    browser.click("main button[type=submit]").await.unwrap();
-    at(&mut browser, "/domande").await;
 
     // A new application, three pages.
     browser
@@ -319,16 +323,13 @@ categories = ["lavoro-domestico", "lavoro-stagionale"]
     .await;
     browser.click("main button[type=submit]").await.unwrap();
     page_says(&mut browser, "Password cambiata").await;
-    browser.goto(&format!("{base}/accesso")).await.unwrap();
-    fill(
+    sign_in(
         &mut browser,
-        &[
-            ("email", "sportello.to@example.it"),
-            ("password", "password-ufficio"),
-        ],
+        &base,
+        "sportello.to@example.it",
+        "password-ufficio",
     )
     .await;
-    browser.click("main button[type=submit]").await.unwrap();
     browser.click("nav a[href='/ufficio']").await.unwrap();
     page_says(&mut browser, &submission_id).await;
     page_says(&mut browser, "Giulia Romano").await;
@@ -357,17 +358,13 @@ categories = ["lavoro-domestico", "lavoro-stagionale"]
     page_says(&mut browser, "a href=\"/registrazione\"").await;
 
     // The employer sees it on the summary.
-    browser.goto(&format!("{base}/accesso")).await.unwrap();
-    fill(
+    sign_in(
         &mut browser,
-        &[
-            ("email", "giulia@example.it"),
-            ("password", "password-di-giulia"),
-        ],
+        &base,
+        "giulia@example.it",
+        "password-di-giulia",
     )
     .await;
-    browser.click("main button[type=submit]").await.unwrap();
-    at(&mut browser, "/domande").await;
     browser.click("main td a").await.unwrap();
     page_says(&mut browser, "Esiti degli uffici").await;
     page_says(&mut browser, "Ritiro del nulla osta dal 3 aprile.").await;
