@@ -47,4 +47,21 @@ fn a_small_demo_passes_its_audit_without_a_warning() {
         noisy.join("\n")
     );
     assert!(!stderr.contains('\x1b'), "no colour codes into a pipe");
+    // The report tells the demo's story: titled for it, with what happened
+    // after the burst, and charts whose axes read as round numbers.
+    let html = std::fs::read_to_string(dir.path().join("demo").join("report.html")).unwrap();
+    for section in [
+        "<title>clickday demo:",
+        "<h2>Audit</h2>",
+        "<h2>Fairness</h2>",
+        "<h2>Receipts and emails</h2>",
+        "<h2>Ranking</h2>",
+        "<h2>Arrival ledger</h2>",
+    ] {
+        assert!(html.contains(section), "{section} missing");
+    }
+    assert!(
+        html.contains(r#"text-anchor="end">0</text>"#),
+        "a y axis from 0"
+    );
 }

@@ -15,6 +15,8 @@ struct Series<'a> {
     name: &'a str,
     colour: &'a str,
     points: Vec<(f64, f64)>,
+    /// Drawn thin and dashed: a bound the others stay under.
+    dashed: bool,
 }
 
 /// The report as one offline HTML page, titled for a loadgen run.
@@ -25,8 +27,21 @@ pub fn render(report: &Report) -> String {
     )
 }
 
+/// A section a runner adds to the report (the demo: audit, receipts,
+/// ranking, fairness): a heading, an explanation and `label: value` rows.
+pub struct Section {
+    pub heading: String,
+    pub intro: String,
+    pub rows: Vec<(String, String)>,
+}
+
 /// [`render`] under another title (e.g. the demo's).
 pub fn titled(report: &Report, title: &str) -> String {
+    titled_with(report, title, &[])
+}
+
+/// [`titled`] with `sections` after the summary, before the charts.
+pub fn titled_with(report: &Report, title: &str, sections: &[Section]) -> String {
     let mut page = String::new();
     let t = &report.totals;
     let run = &report.run;
@@ -71,6 +86,23 @@ pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}
         let _ = write!(page, r#"<td class="n">{}</td></tr>"#, h.count);
     }
     page.push_str("</table>");
+    for section in sections {
+        let _ = write!(
+            page,
+            "<h2>{}</h2><p>{}</p><table>",
+            escape(&section.heading),
+            escape(&section.intro)
+        );
+        for (label, value) in &section.rows {
+            let _ = write!(
+                page,
+                r#"<tr><th scope="row">{}</th><td class="n">{}</td></tr>"#,
+                escape(label),
+                escape(value)
+            );
+        }
+        page.push_str("</table>");
+    }
 
     let per_second = 1000.0 / report.timeline.bucket_ms as f64;
     let at = |i: usize| i as f64 * report.timeline.bucket_ms as f64 / 1000.0;
@@ -89,16 +121,19 @@ pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}
                 name: "attempts sent",
                 colour: "#888",
                 points: line(&report.timeline.sent),
+                dashed: false,
             },
             Series {
                 name: "acknowledged",
                 colour: "#1b7f3b",
                 points: line(&report.timeline.acknowledged),
+                dashed: false,
             },
             Series {
                 name: "refused / gave up",
                 colour: "#c0392b",
                 points: line(&report.timeline.failed),
+                dashed: false,
             },
         ],
     ));
@@ -116,21 +151,26 @@ pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}
     page.push_str(&line_chart(
         "seconds after the start",
         "ms",
+        // Drawn max first (dashed), so p99 and p50 stay visible on top
+        // where they meet it.
         &[
             Series {
-                name: "p50",
-                colour: "#1f77b4",
-                points: window(|h| h.p50_us),
+                name: "max (dashed)",
+                colour: "#c0392b",
+                points: window(|h| h.max_us),
+                dashed: true,
             },
             Series {
                 name: "p99",
                 colour: "#ff7f0e",
                 points: window(|h| h.p99_us),
+                dashed: false,
             },
             Series {
-                name: "max",
-                colour: "#c0392b",
-                points: window(|h| h.max_us),
+                name: "p50",
+                colour: "#1f77b4",
+                points: window(|h| h.p50_us),
+                dashed: false,
             },
         ],
     ));
@@ -213,10 +253,24 @@ fn line_chart(x_label: &str, y_label: &str, series: &[Series<'_>]) -> String {
         .map(|p| p.0)
         .fold(0.0_f64, f64::max)
         .max(1e-9);
-    let y_max = points.map(|p| p.1).fold(0.0_f64, f64::max).max(1e-9);
+    // The y axis ends at a round number, ticked at round steps.
+    let (y_max, y_step) = nice_axis(points.map(|p| p.1).fold(0.0_f64, f64::max));
     let sx = |x: f64| MARGIN + x / x_max * (WIDTH - 2.0 * MARGIN);
     let sy = |y: f64| HEIGHT - MARGIN - y / y_max * (HEIGHT - 2.0 * MARGIN);
     let mut svg = svg_open();
+    let ticks = (y_max / y_step).round() as usize;
+    for i in 0..=ticks {
+        let y = y_step * i as f64;
+        let _ = write!(
+            svg,
+            r##"<line x1="{MARGIN}" y1="{py:.1}" x2="{r}" y2="{py:.1}" stroke="#e4e4e4"/><text x="{lx:.1}" y="{ty:.1}" font-size="11" text-anchor="end">{label}</text>"##,
+            py = sy(y),
+            r = WIDTH - MARGIN,
+            lx = MARGIN - 6.0,
+            ty = sy(y) + 4.0,
+            label = compact(y, y_step),
+        );
+    }
     axes(&mut svg);
     for (i, s) in series.iter().enumerate() {
         let path: Vec<String> = s
@@ -226,8 +280,14 @@ fn line_chart(x_label: &str, y_label: &str, series: &[Series<'_>]) -> String {
             .collect();
         let _ = write!(
             svg,
-            r#"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/><text x="{:.1}" y="{:.1}" font-size="12" fill="{}">{}</text>"#,
+            r#"<polyline fill="none" stroke="{}" stroke-width="{}"{} points="{}"/><text x="{:.1}" y="{:.1}" font-size="12" fill="{}">{}</text>"#,
             s.colour,
+            if s.dashed { "1.2" } else { "1.8" },
+            if s.dashed {
+                r#" stroke-dasharray="5 3""#
+            } else {
+                ""
+            },
             path.join(" "),
             WIDTH - MARGIN - 150.0,
             MARGIN + 14.0 * i as f64,
@@ -236,14 +296,11 @@ fn line_chart(x_label: &str, y_label: &str, series: &[Series<'_>]) -> String {
         );
     }
     for i in 0..=4 {
-        let y = y_max * i as f64 / 4.0;
         let x = x_max * i as f64 / 4.0;
         let _ = write!(
             svg,
-            r#"<text x="4" y="{:.1}" font-size="11">{}</text><text x="{:.1}" y="{:.1}" font-size="11">{:.1}</text>"#,
-            sy(y) + 4.0,
-            compact(y),
-            sx(x) - 8.0,
+            r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{:.1}</text>"#,
+            sx(x),
             HEIGHT - MARGIN + 16.0,
             x
         );
@@ -274,13 +331,39 @@ fn axes(svg: &mut String) {
     );
 }
 
-fn compact(v: f64) -> String {
-    if v >= 10_000.0 {
-        format!("{:.0}k", v / 1000.0)
-    } else if v >= 10.0 {
+/// The top of an axis showing values up to `max`, and its tick step: a
+/// round step (1, 2 or 5 × 10ⁿ) giving four to eight ticks.
+fn nice_axis(max: f64) -> (f64, f64) {
+    if max.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return (1.0, 0.25);
+    }
+    let rough = max / 5.0;
+    let magnitude = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| max / step <= 8.0)
+        .unwrap_or(10.0 * magnitude);
+    ((max / step).ceil().max(1.0) * step, step)
+}
+
+/// A tick label: thousands as `k`, with as many decimals as the step needs
+/// (`0, 2.5k, 5k`; `0, 0.2, 0.4`).
+fn compact(v: f64, step: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if step >= 1000.0 || (v >= 1000.0 && step >= 100.0) {
+        let k = v / 1000.0;
+        if (k - k.round()).abs() < 1e-9 {
+            format!("{k:.0}k")
+        } else {
+            format!("{k:.1}k")
+        }
+    } else if step >= 1.0 {
         format!("{v:.0}")
     } else {
-        format!("{v:.2}")
+        let decimals = (-step.log10().floor()) as usize;
+        format!("{v:.decimals$}")
     }
 }
 
@@ -289,4 +372,29 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_end_at_round_numbers_with_round_ticks() {
+        let near = |(top, step): (f64, f64), (t, st): (f64, f64)| {
+            assert!(
+                (top - t).abs() < 1e-9 && (step - st).abs() < 1e-9,
+                "{top} {step}"
+            );
+        };
+        near(nice_axis(10_470.0), (12_000.0, 2_000.0));
+        near(nice_axis(5_235.0), (6_000.0, 1_000.0));
+        near(nice_axis(0.37), (0.4, 0.05));
+        near(nice_axis(0.0), (1.0, 0.25));
+        let labels: Vec<String> = (0..=6)
+            .map(|i| compact(i as f64 * 2_000.0, 2_000.0))
+            .collect();
+        assert_eq!(labels, ["0", "2k", "4k", "6k", "8k", "10k", "12k"]);
+        assert_eq!(compact(2_500.0, 500.0), "2.5k");
+        assert_eq!(compact(0.15, 0.05), "0.15");
+    }
 }
