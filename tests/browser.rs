@@ -292,6 +292,14 @@ categories = ["lavoro-domestico", "lavoro-stagionale"]
         browser.goto(&url).await.unwrap();
     }
     page_says(&mut browser, &submission_id).await;
+    // Once ranked (as after the click day closes), its place is shown.
+    let day = sys.cfg.calendar.get("cd-browser").unwrap().clone();
+    clickday_persister::rank_click_day(sys.store.as_ref(), &day)
+        .await
+        .unwrap();
+    let url = browser.current_url().await.unwrap();
+    browser.goto(&url).await.unwrap();
+    page_says(&mut browser, "Posizione in graduatoria").await;
     shoot(&mut browser, "sent").await;
     if let Some(dir) = std::env::var_os("CLICKDAY_SCREENSHOTS") {
         receipt_png(&sys, &submission_id, std::path::Path::new(&dir)).await;

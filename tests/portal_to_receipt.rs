@@ -333,6 +333,15 @@ async fn from_registration_to_receipt() {
     let edit = browser.get(&format!("/domande/{id}/pagine/datore")).await;
     assert_eq!(edit.status, 303);
 
+    // The confirmation email is addressed to the applicant by name.
+    let confirmation =
+        common::link_emailed_to(&outbox, "received", "lucia@example.it", "Gentile").await;
+    assert_eq!(confirmation, "Gentile");
+    let eml = std::fs::read_to_string(outbox.join(format!("{submission_id}-received.eml")))
+        .unwrap()
+        .replace("=\r\n", "");
+    assert!(eml.contains("Gentile Lucia Verdi,"), "{eml}");
+
     // The Sportello Unico of Milan finds it in its back office, with the
     // applicant, the answers and the receipt, and records an outcome that
     // reaches the applicant on the portal and by email.

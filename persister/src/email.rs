@@ -117,8 +117,32 @@ impl EmailStage {
                     () = tokio::time::sleep(IDLE) => continue,
                 }
             }
+            // Confirmations are addressed by name when the portal knows
+            // the applicant; an unknown name is no reason not to send.
+            let accounts: Vec<&str> = jobs
+                .iter()
+                .filter_map(|j| match &j.content {
+                    EmailContent::Received(s) => Some(s.account_id.as_str()),
+                    EmailContent::Written { .. } => None,
+                })
+                .collect();
+            let names = if accounts.is_empty() {
+                Default::default()
+            } else {
+                self.store
+                    .applicant_names(&accounts)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::debug!(error = %e, "applicant names unavailable; emails say \"richiedente\"");
+                        Default::default()
+                    })
+            };
             for job in jobs {
-                let outcome = match message(&job, &self.from, &self.applications_url) {
+                let name = match &job.content {
+                    EmailContent::Received(s) => names.get(&s.account_id).map(String::as_str),
+                    EmailContent::Written { .. } => None,
+                };
+                let outcome = match message(&job, name, &self.from, &self.applications_url) {
                     Ok(msg) => self.deliver(&job, msg).await,
                     Err(e) => Err(e),
                 };
@@ -163,14 +187,19 @@ fn backoff(attempts: u32, max: Duration) -> Duration {
     Duration::from_secs(1u64 << attempts.min(20)).min(max)
 }
 
-/// The email of an outbox row.
-fn message(job: &EmailJob, from: &Mailbox, applications_url: &str) -> Result<Message, String> {
+/// The email of an outbox row; `name` addresses a confirmation.
+fn message(
+    job: &EmailJob,
+    name: Option<&str>,
+    from: &Mailbox,
+    applications_url: &str,
+) -> Result<Message, String> {
     let to: Mailbox = job
         .recipient
         .parse()
         .map_err(|e| format!("recipient {:?}: {e}", job.recipient))?;
     let (subject, body) = match &job.content {
-        EmailContent::Received(submission) => received(submission, applications_url),
+        EmailContent::Received(submission) => received(submission, name, applications_url),
         EmailContent::Written { subject, body } => (subject.clone(), body.clone()),
     };
     Message::builder()
@@ -185,11 +214,15 @@ fn message(job: &EmailJob, from: &Mailbox, applications_url: &str) -> Result<Mes
 }
 
 /// The confirmation of a stored submission, Italian first, English below.
-fn received(job: &ReceivedSubmission, applications_url: &str) -> (String, String) {
+fn received(
+    job: &ReceivedSubmission,
+    name: Option<&str>,
+    applications_url: &str,
+) -> (String, String) {
     let rome = format_rome(job.received_at);
     let utc = format_rfc3339_nanos(job.received_at);
     let body = format!(
-        "Gentile richiedente,\n\n\
+        "Gentile {dear_it},\n\n\
          la domanda {app} per il click day {day} (categoria {cat}, provincia {prov}) è stata ricevuta.\n\n\
          Identificativo della domanda: {id}\n\
          Arrivo: {rome} (UTC {utc})\n\n\
@@ -197,7 +230,7 @@ fn received(job: &ReceivedSubmission, applications_url: &str) -> (String, String
          {url}\n\n\
          Conservi l'identificativo: serve per ogni richiesta di assistenza.\n\n\
          -- English --\n\n\
-         Dear applicant,\n\n\
+         Dear {dear_en},\n\n\
          application {app} for click day {day} (category {cat}, province {prov}) was received.\n\n\
          Submission id: {id}\n\
          Arrival: {rome} (UTC {utc})\n\n\
@@ -210,6 +243,8 @@ fn received(job: &ReceivedSubmission, applications_url: &str) -> (String, String
         prov = job.province,
         id = job.submission_id,
         url = applications_url,
+        dear_it = name.unwrap_or("richiedente"),
+        dear_en = name.unwrap_or("applicant"),
     );
     let subject = format!(
         "Domanda ricevuta / Application received - {}",

@@ -190,11 +190,23 @@ pub(crate) fn render(content: &ReceiptContent<'_>) -> Vec<u8> {
     for line in content.statement_text.lines() {
         l.mono(6.5, line);
     }
-    l.mono(6.5, &format!("firma / signature: {}", content.signature));
-    l.mono(
+    // The signature and the key each on a line of its own: readers (the
+    // mini-client, docs/receipts.md) take the line whole.
+    l.text(
+        BuiltinFont::HelveticaBold,
         6.5,
-        &format!("chiave / key {}: {}", content.key_id, content.public_key),
+        "Firma Ed25519 (base64url) / Ed25519 signature",
     );
+    l.mono(6.5, content.signature);
+    l.text(
+        BuiltinFont::HelveticaBold,
+        6.5,
+        &format!(
+            "Chiave pubblica di verifica / Verification public key (key_id {})",
+            content.key_id
+        ),
+    );
+    l.mono(6.5, content.public_key);
 
     if let Some(proof) = content.ledger_proof {
         l.heading(
