@@ -94,6 +94,8 @@ pub struct RunResult {
     /// Per connection: first write after the gate − start instant, µs.
     pub first_write_skew: hdrhistogram::Histogram<u64>,
     pub protocol: Protocol,
+    /// loadgen's CPU over the measurement, where it can be read.
+    pub cpu: Option<crate::cpu::CpuUse>,
 }
 
 /// A connection several senders share, reopened when it fails.
@@ -251,9 +253,21 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         }
     }
     let progress = crate::progress::Progress::start(spec.progress, run.jobs.len() as u64);
+    // loadgen's CPU from the start instant on, not the wait before it.
+    let cpu_at_start = tokio::spawn(async move {
+        tokio::time::sleep_until(start_at.into()).await;
+        crate::cpu::sample()
+    });
     open_gate_at(start_at, gate.clone(), go.clone());
     let ticker = progress.follow(run.tally.clone());
     while senders.join_next().await.is_some() {}
+    let cpu = match (cpu_at_start.await.ok().flatten(), crate::cpu::sample()) {
+        (Some(start), Some(end)) => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            Some(crate::cpu::between(&start, &end, cores))
+        }
+        _ => None,
+    };
     ticker.abort();
     progress.finish(run.tally.done.load(Ordering::Relaxed));
 
@@ -283,6 +297,7 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         origin,
         first_write_skew,
         protocol: run.protocol,
+        cpu,
     })
 }
 

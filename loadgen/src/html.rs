@@ -75,6 +75,14 @@ pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}
         gave_up = t.gave_up,
         rate = t.acknowledged_per_second,
     );
+    if let Some(cpu) = &report.cpu {
+        let style = if cpu.saturated() {
+            r#" style="background:#fdecea;border-left:4px solid #c0392b;padding:.5rem""#
+        } else {
+            ""
+        };
+        let _ = write!(page, "<p{style}>{}</p>", escape(&cpu.describe()));
+    }
     page.push_str("<h2>Latency</h2><table><tr><th></th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>n</th></tr>");
     for (name, h) in report.histograms() {
         page.push_str("<tr><td>");

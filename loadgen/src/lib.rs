@@ -6,6 +6,7 @@
 //! was kept.
 
 pub mod audit;
+pub mod cpu;
 pub mod engine;
 pub mod handshakes;
 pub mod html;

@@ -51,6 +51,10 @@ pub struct Report {
     /// checked it (`clickday demo` does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger: Option<LedgerCheck>,
+    /// loadgen's own CPU over the measurement (after a merge, the busiest
+    /// shard's): saturated means the figures may be loadgen's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<crate::cpu::CpuUse>,
     /// Every acknowledged submission, for the audit.
     pub acknowledged: Vec<Ack>,
 }
@@ -295,6 +299,7 @@ impl Report {
                 latency: r.windows.iter().map(HistogramReport::of).collect(),
             },
             ledger: None,
+            cpu: result.cpu,
             acknowledged: r.acks,
         }
     }
@@ -383,6 +388,9 @@ impl Report {
             self.tickets.received,
             self.tickets.resent_with
         );
+        if let Some(cpu) = &self.cpu {
+            let _ = writeln!(out, "{}", cpu.describe());
+        }
         let c = &self.connections;
         let _ = writeln!(
             out,
@@ -460,6 +468,15 @@ fn merge_into(into: &mut Report, from: Report) -> Result<(), ReportError> {
     let end = |r: &Report| r.run.started_unix_nanos as f64 / 1e9 + r.totals.duration_seconds;
     let last = end(into).max(end(&from));
     into.run.shards.extend(from.run.shards);
+    // The busiest shard's loadgen decides whether the run measured loadgen.
+    into.cpu = match (into.cpu, from.cpu) {
+        (Some(a), Some(b)) => Some(if b.loadgen_busy > a.loadgen_busy {
+            b
+        } else {
+            a
+        }),
+        (a, b) => a.or(b),
+    };
     into.run.connections += from.run.connections;
     into.run.started_unix_nanos = origin;
     let (a, b) = (&mut into.totals, &from.totals);

@@ -60,6 +60,13 @@ fn run(start_unix: u64, latencies_ms: &[u64], prefix: &str) -> RunResult {
         origin,
         first_write_skew: histogram(),
         protocol: Protocol::Http2,
+        cpu: Some(crate::cpu::CpuUse {
+            seconds: 1.0,
+            cores: 2,
+            // Shard b's loadgen spun its cores; a's did not.
+            loadgen_busy: if prefix == "b" { 0.95 } else { 0.4 },
+            machine_busy: 0.5,
+        }),
     }
 }
 
@@ -122,6 +129,11 @@ fn merged_histograms_equal_the_histogram_of_all_samples() {
         Report::new(meta(shard(1)), run(5 * SECOND, &b, "b")),
     ])
     .unwrap();
+    // The busiest shard's CPU is the merged run's: it was saturated.
+    let cpu = merged.cpu.unwrap();
+    assert!(cpu.saturated() && (cpu.loadgen_busy - 0.95).abs() < 1e-9);
+    assert!(merged.summary().contains("WARNING: loadgen was saturated"));
+    assert!(crate::html::render(&merged).contains("loadgen was saturated"));
     let mut all = histogram();
     for ms in a.iter().chain(&b).chain([1, 1].iter()) {
         all.record(ms * 1_000).unwrap();
