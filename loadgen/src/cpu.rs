@@ -48,7 +48,7 @@ impl CpuUse {
     /// One line for the summary, with a warning when saturated.
     pub fn describe(&self) -> String {
         let mut line = format!(
-            "loadgen CPU: {:.0}% of its {} cores over {:.2} s (machine {:.0}% busy)",
+            "loadgen CPU (its whole process): {:.0}% of its {} cores over {:.2} s (machine {:.0}% busy)",
             self.loadgen_busy * 100.0,
             self.cores,
             self.seconds,

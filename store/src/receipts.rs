@@ -84,20 +84,23 @@ macro_rules! receipts_for {
                 &self,
                 account_ids: &[&str],
             ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+                let mut ids: Vec<&str> = account_ids.to_vec();
+                ids.sort_unstable();
+                ids.dedup();
                 let mut names = std::collections::HashMap::new();
-                for id in account_ids {
-                    if names.contains_key(*id) {
-                        continue;
+                // One query per few hundred accounts (a receipt batch):
+                // per-account queries cost more than the receipts.
+                for chunk in ids.chunks(500) {
+                    let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT account_id, full_name FROM portal_users WHERE account_id IN ({})",
+                        list.join(", ")
+                    );
+                    let mut query = sqlx::query_as::<_, (String, String)>(&sql).persistent(false);
+                    for id in chunk {
+                        query = query.bind(*id);
                     }
-                    let name: Option<String> = sqlx::query_scalar(
-                        "SELECT full_name FROM portal_users WHERE account_id = $1",
-                    )
-                    .bind(id)
-                    .fetch_optional(self.pool())
-                    .await?;
-                    if let Some(name) = name {
-                        names.insert(id.to_string(), name);
-                    }
+                    names.extend(query.fetch_all(self.pool()).await?);
                 }
                 Ok(names)
             }
