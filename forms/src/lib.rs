@@ -136,6 +136,14 @@ impl FieldKind {
     }
 }
 
+/// The answers a signed application body carries in its `data` object;
+/// `None` when the body is not JSON or `data` is not flat text fields (a
+/// body made elsewhere need not follow the portal's models).
+pub fn answers_in_body(body: &[u8]) -> Option<Answers> {
+    let mut body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    serde_json::from_value(body.get_mut("data")?.take()).ok()
+}
+
 impl ApplicationModel {
     /// (label, answer as shown) of every answered field, in page order.
     pub fn shown_answers(&self, answers: &Answers, lang: Lang) -> Vec<(String, String)> {

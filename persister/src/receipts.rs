@@ -6,7 +6,7 @@ mod pdf;
 
 use clickday_core::Submission;
 use clickday_core::receipt::{receipt_key_id, sign_statement, statement_text};
-use clickday_forms::{Answers, ApplicationModel, Lang};
+use clickday_forms::{ApplicationModel, Lang};
 use clickday_store::{Receipt, Store};
 use ed25519_dalek::SigningKey;
 use std::path::Path;
@@ -127,8 +127,7 @@ fn labelled_preview(
     body: &[u8],
     model: Option<&ApplicationModel>,
 ) -> Option<Vec<(String, String)>> {
-    let body = serde_json::from_slice::<serde_json::Value>(body).ok()?;
-    let answers: Answers = serde_json::from_value(body["data"].clone()).ok()?;
+    let answers = clickday_forms::answers_in_body(body)?;
     let shown = model?.shown_answers(&answers, Lang::It);
     (!shown.is_empty()).then_some(shown)
 }

@@ -195,7 +195,12 @@ pub async fn register(
         approved: false,
     };
     let secret = secrets::new_secret();
-    let token = link_token(&portal, &user.user_id, TokenPurpose::Confirm, &secret);
+    let token = link_token(
+        portal.settings.link_validity,
+        &user.user_id,
+        TokenPurpose::Confirm,
+        &secret,
+    );
     let sent = match portal.store.create_user(&user, &token).await {
         Ok(()) => {
             send_link(
@@ -224,12 +229,19 @@ pub async fn register(
     }
 }
 
-fn link_token(portal: &Portal, user_id: &str, purpose: TokenPurpose, secret: &str) -> NewToken {
+/// The stored half of a one-time link: its secret's hash, valid for
+/// `validity` (`portal.link_valid_hours`).
+pub(crate) fn link_token(
+    validity: std::time::Duration,
+    user_id: &str,
+    purpose: TokenPurpose,
+    secret: &str,
+) -> NewToken {
     NewToken {
         token_hash: secrets::secret_hash(secret),
         user_id: user_id.to_string(),
         purpose,
-        valid_for_micros: portal.settings.link_validity.as_micros() as i64,
+        valid_for_micros: validity.as_micros() as i64,
     }
 }
 
@@ -243,7 +255,12 @@ async fn new_link(
     let secret = secrets::new_secret();
     portal
         .store
-        .add_token(&link_token(portal, &user.user_id, purpose, &secret))
+        .add_token(&link_token(
+            portal.settings.link_validity,
+            &user.user_id,
+            purpose,
+            &secret,
+        ))
         .await?;
     send_link(
         portal,

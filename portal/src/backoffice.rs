@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clickday_core::time::{format_rome, format_rome_minutes};
-use clickday_forms::{Answers, Lang};
+use clickday_forms::Lang;
 use clickday_store::NewEmail;
 use clickday_store::portal::{
     NewOutcome, OFFICE_OUTCOMES, OfficeRow, OfficeSearch, Recorded, User, UserKind,
@@ -184,10 +184,7 @@ async fn show_with(
     };
     let lang = visitor.lang;
     // The answers as signed: the body's `data`, read with the form model.
-    let answers: Answers = serde_json::from_slice::<serde_json::Value>(&row.body)
-        .ok()
-        .and_then(|body| serde_json::from_value(body["data"].clone()).ok())
-        .unwrap_or_default();
+    let answers = clickday_forms::answers_in_body(&row.body).unwrap_or_default();
     let pages = match portal.model(&row.category) {
         Some(model) => pages_shown(model, &answers, lang),
         None => Vec::new(),

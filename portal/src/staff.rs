@@ -6,7 +6,7 @@
 use crate::{account, secrets};
 use clickday_config::Config;
 use clickday_forms::{Lang, looks_like_email};
-use clickday_store::portal::{NewToken, NewUser, PortalStore, TokenPurpose, UserKind};
+use clickday_store::portal::{NewUser, PortalStore, TokenPurpose, UserKind};
 use clickday_store::{OFFICES, StoreError};
 
 /// Who to invite.
@@ -84,12 +84,12 @@ pub async fn invite(
         approved: true,
     };
     let secret = secrets::new_secret();
-    let token = NewToken {
-        token_hash: secrets::secret_hash(&secret),
-        user_id: user.user_id.clone(),
-        purpose: TokenPurpose::Reset,
-        valid_for_micros: cfg.portal.link_validity.as_micros() as i64,
-    };
+    let token = account::link_token(
+        cfg.portal.link_validity,
+        &user.user_id,
+        TokenPurpose::Reset,
+        &secret,
+    );
     store.create_user(&user, &token).await?;
     account::email_link(
         &cfg.portal.public_url,

@@ -4,7 +4,7 @@
 //! invitation with a link to choose a password, which also proves the
 //! address. The association sees their applications.
 
-use crate::account::{LinkEmail, check_identity, send_link};
+use crate::account::{LinkEmail, check_identity, link_token, send_link};
 use crate::visitor::Visitor;
 use crate::{Portal, i18n, secrets};
 use axum::Form;
@@ -120,12 +120,12 @@ fn new_sub_account(
         approved: false,
     };
     let secret = secrets::new_secret();
-    let token = NewToken {
-        token_hash: secrets::secret_hash(&secret),
-        user_id: user.user_id.clone(),
-        purpose: TokenPurpose::Reset,
-        valid_for_micros: portal.settings.link_validity.as_micros() as i64,
-    };
+    let token = link_token(
+        portal.settings.link_validity,
+        &user.user_id,
+        TokenPurpose::Reset,
+        &secret,
+    );
     (user, token, secret)
 }
 
