@@ -80,6 +80,8 @@ fn load(sys: &System, protocol: Protocol, seed: u64, mode: Mode) -> LoadTest {
         timeout: Duration::from_secs(10),
         max_attempts: 10,
         progress: false,
+        clock: Default::default(),
+        tally: Default::default(),
     }
 }
 

@@ -55,6 +55,25 @@ pub struct RunSpec {
     pub max_attempts: u32,
     /// Draw a progress display on the terminal.
     pub progress: bool,
+    /// The wall clock instants are read on.
+    pub clock: WallClock,
+    /// Counts of finished requests, for whoever follows the run.
+    pub tally: Arc<Tally>,
+}
+
+/// This machine's wall clock as a run reads it. An agent started with a
+/// (test-only) offset reads it shifted, as if its clock were that far off,
+/// so the controller's clock correction can be proved on one machine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WallClock {
+    pub offset_nanos: i64,
+}
+
+impl WallClock {
+    /// Unix nanoseconds now.
+    pub fn now(self) -> u64 {
+        unix_nanos(SystemTime::now()).saturating_add_signed(self.offset_nanos)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +213,7 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     }
     let protocol = spec.targets[0].protocol;
     let epoch = Instant::now();
-    let epoch_unix = unix_nanos(SystemTime::now());
+    let epoch_unix = spec.clock.now();
     let gate = Arc::new(Gate::new(epoch));
     let planned = match spec.start {
         Start::At(at) => {
@@ -228,6 +247,7 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     let warmup_seconds = epoch.elapsed().as_secs_f64();
     let start_at = planned.unwrap_or_else(|| Instant::now() + Duration::from_millis(50));
     let origin = gate.nanos(start_at);
+    spec.tally.total.store(jobs.len() as u64, Ordering::Relaxed);
     let run = Arc::new(Run {
         jobs,
         schedule: spec.schedule.clone(),
@@ -238,7 +258,7 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         origin,
         epoch_unix,
         next: AtomicUsize::new(0),
-        tally: Arc::default(),
+        tally: spec.tally.clone(),
         recorder: Mutex::new(Recorder::new(origin)),
     });
     let go = CancellationToken::new();

@@ -5,6 +5,7 @@
 //! reports, shard merging, and an audit that every acknowledged submission
 //! was kept.
 
+pub mod agent;
 pub mod audit;
 pub mod cpu;
 pub mod engine;
@@ -17,7 +18,8 @@ pub mod schedule;
 pub mod workload;
 
 pub use clickday_transport::{Protocol, Trust};
-pub use engine::{Schedule, Start};
+pub use engine::{Schedule, Start, WallClock};
+pub use progress::Tally;
 pub use report::Report;
 pub use workload::Shard;
 
@@ -26,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What kind of load.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Mode {
     /// Every application at the start instant.
     Burst { per_account: u32 },
@@ -63,6 +65,12 @@ pub struct LoadTest {
     pub timeout: Duration,
     pub max_attempts: u32,
     pub progress: bool,
+    /// The wall clock the start instant is read on (shifted only by
+    /// agents under test).
+    pub clock: WallClock,
+    /// Finished requests so far, for whoever follows the run (an agent
+    /// reports them to its controller).
+    pub tally: Arc<Tally>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +181,8 @@ pub async fn load_test(test: &LoadTest) -> Result<Report, LoadTestError> {
             timeout: test.timeout,
             max_attempts: test.max_attempts,
             progress: test.progress,
+            clock: test.clock,
+            tally: test.tally.clone(),
         },
         Arc::new(jobs),
     )

@@ -2,10 +2,13 @@
 //! runtime and hands over to the library.
 
 use clap::{Args, Parser, Subcommand};
+use clickday_loadgen::agent::Token;
+use clickday_loadgen::agent::control::{self, Fleet};
+use clickday_loadgen::agent::serve::Agent;
 use clickday_loadgen::schedule::{parse_duration, parse_stages};
 use clickday_loadgen::{
-    LoadTest, Mode, Protocol, Report, Shard, Start, Trust, audit, handshakes, html, report,
-    workload,
+    LoadTest, Mode, Protocol, Report, Shard, Start, Trust, WallClock, audit, handshakes, html,
+    report, workload,
 };
 use clickday_transport::Target;
 use std::path::PathBuf;
@@ -19,6 +22,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EXIT_USAGE: u8 = 64;
 /// The audit found lost, duplicated or mismatched submissions.
 const EXIT_AUDIT_FAILED: u8 = 3;
+/// `run --agents`: an agent failed or was lost; the report merges the rest.
+const EXIT_AGENT_LOST: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -42,41 +47,38 @@ enum Command {
         #[arg(long, default_value = "-")]
         out: String,
     },
-    /// Everything at one instant (`--at` or `--in`), over connections opened before it.
-    Burst {
-        #[command(flatten)]
-        common: Common,
-        /// Applications per account.
-        #[arg(long, default_value_t = 1)]
-        per_account: u32,
-    },
-    /// Open model: arrivals at a staged rate, whatever the answers take.
-    Rate {
-        #[command(flatten)]
-        common: Common,
-        /// Stages `duration:rate,...`; each ramps linearly from the previous rate.
-        #[arg(long, conflicts_with_all = ["rate", "duration"])]
-        stages: Option<String>,
-        /// A constant rate per second (with --duration).
-        #[arg(long, requires = "duration")]
-        rate: Option<f64>,
-        /// How long to keep a constant --rate.
+    #[command(flatten)]
+    Load(Load),
+    /// Runs on each load machine: waits for `run --agents` to hand it its
+    /// shard of a run and an instant.
+    Agent {
+        /// Where to listen for the controller, e.g. 0.0.0.0:7070.
         #[arg(long)]
-        duration: Option<String>,
-        /// The rate the first stage ramps from.
-        #[arg(long, default_value_t = 0.0)]
-        start_rate: f64,
-    },
-    /// Closed model: connections × streams senders, each sending when its last answer came.
-    Closed {
-        #[command(flatten)]
-        common: Common,
-        /// Applications per account (the total to send).
-        #[arg(long, default_value_t = 1)]
-        per_account: u32,
-        /// Stop sending after this long even if applications remain.
+        listen: String,
+        /// The secret shared with the controller (at least 22 characters;
+        /// `head -c 32 /dev/urandom | base64 > token`).
         #[arg(long)]
-        duration: Option<String>,
+        token_file: PathBuf,
+        /// Tests only: pretend this machine's clock is off by this many
+        /// milliseconds.
+        #[arg(long, hide = true, default_value_t = 0, allow_hyphen_values = true)]
+        clock_offset_ms: i64,
+    },
+    /// Runs a burst, rate or closed load split over agents on many machines,
+    /// all started at one instant, and merges their reports.
+    Run {
+        /// The agents, `host:port,host:port,…`.
+        #[arg(long, required = true, value_delimiter = ',')]
+        agents: Vec<String>,
+        /// The secret shared with the agents.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// Refuse agents whose clock is further off than this (corrected
+        /// offsets over 20 ms are warned about).
+        #[arg(long, default_value = "500ms")]
+        max_clock_offset: String,
+        #[command(subcommand)]
+        load: Load,
     },
     /// Connection set-up rate: open, prove with GET /v1/time, close, again.
     Handshakes {
@@ -117,6 +119,47 @@ enum Command {
         report: PathBuf,
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// The load itself, run here or (under `run`) split over agents.
+#[derive(Subcommand)]
+enum Load {
+    /// Everything at one instant (`--at` or `--in`), over connections opened before it.
+    Burst {
+        #[command(flatten)]
+        common: Common,
+        /// Applications per account.
+        #[arg(long, default_value_t = 1)]
+        per_account: u32,
+    },
+    /// Open model: arrivals at a staged rate, whatever the answers take.
+    Rate {
+        #[command(flatten)]
+        common: Common,
+        /// Stages `duration:rate,...`; each ramps linearly from the previous rate.
+        #[arg(long, conflicts_with_all = ["rate", "duration"])]
+        stages: Option<String>,
+        /// A constant rate per second (with --duration).
+        #[arg(long, requires = "duration")]
+        rate: Option<f64>,
+        /// How long to keep a constant --rate.
+        #[arg(long)]
+        duration: Option<String>,
+        /// The rate the first stage ramps from.
+        #[arg(long, default_value_t = 0.0)]
+        start_rate: f64,
+    },
+    /// Closed model: connections × streams senders, each sending when its last answer came.
+    Closed {
+        #[command(flatten)]
+        common: Common,
+        /// Applications per account (the total to send).
+        #[arg(long, default_value_t = 1)]
+        per_account: u32,
+        /// Stop sending after this long even if applications remain.
+        #[arg(long)]
+        duration: Option<String>,
     },
 }
 
@@ -185,7 +228,7 @@ struct Common {
     #[arg(long, default_value_t = 8)]
     streams: usize,
     /// Start at this RFC 3339 instant (shards given the same one fire together).
-    #[arg(long, conflicts_with = "r#in")]
+    #[arg(long, conflicts_with = "in")]
     at: Option<String>,
     /// Start this long after launch, e.g. 10s.
     #[arg(long = "in")]
@@ -265,63 +308,68 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Burst {
-            common,
-            per_account,
-        } => {
-            if common.at.is_none() && common.r#in.is_none() {
+        Command::Load(load) => {
+            if let Load::Burst { common, .. } = &load
+                && common.at.is_none()
+                && common.r#in.is_none()
+            {
                 return Err(
                     Usage("burst needs --at <RFC 3339 instant> or --in <duration>".into()).into(),
                 );
             }
-            load_test(common, Mode::Burst { per_account }).await
+            let (common, mode) = mode_of(load)?;
+            let test = test_of(&common, mode)?;
+            let report = clickday_loadgen::load_test(&test).await?;
+            write_reports(&report, &common)?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Rate {
-            common,
-            stages,
-            rate,
-            duration,
-            start_rate,
+        Command::Agent {
+            listen,
+            token_file,
+            clock_offset_ms,
         } => {
-            let (start_per_second, stages) = match (stages, rate, duration) {
-                (Some(stages), _, _) => (start_rate, parse_stages(&stages).map_err(Usage)?),
-                (None, Some(rate), Some(duration)) => {
-                    let stage = format!("{duration}:{rate}");
-                    (rate, parse_stages(&stage).map_err(Usage)?)
-                }
-                _ => {
-                    return Err(
-                        Usage("rate needs --stages or --rate with --duration".into()).into(),
-                    );
-                }
+            let token = Token::read(&token_file).map_err(Usage)?;
+            let clock = WallClock {
+                offset_nanos: clock_offset_ms * 1_000_000,
             };
-            load_test(
-                common,
-                Mode::Rate {
-                    start_per_second,
-                    stages,
-                },
-            )
-            .await
+            let agent = Agent::bind(&listen, token, clock)
+                .await
+                .map_err(|e| Usage(e.to_string()))?;
+            tracing::info!(listen = %agent.local_addr()?, "agent waiting for its controller");
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                stop.cancel();
+            });
+            agent.serve(shutdown).await;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Closed {
-            common,
-            per_account,
-            duration,
+        Command::Run {
+            agents,
+            token_file,
+            max_clock_offset,
+            load,
         } => {
-            let duration = duration
-                .as_deref()
-                .map(parse_duration)
-                .transpose()
-                .map_err(Usage)?;
-            load_test(
-                common,
-                Mode::Closed {
-                    per_account,
-                    duration,
-                },
-            )
-            .await
+            let fleet = Fleet {
+                agents,
+                token: Token::read(&token_file).map_err(Usage)?,
+                max_clock_offset: parse_duration(&max_clock_offset)
+                    .map_err(|e| Usage(format!("--max-clock-offset: {e}")))?,
+                progress: true,
+            };
+            let (common, mode) = mode_of(load)?;
+            let test = test_of(&common, mode)?;
+            let report = match control::run(&test, &fleet).await {
+                Err(control::FleetError::Usage(e)) => return Err(Usage(e).into()),
+                other => other?,
+            };
+            write_reports(&report, &common)?;
+            Ok(if report.agents.as_ref().is_some_and(|a| a.complete()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_AGENT_LOST)
+            })
         }
         Command::Handshakes {
             connection,
@@ -386,7 +434,62 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn load_test(common: Common, mode: Mode) -> anyhow::Result<ExitCode> {
+/// The common arguments and the mode of a load command.
+fn mode_of(load: Load) -> anyhow::Result<(Common, Mode)> {
+    Ok(match load {
+        Load::Burst {
+            common,
+            per_account,
+        } => (common, Mode::Burst { per_account }),
+        Load::Rate {
+            common,
+            stages,
+            rate,
+            duration,
+            start_rate,
+        } => {
+            let (start_per_second, stages) = match (stages, rate, duration) {
+                (Some(stages), _, _) => (start_rate, parse_stages(&stages).map_err(Usage)?),
+                (None, Some(rate), Some(duration)) => {
+                    let stage = format!("{duration}:{rate}");
+                    (rate, parse_stages(&stage).map_err(Usage)?)
+                }
+                _ => {
+                    return Err(
+                        Usage("rate needs --stages or --rate with --duration".into()).into(),
+                    );
+                }
+            };
+            (
+                common,
+                Mode::Rate {
+                    start_per_second,
+                    stages,
+                },
+            )
+        }
+        Load::Closed {
+            common,
+            per_account,
+            duration,
+        } => {
+            let duration = duration
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(Usage)?;
+            (
+                common,
+                Mode::Closed {
+                    per_account,
+                    duration,
+                },
+            )
+        }
+    })
+}
+
+fn test_of(common: &Common, mode: Mode) -> anyhow::Result<LoadTest> {
     let start = match (&common.at, &common.r#in) {
         (Some(at), _) => {
             let nanos = clickday_core::time::parse_rfc3339(at)
@@ -396,7 +499,7 @@ async fn load_test(common: Common, mode: Mode) -> anyhow::Result<ExitCode> {
         (None, Some(d)) => Start::In(parse_duration(d).map_err(|e| Usage(format!("--in: {e}")))?),
         (None, None) => Start::WhenWarm,
     };
-    let test = LoadTest {
+    Ok(LoadTest {
         targets: common.connection.target.clone(),
         trust: common.connection.trust(),
         protocol: common.connection.protocol(),
@@ -412,18 +515,36 @@ async fn load_test(common: Common, mode: Mode) -> anyhow::Result<ExitCode> {
         timeout: parse_duration(&common.timeout).map_err(|e| Usage(format!("--timeout: {e}")))?,
         max_attempts: common.max_attempts,
         progress: !common.quiet,
-    };
-    let report = clickday_loadgen::load_test(&test).await?;
+        clock: Default::default(),
+        tally: Default::default(),
+    })
+}
+
+/// Writes the JSON (and HTML) report and prints the summary.
+fn write_reports(report: &Report, common: &Common) -> anyhow::Result<()> {
     report.write(&common.out)?;
     if let Some(path) = &common.html {
-        write_html(&report, path)?;
+        write_html(report, path)?;
     }
     print!("{}", report.summary());
     eprintln!("report: {}", common.out.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn write_html(report: &Report, path: &std::path::Path) -> anyhow::Result<()> {
     std::fs::write(path, html::render(report))
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap checks the argument definitions (ids named by conflicts and
+    /// requirements exist) only when asked, or on first use in a debug build.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
 }

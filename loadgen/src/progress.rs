@@ -9,7 +9,9 @@ use std::time::Duration;
 /// Requests that reached a final outcome, kept apart from the recorder so
 /// the display never takes the senders' lock.
 #[derive(Debug, Default)]
-pub(crate) struct Tally {
+pub struct Tally {
+    /// Requests in the run (set when it starts).
+    pub total: AtomicU64,
     pub done: AtomicU64,
     pub acknowledged: AtomicU64,
 }

@@ -55,6 +55,10 @@ pub struct Report {
     /// shard's): saturated means the figures may be loadgen's limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<crate::cpu::CpuUse>,
+    /// Set by `run --agents`: the agents, their clocks, how they ended,
+    /// and how far apart their gates opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents: Option<crate::agent::control::AgentsReport>,
     /// Every acknowledged submission, for the audit.
     pub acknowledged: Vec<Ack>,
 }
@@ -237,6 +241,28 @@ pub struct Meta {
 }
 
 impl Report {
+    /// Moves every wall-clock instant of the report by `nanos`: an agent's
+    /// report onto its controller's clock.
+    pub fn shift_clock(&mut self, nanos: i64) {
+        let by = |t: u64| t.saturating_add_signed(nanos);
+        let text = |t: &mut String| {
+            if let Ok(at) = clickday_core::time::parse_rfc3339(t) {
+                *t = clickday_core::time::format_rfc3339_nanos(by(at));
+            }
+        };
+        self.run.started_unix_nanos = by(self.run.started_unix_nanos);
+        self.timeline.origin_unix_nanos = by(self.timeline.origin_unix_nanos);
+        self.windows.origin_unix_nanos = by(self.windows.origin_unix_nanos);
+        if let Some(start) = &mut self.run.start_instant {
+            text(start);
+        }
+        for ack in &mut self.acknowledged {
+            if let Some(first) = &mut ack.first_sent_at {
+                text(first);
+            }
+        }
+    }
+
     pub fn new(meta: Meta, result: RunResult) -> Report {
         let r = result.recorder;
         let accepted = r.acks.iter().filter(|a| !a.duplicate).count() as u64;
@@ -300,6 +326,7 @@ impl Report {
             },
             ledger: None,
             cpu: result.cpu,
+            agents: None,
             acknowledged: r.acks,
         }
     }
@@ -390,6 +417,9 @@ impl Report {
         );
         if let Some(cpu) = &self.cpu {
             let _ = writeln!(out, "{}", cpu.describe());
+        }
+        if let Some(agents) = &self.agents {
+            agents.describe(&mut out);
         }
         let c = &self.connections;
         let _ = writeln!(

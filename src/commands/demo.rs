@@ -110,6 +110,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
         timeout: Duration::from_secs(10),
         max_attempts: 20,
         progress: !args.quiet,
+        clock: Default::default(),
+        tally: Default::default(),
     };
     let mut report = clickday_loadgen::load_test(&test).await?;
     print!("{}", report.summary());

@@ -7,7 +7,9 @@
 pub mod attack;
 pub mod browser;
 pub mod client;
+pub mod netns;
 pub mod postgres;
+pub mod process;
 pub mod redis;
 pub mod signer;
 pub mod smtp;

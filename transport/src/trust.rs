@@ -3,18 +3,23 @@
 //! any certificate.
 
 use crate::TransportError;
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::path::Path;
 use std::sync::Arc;
 
 /// How the gateway's certificate is checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Trust {
     /// The certificate authorities this computer trusts (its platform
     /// store, as a browser would): a gateway with a public certificate.
     System,
     /// Only the certificates in this PEM file (one or a bundle).
     CaFile(std::path::PathBuf),
+    /// Only the certificates in this PEM text: a loadgen agent gets its
+    /// controller's CA this way, as the file is on another machine.
+    CaPem(String),
     /// Any certificate: for rehearsals against a throw-away gateway only.
     Insecure,
 }
@@ -30,6 +35,12 @@ pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, TransportErr
             .with_no_client_auth(),
         Trust::CaFile(path) => builder
             .with_root_certificates(read_roots(path)?)
+            .with_no_client_auth(),
+        Trust::CaPem(pem) => builder
+            .with_root_certificates(roots_of(
+                CertificateDer::pem_slice_iter(pem.as_bytes()).collect(),
+                "the controller's CA".into(),
+            )?)
             .with_no_client_auth(),
         Trust::Insecure => builder
             .dangerous()
@@ -56,12 +67,19 @@ fn system_roots() -> Result<rustls::RootCertStore, TransportError> {
 }
 
 fn read_roots(path: &Path) -> Result<rustls::RootCertStore, TransportError> {
-    use rustls::pki_types::pem::PemObject as _;
     let shown = path.display().to_string();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+    let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| TransportError::CaFile(shown.clone(), e.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| TransportError::CaFile(shown.clone(), e.to_string()))?;
+        .collect();
+    roots_of(certs, shown)
+}
+
+/// The certificates read from a PEM source named `shown`, as roots.
+fn roots_of(
+    certs: Result<Vec<CertificateDer<'static>>, rustls::pki_types::pem::Error>,
+    shown: String,
+) -> Result<rustls::RootCertStore, TransportError> {
+    let certs = certs.map_err(|e| TransportError::CaFile(shown.clone(), e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
     let (added, _) = roots.add_parsable_certificates(certs);
     if added == 0 {
