@@ -83,6 +83,9 @@ pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}
         };
         let _ = write!(page, "<p{style}>{}</p>", escape(&cpu.describe()));
     }
+    if let Some(agents) = &report.agents {
+        agents_table(&mut page, agents);
+    }
     page.push_str("<h2>Latency</h2><table><tr><th></th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>n</th></tr>");
     for (name, h) in report.histograms() {
         page.push_str("<tr><td>");
@@ -405,4 +408,41 @@ mod tests {
         assert_eq!(compact(2_500.0, 500.0), "2.5k");
         assert_eq!(compact(0.15, 0.05), "0.15");
     }
+}
+
+/// The agents of a `run --agents`: how each ended, its clock, and how far
+/// apart the gates opened.
+fn agents_table(page: &mut String, agents: &crate::agent::control::AgentsReport) {
+    let _ = write!(
+        page,
+        "<h2>Agents</h2><p>Armed for {}; gates opened within {:.3} ms of each other (clock correction ± {:.3} ms).</p>\
+         <table><tr><th>agent</th><th>shard</th><th>status</th><th>done</th><th>acknowledged</th><th>clock offset (ms)</th><th>round trip (ms)</th></tr>",
+        escape(&agents.start_instant),
+        agents.start_spread_us as f64 / 1000.0,
+        agents.clock_uncertainty_us as f64 / 1000.0,
+    );
+    for a in &agents.agents {
+        let style = if a.status == "reported" {
+            ""
+        } else {
+            r#" style="background:#fdecea""#
+        };
+        let status = match &a.detail {
+            Some(detail) => format!("{}: {detail}", a.status),
+            None => a.status.clone(),
+        };
+        let _ = write!(
+            page,
+            r#"<tr{style}><td>{}</td><td>{}</td><td>{}</td><td class="n">{} of {}</td><td class="n">{}</td><td class="n">{:+.3}</td><td class="n">{:.3}</td></tr>"#,
+            escape(&a.address),
+            a.shard,
+            escape(&status),
+            a.done,
+            a.requests,
+            a.acknowledged,
+            a.clock_offset_us as f64 / 1000.0,
+            a.round_trip_us as f64 / 1000.0,
+        );
+    }
+    page.push_str("</table>");
 }

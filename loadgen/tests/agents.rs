@@ -214,6 +214,8 @@ fn agents_in_two_namespaces_start_together_merge_and_survive_a_lost_agent() {
         assert_eq!(agents.agents[0].status, "reported");
         assert_eq!(agents.agents[1].status, "lost", "{:?}", agents.agents[1]);
         assert!(report.summary().contains("LOST"));
+        let html = clickday_loadgen::html::render(&report);
+        assert!(html.contains("<h2>Agents</h2>") && html.contains("lost: connection closed"));
         assert_eq!(report.run.shards.len(), 1);
         assert_eq!(report.totals.acknowledged, agents.agents[0].acknowledged);
         assert!(report.totals.acknowledged > 0);
