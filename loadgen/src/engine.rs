@@ -1,6 +1,7 @@
-//! The run: connections opened and warmed before the start, a starting gate
-//! opened at the exact instant by a dedicated thread, and `connections ×
-//! streams` senders that take requests in their intended order, send them
+//! The run: connections opened and warmed before the start by one lane
+//! per core (a thread with its own runtime owning its share of them), each
+//! lane opening its starting gate at the exact instant by itself, and
+//! `connections × streams` senders that take requests in their intended order, send them
 //! like a mini-client (same bytes again after 503/429/timeouts) and record
 //! everything against the intended instant.
 
@@ -238,8 +239,40 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         .take(spec.connections)
         .map(|target| Shared::new(target.clone(), gate.clone()).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    let (warm, failed, last_error) = warm_up(&shared, &spec, planned).await;
+    // One lane per core, each a thread with its own runtime owning its
+    // share of the connections: at the instant every lane opens its own
+    // gate, so no wake-up crosses threads and no task is stolen mid-burst.
+    let lanes = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(shared.len());
+    let connecting = crate::progress::Progress::connecting(spec.progress, shared.len() as u64);
+    let (warmed_tx, mut warmed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut starts = Vec::with_capacity(lanes);
+    let mut threads = Vec::with_capacity(lanes);
+    for lane in 0..lanes {
+        let group: Vec<Arc<Shared>> = shared.iter().skip(lane).step_by(lanes).cloned().collect();
+        let (start_tx, start_rx) = tokio::sync::oneshot::channel();
+        let (warmed, progress) = (warmed_tx.clone(), connecting.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("loadgen-lane-{lane}"))
+            .spawn(move || run_lane(group, streams, planned, progress, warmed, start_rx))
+            .map_err(|e| RunError::NoConnection(TransportError::Connect(e)))?;
+        starts.push(start_tx);
+        threads.push(thread);
+    }
+    drop(warmed_tx);
+    let (mut warm, mut failed, mut last_error) = (0, 0, None);
+    while let Some(lane) = warmed_rx.recv().await {
+        warm += lane.warm;
+        failed += lane.failed;
+        last_error = lane.last_error.or(last_error);
+    }
+    connecting.finish(warm);
+    if let Some(e) = &last_error {
+        tracing::warn!(failed, error = %e, "some connections could not be opened; senders will retry");
+    }
     if warm == 0 && planned.is_none() {
+        // Dropping the start senders sends the lanes home.
         return Err(RunError::NoConnection(last_error.unwrap_or(
             TransportError::Connect(std::io::ErrorKind::NotConnected.into()),
         )));
@@ -261,16 +294,8 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         tally: spec.tally.clone(),
         recorder: Mutex::new(Recorder::new(origin)),
     });
-    let go = CancellationToken::new();
-    let mut senders = JoinSet::new();
-    for conn in &shared {
-        for _ in 0..streams {
-            let (run, conn, go) = (run.clone(), conn.clone(), go.clone());
-            senders.spawn(async move {
-                go.cancelled().await;
-                run.sender(&conn).await;
-            });
-        }
+    for start in starts {
+        let _ = start.send((run.clone(), start_at));
     }
     let progress = crate::progress::Progress::start(spec.progress, run.jobs.len() as u64);
     // loadgen's CPU from the start instant on, not the wait before it.
@@ -278,9 +303,10 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         tokio::time::sleep_until(start_at.into()).await;
         crate::cpu::sample()
     });
-    open_gate_at(start_at, gate.clone(), go.clone());
     let ticker = progress.follow(run.tally.clone());
-    while senders.join_next().await.is_some() {}
+    for thread in threads {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
     let cpu = match (cpu_at_start.await.ok().flatten(), crate::cpu::sample()) {
         (Some(start), Some(end)) => {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -321,13 +347,77 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     })
 }
 
-/// Opens and warms every connection, at most 256 handshakes at a time,
+/// What a lane's warm-up came to.
+struct Warmed {
+    warm: u64,
+    failed: u64,
+    last_error: Option<TransportError>,
+}
+
+/// One lane: a thread with a current-thread runtime that opens and warms
+/// its connections, hands back the count, waits for the run and its start
+/// instant, opens its gate at the instant itself (sleeping, then spinning
+/// the last 2 ms) and drives its senders to the end.
+fn run_lane(
+    group: Vec<Arc<Shared>>,
+    streams: usize,
+    deadline: Option<Instant>,
+    progress: crate::progress::Progress,
+    warmed: tokio::sync::mpsc::UnboundedSender<Warmed>,
+    start: tokio::sync::oneshot::Receiver<(Arc<Run>, Instant)>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = warmed.send(Warmed {
+                warm: 0,
+                failed: group.len() as u64,
+                last_error: Some(TransportError::Connect(e)),
+            });
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let _ = warmed.send(warm_up(&group, deadline, &progress).await);
+        drop(warmed);
+        let Ok((run, at)) = start.await else {
+            return; // the run was called off
+        };
+        let go = CancellationToken::new();
+        let mut senders = JoinSet::new();
+        for conn in &group {
+            for _ in 0..streams {
+                let (run, conn, go) = (run.clone(), conn.clone(), go.clone());
+                senders.spawn(async move {
+                    go.cancelled().await;
+                    run.sender(&conn).await;
+                });
+            }
+        }
+        // The senders are polled (and parked on `go`) while this sleeps.
+        let spin = Duration::from_millis(2);
+        if let Some(early) = at.checked_sub(spin) {
+            tokio::time::sleep_until(early.into()).await;
+        }
+        while Instant::now() < at {
+            std::hint::spin_loop();
+        }
+        run.gate.open();
+        go.cancel();
+        while senders.join_next().await.is_some() {}
+    });
+}
+
+/// Opens and warms a lane's connections, at most 256 handshakes at a time,
 /// until done or until the start instant comes (then the rest open lazily).
 async fn warm_up(
     shared: &[Arc<Shared>],
-    spec: &RunSpec,
     deadline: Option<Instant>,
-) -> (u64, u64, Option<TransportError>) {
+    progress: &crate::progress::Progress,
+) -> Warmed {
     let limit = Arc::new(tokio::sync::Semaphore::new(256));
     let mut tasks = JoinSet::new();
     for conn in shared {
@@ -340,7 +430,6 @@ async fn warm_up(
             c.send(req).await.map(|_| ())
         });
     }
-    let progress = crate::progress::Progress::connecting(spec.progress, shared.len() as u64);
     let (mut warm, mut failed, mut last_error) = (0, 0, None);
     let until = async {
         match deadline {
@@ -358,35 +447,17 @@ async fn warm_up(
                 Some(Err(_)) => failed += 1,
             },
             _ = &mut until => {
-                tracing::warn!(warm, of = shared.len(), "start instant reached before every connection was warm");
+                tracing::warn!(warm, of = shared.len(), "start instant reached before every connection of a lane was warm");
                 tasks.detach_all();
                 break;
             }
         }
     }
-    progress.finish(warm);
-    if let Some(e) = &last_error {
-        tracing::warn!(failed, error = %e, "some connections could not be opened; senders will retry");
+    Warmed {
+        warm,
+        failed,
+        last_error,
     }
-    (warm, failed, last_error)
-}
-
-/// A thread sleeps to just before `at`, then spins, so the gate opens
-/// within microseconds of the instant instead of a timer tick later.
-fn open_gate_at(at: Instant, gate: Arc<Gate>, go: CancellationToken) {
-    std::thread::spawn(move || {
-        let spin = Duration::from_millis(2);
-        if let Some(wait) = at.checked_duration_since(Instant::now())
-            && wait > spin
-        {
-            std::thread::sleep(wait - spin);
-        }
-        while Instant::now() < at {
-            std::hint::spin_loop();
-        }
-        gate.open();
-        go.cancel();
-    });
 }
 
 impl Run {

@@ -16,6 +16,8 @@ pub struct Tally {
     pub acknowledged: AtomicU64,
 }
 
+/// A bar shared by whoever advances it (each lane of a run).
+#[derive(Clone)]
 pub(crate) struct Progress {
     bar: ProgressBar,
 }
