@@ -385,31 +385,6 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn axes_end_at_round_numbers_with_round_ticks() {
-        let near = |(top, step): (f64, f64), (t, st): (f64, f64)| {
-            assert!(
-                (top - t).abs() < 1e-9 && (step - st).abs() < 1e-9,
-                "{top} {step}"
-            );
-        };
-        near(nice_axis(10_470.0), (12_000.0, 2_000.0));
-        near(nice_axis(5_235.0), (6_000.0, 1_000.0));
-        near(nice_axis(0.37), (0.4, 0.05));
-        near(nice_axis(0.0), (1.0, 0.25));
-        let labels: Vec<String> = (0..=6)
-            .map(|i| compact(i as f64 * 2_000.0, 2_000.0))
-            .collect();
-        assert_eq!(labels, ["0", "2k", "4k", "6k", "8k", "10k", "12k"]);
-        assert_eq!(compact(2_500.0, 500.0), "2.5k");
-        assert_eq!(compact(0.15, 0.05), "0.15");
-    }
-}
-
 /// The agents of a `run --agents`: how each ended, its clock, and how far
 /// apart the gates opened.
 fn agents_table(page: &mut String, agents: &crate::agent::control::AgentsReport) {
@@ -445,4 +420,29 @@ fn agents_table(page: &mut String, agents: &crate::agent::control::AgentsReport)
         );
     }
     page.push_str("</table>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_end_at_round_numbers_with_round_ticks() {
+        let near = |(top, step): (f64, f64), (t, st): (f64, f64)| {
+            assert!(
+                (top - t).abs() < 1e-9 && (step - st).abs() < 1e-9,
+                "{top} {step}"
+            );
+        };
+        near(nice_axis(10_470.0), (12_000.0, 2_000.0));
+        near(nice_axis(5_235.0), (6_000.0, 1_000.0));
+        near(nice_axis(0.37), (0.4, 0.05));
+        near(nice_axis(0.0), (1.0, 0.25));
+        let labels: Vec<String> = (0..=6)
+            .map(|i| compact(i as f64 * 2_000.0, 2_000.0))
+            .collect();
+        assert_eq!(labels, ["0", "2k", "4k", "6k", "8k", "10k", "12k"]);
+        assert_eq!(compact(2_500.0, 500.0), "2.5k");
+        assert_eq!(compact(0.15, 0.05), "0.15");
+    }
 }
