@@ -245,6 +245,10 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     let lanes = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(shared.len());
+    // Lanes are threads, not tasks: if this future is dropped (an agent's
+    // controller went away), the guard tells them to stop.
+    let stop = CancellationToken::new();
+    let _stop_lanes_when_dropped = stop.clone().drop_guard();
     let connecting = crate::progress::Progress::connecting(spec.progress, shared.len() as u64);
     let (warmed_tx, mut warmed_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut starts = Vec::with_capacity(lanes);
@@ -252,10 +256,12 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     for lane in 0..lanes {
         let group: Vec<Arc<Shared>> = shared.iter().skip(lane).step_by(lanes).cloned().collect();
         let (start_tx, start_rx) = tokio::sync::oneshot::channel();
-        let (warmed, progress) = (warmed_tx.clone(), connecting.clone());
+        let (warmed, progress, stop) = (warmed_tx.clone(), connecting.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name(format!("loadgen-lane-{lane}"))
-            .spawn(move || run_lane(group, streams, planned, progress, warmed, start_rx))
+            .spawn(move || {
+                run_lane(group, streams, planned, progress, warmed, start_rx, stop);
+            })
             .map_err(|e| RunError::NoConnection(TransportError::Connect(e)))?;
         starts.push(start_tx);
         threads.push(thread);
@@ -365,6 +371,7 @@ fn run_lane(
     progress: crate::progress::Progress,
     warmed: tokio::sync::mpsc::UnboundedSender<Warmed>,
     start: tokio::sync::oneshot::Receiver<(Arc<Run>, Instant)>,
+    stop: CancellationToken,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -380,7 +387,7 @@ fn run_lane(
             return;
         }
     };
-    runtime.block_on(async move {
+    let lane = async move {
         let _ = warmed.send(warm_up(&group, deadline, &progress).await);
         drop(warmed);
         let Ok((run, at)) = start.await else {
@@ -408,6 +415,12 @@ fn run_lane(
         run.gate.open();
         go.cancel();
         while senders.join_next().await.is_some() {}
+    };
+    runtime.block_on(async {
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = lane => {}
+        }
     });
 }
 

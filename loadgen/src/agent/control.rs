@@ -11,12 +11,12 @@ use super::{
     read_message, write_message,
 };
 use crate::report::{self, Report};
-use crate::{LoadTest, Shard, Start, Trust};
+use crate::{LoadTest, Shard, Start, Trust, WallClock};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::io::{BufReader, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -223,7 +223,7 @@ impl Session {
     async fn clock(&mut self) -> Result<(i64, u64), FleetError> {
         let mut best: Option<(i64, u64)> = None;
         for _ in 0..CLOCK_READINGS {
-            let sent = now_unix();
+            let sent = WallClock::default().now();
             let local = Instant::now();
             self.send(&ToAgent::Clock).await?;
             let FromAgent::Clock { unix_nanos } = self.receive().await? else {
@@ -240,15 +240,20 @@ impl Session {
     }
 }
 
-fn now_unix() -> u64 {
-    crate::engine::unix_nanos(SystemTime::now())
-}
-
 /// How one agent's run ended.
 enum End {
     Reported(Box<Report>),
     Failed(String),
     Lost(String),
+}
+
+/// An armed agent, as the controller keeps it while it runs.
+struct Armed {
+    address: String,
+    shard: Shard,
+    clock_offset: i64,
+    round_trip: u64,
+    seen: Arc<Seen>,
 }
 
 /// Progress an agent last reported.
@@ -316,7 +321,7 @@ pub async fn run(test: &LoadTest, fleet: &Fleet) -> Result<Report, FleetError> {
         }
         clocks.push((offset, round_trip));
     }
-    let now = now_unix();
+    let now = WallClock::default().now();
     let start = match test.start {
         Start::At(at) => crate::engine::unix_nanos(at),
         Start::In(d) => now + d.as_nanos() as u64,
@@ -354,13 +359,13 @@ pub async fn run(test: &LoadTest, fleet: &Fleet) -> Result<Report, FleetError> {
         };
         session.send(&ToAgent::Run(Box::new(assignment))).await?;
         let seen = Arc::new(Seen::default());
-        runs.push((
-            session.address.clone(),
+        runs.push(Armed {
+            address: session.address.clone(),
             shard,
-            offset,
+            clock_offset: offset,
             round_trip,
-            seen.clone(),
-        ));
+            seen: seen.clone(),
+        });
         followers.spawn(async move { (i, follow(session, seen).await) });
     }
     tracing::info!(
@@ -368,6 +373,7 @@ pub async fn run(test: &LoadTest, fleet: &Fleet) -> Result<Report, FleetError> {
         start = %clickday_core::time::format_rfc3339_nanos(start),
         "every agent armed"
     );
+    let runs = Arc::new(runs);
     let ticker = fleet
         .progress
         .then(|| tokio::spawn(log_progress(runs.clone())));
@@ -383,12 +389,13 @@ pub async fn run(test: &LoadTest, fleet: &Fleet) -> Result<Report, FleetError> {
     let mut reports = Vec::new();
     let mut agents = Vec::new();
     let mut opened = Vec::new();
-    for ((address, shard, offset, round_trip, seen), end) in runs.into_iter().zip(ends) {
+    for (armed, end) in runs.iter().zip(ends) {
+        let (offset, seen) = (armed.clock_offset, &armed.seen);
         let mut agent = AgentRun {
-            address,
-            shard,
+            address: armed.address.clone(),
+            shard: armed.shard,
             clock_offset_us: offset / 1000,
-            round_trip_us: round_trip / 1000,
+            round_trip_us: armed.round_trip / 1000,
             status: String::new(),
             detail: None,
             gate_opened_at: None,
@@ -487,12 +494,21 @@ fn lost_detail(e: FleetError, seen: &Seen) -> String {
 }
 
 /// A line per agent each second while its counts move.
-async fn log_progress(runs: Vec<(String, Shard, i64, u64, Arc<Seen>)>) {
+async fn log_progress(runs: Arc<Vec<Armed>>) {
     let mut last = vec![u64::MAX; runs.len()];
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     loop {
         ticks.tick().await;
-        for (i, (address, shard, _, _, seen)) in runs.iter().enumerate() {
+        for (
+            i,
+            Armed {
+                address,
+                shard,
+                seen,
+                ..
+            },
+        ) in runs.iter().enumerate()
+        {
             let done = seen.done.load(Ordering::Relaxed);
             if done != last[i] {
                 last[i] = done;
