@@ -7,7 +7,7 @@
 //! key).
 
 use crate::report::Report;
-use clickday_core::time::parse_rfc3339;
+use clickday_core::time::format_rfc3339_nanos;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
@@ -116,8 +116,6 @@ pub enum AuditError {
     Store(String, sqlx::Error),
     #[error("--store {0:?} must be a postgres:// or sqlite: URL")]
     Url(String),
-    #[error("the report acknowledges {0:?} with an unreadable received_at {1:?}")]
-    Stamp(String, String),
     #[error("the arrival ledger of {0}: {1}")]
     Ledger(String, String),
 }
@@ -253,8 +251,7 @@ fn check_ledger(
         if !seen.insert(ack.submission_id.as_str()) {
             continue;
         }
-        let want = parse_rfc3339(&ack.received_at)
-            .map_err(|_| AuditError::Stamp(ack.submission_id.clone(), ack.received_at.clone()))?;
+        let want = ack.received_at;
         match leaves.get(ack.submission_id.as_str()) {
             None => {
                 result.ledger_missing += 1;
@@ -267,7 +264,8 @@ fn check_ledger(
                 result.ledger_mismatched += 1;
                 result.problem(format!(
                     "{} acknowledged at {} but its leaf says {at} ns",
-                    ack.submission_id, ack.received_at
+                    ack.submission_id,
+                    format_rfc3339_nanos(want)
                 ));
             }
             Some(_) => {}
@@ -305,9 +303,9 @@ fn check(report: &Report, rows: Vec<Row>) -> Result<AuditResult, AuditError> {
         ..AuditResult::default()
     };
     // A resend acknowledged twice is one submission.
-    let mut acked: HashMap<&str, &str> = HashMap::new();
+    let mut acked: HashMap<&str, u64> = HashMap::new();
     for ack in &report.acknowledged {
-        acked.insert(&ack.submission_id, &ack.received_at);
+        acked.insert(&ack.submission_id, ack.received_at);
     }
     result.acknowledged = acked.len() as u64;
 
@@ -325,9 +323,8 @@ fn check(report: &Report, rows: Vec<Row>) -> Result<AuditResult, AuditError> {
             result.problem(format!("{account}/{application} stored {n} times"));
         }
     }
-    for (id, received_at) in &acked {
-        let want = parse_rfc3339(received_at)
-            .map_err(|_| AuditError::Stamp(id.to_string(), received_at.to_string()))?;
+    for (id, &want) in &acked {
+        let received_at = format_rfc3339_nanos(want);
         match by_id.get(id).map(Vec::as_slice) {
             None | Some([]) => {
                 result.lost += 1;
@@ -353,10 +350,7 @@ fn check(report: &Report, rows: Vec<Row>) -> Result<AuditResult, AuditError> {
     let first_sent: HashMap<&str, u64> = report
         .acknowledged
         .iter()
-        .filter_map(|a| {
-            let at = parse_rfc3339(a.first_sent_at.as_deref()?).ok()?;
-            Some((a.submission_id.as_str(), at))
-        })
+        .filter_map(|a| Some((a.submission_id.as_str(), a.first_sent_at?)))
         .collect();
     result.overtaken = overtaken(&rows, &first_sent);
     Ok(result)

@@ -4,6 +4,12 @@
 //! `connections × streams` senders that take requests in their intended order, send them
 //! like a mini-client (same bytes again after 503/429/timeouts) and record
 //! everything against the intended instant.
+//!
+//! In a burst every sender's first request is sent before the instant into
+//! a connection that holds its writes (framed, encrypted, in memory), and
+//! at the instant the lane releases them, one `write` per connection in a
+//! tight loop: the start is as tight as the kernel lets one thread per
+//! core write.
 
 use crate::progress::Tally;
 use crate::record::{Outcome, Recorder, Resend};
@@ -179,6 +185,14 @@ impl Shared {
         let mut cell = self.cell.lock().unwrap_or_else(|p| p.into_inner());
         if cell.0 == generation {
             cell.1 = None;
+        }
+    }
+
+    /// Writes what the connection held for the gate.
+    fn release(&self) {
+        let cell = self.cell.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(connection) = &cell.1 {
+            connection.release();
         }
     }
 
@@ -394,17 +408,18 @@ fn run_lane(
             return; // the run was called off
         };
         let go = CancellationToken::new();
+        // A burst's first requests are sent now into held connections
+        // (QUIC's datagrams cannot be held: its senders wait for the gate).
+        let hold = matches!(run.schedule, Schedule::Burst) && run.protocol != Protocol::Http3;
         let mut senders = JoinSet::new();
         for conn in &group {
             for _ in 0..streams {
                 let (run, conn, go) = (run.clone(), conn.clone(), go.clone());
-                senders.spawn(async move {
-                    go.cancelled().await;
-                    run.sender(&conn).await;
-                });
+                senders.spawn(async move { run.sender(&conn, &go, hold).await });
             }
         }
-        // The senders are polled (and parked on `go`) while this sleeps.
+        // The senders are polled (parked on `go`, or their first request
+        // prepared and held) while this sleeps.
         let spin = Duration::from_millis(2);
         if let Some(early) = at.checked_sub(spin) {
             tokio::time::sleep_until(early.into()).await;
@@ -413,6 +428,9 @@ fn run_lane(
             std::hint::spin_loop();
         }
         run.gate.open();
+        for conn in &group {
+            conn.release();
+        }
         go.cancel();
         while senders.join_next().await.is_some() {}
     };
@@ -482,11 +500,17 @@ impl Run {
         f(&mut self.recorder.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    async fn sender(&self, conn: &Shared) {
+    /// Sends requests until none are left. With `hold`, the first one is
+    /// sent at once into the held connection (the lane releases it at the
+    /// gate); everything else waits for `go`.
+    async fn sender(&self, conn: &Shared, go: &CancellationToken, mut hold: bool) {
         let closed_until = match self.schedule {
             Schedule::Closed { duration: Some(d) } => Some(self.origin + d.as_nanos() as u64),
             _ => None,
         };
+        if !hold {
+            go.cancelled().await;
+        }
         loop {
             let index = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(job) = self.jobs.get(index) else {
@@ -504,10 +528,14 @@ impl Run {
                 }
             };
             let now = self.now();
-            if intended > now {
+            if intended > now && !hold {
                 tokio::time::sleep(Duration::from_nanos(intended - now)).await;
             }
-            if self.send_until_final(conn, index, job, intended).await {
+            let held = std::mem::take(&mut hold).then_some(go);
+            if self
+                .send_until_final(conn, index, job, intended, held)
+                .await
+            {
                 self.tally.acknowledged.fetch_add(1, Ordering::Relaxed);
             }
             self.tally.done.fetch_add(1, Ordering::Relaxed);
@@ -518,12 +546,15 @@ impl Run {
     /// until a final answer or `max_attempts`; records it all and says
     /// whether it was acknowledged. The final attempt is recorded with the
     /// outcome under one lock: the recorder is shared by every sender.
+    /// `held`: the first attempt goes into a held connection before the
+    /// gate, any other waits for the gate (`go`).
     async fn send_until_final(
         &self,
         conn: &Shared,
         index: usize,
         job: &Job,
         intended: u64,
+        held: Option<&CancellationToken>,
     ) -> bool {
         // An admission ticket from a 503 keeps the first arrival for the
         // resends (PROTOCOL v1.1); a later 503 may bring a newer one.
@@ -544,15 +575,30 @@ impl Run {
                     continue;
                 }
             };
+            let holding = attempt == 1 && held.is_some() && connection.hold();
+            if let (false, Some(go)) = (holding, held) {
+                go.cancelled().await;
+            }
             let mut request = self.request(job, &conn.submissions);
             if let Some(ticket) = &ticket {
                 request.headers_mut().insert(TICKET, ticket.clone());
                 self.record(|r| r.tickets.resent_with += 1);
             }
-            let sent = self.now();
-            let first_sent_unix = *first_sent.get_or_insert(self.epoch_unix + sent);
-            let answer = tokio::time::timeout(self.timeout, connection.send(request)).await;
+            let sent_now = self.now();
+            // A held request's time starts at the gate.
+            let deadline =
+                self.gate.epoch + Duration::from_nanos(sent_now.max(self.origin)) + self.timeout;
+            let answer = tokio::time::timeout_at(deadline.into(), connection.send(request)).await;
             let answered = self.now();
+            let sent = match holding {
+                // When the release (or a later write) put it on the wire.
+                true => connection
+                    .first_write()
+                    .unwrap_or(self.origin)
+                    .max(self.origin),
+                false => sent_now,
+            };
+            let first_sent_unix = *first_sent.get_or_insert(self.epoch_unix + sent);
             let answer = match answer {
                 Err(_) => {
                     self.record(|r| {
@@ -598,7 +644,7 @@ impl Run {
             let acked = matches!(outcome, Some(Outcome::Acknowledged { .. }));
             self.record(|r| {
                 r.attempt(sent, first);
-                r.answer(status, answered - sent);
+                r.answer(status, answered.saturating_sub(sent));
                 match outcome {
                     Some(outcome) => r.finish(outcome, intended, answered, Some(first_sent_unix)),
                     None if status == 503 => r.resend(Resend::Unavailable),
@@ -642,7 +688,7 @@ fn acknowledged(status: u16, body: &[u8]) -> Outcome {
     match clickday_core::Acknowledgement::parse(body) {
         Ok(a) => Outcome::Acknowledged {
             status,
-            received_at: a.received_at_text(),
+            received_at: a.received_at,
             submission_id: a.submission_id,
             duplicate: a.duplicate,
         },

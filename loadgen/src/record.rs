@@ -41,7 +41,8 @@ pub enum Outcome {
     Acknowledged {
         status: u16,
         submission_id: String,
-        received_at: String,
+        /// Unix nanoseconds.
+        received_at: u64,
         duplicate: bool,
     },
     /// A final refusal, with its problem code if the body carried one.
@@ -54,12 +55,50 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ack {
     pub submission_id: String,
-    pub received_at: String,
+    /// The arrival instant the gateway kept, Unix nanoseconds (RFC 3339 in
+    /// the report: numbers while running, text only when written).
+    #[serde(with = "rfc3339")]
+    pub received_at: u64,
     pub duplicate: bool,
-    /// When its first attempt was sent (this machine's clock, RFC 3339):
-    /// what its place should follow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_sent_at: Option<String>,
+    /// When its first attempt was sent (this machine's clock): what its
+    /// place should follow.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rfc3339_option"
+    )]
+    pub first_sent_at: Option<u64>,
+}
+
+/// Unix nanoseconds as RFC 3339 text with nanoseconds, both ways.
+mod rfc3339 {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&clickday_core::time::format_rfc3339_nanos(*at))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        clickday_core::time::parse_rfc3339(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod rfc3339_option {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => super::rfc3339::serialize(at, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let text = Option::<std::borrow::Cow<'_, str>>::deserialize(d)?;
+        text.map(|t| clickday_core::time::parse_rfc3339(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// Admission tickets (PROTOCOL v1.1) seen in a run.
@@ -191,17 +230,16 @@ impl Recorder {
                 ..
             } => {
                 bump(&mut self.acknowledged, bucket);
-                if let (Some(first), Ok(kept)) = (
-                    first_sent_unix,
-                    clickday_core::time::parse_rfc3339(&received_at),
-                ) {
-                    let _ = self.stamp_lag.record(micros(kept.saturating_sub(first)));
+                if let Some(first) = first_sent_unix {
+                    let _ = self
+                        .stamp_lag
+                        .record(micros(received_at.saturating_sub(first)));
                 }
                 self.acks.push(Ack {
                     submission_id,
                     received_at,
                     duplicate,
-                    first_sent_at: first_sent_unix.map(clickday_core::time::format_rfc3339_nanos),
+                    first_sent_at: first_sent_unix,
                 });
             }
             Outcome::Refused { code, .. } => {

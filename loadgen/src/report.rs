@@ -257,9 +257,7 @@ impl Report {
             text(start);
         }
         for ack in &mut self.acknowledged {
-            if let Some(first) = &mut ack.first_sent_at {
-                text(first);
-            }
+            ack.first_sent_at = ack.first_sent_at.map(by);
         }
     }
 

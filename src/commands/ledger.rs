@@ -71,7 +71,7 @@ pub async fn run(cfg: &Config, action: Action) -> anyhow::Result<()> {
 /// Where the log's resources are read.
 enum Source {
     Store(std::sync::Arc<dyn Store>),
-    Gateway(clickday_transport::Connection, clickday_transport::Target),
+    Gateway(Box<(clickday_transport::Connection, clickday_transport::Target)>),
 }
 
 impl Source {
@@ -85,7 +85,8 @@ impl Source {
             } else {
                 store.ledger_tile(day, resource).await?
             }),
-            Source::Gateway(connection, target) => {
+            Source::Gateway(gateway) => {
+                let (connection, target) = &**gateway;
                 let uri = target.uri(&format!("/v1/ledger/{day}/{resource}"));
                 // A whole log is thousands of reads: a 429 or 503 asks to
                 // wait, not to give up.
@@ -195,7 +196,7 @@ async fn verify(cfg: &Config, args: VerifyArgs) -> anyhow::Result<()> {
                 )))
                 .await
                 .with_context(|| format!("cannot reach the gateway at {url}"))?;
-            Source::Gateway(connection, target)
+            Source::Gateway(Box::new((connection, target)))
         }
         None => Source::Store(store.clone().expect("a store when not --from")),
     };

@@ -4,20 +4,26 @@
 //! gate opens, the honest "first byte sent" of a burst; a QUIC connection
 //! records when its first request is handed to quinn, whose endpoint task
 //! then sends the datagram.
+//!
+//! A TCP connection can also *hold* its writes: a burst's first request
+//! goes through HTTP/2 (HPACK, framing), TLS and the rest before the
+//! instant, its bytes kept in memory, and the one who opens the gate then
+//! [releases](Connection::release) them with one `write` on the socket —
+//! nothing else is left to do at the instant.
 
+use crate::h1::{H1, Io};
 use crate::{Protocol, TransportError, Trust, client_config};
 use bytes::Bytes;
-use http::{Request, Response, Uri};
-use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use http::{Request, Uri};
 use rustls::pki_types::ServerName;
+use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -34,6 +40,8 @@ pub struct Target {
     addr: SocketAddr,
     /// `https://host:port` or `http://host:port`, prefixed to request paths.
     base: String,
+    /// `host:port` as written in the URL.
+    authority: String,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     /// HTTP/3 only.
     quic: Option<Arc<QuicClient>>,
@@ -154,6 +162,7 @@ impl Target {
             protocol,
             addr,
             base: format!("{scheme}://{authority}"),
+            authority: authority.to_string(),
             tls,
             quic,
         })
@@ -166,18 +175,20 @@ impl Target {
 
     /// Opens one connection; `gate` says when writes start to count.
     pub async fn connect(&self, gate: Arc<Gate>) -> Result<Connection, TransportError> {
-        let probe = Arc::new(WriteProbe {
-            gate,
-            first_write: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
-        });
         if let Some(quic) = &self.quic {
-            return self.connect_quic(quic, probe).await;
+            return self.connect_quic(quic, WriteProbe::new(gate, None)).await;
         }
         let tcp = TcpStream::connect(self.addr).await?;
         tcp.set_nodelay(true)?;
+        // Shared with whoever releases held writes; std's socket stays
+        // non-blocking, readiness comes from tokio's reactor. `new` is
+        // deprecated for types whose descriptor may close under it (tokio
+        // #8587); a std TcpStream owns its descriptor until it is dropped,
+        // and `register`, its replacement, is `unsafe`.
+        #[allow(deprecated)]
+        let socket = Arc::new(AsyncFd::new(tcp.into_std()?)?);
+        let probe = WriteProbe::new(gate, Some(socket));
         let io = ProbedIo {
-            inner: tcp,
             probe: probe.clone(),
         };
         let sender = match &self.tls {
@@ -225,14 +236,13 @@ impl Target {
 
     async fn handshake<T>(&self, io: T, probe: Arc<WriteProbe>) -> Result<Sender, TransportError>
     where
-        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        T: Io + 'static,
     {
         Ok(match self.protocol {
-            Protocol::Http1 => {
-                let (sender, conn) = http1::handshake(TokioIo::new(io)).await?;
-                tokio::spawn(conn);
-                Sender::h1(sender)
-            }
+            Protocol::Http1 => Sender::H1(Arc::new(tokio::sync::Mutex::new(H1::new(
+                Box::new(io),
+                self.authority.clone(),
+            )))),
             // The h2 crate directly, not through hyper's client: a request
             // then goes straight into the connection's stream table from
             // the sender's task, with no dispatch channel or body task.
@@ -298,6 +308,11 @@ impl Gate {
     }
 }
 
+type Socket = AsyncFd<std::net::TcpStream>;
+
+/// What a connection shares beyond its protocol: its socket (TCP), when
+/// it first wrote after the gate, writes held for the gate, whether it
+/// closed.
 #[derive(Debug)]
 struct WriteProbe {
     gate: Arc<Gate>,
@@ -306,9 +321,34 @@ struct WriteProbe {
     first_write: AtomicU64,
     /// Set when the connection's task ended (closed by either side).
     closed: AtomicBool,
+    /// None over QUIC, where nothing is held.
+    socket: Option<Arc<Socket>>,
+    /// Bytes written while holding, in order, not on the wire yet; after
+    /// a release, what the socket did not take at once.
+    held: std::sync::Mutex<Held>,
+    /// True while anything is held or holding is on: the only case a
+    /// write has to look at `held`.
+    holds: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    holding: bool,
+    bytes: Vec<u8>,
 }
 
 impl WriteProbe {
+    fn new(gate: Arc<Gate>, socket: Option<Arc<Socket>>) -> Arc<WriteProbe> {
+        Arc::new(WriteProbe {
+            gate,
+            first_write: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            socket,
+            held: Default::default(),
+            holds: AtomicBool::new(false),
+        })
+    }
+
     fn on_write(&self) {
         if self.first_write.load(Ordering::Relaxed) == 0 && self.gate.is_open() {
             let now = self.gate.nanos(Instant::now()).max(1);
@@ -317,59 +357,159 @@ impl WriteProbe {
                 .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps `bufs` if holding; false when they must go to the socket.
+    fn hold_back(&self, bufs: &[std::io::IoSlice<'_>]) -> bool {
+        if !self.holds.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut held = self.held();
+        if held.holding {
+            bufs.iter().for_each(|b| held.bytes.extend_from_slice(b));
+        }
+        held.holding
+    }
+
+    /// Puts what is held after a release on the wire before anything
+    /// newer; Pending (write interest registered) while the socket is full.
+    fn poll_push_held(&self, socket: &Socket, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if !self.holds.load(Ordering::Acquire) {
+            return Poll::Ready(Ok(()));
+        }
+        let mut held = self.held();
+        if held.holding {
+            return Poll::Ready(Ok(()));
+        }
+        while !held.bytes.is_empty() {
+            let mut ready = std::task::ready!(socket.poll_write_ready(cx))?;
+            match ready.try_io(|s| s.get_ref().write(&held.bytes)) {
+                Ok(Ok(n)) => drop(held.bytes.drain(..n)),
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => {}
+            }
+        }
+        self.holds.store(false, Ordering::Release);
+        Poll::Ready(Ok(()))
+    }
 }
 
-/// The socket, watched for its first write after the gate opens.
+/// The socket as the protocol sees it: reads and writes through tokio's
+/// readiness, writes noted for the gate and held back while holding.
 struct ProbedIo {
-    inner: TcpStream,
     probe: Arc<WriteProbe>,
+}
+
+impl ProbedIo {
+    fn socket(&self) -> std::io::Result<&Socket> {
+        self.probe
+            .socket
+            .as_deref()
+            .ok_or_else(|| std::io::ErrorKind::NotConnected.into())
+    }
+
+    fn poll_write_all_of(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.probe.hold_back(bufs) {
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        let socket = self.socket()?;
+        std::task::ready!(self.probe.poll_push_held(socket, cx))?;
+        self.probe.on_write();
+        let wanted: usize = bufs.iter().map(|b| b.len()).sum();
+        loop {
+            let mut ready = std::task::ready!(socket.poll_write_ready(cx))?;
+            let write = |s: &Socket| match bufs {
+                [one] => s.get_ref().write(one), // write(2) is a little cheaper than writev(2)
+                _ => s.get_ref().write_vectored(bufs),
+            };
+            if let Ok(written) = ready.try_io(write) {
+                // A short write filled the socket: wait for room to come.
+                if written.as_ref().is_ok_and(|n| 0 < *n && *n < wanted) {
+                    ready.clear_ready();
+                }
+                return Poll::Ready(written);
+            }
+        }
+    }
 }
 
 impl AsyncRead for ProbedIo {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let socket = self.socket()?;
+        // Held bytes a release could not write at once go out first (the
+        // one waiting for an answer is the one polling).
+        if let Poll::Ready(Err(e)) = self.probe.poll_push_held(socket, cx) {
+            return Poll::Ready(Err(e));
+        }
+        loop {
+            let mut ready = std::task::ready!(socket.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            let wanted = unfilled.len();
+            match ready.try_io(|s| s.get_ref().read(unfilled)) {
+                Ok(Ok(n)) => {
+                    // A short read drained the socket (edge-triggered):
+                    // the next read waits for new data instead of asking.
+                    if n > 0 && n < wanted {
+                        ready.clear_ready();
+                    }
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => {}
+            }
+        }
     }
 }
 
 impl AsyncWrite for ProbedIo {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.probe.on_write();
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        self.poll_write_all_of(cx, &[std::io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        self.probe.on_write();
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        self.poll_write_all_of(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        true
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let socket = self.socket()?;
+        self.probe.poll_push_held(socket, cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let socket = self.socket()?;
+        std::task::ready!(self.probe.poll_push_held(socket, cx))?;
+        Poll::Ready(socket.get_ref().shutdown(std::net::Shutdown::Write))
     }
 }
 
 #[derive(Clone)]
 enum Sender {
-    H1(Arc<tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>>),
+    /// One exchange at a time, in the caller's task.
+    H1(Arc<tokio::sync::Mutex<H1>>),
     H2(h2::client::SendRequest<Bytes>),
     H3(h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>),
 }
@@ -394,14 +534,7 @@ impl Connection {
     /// Sends `req` and reads the whole answer.
     pub async fn send(&self, req: Request<Bytes>) -> Result<Answer, TransportError> {
         match &self.sender {
-            Sender::H1(sender) => {
-                let response = {
-                    let mut sender = sender.lock().await;
-                    sender.ready().await?;
-                    sender.send_request(req.map(Full::new)).await?
-                };
-                collect(response).await
-            }
+            Sender::H1(connection) => connection.lock().await.exchange(req).await,
             Sender::H2(sender) => {
                 let mut sender = sender.clone().ready().await?;
                 let (parts, body) = req.into_parts();
@@ -474,8 +607,55 @@ impl Connection {
     /// False once the peer closed the connection or it failed.
     pub fn is_open(&self) -> bool {
         match &self.sender {
-            Sender::H1(sender) => sender.try_lock().map_or(true, |s| !s.is_closed()),
+            Sender::H1(connection) => connection.try_lock().map_or(true, |mut c| c.is_open()),
             Sender::H2(_) | Sender::H3(_) => !self.probe.closed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// From now until [`Connection::release`], this connection's writes
+    /// are kept in memory instead of going to the socket, so a request
+    /// can be prepared whole before the gate opens. False (and nothing
+    /// held) over QUIC, whose datagrams are not this connection's to hold.
+    pub fn hold(&self) -> bool {
+        if self.probe.socket.is_none() {
+            return false;
+        }
+        let mut held = self.probe.held();
+        held.holding = true;
+        self.probe.holds.store(true, Ordering::Release);
+        true
+    }
+
+    /// Writes what was held with one non-blocking `write`, from the
+    /// caller's thread; what the socket does not take at once goes out on
+    /// the connection's next read or write. Later writes go straight out.
+    pub fn release(&self) {
+        let Some(socket) = &self.probe.socket else {
+            return;
+        };
+        let mut held = self.probe.held();
+        if !held.holding {
+            return;
+        }
+        held.holding = false;
+        if !held.bytes.is_empty() {
+            self.probe.on_write();
+            match socket.get_ref().write(&held.bytes) {
+                Ok(n) => drop(held.bytes.drain(..n)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                // The connection is broken; its reader finds out.
+                Err(_) => held.bytes.clear(),
+            }
+        }
+        if held.bytes.is_empty() {
+            self.probe.holds.store(false, Ordering::Release);
+        } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            // The socket took part of it: the rest goes as soon as there is
+            // room (whoever waits for the answer is parked on reading).
+            let (probe, socket) = (self.probe.clone(), socket.clone());
+            runtime.spawn(std::future::poll_fn(move |cx| {
+                probe.poll_push_held(&socket, cx)
+            }));
         }
     }
 
@@ -486,25 +666,80 @@ impl Connection {
     }
 }
 
-impl Sender {
-    fn h1(sender: http1::SendRequest<Full<Bytes>>) -> Sender {
-        Sender::H1(Arc::new(tokio::sync::Mutex::new(sender)))
-    }
-}
-
-async fn collect(response: Response<hyper::body::Incoming>) -> Result<Answer, TransportError> {
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await?.to_bytes();
-    Ok(Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A burst's first request goes through HTTP/1.1 and TLS before the
+    /// gate, its bytes held; nothing reaches the server until the release,
+    /// which is the connection's first write after the gate.
+    #[tokio::test]
+    async fn held_writes_reach_the_socket_only_when_released() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let target = Target::new(&url, Protocol::Http1, None).await.unwrap();
+        let gate = Arc::new(Gate::new(Instant::now()));
+        let conn = target.connect(gate.clone()).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        assert!(conn.hold());
+        let request = Request::post(target.uri("/v1/submissions"))
+            .body(Bytes::from_static(b"{}"))
+            .unwrap();
+        let sending = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.send(request).await }
+        });
+        while conn.probe.held().bytes.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        // The whole request is in memory: none of it can be in flight.
+        let mut buf = [0; 1024];
+        let early = server.try_read(&mut buf);
+        assert!(
+            early
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+            "{early:?}"
+        );
+        gate.open();
+        conn.release();
+        let n = server.read(&mut buf).await.unwrap();
+        let seen = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            seen.starts_with("POST /v1/submissions HTTP/1.1\r\n"),
+            "{seen}"
+        );
+        assert!(seen.ends_with("\r\n\r\n{}"), "{seen}");
+        server
+            .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\nok")
+            .await
+            .unwrap();
+        let answer = sending.await.unwrap().unwrap();
+        assert_eq!(
+            (answer.status.as_u16(), &answer.body[..]),
+            (202, &b"ok"[..])
+        );
+        assert!(
+            conn.first_write().is_some(),
+            "the release is the first write"
+        );
+        // Later requests go straight out.
+        let again = Request::get(target.uri("/v1/time"))
+            .body(Bytes::new())
+            .unwrap();
+        let sending = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.send(again).await }
+        });
+        let n = server.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"GET /v1/time HTTP/1.1\r\n"));
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(sending.await.unwrap().unwrap().status, 200);
+    }
 
     #[tokio::test]
     async fn bad_targets_are_refused_with_a_message_naming_them() {

@@ -6,6 +6,7 @@
 //! the same bytes again ([`retry`]).
 
 mod connection;
+mod h1;
 pub mod retry;
 mod trust;
 
@@ -85,8 +86,10 @@ pub enum TransportError {
         got: Option<String>,
         want: &'static str,
     },
-    #[error("HTTP: {0}")]
-    Http(#[from] hyper::Error),
+    #[error("HTTP/1.1: {0}")]
+    H1(&'static str),
+    #[error("the connection was closed {0}")]
+    Closed(&'static str),
     #[error("HTTP/2: {0}")]
     H2(#[from] h2::Error),
     #[error("{0} is not an https:// target: HTTP/3 runs over QUIC, which is always encrypted")]
