@@ -556,4 +556,29 @@ mod tests {
         assert!(!token.verify(Role::Controller, &[1; 32], "not base64!"));
         assert!(Token::new("short").is_err());
     }
+
+    /// A silent flood from one address takes only its share of the
+    /// agent's control connections: the controller still gets in.
+    #[tokio::test]
+    async fn silent_connections_from_one_address_do_not_lock_the_controller_out() {
+        let token = Token::new("0123456789abcdefghijklmnop").unwrap();
+        let agent =
+            crate::agent::serve::Agent::bind("127.0.0.1:0", token.clone(), WallClock::default())
+                .await
+                .unwrap();
+        let address = agent.local_addr().unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(agent.serve(shutdown.clone()));
+        let mut silent = Vec::new();
+        for _ in 0..crate::agent::serve::MAX_SESSIONS {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            silent.push(socket.connect(address).await.unwrap());
+        }
+        // Accepted in order: the flood before the controller.
+        let mut session = Session::open(&address.to_string(), &token).await.unwrap();
+        let (_offset, round_trip) = session.clock().await.unwrap();
+        assert!(round_trip < 1_000_000_000, "{round_trip}");
+        shutdown.cancel();
+    }
 }

@@ -17,7 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 /// Control connections at once, proved or not: a flood of silent peers
 /// holds at most this many descriptors and tasks.
-const MAX_SESSIONS: usize = 16;
+pub(super) const MAX_SESSIONS: usize = 16;
+/// Connections from one address still proving the token: one address
+/// (a silent flood from one machine) cannot take every session and lock
+/// the controller out; many addresses can only hold them for
+/// [`HELLO_TIMEOUT`].
+const MAX_PROVING_PER_ADDRESS: usize = 4;
 /// A peer has this long to finish TLS and prove the token.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a running agent reports its progress.
@@ -30,6 +35,7 @@ pub struct Agent {
     token: Token,
     clock: WallClock,
     busy: Arc<AtomicBool>,
+    proving: ProvingByAddress,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +70,7 @@ impl Agent {
             token,
             clock,
             busy: Arc::default(),
+            proving: Arc::default(),
         })
     }
 
@@ -89,13 +96,17 @@ impl Agent {
                     continue;
                 }
             };
+            let Some(proving) = Proving::enter(&agent.proving, peer.ip()) else {
+                tracing::warn!(%peer, "too many control connections from this address still proving the token; this one is closed");
+                continue;
+            };
             let Ok(permit) = sessions.clone().try_acquire_owned() else {
                 tracing::warn!(%peer, "too many control connections; this one is closed");
                 continue;
             };
             let agent = agent.clone();
             tokio::spawn(async move {
-                if let Err(e) = agent.session(stream).await {
+                if let Err(e) = agent.session(stream, proving).await {
                     tracing::warn!(%peer, error = %e, "control connection ended");
                 }
                 drop(permit);
@@ -103,7 +114,11 @@ impl Agent {
         }
     }
 
-    async fn session(&self, stream: tokio::net::TcpStream) -> Result<(), SessionError> {
+    async fn session(
+        &self,
+        stream: tokio::net::TcpStream,
+        proving: Proving,
+    ) -> Result<(), SessionError> {
         let _ = stream.set_nodelay(true);
         let (conn, hello) = tokio::time::timeout(HELLO_TIMEOUT, async {
             let mut conn = BufReader::new(self.tls.accept(stream).await?);
@@ -124,6 +139,7 @@ impl Agent {
             let _ = write_message(&mut writer, &refusal).await;
             return Err(SessionError::NotProved);
         }
+        drop(proving);
         let welcome = FromAgent::Welcome {
             proof: self.token.prove(Role::Agent, &exported),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -246,6 +262,43 @@ fn load_test(a: Assignment, clock: WallClock, tally: Arc<Tally>) -> LoadTest {
         progress: false,
         clock,
         tally,
+    }
+}
+
+/// Connections still proving the token, per peer address.
+type ProvingByAddress = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One connection's place among its address's connections still proving
+/// the token; given back when dropped.
+struct Proving {
+    by_address: ProvingByAddress,
+    address: std::net::IpAddr,
+}
+
+impl Proving {
+    fn enter(by_address: &ProvingByAddress, address: std::net::IpAddr) -> Option<Proving> {
+        let mut counts = by_address.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(address).or_default();
+        if *count >= MAX_PROVING_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(Proving {
+            by_address: by_address.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for Proving {
+    fn drop(&mut self) {
+        let mut counts = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.address);
+            }
+        }
     }
 }
 
