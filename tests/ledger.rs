@@ -114,12 +114,10 @@ fn copy() -> tempfile::TempDir {
             std::fs::copy(&from, dir.path().join(name)).unwrap();
         }
     }
-    std::fs::create_dir_all(dir.path().join("ledger")).unwrap();
-    std::fs::copy(
-        sealed().join("ledger/log-key"),
-        dir.path().join("ledger/log-key"),
-    )
-    .unwrap();
+    for key in ["ledger/log-key", "receipts/receipt-key"] {
+        std::fs::create_dir_all(dir.path().join(key).parent().unwrap()).unwrap();
+        std::fs::copy(sealed().join(key), dir.path().join(key)).unwrap();
+    }
     std::fs::write(dir.path().join("clickday.toml"), config_text(dir.path())).unwrap();
     dir
 }
@@ -269,9 +267,12 @@ async fn an_untouched_ledger_verifies_from_the_store_and_from_the_gateway() {
     assert_eq!(keys.status, 200);
     let keys = keys.json();
     assert_eq!(keys["ledger_keys"][0]["verifier_key"], key.as_str());
+    // A copy, never the sealed directory itself: opening its store
+    // checkpoints the WAL under the other tests' copies.
+    let copied = copy();
     let receipt_key = stdout(&clickday(
         &["keys", "public", "--only", "receipt"],
-        sealed(),
+        copied.path(),
     ));
     assert_eq!(keys["receipt_keys"][0]["public_key"], receipt_key.trim());
     assert_eq!(keys["receipt_keys"].as_array().unwrap().len(), 1);
@@ -443,7 +444,10 @@ async fn a_forked_log_is_caught() {
 /// without keys is told where they come from (nothing is made).
 #[tokio::test]
 async fn the_published_keys_are_the_ones_receipts_and_checkpoints_are_signed_with() {
-    let dir = sealed();
+    // A copy, never the sealed directory itself: opening its store
+    // checkpoints the WAL under the other tests' copies (a torn copy).
+    let copied = copy();
+    let dir = copied.path();
     let all = clickday(&["keys", "public"], dir);
     assert!(all.status.success(), "{}", stderr(&all));
     let receipt_key = clickday(&["keys", "public", "--only", "receipt"], dir);
