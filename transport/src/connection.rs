@@ -310,6 +310,9 @@ impl Gate {
 
 type Socket = AsyncFd<std::net::TcpStream>;
 
+/// Bytes asked of the socket per read (answers are small documents).
+const READ_AT_MOST: usize = 4096;
+
 /// What a connection shares beyond its protocol: its socket (TCP), when
 /// it first wrote after the gate, writes held for the gate, whether it
 /// closed.
@@ -454,7 +457,10 @@ impl AsyncRead for ProbedIo {
         }
         loop {
             let mut ready = std::task::ready!(socket.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
+            // Without `unsafe` a read needs initialised memory: a caller
+            // handing over uninitialised space (h2's codec) gets at most
+            // this much zeroed per read rather than all of it.
+            let unfilled = buf.initialize_unfilled_to(buf.remaining().min(READ_AT_MOST));
             let wanted = unfilled.len();
             match ready.try_io(|s| s.get_ref().read(unfilled)) {
                 Ok(Ok(n)) => {
