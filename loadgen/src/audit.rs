@@ -324,11 +324,15 @@ fn check(report: &Report, rows: Vec<Row>) -> Result<AuditResult, AuditError> {
         }
     }
     for (id, &want) in &acked {
-        let received_at = format_rfc3339_nanos(want);
+        // Text only for a problem's message, not for every acknowledgement.
+        let received_at = || format_rfc3339_nanos(want);
         match by_id.get(id).map(Vec::as_slice) {
             None | Some([]) => {
                 result.lost += 1;
-                result.problem(format!("{id} acknowledged at {received_at} is not stored"));
+                result.problem(format!(
+                    "{id} acknowledged at {} is not stored",
+                    received_at()
+                ));
             }
             Some(found) => {
                 if found.len() > 1 {
@@ -338,7 +342,8 @@ fn check(report: &Report, rows: Vec<Row>) -> Result<AuditResult, AuditError> {
                 if found.iter().any(|r| r.received_at as u64 != want) {
                     result.mismatched += 1;
                     result.problem(format!(
-                        "{id} acknowledged at {received_at} but stored at {} ns",
+                        "{id} acknowledged at {} but stored at {} ns",
+                        received_at(),
                         found[0].received_at
                     ));
                 }

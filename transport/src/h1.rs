@@ -11,7 +11,7 @@ use crate::{Answer, TransportError};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -81,7 +81,7 @@ impl H1 {
     /// Sends `req` and reads the whole answer.
     pub(crate) async fn exchange(&mut self, req: Request<Bytes>) -> Result<Answer, TransportError> {
         if !self.is_open() {
-            return Err(closed("before the request"));
+            return Err(TransportError::Closed("before the request"));
         }
         // Set again only when the exchange completes cleanly: an exchange
         // dropped midway (a timeout) leaves the connection unusable.
@@ -133,11 +133,8 @@ impl H1 {
         }
         let body = req.body();
         if !body.is_empty() || !matches!(*req.method(), Method::GET | Method::HEAD) {
-            header(
-                out,
-                b"content-length",
-                itoa_len(body.len(), &mut [0; 20]).as_bytes(),
-            );
+            // Formatted straight into the buffer (a Vec never fails a write).
+            let _ = write!(out, "content-length: {}\r\n", body.len());
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(body);
@@ -172,7 +169,7 @@ impl H1 {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(match upload_failed {
                         Some(e) => e.into(),
-                        None => closed("before the answer"),
+                        None => TransportError::Closed("before the answer"),
                     }));
                 }
                 Poll::Ready(Ok(_)) => {}
@@ -238,7 +235,9 @@ impl H1 {
         while !enough(&self.read) {
             match self.poll_fill(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(closed("mid-answer"))),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(TransportError::Closed("mid-answer")));
+                }
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
             }
@@ -373,20 +372,6 @@ fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// `n` in decimal, without allocating.
-fn itoa_len(mut n: usize, buf: &mut [u8; 20]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[i..]).unwrap_or("0")
-}
-
 fn framing(
     method: &Method,
     status: StatusCode,
@@ -431,10 +416,6 @@ fn keeps_alive(headers: &HeaderMap) -> bool {
         .iter()
         .flat_map(|v| v.as_bytes().split(|b| *b == b','))
         .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
-}
-
-fn closed(when: &'static str) -> TransportError {
-    TransportError::Closed(when)
 }
 
 #[cfg(test)]
