@@ -11,7 +11,9 @@
 //! [releases](Connection::release) them with one `write` on the socket —
 //! nothing else is left to do at the instant.
 
-use crate::h1::{H1, Io};
+use crate::h1::H1;
+use crate::h2::H2;
+use crate::io::Io;
 use crate::{Protocol, TransportError, Trust, client_config};
 use bytes::Bytes;
 use http::{Request, Uri};
@@ -192,7 +194,7 @@ impl Target {
             probe: probe.clone(),
         };
         let sender = match &self.tls {
-            None => self.handshake(io, probe.clone()).await?,
+            None => self.handshake(io).await?,
             Some((connector, name)) => {
                 let stream = connector.connect(name.clone(), io).await?;
                 let got = stream.get_ref().1.alpn_protocol();
@@ -202,7 +204,7 @@ impl Target {
                         want: self.protocol.name(),
                     });
                 }
-                self.handshake(stream, probe.clone()).await?
+                self.handshake(stream).await?
             }
         };
         Ok(Connection { sender, probe })
@@ -234,7 +236,7 @@ impl Target {
         })
     }
 
-    async fn handshake<T>(&self, io: T, probe: Arc<WriteProbe>) -> Result<Sender, TransportError>
+    async fn handshake<T>(&self, io: T) -> Result<Sender, TransportError>
     where
         T: Io + 'static,
     {
@@ -243,19 +245,18 @@ impl Target {
                 Box::new(io),
                 self.authority.clone(),
             )))),
-            // The h2 crate directly, not through hyper's client: a request
-            // then goes straight into the connection's stream table from
-            // the sender's task, with no dispatch channel or body task.
             Protocol::Http2 => {
-                let (sender, conn) = h2::client::Builder::new()
-                    .initial_window_size(1 << 20)
-                    .handshake::<_, Bytes>(io)
-                    .await?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                    probe.closed.store(true, Ordering::Relaxed);
-                });
-                Sender::H2(sender)
+                let scheme = match self.tls {
+                    Some(_) => http::uri::Scheme::HTTPS,
+                    None => http::uri::Scheme::HTTP,
+                };
+                let authority = self
+                    .authority
+                    .parse()
+                    .map_err(|_| TransportError::BadUrl(self.url.clone()))?;
+                Sender::H2(Arc::new(
+                    H2::handshake(Box::new(io), scheme, authority).await?,
+                ))
             }
             Protocol::Http3 => unreachable!("HTTP/3 connects over QUIC, not TCP"),
         })
@@ -322,7 +323,7 @@ struct WriteProbe {
     /// Nanoseconds after the gate's epoch of the first write after it
     /// opened; 0 until then.
     first_write: AtomicU64,
-    /// Set when the connection's task ended (closed by either side).
+    /// Set when an HTTP/3 connection's driver ended (closed by either side).
     closed: AtomicBool,
     /// None over QUIC, where nothing is held.
     socket: Option<Arc<Socket>>,
@@ -516,7 +517,8 @@ impl AsyncWrite for ProbedIo {
 enum Sender {
     /// One exchange at a time, in the caller's task.
     H1(Arc<tokio::sync::Mutex<H1>>),
-    H2(h2::client::SendRequest<Bytes>),
+    /// Many exchanges at once, each in its caller's task.
+    H2(Arc<H2>),
     H3(h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>),
 }
 
@@ -541,36 +543,7 @@ impl Connection {
     pub async fn send(&self, req: Request<Bytes>) -> Result<Answer, TransportError> {
         match &self.sender {
             Sender::H1(connection) => connection.lock().await.exchange(req).await,
-            Sender::H2(sender) => {
-                let mut sender = sender.clone().ready().await?;
-                let (parts, body) = req.into_parts();
-                let (response, mut stream) =
-                    sender.send_request(Request::from_parts(parts, ()), body.is_empty())?;
-                // An answer before the whole body (413, a shed 503) comes
-                // with RST_STREAM(NO_ERROR) and the answer stands (RFC 9113
-                // 8.1): a refused upload only matters if no answer comes.
-                let uploaded = match body.is_empty() {
-                    true => Ok(()),
-                    false => stream.send_data(body, true),
-                };
-                let response = match (response.await, uploaded) {
-                    (Ok(response), _) => response,
-                    (Err(_), Err(upload)) => return Err(upload.into()),
-                    (Err(e), Ok(())) => return Err(e.into()),
-                };
-                let (parts, mut body) = response.into_parts();
-                let mut whole = bytes::BytesMut::new();
-                while let Some(chunk) = body.data().await {
-                    let chunk = chunk?;
-                    let _ = body.flow_control().release_capacity(chunk.len());
-                    whole.extend_from_slice(&chunk);
-                }
-                Ok(Answer {
-                    status: parts.status,
-                    headers: parts.headers,
-                    body: whole.freeze(),
-                })
-            }
+            Sender::H2(connection) => connection.exchange(req).await,
             Sender::H3(sender) => {
                 let h3 = |e: h3::error::StreamError| TransportError::H3(e.to_string());
                 let (parts, body) = req.into_parts();
@@ -614,7 +587,8 @@ impl Connection {
     pub fn is_open(&self) -> bool {
         match &self.sender {
             Sender::H1(connection) => connection.try_lock().map_or(true, |mut c| c.is_open()),
-            Sender::H2(_) | Sender::H3(_) => !self.probe.closed.load(Ordering::Relaxed),
+            Sender::H2(connection) => connection.is_open(),
+            Sender::H3(_) => !self.probe.closed.load(Ordering::Relaxed),
         }
     }
 

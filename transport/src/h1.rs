@@ -7,6 +7,7 @@
 //! answer given on the declared length alone (413, a shed 503) reaches the
 //! caller; the connection is then not used again.
 
+use crate::io::{Io, Unread};
 use crate::{Answer, TransportError};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
@@ -14,19 +15,13 @@ use std::future::poll_fn;
 use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-/// A socket, plain or TLS.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+use tokio::io::AsyncWrite;
 
 /// An answer's head may not be larger: the peer is not trusted to be sane.
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 64;
 /// Nor its body: the protocol's answers are small JSON documents.
 const MAX_BODY: usize = 16 << 20;
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 16 * 1024;
 
 pub(crate) struct H1 {
     io: Box<dyn Io>,
@@ -311,57 +306,6 @@ impl H1 {
     /// One read from the socket onto `read`; `Ok(0)` is the peer's close.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         self.read.poll_fill(&mut self.io, cx)
-    }
-}
-
-/// Bytes read and not consumed yet, in a buffer that stays initialised:
-/// a read goes into its free tail without zeroing it first (zeroing 16 KiB
-/// per answer was 6 % of a lane's time).
-#[derive(Default)]
-struct Unread {
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-}
-
-impl std::ops::Deref for Unread {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-}
-
-impl Unread {
-    fn advance(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        }
-    }
-
-    /// The first `n` bytes, consumed.
-    fn take(&mut self, n: usize) -> Bytes {
-        let taken = Bytes::copy_from_slice(&self[..n]);
-        self.advance(n);
-        taken
-    }
-
-    fn poll_fill(&mut self, io: &mut Box<dyn Io>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.len() - self.end < READ_CHUNK / 2 {
-            // Room at the front first; grow only when the unread bytes
-            // themselves need it.
-            self.buf.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, self.end - self.start);
-            if self.buf.len() - self.end < READ_CHUNK / 2 {
-                self.buf.resize(self.end + READ_CHUNK, 0);
-            }
-        }
-        let mut buf = ReadBuf::new(&mut self.buf[self.end..]);
-        let polled = Pin::new(io).poll_read(cx, &mut buf);
-        let n = buf.filled().len();
-        self.end += n;
-        polled.map_ok(|()| n)
     }
 }
 

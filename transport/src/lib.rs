@@ -1,12 +1,15 @@
 //! clickday-transport: the client side of PROTOCOL.md's transports, shared
 //! by loadgen, the mini-client `clickday-client` and the tests. Where the
 //! gateway is and how it is trusted ([`Target`], [`Trust`]), connections
-//! that speak HTTP/1.1 or HTTP/2 over TCP+TLS, or HTTP/3 over QUIC
+//! that speak HTTP/1.1 or HTTP/2 over TCP+TLS (clients of our own, see
+//! `h1` and `h2`), or HTTP/3 over QUIC
 //! ([`Connection`]), early answers read on every protocol, and when to send
 //! the same bytes again ([`retry`]).
 
 mod connection;
 mod h1;
+mod h2;
+mod io;
 pub mod retry;
 mod trust;
 
@@ -91,7 +94,7 @@ pub enum TransportError {
     #[error("the connection was closed {0}")]
     Closed(&'static str),
     #[error("HTTP/2: {0}")]
-    H2(#[from] h2::Error),
+    H2(String),
     #[error("{0} is not an https:// target: HTTP/3 runs over QUIC, which is always encrypted")]
     QuicNeedsTls(String),
     #[error("QUIC: {0}")]

@@ -1,0 +1,1058 @@
+//! A lean HTTP/2 client connection (RFC 9113). A request's frames are
+//! written by the caller's own task, and whichever caller is waiting reads
+//! the socket and hands every answer that comes to its stream: no
+//! connection task between the callers and the socket (the h2 crate's
+//! client task, its stream store and its wake-ups were most of loadgen's
+//! cost per HTTP/2 request).
+//!
+//! The last caller to find the socket empty is the one its readiness
+//! wakes; a caller whose answer is complete, or who gives up, wakes another
+//! waiting caller to take over. Framing and HPACK are the h2 crate's own
+//! codec (its `unstable` feature, pinned by Cargo.lock), so frames are
+//! parsed and header blocks decoded exactly as the gateway's server side
+//! does. What a peer can make the client hold is bounded: header lists
+//! 64 KiB, bodies 16 MiB, and the flow control windows.
+
+use crate::io::Io;
+use crate::{Answer, TransportError};
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream as _;
+use h2::frame::{self, Frame, Reason, StreamId};
+use http::{HeaderMap, Request, StatusCode};
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use tokio::io::AsyncWriteExt as _;
+
+type Codec = h2::Codec<Unvectored, Bytes>;
+
+/// The codec copies a DATA payload into its write buffer only up to
+/// 1 KiB, and only when the socket does not take vectored writes; a
+/// payload it chains instead must be written before the next frame can be
+/// buffered, one write per request. So bodies go as frames of at most
+/// this, behind a socket that says it writes one buffer at a time: the
+/// requests of all the callers woken together then leave in one write.
+const DATA_FRAME: usize = 1024;
+
+struct Unvectored(Box<dyn Io>);
+
+impl tokio::io::AsyncRead for Unvectored {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Unvectored {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// An answer's header list may not be larger, nor its body.
+const MAX_HEADER_LIST: usize = 64 * 1024;
+const MAX_BODY: usize = 16 << 20;
+/// Our receive windows: a stream's (the protocol's answers are small),
+/// and the connection's, shared by all its streams.
+const STREAM_WINDOW: u32 = 1 << 20;
+const CONNECTION_WINDOW: u32 = 1 << 24;
+/// RFC 9113 6.9.1: no window may exceed this.
+const MAX_WINDOW: i64 = (1 << 31) - 1;
+const DEFAULT_WINDOW: i64 = 65_535;
+
+/// One HTTP/2 connection, shared by every caller sending on it.
+pub(crate) struct H2 {
+    conn: Mutex<Conn>,
+}
+
+struct Conn {
+    codec: Codec,
+    /// `:scheme` and `:authority` for requests whose URI has none.
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// Frames waiting for room in the codec's write buffer, in order.
+    queue: VecDeque<Frame<Bytes>>,
+    /// The codec's buffer holds bytes the socket did not take yet.
+    unflushed: bool,
+    streams: HashMap<u32, Stream>,
+    /// Streams with body left to send, oldest first.
+    uploading: VecDeque<u32>,
+    next_id: u32,
+    /// The peer's settings.
+    max_streams: usize,
+    initial_window: i64,
+    max_frame: usize,
+    /// What we may still send on the connection, and what the peer may
+    /// still send us before our next WINDOW_UPDATE.
+    send_window: i64,
+    recv_window: i64,
+    /// The peer's first SETTINGS came.
+    settled: bool,
+    /// The stream whose caller last found the socket empty: the one its
+    /// readiness wakes.
+    reader: Option<u32>,
+    /// Why no new stream may start (GOAWAY, a failure, the peer's close).
+    refused: Option<String>,
+    /// The connection failed: every stream ended with it.
+    failed: bool,
+    /// Callers waiting for a stream slot (the peer's concurrency limit).
+    waiting_for_slot: Vec<Waker>,
+}
+
+#[derive(Default)]
+struct Stream {
+    status: Option<StatusCode>,
+    headers: HeaderMap,
+    body: BytesMut,
+    /// The answer is whole (END_STREAM came).
+    ended: bool,
+    /// The stream ended without a whole answer.
+    error: Option<String>,
+    /// Request body not sent yet (flow control), sent with END_STREAM last.
+    upload: Bytes,
+    send_window: i64,
+    recv_window: i64,
+    waker: Option<Waker>,
+}
+
+impl Stream {
+    fn done(&self) -> bool {
+        self.ended || self.error.is_some()
+    }
+
+    fn fail(&mut self, why: String) {
+        if !self.done() {
+            self.error = Some(why);
+        }
+        self.upload = Bytes::new();
+        self.wake();
+    }
+
+    fn wake(&mut self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl H2 {
+    /// Sends the preface and our settings, and waits for the peer's
+    /// settings, so its limits are known before the first request.
+    pub(crate) async fn handshake(
+        mut io: Box<dyn Io>,
+        scheme: http::uri::Scheme,
+        authority: http::uri::Authority,
+    ) -> Result<H2, TransportError> {
+        io.write_all(PREFACE).await?;
+        let mut codec = Codec::new(Unvectored(io));
+        codec.set_max_recv_header_list_size(MAX_HEADER_LIST);
+        let mut settings = frame::Settings::default();
+        settings.set_enable_push(false);
+        settings.set_initial_window_size(Some(STREAM_WINDOW));
+        settings.set_max_header_list_size(Some(MAX_HEADER_LIST as u32));
+        let mut conn = Conn {
+            codec,
+            scheme,
+            authority,
+            queue: VecDeque::new(),
+            unflushed: false,
+            streams: HashMap::new(),
+            uploading: VecDeque::new(),
+            next_id: 1,
+            max_streams: usize::MAX,
+            initial_window: DEFAULT_WINDOW,
+            max_frame: frame::DEFAULT_MAX_FRAME_SIZE as usize,
+            send_window: DEFAULT_WINDOW,
+            recv_window: CONNECTION_WINDOW.into(),
+            settled: false,
+            reader: None,
+            refused: None,
+            failed: false,
+            waiting_for_slot: Vec::new(),
+        };
+        conn.queue.push_back(settings.into());
+        conn.queue.push_back(
+            frame::WindowUpdate::new(StreamId::zero(), CONNECTION_WINDOW - DEFAULT_WINDOW as u32)
+                .into(),
+        );
+        poll_fn(|cx| {
+            while !conn.settled {
+                if let Some(why) = &conn.refused {
+                    return Poll::Ready(Err(TransportError::H2(why.clone())));
+                }
+                if !conn.turn(cx, None) {
+                    return Poll::Pending;
+                }
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await?;
+        Ok(H2 {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Conn> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// False once no new request can start on this connection. Also
+    /// notices, without waiting, what the peer sent while it was idle (a
+    /// GOAWAY, a close), so the caller opens a new one instead.
+    pub(crate) fn is_open(&self) -> bool {
+        let mut conn = self.lock();
+        if conn.refused.is_none() && conn.streams.is_empty() {
+            let mut cx = Context::from_waker(Waker::noop());
+            while conn.turn(&mut cx, None) {}
+        }
+        conn.refused.is_none()
+    }
+
+    /// Sends `req` and reads the whole answer.
+    pub(crate) async fn exchange(&self, req: Request<Bytes>) -> Result<Answer, TransportError> {
+        let mut req = Some(req);
+        let id = poll_fn(|cx| self.lock().poll_open(cx, &mut req)).await?;
+        let mut pending = PendingStream { h2: self, id };
+        let mut first = true;
+        let answer = poll_fn(|cx| {
+            if std::mem::take(&mut first) && self.lock().has_output() {
+                // Once, so that the other callers woken with this one
+                // queue their requests too: they then go out together,
+                // in one write, as the h2 crate's connection task did.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.lock().poll_answer(cx, id)
+        })
+        .await;
+        pending.id = 0; // poll_answer removed the stream
+        answer
+    }
+}
+
+/// A stream whose caller may give up (a timeout drops the future): it is
+/// then reset, and another waiting caller takes over the socket.
+struct PendingStream<'a> {
+    h2: &'a H2,
+    id: u32,
+}
+
+impl Drop for PendingStream<'_> {
+    fn drop(&mut self) {
+        if self.id != 0 {
+            let mut conn = self.h2.lock();
+            if conn.streams.remove(&self.id).is_some_and(|s| !s.done()) {
+                conn.send(frame::Reset::new(self.id.into(), Reason::CANCEL));
+            }
+            conn.leave(self.id);
+        }
+    }
+}
+
+impl Conn {
+    /// Starts a stream for the request: HEADERS, then as much body as the
+    /// windows allow; Pending while the peer's concurrency limit is full.
+    fn poll_open(
+        &mut self,
+        cx: &mut Context<'_>,
+        req: &mut Option<Request<Bytes>>,
+    ) -> Poll<Result<u32, TransportError>> {
+        if let Some(why) = &self.refused {
+            return Poll::Ready(Err(TransportError::H2(why.clone())));
+        }
+        if self.streams.len() >= self.max_streams {
+            if !self
+                .waiting_for_slot
+                .iter()
+                .any(|w| w.will_wake(cx.waker()))
+            {
+                self.waiting_for_slot.push(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        let Some(req) = req.take() else {
+            return Poll::Ready(Err(TransportError::H2("request sent twice".into())));
+        };
+        if i64::from(self.next_id) > MAX_WINDOW {
+            self.refused = Some("stream identifiers used up".into());
+            return Poll::Ready(Err(TransportError::H2("stream identifiers used up".into())));
+        }
+        let id = self.next_id;
+        self.next_id += 2;
+        let (parts, body) = req.into_parts();
+        let mut uri = http::uri::Parts::from(parts.uri);
+        uri.scheme.get_or_insert_with(|| self.scheme.clone());
+        uri.authority.get_or_insert_with(|| self.authority.clone());
+        let uri = http::Uri::from_parts(uri).map_err(http::Error::from)?;
+        let mut fields = parts.headers;
+        for name in CONNECTION_SPECIFIC {
+            fields.remove(name);
+        }
+        let mut headers = frame::Headers::new(
+            id.into(),
+            frame::Pseudo::request(parts.method, uri, None),
+            fields,
+        );
+        if body.is_empty() {
+            headers.set_end_stream();
+        } else {
+            self.uploading.push_back(id);
+        }
+        self.send(headers);
+        self.streams.insert(
+            id,
+            Stream {
+                upload: body,
+                send_window: self.initial_window,
+                recv_window: STREAM_WINDOW.into(),
+                ..Stream::default()
+            },
+        );
+        self.push_uploads();
+        // Written by the first caller to wait for an answer.
+        Poll::Ready(Ok(id))
+    }
+
+    fn has_output(&self) -> bool {
+        self.unflushed || !self.queue.is_empty()
+    }
+
+    /// The answer on stream `id` once whole; meanwhile this caller writes
+    /// and reads for everyone.
+    fn poll_answer(
+        &mut self,
+        cx: &mut Context<'_>,
+        id: u32,
+    ) -> Poll<Result<Answer, TransportError>> {
+        loop {
+            let Some(stream) = self.streams.get_mut(&id) else {
+                return Poll::Ready(Err(TransportError::H2("stream lost".into())));
+            };
+            if stream.done() {
+                let stream = self.streams.remove(&id).unwrap_or_default();
+                if !stream.upload.is_empty() && stream.error.is_none() {
+                    // The answer came before the whole body: stop sending it.
+                    self.send(frame::Reset::new(id.into(), Reason::CANCEL));
+                }
+                self.leave(id);
+                return Poll::Ready(match (stream.status, stream.ended, stream.error) {
+                    (_, _, Some(why)) => Err(TransportError::H2(why)),
+                    (Some(status), true, None) => Ok(Answer {
+                        status,
+                        headers: stream.headers,
+                        body: stream.body.freeze(),
+                    }),
+                    _ => Err(TransportError::H2("stream ended without an answer".into())),
+                });
+            }
+            if !self.turn(cx, Some(id)) {
+                break;
+            }
+        }
+        if let Some(stream) = self.streams.get_mut(&id) {
+            match &mut stream.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Stream `id`'s caller leaves. If the socket's readiness would wake
+    /// it, or its writes wait for room, another waiting caller takes over;
+    /// frames queued with nobody left to write them (a reset) go now; a
+    /// caller waiting for a free slot gets it.
+    fn leave(&mut self, id: u32) {
+        self.uploading.retain(|u| *u != id);
+        if self.reader == Some(id) || self.unflushed {
+            self.reader = None;
+            if let Some(stream) = self.streams.values_mut().find(|s| s.waker.is_some()) {
+                stream.wake();
+            }
+        }
+        // A caller still waiting writes what is queued on its next turn
+        // (with whatever the callers woken with it add: one write).
+        if self.has_output() && !self.failed && self.streams.values().all(Stream::done) {
+            let _ = self.flush(&mut Context::from_waker(Waker::noop()));
+        }
+        if let Some(waker) = self.waiting_for_slot.pop() {
+            waker.wake();
+        }
+    }
+
+    /// Writes what is pending, then reads and handles every frame that
+    /// came, until the socket is empty and its readiness will wake this
+    /// caller (`reader`, when it waits for a stream). False when there was
+    /// nothing to do.
+    fn turn(&mut self, cx: &mut Context<'_>, reader: Option<u32>) -> bool {
+        if self.failed {
+            return false;
+        }
+        if let Err(e) = self.flush(cx) {
+            self.fail(format!("writing: {e}"));
+            return true;
+        }
+        let mut progress = false;
+        loop {
+            match Pin::new(&mut self.codec).poll_next(cx) {
+                Poll::Pending => break,
+                Poll::Ready(None) => {
+                    self.fail("the server closed the connection".into());
+                    return true;
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Err((reason, why)) = self.handle(frame) {
+                        self.send(frame::GoAway::new(StreamId::zero(), reason));
+                        let _ = self.flush(cx);
+                        self.fail(why.into());
+                        return true;
+                    }
+                }
+                Poll::Ready(Some(Err(h2::proto::Error::Reset(id, reason, _)))) => {
+                    // A malformed frame on one stream ends that stream only.
+                    if let Some(stream) = self.streams.get_mut(&u32::from(id)) {
+                        stream.fail(format!("malformed answer ({reason})"));
+                    }
+                    self.send(frame::Reset::new(id, reason));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    if let h2::proto::Error::GoAway(_, reason, _) = e {
+                        self.send(frame::GoAway::new(StreamId::zero(), reason));
+                        let _ = self.flush(cx);
+                    }
+                    self.fail(format!("connection error: {e}"));
+                    return true;
+                }
+            }
+            progress = true;
+        }
+        self.reader = reader;
+        // Acknowledgements and window updates the frames called for.
+        if let Err(e) = self.flush(cx) {
+            self.fail(format!("writing: {e}"));
+            return true;
+        }
+        progress
+    }
+
+    /// Queues a frame; it goes out on the next flush.
+    fn send(&mut self, frame: impl Into<Frame<Bytes>>) {
+        self.queue.push_back(frame.into());
+    }
+
+    /// Writes without waiting; Pending leaves the rest for the next turn.
+    fn flush(&mut self, cx: &mut Context<'_>) -> std::io::Result<()> {
+        while !self.queue.is_empty() {
+            match self.codec.poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => return Ok(()),
+            }
+            if let Some(frame) = self.queue.pop_front() {
+                self.codec
+                    .buffer(frame)
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+                self.unflushed = true;
+            }
+        }
+        if self.unflushed {
+            match self.codec.flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the connection: every stream fails, no new one starts.
+    fn fail(&mut self, why: String) {
+        self.failed = true;
+        for stream in self.streams.values_mut() {
+            stream.fail(why.clone());
+        }
+        self.refused = Some(why);
+        self.uploading.clear();
+        self.queue.clear();
+        self.waiting_for_slot.drain(..).for_each(Waker::wake);
+    }
+
+    /// One frame from the peer. A connection error comes back with its
+    /// reason.
+    fn handle(&mut self, frame: Frame<Bytes>) -> Result<(), (Reason, &'static str)> {
+        match frame {
+            Frame::Data(data) => self.data(data),
+            Frame::Headers(headers) => self.headers(headers),
+            Frame::Reset(reset) => {
+                let id = u32::from(reset.stream_id());
+                if let Some(stream) = self.streams.get_mut(&id) {
+                    // After a whole answer, NO_ERROR only stops our upload
+                    // (RFC 9113 8.1): the answer stands.
+                    stream.fail(format!("the server reset the stream ({})", reset.reason()));
+                }
+                self.uploading.retain(|u| *u != id);
+                Ok(())
+            }
+            Frame::Settings(settings) => self.settings(&settings),
+            Frame::PushPromise(_) => Err((Reason::PROTOCOL_ERROR, "PUSH_PROMISE, push was off")),
+            Frame::Ping(ping) => {
+                if !ping.is_ack() {
+                    self.send(frame::Ping::pong(ping.into_payload()));
+                }
+                Ok(())
+            }
+            Frame::GoAway(away) => {
+                let last = u32::from(away.last_stream_id());
+                // Streams above `last` were never seen: safe to send again.
+                for (_, stream) in self.streams.iter_mut().filter(|(id, _)| **id > last) {
+                    stream.fail(format!(
+                        "the server is going away ({}) and did not take the request",
+                        away.reason()
+                    ));
+                }
+                self.uploading.retain(|u| *u <= last);
+                self.refused.get_or_insert_with(|| {
+                    format!(
+                        "the server is going away ({}) and takes no new request",
+                        away.reason()
+                    )
+                });
+                self.waiting_for_slot.drain(..).for_each(Waker::wake);
+                Ok(())
+            }
+            Frame::WindowUpdate(update) => {
+                let increment = i64::from(update.size_increment());
+                let id = u32::from(update.stream_id());
+                if id == 0 {
+                    self.send_window += increment;
+                    if increment == 0 || self.send_window > MAX_WINDOW {
+                        return Err((Reason::FLOW_CONTROL_ERROR, "a bad connection window update"));
+                    }
+                } else if let Some(stream) = self.streams.get_mut(&id) {
+                    stream.send_window += increment;
+                    if increment == 0 || stream.send_window > MAX_WINDOW {
+                        stream.fail("the server broke flow control".into());
+                        self.send(frame::Reset::new(id.into(), Reason::FLOW_CONTROL_ERROR));
+                    }
+                }
+                self.push_uploads();
+                Ok(())
+            }
+            Frame::Priority(_) => Ok(()),
+        }
+    }
+
+    fn data(&mut self, data: frame::Data<Bytes>) -> Result<(), (Reason, &'static str)> {
+        let id = u32::from(data.stream_id());
+        if id >= self.next_id {
+            return Err((Reason::PROTOCOL_ERROR, "DATA on a stream we did not open"));
+        }
+        let end = data.is_end_stream();
+        let payload = data.into_payload();
+        // The codec strips padding: a padding server sees our windows
+        // shrink by it and slows down, nothing more.
+        let len = payload.len() as i64;
+        self.recv_window -= len;
+        if self.recv_window < 0 {
+            return Err((Reason::FLOW_CONTROL_ERROR, "the server overran our window"));
+        }
+        if self.recv_window < i64::from(CONNECTION_WINDOW) / 2 {
+            let used = i64::from(CONNECTION_WINDOW) - self.recv_window;
+            self.recv_window = CONNECTION_WINDOW.into();
+            self.send(frame::WindowUpdate::new(StreamId::zero(), used as u32));
+        }
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return Ok(()); // a stream we gave up
+        };
+        if stream.done() {
+            return Ok(());
+        }
+        stream.recv_window -= len;
+        let problem = if stream.status.is_none() {
+            Some("DATA before the answer's head")
+        } else if stream.recv_window < 0 {
+            Some("the server overran the stream's window")
+        } else if stream.body.len() + payload.len() > MAX_BODY {
+            Some("answer body over 16 MiB")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            stream.fail(problem.into());
+            self.send(frame::Reset::new(id.into(), Reason::PROTOCOL_ERROR));
+            return Ok(());
+        }
+        stream.body.extend_from_slice(&payload);
+        if end {
+            stream.ended = true;
+            stream.wake();
+        } else if stream.recv_window < i64::from(STREAM_WINDOW) / 2 {
+            let used = i64::from(STREAM_WINDOW) - stream.recv_window;
+            stream.recv_window = STREAM_WINDOW.into();
+            self.send(frame::WindowUpdate::new(id.into(), used as u32));
+        }
+        Ok(())
+    }
+
+    /// An answer's head, an informational head, or trailers.
+    fn headers(&mut self, headers: frame::Headers) -> Result<(), (Reason, &'static str)> {
+        let id = u32::from(headers.stream_id());
+        if !headers.stream_id().is_client_initiated() || id >= self.next_id {
+            return Err((
+                Reason::PROTOCOL_ERROR,
+                "HEADERS on a stream we did not open",
+            ));
+        }
+        let Some(stream) = self.streams.get_mut(&id) else {
+            return Ok(()); // a stream we gave up
+        };
+        if stream.done() {
+            return Ok(());
+        }
+        let end = headers.is_end_stream();
+        let problem = if headers.is_over_size() {
+            Some("answer head over 64 KiB")
+        } else if stream.status.is_some() {
+            // Trailers: they must end the stream; their fields are dropped.
+            (!end).then_some("a second header block that does not end the stream")
+        } else {
+            let (pseudo, fields) = headers.into_parts();
+            match pseudo.status {
+                None => Some("an answer without :status"),
+                Some(status) if status.is_informational() => None,
+                Some(status) => {
+                    stream.status = Some(status);
+                    stream.headers = fields;
+                    None
+                }
+            }
+        };
+        if let Some(problem) = problem {
+            stream.fail(problem.into());
+            self.send(frame::Reset::new(id.into(), Reason::PROTOCOL_ERROR));
+        } else if end && stream.status.is_some() {
+            stream.ended = true;
+            stream.wake();
+        }
+        Ok(())
+    }
+
+    fn settings(&mut self, settings: &frame::Settings) -> Result<(), (Reason, &'static str)> {
+        if settings.is_ack() {
+            return Ok(());
+        }
+        if let Some(max) = settings.max_concurrent_streams() {
+            self.max_streams = max as usize;
+        }
+        if let Some(window) = settings.initial_window_size() {
+            // The codec refuses values over 2^31-1 before they get here.
+            let delta = i64::from(window) - self.initial_window;
+            self.initial_window = window.into();
+            for stream in self.streams.values_mut() {
+                stream.send_window += delta;
+            }
+        }
+        if let Some(size) = settings.max_frame_size() {
+            self.max_frame = size as usize;
+            self.codec.set_max_send_frame_size(self.max_frame);
+        }
+        if let Some(size) = settings.header_table_size() {
+            self.codec.set_send_header_table_size(size as usize);
+        }
+        self.settled = true;
+        self.send(frame::Settings::ack());
+        self.push_uploads();
+        self.waiting_for_slot.drain(..).for_each(Waker::wake);
+        Ok(())
+    }
+
+    /// DATA frames for waiting bodies, as far as the windows allow.
+    fn push_uploads(&mut self) {
+        while let Some(&id) = self.uploading.front() {
+            let Some(stream) = self.streams.get_mut(&id) else {
+                self.uploading.pop_front();
+                continue;
+            };
+            let room = self
+                .send_window
+                .min(stream.send_window)
+                .min(DATA_FRAME as i64);
+            if room <= 0 {
+                return;
+            }
+            let n = stream.upload.len().min(room as usize);
+            let mut data = frame::Data::new(id.into(), stream.upload.split_to(n));
+            stream.send_window -= n as i64;
+            self.send_window -= n as i64;
+            if stream.upload.is_empty() {
+                data.set_end_stream(true);
+                self.uploading.pop_front();
+            }
+            self.send(data);
+        }
+    }
+}
+
+/// RFC 9113 8.2.2: fields HTTP/2 forbids (`host` is `:authority` here).
+const CONNECTION_SPECIFIC: [&str; 6] = [
+    "connection",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+#[cfg(test)]
+mod tests {
+    use crate::{Gate, Protocol, Target};
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::{TcpListener, TcpStream};
+
+    async fn serve() -> (TcpListener, Target) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let target = Target::new(&url, Protocol::Http2, None).await.unwrap();
+        (listener, target)
+    }
+
+    fn post(target: &Target, body: impl Into<Bytes>) -> Request<Bytes> {
+        Request::post(target.uri("/v1/submissions"))
+            .header("content-type", "application/json")
+            .body(body.into())
+            .unwrap()
+    }
+
+    async fn read_body(body: &mut h2::RecvStream) -> Vec<u8> {
+        let mut whole = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.unwrap();
+            let _ = body.flow_control().release_capacity(chunk.len());
+            whole.extend_from_slice(&chunk);
+        }
+        whole
+    }
+
+    /// The h2 crate's server echoing each body back; `limit` streams at
+    /// once. Counts the most streams it saw open together.
+    fn echo_server(listener: TcpListener, limit: u32, most: Arc<AtomicUsize>) {
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::Builder::new()
+                .max_concurrent_streams(limit)
+                .handshake::<_, Bytes>(socket)
+                .await
+                .unwrap();
+            let open = Arc::new(AtomicUsize::new(0));
+            while let Some(Ok((req, mut respond))) = conn.accept().await {
+                let (open, most) = (open.clone(), most.clone());
+                tokio::spawn(async move {
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    let body = read_body(&mut req.into_body()).await;
+                    // Long enough for the other callers to queue up.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    open.fetch_sub(1, Ordering::SeqCst);
+                    let answer = Response::builder().status(202).body(()).unwrap();
+                    let mut send = respond.send_response(answer, false).unwrap();
+                    send.send_data(body.into(), true).unwrap();
+                });
+            }
+        });
+    }
+
+    /// Many callers on one connection, each in its own task: every one gets
+    /// its own answer, never more streams open than the server allows, and
+    /// the callers hand the socket over to each other as they finish.
+    #[tokio::test]
+    async fn callers_share_a_connection_within_the_servers_stream_limit() {
+        let (listener, target) = serve().await;
+        let most = Arc::new(AtomicUsize::new(0));
+        echo_server(listener, 3, most.clone());
+        let conn = target
+            .connect(Arc::new(Gate::new(Instant::now())))
+            .await
+            .unwrap();
+        let callers: Vec<_> = (0..20)
+            .map(|i| {
+                let (conn, request) = (conn.clone(), post(&target, format!("{{\"n\":{i}}}")));
+                tokio::spawn(async move { conn.send(request).await })
+            })
+            .collect();
+        for (i, caller) in callers.into_iter().enumerate() {
+            let answer = caller.await.unwrap().unwrap();
+            assert_eq!(answer.status, 202);
+            assert_eq!(answer.body, format!("{{\"n\":{i}}}"));
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&most), "{most} streams open at once");
+        assert!(conn.is_open());
+    }
+
+    /// A body larger than the server's windows waits for its window
+    /// updates; an answer given before the whole body (a 413) reaches the
+    /// caller, and the connection carries on.
+    #[tokio::test]
+    async fn large_bodies_follow_flow_control_and_an_early_answer_stands() {
+        let (listener, target) = serve().await;
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::handshake(socket).await.unwrap();
+            while let Some(Ok((req, mut respond))) = conn.accept().await {
+                tokio::spawn(async move {
+                    let mut body = req.into_body();
+                    if req_is_early(&body) {
+                        // Refused on sight: the body is never read.
+                        let answer = Response::builder().status(413).body(()).unwrap();
+                        respond.send_response(answer, true).unwrap();
+                        drop(body);
+                        return;
+                    }
+                    let n = read_body(&mut body).await.len();
+                    let answer = Response::builder().status(202).body(()).unwrap();
+                    let mut send = respond.send_response(answer, false).unwrap();
+                    send.send_data(n.to_string().into(), true).unwrap();
+                });
+            }
+        });
+        // The server tells the two apart by the first stream (1) or not.
+        fn req_is_early(body: &h2::RecvStream) -> bool {
+            u32::from(body.stream_id()) == 1
+        }
+        let conn = target
+            .connect(Arc::new(Gate::new(Instant::now())))
+            .await
+            .unwrap();
+        let big = vec![b'x'; 300_000]; // over the 65,535-byte default windows
+        let early = conn.send(post(&target, big.clone())).await.unwrap();
+        assert_eq!(early.status, 413);
+        let answer = conn.send(post(&target, big)).await.unwrap();
+        assert_eq!(
+            (answer.status.as_u16(), &answer.body[..]),
+            (202, &b"300000"[..])
+        );
+    }
+
+    /// A caller that gives up (a timeout drops its future) resets its
+    /// stream; the others on the connection still get their answers, even
+    /// though the one who gave up was the one reading the socket.
+    #[tokio::test]
+    async fn a_caller_giving_up_resets_its_stream_and_the_others_go_on() {
+        let (listener, target) = serve().await;
+        let (reset_tx, reset_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::handshake(socket).await.unwrap();
+            let mut reset_tx = Some(reset_tx);
+            while let Some(Ok((req, mut respond))) = conn.accept().await {
+                let mut body = req.into_body();
+                let silent = u32::from(body.stream_id()) == 1;
+                let reset_tx = if silent { reset_tx.take() } else { None };
+                tokio::spawn(async move {
+                    read_body(&mut body).await;
+                    if let Some(tx) = reset_tx {
+                        // Never answered: wait for the client's reset.
+                        let reason = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
+                        let _ = tx.send(reason.map(|r| format!("{r:?}")));
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let answer = Response::builder().status(202).body(()).unwrap();
+                    respond.send_response(answer, true).unwrap();
+                });
+            }
+        });
+        let conn = target
+            .connect(Arc::new(Gate::new(Instant::now())))
+            .await
+            .unwrap();
+        // The first stream is the silent one; the other waits too, and
+        // then the silent one's caller polls the socket last (it is the
+        // one the socket would wake) before it gives up.
+        let silent = conn.clone();
+        let silent_request = post(&target, "{}");
+        let mut silent = Box::pin(async move { silent.send(silent_request).await });
+        assert!(futures_util::poll!(&mut silent).is_pending());
+        let other = tokio::spawn({
+            let (conn, request) = (conn.clone(), post(&target, "{}"));
+            async move { conn.send(request).await }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+            assert!(futures_util::poll!(&mut silent).is_pending());
+        }
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), silent).await;
+        assert!(gave_up.is_err(), "the silent stream timed out");
+        let reason = reset_rx.await.unwrap().unwrap();
+        assert!(reason.contains("CANCEL"), "{reason}");
+        // Without a hand-over nobody would read the other's answer.
+        let other = tokio::time::timeout(Duration::from_secs(10), other)
+            .await
+            .expect("the other caller was left with nobody reading the socket");
+        assert_eq!(other.unwrap().unwrap().status, 202);
+        let again = conn.send(post(&target, "{}")).await.unwrap();
+        assert_eq!(again.status, 202);
+    }
+
+    /// A raw HTTP/2 server, for what a well-behaved one never sends: reads
+    /// the client's preface and settings, sends its own, then plays `act`.
+    async fn raw_server<F, Fut>(listener: TcpListener, act: F)
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut preface = [0; 24];
+            socket.read_exact(&mut preface).await.unwrap();
+            socket.write_all(&frame(4, 0, 0, &[])).await.unwrap(); // SETTINGS
+            act(socket).await;
+        });
+    }
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = (payload.len() as u32).to_be_bytes();
+        let mut out = vec![len[1], len[2], len[3], kind, flags];
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// Reads frames until `n` HEADERS frames came; their stream ids.
+    async fn read_headers(socket: &mut TcpStream, n: usize) -> Vec<u32> {
+        let mut ids = Vec::new();
+        while ids.len() < n {
+            let mut head = [0; 9];
+            socket.read_exact(&mut head).await.unwrap();
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0; len];
+            socket.read_exact(&mut payload).await.unwrap();
+            if head[3] == 1 {
+                ids.push(u32::from_be_bytes([head[5], head[6], head[7], head[8]]));
+            }
+        }
+        ids
+    }
+
+    /// GOAWAY: a stream the server never took fails with a reason that
+    /// says so (the request may be sent again elsewhere), one it took is
+    /// answered, and the connection takes no new request.
+    #[tokio::test]
+    async fn goaway_fails_the_streams_the_server_did_not_take() {
+        let (listener, target) = serve().await;
+        raw_server(listener, |mut socket| async move {
+            let ids = read_headers(&mut socket, 2).await;
+            let mut goaway = ids[0].to_be_bytes().to_vec();
+            goaway.extend_from_slice(&0u32.to_be_bytes());
+            socket.write_all(&frame(7, 0, 0, &goaway)).await.unwrap();
+            // `:status: 200` (static table entry 8), END_STREAM | END_HEADERS.
+            socket
+                .write_all(&frame(1, 0x5, ids[0], &[0x88]))
+                .await
+                .unwrap();
+            let mut rest = Vec::new();
+            let _ = socket.read_to_end(&mut rest).await;
+        })
+        .await;
+        let conn = target
+            .connect(Arc::new(Gate::new(Instant::now())))
+            .await
+            .unwrap();
+        let first = tokio::spawn({
+            let (conn, request) = (conn.clone(), post(&target, "{}"));
+            async move { conn.send(request).await }
+        });
+        tokio::task::yield_now().await;
+        let second = conn.send(post(&target, "{}")).await;
+        let e = second.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("did not take the request"), "{e}");
+        assert_eq!(first.await.unwrap().unwrap().status, 200);
+        assert!(!conn.is_open());
+        let refused = conn.send(post(&target, "{}")).await;
+        assert!(refused.is_err());
+    }
+
+    /// A server that sends an endless header block (CONTINUATION after
+    /// CONTINUATION) gets the stream refused at 64 KiB instead of the
+    /// client's memory; a frame larger than the client allows ends the
+    /// connection.
+    #[tokio::test]
+    async fn a_hostile_server_cannot_make_the_client_hold_much() {
+        let (listener, target) = serve().await;
+        raw_server(listener, |mut socket| async move {
+            let ids = read_headers(&mut socket, 1).await;
+            // `:status: 200`, then literal fields of 16,000 bytes each.
+            socket
+                .write_all(&frame(1, 0, ids[0], &[0x88]))
+                .await
+                .unwrap();
+            let mut field = vec![0x00, 0x01, b'x', 0x7f];
+            let mut n = 16_000 - 127;
+            while n >= 128 {
+                field.push((n % 128) as u8 | 0x80);
+                n /= 128;
+            }
+            field.push(n as u8);
+            field.extend(std::iter::repeat_n(b'y', 16_000));
+            for _ in 0..8 {
+                if socket
+                    .write_all(&frame(9, 0, ids[0], &field))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = socket.write_all(&frame(9, 0x4, ids[0], &field)).await;
+            let mut rest = Vec::new();
+            let _ = socket.read_to_end(&mut rest).await;
+        })
+        .await;
+        let conn = target
+            .connect(Arc::new(Gate::new(Instant::now())))
+            .await
+            .unwrap();
+        let e = conn.send(post(&target, "{}")).await.err();
+        assert!(e.is_some(), "an over-size head must not be an answer");
+
+        let (listener, target) = serve().await;
+        raw_server(listener, |mut socket| async move {
+            let ids = read_headers(&mut socket, 1).await;
+            let huge = vec![0; 20_000]; // over the 16 KiB frames we allow
+            let _ = socket.write_all(&frame(0, 0, ids[0], &huge)).await;
+            let mut rest = Vec::new();
+            let _ = socket.read_to_end(&mut rest).await;
+        })
+        .await;
+        let conn = target
+            .connect(Arc::new(Gate::new(Instant::now())))
+            .await
+            .unwrap();
+        let e = conn.send(post(&target, "{}")).await.err();
+        assert!(e.is_some());
+        assert!(!conn.is_open());
+    }
+}
