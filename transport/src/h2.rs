@@ -301,6 +301,8 @@ impl Conn {
         let mut uri = http::uri::Parts::from(parts.uri);
         uri.scheme.get_or_insert_with(|| self.scheme.clone());
         uri.authority.get_or_insert_with(|| self.authority.clone());
+        uri.path_and_query
+            .get_or_insert_with(|| http::uri::PathAndQuery::from_static("/"));
         let uri = http::Uri::from_parts(uri).map_err(http::Error::from)?;
         let mut fields = parts.headers;
         for name in CONNECTION_SPECIFIC {
