@@ -741,6 +741,17 @@ mod tests {
         (listener, target)
     }
 
+    async fn connect(target: &Target) -> crate::Connection {
+        let gate = Arc::new(Gate::new(Instant::now()));
+        target.connect(gate).await.unwrap()
+    }
+
+    /// Reads what the client sends until it closes.
+    async fn drain(mut socket: TcpStream) {
+        let mut rest = Vec::new();
+        let _ = socket.read_to_end(&mut rest).await;
+    }
+
     fn post(target: &Target, body: impl Into<Bytes>) -> Request<Bytes> {
         Request::post(target.uri("/v1/submissions"))
             .header("content-type", "application/json")
@@ -794,10 +805,7 @@ mod tests {
         let (listener, target) = serve().await;
         let most = Arc::new(AtomicUsize::new(0));
         echo_server(listener, 3, most.clone());
-        let conn = target
-            .connect(Arc::new(Gate::new(Instant::now())))
-            .await
-            .unwrap();
+        let conn = connect(&target).await;
         let callers: Vec<_> = (0..20)
             .map(|i| {
                 let (conn, request) = (conn.clone(), post(&target, format!("{{\"n\":{i}}}")));
@@ -844,10 +852,7 @@ mod tests {
         fn req_is_early(body: &h2::RecvStream) -> bool {
             u32::from(body.stream_id()) == 1
         }
-        let conn = target
-            .connect(Arc::new(Gate::new(Instant::now())))
-            .await
-            .unwrap();
+        let conn = connect(&target).await;
         let big = vec![b'x'; 300_000]; // over the 65,535-byte default windows
         let early = conn.send(post(&target, big.clone())).await.unwrap();
         assert_eq!(early.status, 413);
@@ -887,10 +892,7 @@ mod tests {
                 });
             }
         });
-        let conn = target
-            .connect(Arc::new(Gate::new(Instant::now())))
-            .await
-            .unwrap();
+        let conn = connect(&target).await;
         // The first stream is the silent one; the other waits too, and
         // then the silent one's caller polls the socket last (it is the
         // one the socket would wake) before it gives up.
@@ -975,14 +977,10 @@ mod tests {
                 .write_all(&frame(1, 0x5, ids[0], &[0x88]))
                 .await
                 .unwrap();
-            let mut rest = Vec::new();
-            let _ = socket.read_to_end(&mut rest).await;
+            drain(socket).await;
         })
         .await;
-        let conn = target
-            .connect(Arc::new(Gate::new(Instant::now())))
-            .await
-            .unwrap();
+        let conn = connect(&target).await;
         let first = tokio::spawn({
             let (conn, request) = (conn.clone(), post(&target, "{}"));
             async move { conn.send(request).await }
@@ -1029,14 +1027,10 @@ mod tests {
                 }
             }
             let _ = socket.write_all(&frame(9, 0x4, ids[0], &field)).await;
-            let mut rest = Vec::new();
-            let _ = socket.read_to_end(&mut rest).await;
+            drain(socket).await;
         })
         .await;
-        let conn = target
-            .connect(Arc::new(Gate::new(Instant::now())))
-            .await
-            .unwrap();
+        let conn = connect(&target).await;
         let e = conn.send(post(&target, "{}")).await.err();
         assert!(e.is_some(), "an over-size head must not be an answer");
 
@@ -1045,14 +1039,10 @@ mod tests {
             let ids = read_headers(&mut socket, 1).await;
             let huge = vec![0; 20_000]; // over the 16 KiB frames we allow
             let _ = socket.write_all(&frame(0, 0, ids[0], &huge)).await;
-            let mut rest = Vec::new();
-            let _ = socket.read_to_end(&mut rest).await;
+            drain(socket).await;
         })
         .await;
-        let conn = target
-            .connect(Arc::new(Gate::new(Instant::now())))
-            .await
-            .unwrap();
+        let conn = connect(&target).await;
         let e = conn.send(post(&target, "{}")).await.err();
         assert!(e.is_some());
         assert!(!conn.is_open());
