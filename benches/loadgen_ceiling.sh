@@ -3,7 +3,7 @@
 # (HTTP/2) and wrk (HTTP/1.1) with the same connections on the same cores:
 # the server on core 0, the client on core 1. Then the first writes of a
 # burst over 10,000 pre-opened connections against the kernel's floor.
-# Prints ratios measured in this run. Needs: nghttp2-client (h2load), wrk, util-linux (taskset).
+# Prints ratios measured in this run, and each client's CPU per request. Needs: nghttp2-client (h2load), wrk, util-linux (taskset).
 #
 #   benches/loadgen_ceiling.sh [seconds per run, default 5]   (REPS=3 CONNS=64 STREAMS=8)
 set -euo pipefail
@@ -39,6 +39,13 @@ open(f"{out}/post.lua", "w").write(
 PY
 
 per_sec() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(round(r['totals']['acknowledged_per_second']))" "$1"; }
+# Client CPU per request, so a run limited by the server (both clients
+# below a full core) is told apart from one limited by the client:
+# loadgen's own figure for its measurement window (its report's cpu), and
+# the baseline's whole process (user + system, from bash's `time`).
+lg_cpu() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); c=r['cpu']; print(round(c['loadgen_busy']*c['cores']*c['seconds']*1e6/r['totals']['acknowledged'], 1))" "$1"; }
+timed() { local TIMEFORMAT='%U %S'; { time "$@" 2>/dev/null; } 2> $OUT/cpu; }
+base_cpu() { python3 -c "import sys; u,s=map(float,open(sys.argv[1]).read().split()); print(round((u+s)*1e6/int(sys.argv[2]), 1))" $OUT/cpu "$1"; }
 
 # Closed loop, same concurrency for both tools: CONNS connections x STREAMS.
 # The machine is shared and noisy, so the tools take turns REPS times and
@@ -47,25 +54,32 @@ per_sec() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r
 REPS=${REPS:-3}
 REQS=$(( 70000 * SECS ))
 median() { python3 -c "import sys,statistics; print(round(statistics.median(float(x) for x in sys.argv[1:])))" "$@"; }
-LG_H2=(); H2LOAD=(); LG_H1=(); WRK=()
+median_f() { python3 -c "import sys,statistics; print(round(statistics.median(float(x) for x in sys.argv[1:]), 1))" "$@"; }
+LG_H2=(); H2LOAD=(); LG_H1=(); WRK=(); CPU_LG_H2=(); CPU_H2LOAD=(); CPU_LG_H1=(); CPU_WRK=()
 for rep in $(seq $REPS); do
   taskset -c 1 $BIN/clickday-loadgen closed --quiet --target $URL --protocol h2 --connections $CONNS --streams $STREAMS \
     --seed 1 --accounts 1000 --per-account $(( REQS / 1000 )) --duration ${SECS}s --out $OUT/h2.json > /dev/null 2>&1
-  LG_H2+=($(per_sec $OUT/h2.json))
-  H2LOAD+=($(taskset -c 1 h2load -t 1 -c $CONNS -m $STREAMS -D $SECS -d $OUT/body.json \
+  LG_H2+=($(per_sec $OUT/h2.json)); CPU_LG_H2+=($(lg_cpu $OUT/h2.json))
+  timed taskset -c 1 h2load -t 1 -c $CONNS -m $STREAMS -D $SECS -d $OUT/body.json \
     -H 'content-type: application/json' -H 'clickday-key: 00000000000000000000000000000000' \
-    -H "clickday-signature: $(printf 'A%.0s' $(seq 86))" $URL/v1/submissions 2>/dev/null | awk '/^finished in/ {gsub(",","",$4); print int($4)}'))
+    -H "clickday-signature: $(printf 'A%.0s' $(seq 86))" $URL/v1/submissions > $OUT/h2load.txt
+  H2LOAD+=($(awk '/^finished in/ {gsub(",","",$4); print int($4)}' $OUT/h2load.txt))
+  CPU_H2LOAD+=($(base_cpu $(awk '/^requests:/ {print $6}' $OUT/h2load.txt)))
   taskset -c 1 $BIN/clickday-loadgen closed --quiet --target $URL --protocol h1 --connections $CONNS \
     --seed 1 --accounts 1000 --per-account $(( REQS / 1000 )) --duration ${SECS}s --out $OUT/h1.json > /dev/null 2>&1
-  LG_H1+=($(per_sec $OUT/h1.json))
-  WRK+=($(taskset -c 1 wrk -t 1 -c $CONNS -d ${SECS}s -s $OUT/post.lua $URL/v1/submissions 2>/dev/null | awk '/^Requests\/sec/ {print int($2)}'))
+  LG_H1+=($(per_sec $OUT/h1.json)); CPU_LG_H1+=($(lg_cpu $OUT/h1.json))
+  timed taskset -c 1 wrk -t 1 -c $CONNS -d ${SECS}s -s $OUT/post.lua $URL/v1/submissions > $OUT/wrk.txt
+  WRK+=($(awk '/^Requests\/sec/ {print int($2)}' $OUT/wrk.txt))
+  CPU_WRK+=($(base_cpu $(awk '/ requests in / {print $1}' $OUT/wrk.txt)))
 done
 echo "== HTTP/2, $CONNS connections x $STREAMS streams, client on core 1, server on core 0 (runs: ${LG_H2[*]} / ${H2LOAD[*]})"
 A=$(median "${LG_H2[@]}"); B=$(median "${H2LOAD[@]}")
 echo "loadgen h2: $A req/s   h2load: $B req/s   ratio loadgen/h2load: $(python3 -c "print(round($A/$B,2))")"
+echo "client CPU per request (median): loadgen $(median_f "${CPU_LG_H2[@]}") us, h2load $(median_f "${CPU_H2LOAD[@]}") us"
 echo "== HTTP/1.1, $CONNS connections (runs: ${LG_H1[*]} / ${WRK[*]})"
 A=$(median "${LG_H1[@]}"); B=$(median "${WRK[@]}")
 echo "loadgen h1: $A req/s   wrk: $B req/s   ratio loadgen/wrk: $(python3 -c "print(round($A/$B,2))")"
+echo "client CPU per request (median): loadgen $(median_f "${CPU_LG_H1[@]}") us, wrk $(median_f "${CPU_WRK[@]}") us"
 
 echo "== start: bursts over 10,000 connections opened before the instant (both cores, shared with the server)"
 # Each burst is followed by the kernel's floor in the same run: one thread
