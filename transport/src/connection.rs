@@ -250,12 +250,8 @@ impl Target {
                     Some(_) => http::uri::Scheme::HTTPS,
                     None => http::uri::Scheme::HTTP,
                 };
-                let authority = self
-                    .authority
-                    .parse()
-                    .map_err(|_| TransportError::BadUrl(self.url.clone()))?;
                 Sender::H2(Arc::new(
-                    H2::handshake(Box::new(io), scheme, authority).await?,
+                    H2::handshake(Box::new(io), scheme, &self.authority).await?,
                 ))
             }
             Protocol::Http3 => unreachable!("HTTP/3 connects over QUIC, not TCP"),

@@ -87,7 +87,7 @@ struct Conn {
     codec: Codec,
     /// `:scheme` and `:authority` for requests whose URI has none.
     scheme: http::uri::Scheme,
-    authority: http::uri::Authority,
+    authority: frame::BytesStr,
     /// Frames waiting for room in the codec's write buffer, in order.
     queue: VecDeque<Frame<Bytes>>,
     /// The codec's buffer holds bytes the socket did not take yet.
@@ -159,7 +159,7 @@ impl H2 {
     pub(crate) async fn handshake(
         mut io: Box<dyn Io>,
         scheme: http::uri::Scheme,
-        authority: http::uri::Authority,
+        authority: &str,
     ) -> Result<H2, TransportError> {
         io.write_all(PREFACE).await?;
         let mut codec = Codec::new(Unvectored(io));
@@ -171,7 +171,9 @@ impl H2 {
         let mut conn = Conn {
             codec,
             scheme,
-            authority,
+            // From a `str`: never refused as not UTF-8.
+            authority: frame::BytesStr::try_from(Bytes::copy_from_slice(authority.as_bytes()))
+                .map_err(|_| TransportError::H2("authority not UTF-8".into()))?,
             queue: VecDeque::new(),
             unflushed: false,
             streams: HashMap::new(),
@@ -188,11 +190,11 @@ impl H2 {
             failed: false,
             waiting_for_slot: Vec::new(),
         };
-        conn.queue.push_back(settings.into());
-        conn.queue.push_back(
-            frame::WindowUpdate::new(StreamId::zero(), CONNECTION_WINDOW - DEFAULT_WINDOW as u32)
-                .into(),
-        );
+        conn.send(settings);
+        conn.send(frame::WindowUpdate::new(
+            StreamId::zero(),
+            CONNECTION_WINDOW - DEFAULT_WINDOW as u32,
+        ));
         poll_fn(|cx| {
             while !conn.settled {
                 if let Some(why) = &conn.refused {
@@ -298,21 +300,26 @@ impl Conn {
         let id = self.next_id;
         self.next_id += 2;
         let (parts, body) = req.into_parts();
-        let mut uri = http::uri::Parts::from(parts.uri);
-        uri.scheme.get_or_insert_with(|| self.scheme.clone());
-        uri.authority.get_or_insert_with(|| self.authority.clone());
-        uri.path_and_query
-            .get_or_insert_with(|| http::uri::PathAndQuery::from_static("/"));
-        let uri = http::Uri::from_parts(uri).map_err(http::Error::from)?;
-        let mut fields = parts.headers;
-        for name in CONNECTION_SPECIFIC {
-            fields.remove(name);
+        // An empty path goes as "/"; a URI in origin form takes the
+        // connection's scheme and authority.
+        let mut pseudo = frame::Pseudo::request(parts.method, parts.uri, None);
+        if pseudo.scheme.is_none() {
+            pseudo.set_scheme(self.scheme.clone());
         }
-        let mut headers = frame::Headers::new(
-            id.into(),
-            frame::Pseudo::request(parts.method, uri, None),
-            fields,
-        );
+        if pseudo.authority.is_none() {
+            pseudo.set_authority(self.authority.clone());
+        }
+        let mut fields = parts.headers;
+        // Looked for before anything is removed: requests rarely have any.
+        if fields
+            .keys()
+            .any(|name| CONNECTION_SPECIFIC.contains(&name.as_str()))
+        {
+            for name in CONNECTION_SPECIFIC {
+                fields.remove(name);
+            }
+        }
+        let mut headers = frame::Headers::new(id.into(), pseudo, fields);
         if body.is_empty() {
             headers.set_end_stream();
         } else {
@@ -820,6 +827,39 @@ mod tests {
         let most = most.load(Ordering::SeqCst);
         assert!((1..=3).contains(&most), "{most} streams open at once");
         assert!(conn.is_open());
+    }
+
+    /// A request URI in origin form, or with no path, goes out with the
+    /// connection's scheme and authority and the path `/`.
+    #[tokio::test]
+    async fn origin_form_and_pathless_uris_take_the_connections_scheme_and_authority() {
+        let (listener, target) = serve().await;
+        let authority = target.url.trim_start_matches("http://").to_string();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::handshake(socket).await.unwrap();
+            while let Some(Ok((req, mut respond))) = conn.accept().await {
+                let uri = req.uri().to_string();
+                let answer = Response::builder().status(200).body(()).unwrap();
+                let mut send = respond.send_response(answer, false).unwrap();
+                send.send_data(uri.into(), true).unwrap();
+            }
+        });
+        let conn = connect(&target).await;
+        for (uri, seen) in [
+            (
+                "/v1/time".to_string(),
+                format!("http://{authority}/v1/time"),
+            ),
+            (
+                format!("http://{authority}"),
+                format!("http://{authority}/"),
+            ),
+        ] {
+            let request = Request::get(uri).body(Bytes::new()).unwrap();
+            let answer = conn.send(request).await.unwrap();
+            assert_eq!(answer.body, seen);
+        }
     }
 
     /// A body larger than the server's windows waits for its window
