@@ -579,16 +579,29 @@ impl Run {
             if let (false, Some(go)) = (holding, held) {
                 go.cancelled().await;
             }
-            let mut request = self.request(job, &conn.submissions);
-            if let Some(ticket) = &ticket {
-                request.headers_mut().insert(TICKET, ticket.clone());
-                self.record(|r| r.tickets.resent_with += 1);
-            }
             let sent_now = self.now();
             // A held request's time starts at the gate.
             let deadline =
                 self.gate.epoch + Duration::from_nanos(sent_now.max(self.origin)) + self.timeout;
-            let answer = tokio::time::timeout_at(deadline.into(), connection.send(request)).await;
+            let (uri, body) = (&conn.submissions, job.body.clone());
+            if ticket.is_some() {
+                self.record(|r| r.tickets.resent_with += 1);
+            }
+            let exchange = async {
+                match &ticket {
+                    // Encoded before the run: only bytes are copied.
+                    None => {
+                        let post = &http::Method::POST;
+                        connection.send_encoded(post, uri, &job.fields, body).await
+                    }
+                    Some(ticket) => {
+                        let mut request = job.fields.request(&http::Method::POST, uri, body);
+                        request.headers_mut().insert(TICKET, ticket.clone());
+                        connection.send(request).await
+                    }
+                }
+            };
+            let answer = tokio::time::timeout_at(deadline.into(), exchange).await;
             let answered = self.now();
             let sent = match holding {
                 // When the release (or a later write) put it on the wire.
@@ -664,20 +677,6 @@ impl Run {
         let end = self.now();
         self.record(|r| r.finish(Outcome::GaveUp, intended, end, first_sent));
         false
-    }
-
-    fn request(&self, job: &Job, uri: &http::Uri) -> Request<Bytes> {
-        let mut request = Request::new(job.body.clone());
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = uri.clone();
-        let headers = request.headers_mut();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        headers.insert("clickday-key", job.key_id.clone());
-        headers.insert("clickday-signature", job.signature.clone());
-        request
     }
 }
 

@@ -140,7 +140,7 @@ pub async fn load_test(test: &LoadTest) -> Result<Report, LoadTestError> {
         }
     };
     let signing = Instant::now();
-    let jobs = workload::build(&spec, count).map_err(LoadTestError::Workload)?;
+    let jobs = workload::build(&spec, count, test.protocol).map_err(LoadTestError::Workload)?;
     tracing::info!(
         applications = jobs.len(),
         accounts = shard_accounts,

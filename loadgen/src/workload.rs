@@ -7,8 +7,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use clickday_core::KeyId;
+use clickday_transport::{Fields, Protocol};
 use ed25519_dalek::{Signer as _, SigningKey};
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 use sha2::{Digest as _, Sha256};
 use std::fmt;
 use std::str::FromStr;
@@ -133,19 +134,33 @@ pub struct WorkloadSpec {
     pub provinces: Vec<String>,
 }
 
-/// One signed application, ready to send (and to resend, byte for byte).
+/// One signed application, ready to send (and to resend, byte for byte):
+/// its header fields already in the run's wire form.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub account: u32,
-    pub key_id: HeaderValue,
-    pub signature: HeaderValue,
+    pub fields: Fields,
     pub body: Bytes,
 }
 
+impl Job {
+    pub fn key_id(&self) -> &HeaderValue {
+        &self.fields.map()[KEY]
+    }
+
+    pub fn signature(&self) -> &HeaderValue {
+        &self.fields.map()[SIGNATURE]
+    }
+}
+
+const KEY: &str = "clickday-key";
+const SIGNATURE: &str = "clickday-signature";
+
 /// Builds and signs `count` applications of this shard's accounts, the
 /// accounts taking turns (job k belongs to account k mod A and is that
-/// account's application k div A), on every core.
-pub fn build(spec: &WorkloadSpec, count: usize) -> Result<Vec<Job>, String> {
+/// account's application k div A), on every core, their fields encoded
+/// for `protocol`.
+pub fn build(spec: &WorkloadSpec, count: usize, protocol: Protocol) -> Result<Vec<Job>, String> {
     let accounts = accounts(spec.seed, spec.accounts, spec.shard);
     if accounts.is_empty() {
         return Err(format!(
@@ -166,7 +181,7 @@ pub fn build(spec: &WorkloadSpec, count: usize) -> Result<Vec<Job>, String> {
                 let accounts = &accounts;
                 scope.spawn(move || {
                     (start..(start + chunk).min(count))
-                        .map(|k| job(spec, accounts, k))
+                        .map(|k| job(spec, accounts, k, protocol))
                         .collect::<Vec<_>>()
                 })
             })
@@ -178,15 +193,23 @@ pub fn build(spec: &WorkloadSpec, count: usize) -> Result<Vec<Job>, String> {
     Ok(jobs)
 }
 
-fn job(spec: &WorkloadSpec, accounts: &[Account], k: usize) -> Job {
+fn job(spec: &WorkloadSpec, accounts: &[Account], k: usize, protocol: Protocol) -> Job {
     let account = &accounts[k % accounts.len()];
     let nth = k / accounts.len();
     let body = body(spec, account, nth);
     let signature = account.sign(&body);
+    let mut fields = HeaderMap::with_capacity(3);
+    fields.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let key_id = account.key_id().to_string();
+    fields.insert(KEY, HeaderValue::try_from(key_id).expect("hex is a header"));
+    let signature = HeaderValue::try_from(signature).expect("base64url is a header");
+    fields.insert(SIGNATURE, signature);
     Job {
         account: account.index,
-        key_id: HeaderValue::try_from(account.key_id().to_string()).expect("hex is a header"),
-        signature: HeaderValue::try_from(signature).expect("base64url is a header"),
+        fields: Fields::encode(fields, protocol),
         body: Bytes::from(body),
     }
 }
@@ -235,26 +258,29 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_signed_bytes() {
-        let one = build(&spec(Shard::WHOLE), 25).unwrap();
-        let two = build(&spec(Shard::WHOLE), 25).unwrap();
+        let one = build(&spec(Shard::WHOLE), 25, Protocol::Http2).unwrap();
+        let two = build(&spec(Shard::WHOLE), 25, Protocol::Http2).unwrap();
         assert_eq!(one.len(), 25);
         for (a, b) in one.iter().zip(&two) {
-            assert_eq!((&a.body, &a.signature), (&b.body, &b.signature));
+            assert_eq!((&a.body, a.signature()), (&b.body, b.signature()));
         }
         let mut other = spec(Shard::WHOLE);
         other.seed = 8;
-        assert_ne!(build(&other, 1).unwrap()[0].key_id, one[0].key_id);
+        assert_ne!(
+            build(&other, 1, Protocol::Http2).unwrap()[0].key_id(),
+            one[0].key_id()
+        );
     }
 
     #[test]
     fn signatures_verify_with_the_registered_key() {
-        let jobs = build(&spec(Shard::WHOLE), 3).unwrap();
+        let jobs = build(&spec(Shard::WHOLE), 3, Protocol::Http2).unwrap();
         let account = Account::derive(7, jobs[2].account);
         let key = clickday_core::PublicKey::from_bytes(&account.public_key()).unwrap();
-        let sig = clickday_core::keys::decode_signature(jobs[2].signature.as_bytes()).unwrap();
+        let sig = clickday_core::keys::decode_signature(jobs[2].signature().as_bytes()).unwrap();
         key.verify(&jobs[2].body, &sig).unwrap();
         assert_eq!(
-            jobs[2].key_id.to_str().unwrap(),
+            jobs[2].key_id().to_str().unwrap(),
             account.key_id().to_string()
         );
         let app = clickday_core::Application::parse(&jobs[2].body).unwrap();
@@ -286,7 +312,7 @@ mod tests {
 
     #[test]
     fn applications_of_one_account_have_distinct_ids() {
-        let jobs = build(&spec(Shard::WHOLE), 30).unwrap();
+        let jobs = build(&spec(Shard::WHOLE), 30, Protocol::Http2).unwrap();
         let ids: std::collections::HashSet<_> = jobs
             .iter()
             .map(|j| {

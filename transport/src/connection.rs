@@ -12,11 +12,11 @@
 //! nothing else is left to do at the instant.
 
 use crate::h1::H1;
-use crate::h2::H2;
+use crate::h2::{H2, Outgoing};
 use crate::io::Io;
-use crate::{Protocol, TransportError, Trust, client_config};
+use crate::{Fields, Protocol, TransportError, Trust, client_config};
 use bytes::Bytes;
-use http::{Request, Uri};
+use http::{Method, Request, Uri};
 use rustls::pki_types::ServerName;
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
@@ -539,7 +539,7 @@ impl Connection {
     pub async fn send(&self, req: Request<Bytes>) -> Result<Answer, TransportError> {
         match &self.sender {
             Sender::H1(connection) => connection.lock().await.exchange(req).await,
-            Sender::H2(connection) => connection.exchange(req).await,
+            Sender::H2(connection) => connection.exchange(Outgoing::Request(req)).await,
             Sender::H3(sender) => {
                 let h3 = |e: h3::error::StreamError| TransportError::H3(e.to_string());
                 let (parts, body) = req.into_parts();
@@ -576,6 +576,37 @@ impl Connection {
                     body: whole.freeze(),
                 })
             }
+        }
+    }
+
+    /// Sends a request whose header fields were encoded before it (see
+    /// [`Fields`]): over HTTP/1.1 and HTTP/2 only bytes are copied (the
+    /// pseudo-header fields are encoded once per connection and URI).
+    pub async fn send_encoded(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        fields: &Fields,
+        body: Bytes,
+    ) -> Result<Answer, TransportError> {
+        match &self.sender {
+            Sender::H1(connection) => match fields.wire(Protocol::Http1) {
+                Some(wire) => {
+                    let mut connection = connection.lock().await;
+                    connection.exchange_encoded(method, uri, wire, &body).await
+                }
+                None => self.send(fields.request(method, uri, body)).await,
+            },
+            Sender::H2(connection) => {
+                let req = Outgoing::Encoded {
+                    method,
+                    uri,
+                    fields,
+                    body,
+                };
+                connection.exchange(req).await
+            }
+            Sender::H3(_) => self.send(fields.request(method, uri, body)).await,
         }
     }
 

@@ -38,6 +38,13 @@ pub(crate) struct H1 {
     reusable: bool,
 }
 
+/// A request's header fields: a map, or lines encoded before (`Fields`).
+#[derive(Clone, Copy)]
+enum Encoding<'a> {
+    Map(&'a HeaderMap),
+    Lines(&'a [u8]),
+}
+
 /// How an answer's body is delimited (RFC 9112 6.3).
 enum Framing {
     Empty,
@@ -75,15 +82,40 @@ impl H1 {
 
     /// Sends `req` and reads the whole answer.
     pub(crate) async fn exchange(&mut self, req: Request<Bytes>) -> Result<Answer, TransportError> {
+        let (parts, body) = req.into_parts();
+        let fields = Encoding::Map(&parts.headers);
+        self.exchange_with(&parts.method, &parts.uri, fields, &body)
+            .await
+    }
+
+    /// Sends a request whose fields are already `name: value` lines.
+    pub(crate) async fn exchange_encoded(
+        &mut self,
+        method: &Method,
+        uri: &http::Uri,
+        fields: &[u8],
+        body: &[u8],
+    ) -> Result<Answer, TransportError> {
+        self.exchange_with(method, uri, Encoding::Lines(fields), body)
+            .await
+    }
+
+    async fn exchange_with(
+        &mut self,
+        method: &Method,
+        uri: &http::Uri,
+        fields: Encoding<'_>,
+        body: &[u8],
+    ) -> Result<Answer, TransportError> {
         if !self.is_open() {
             return Err(TransportError::Closed("before the request"));
         }
         // Set again only when the exchange completes cleanly: an exchange
         // dropped midway (a timeout) leaves the connection unusable.
         self.reusable = false;
-        self.encode(&req);
+        self.encode(method, uri, fields, body);
         let (status, headers) = poll_fn(|cx| self.poll_head(cx)).await?;
-        let framing = framing(req.method(), status, &headers)?;
+        let framing = framing(method, status, &headers)?;
         let body = match framing {
             Framing::Empty => Bytes::new(),
             Framing::Length(n) => {
@@ -108,26 +140,36 @@ impl H1 {
     }
 
     /// The request as bytes, origin-form, with `host` and `content-length`.
-    fn encode(&mut self, req: &Request<Bytes>) {
+    fn encode(&mut self, method: &Method, uri: &http::Uri, fields: Encoding<'_>, body: &[u8]) {
         let out = &mut self.out;
         out.clear();
         self.sent = 0;
-        out.extend_from_slice(req.method().as_str().as_bytes());
+        out.extend_from_slice(method.as_str().as_bytes());
         out.push(b' ');
-        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
         out.extend_from_slice(target.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
-        if !req.headers().contains_key(http::header::HOST) {
-            let host = req.uri().authority().map_or(&*self.host, |a| a.as_str());
+        let has_host = match fields {
+            Encoding::Map(map) => map.contains_key(http::header::HOST),
+            Encoding::Lines(_) => false, // `Fields` leaves `host` out
+        };
+        if !has_host {
+            let host = uri.authority().map_or(&*self.host, |a| a.as_str());
             header(out, b"host", host.as_bytes());
         }
-        for (name, value) in req.headers() {
-            if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
-                header(out, name.as_str().as_bytes(), value.as_bytes());
+        match fields {
+            Encoding::Map(map) => {
+                for (name, value) in map {
+                    if name != http::header::CONTENT_LENGTH
+                        && name != http::header::TRANSFER_ENCODING
+                    {
+                        header(out, name.as_str().as_bytes(), value.as_bytes());
+                    }
+                }
             }
+            Encoding::Lines(lines) => out.extend_from_slice(lines),
         }
-        let body = req.body();
-        if !body.is_empty() || !matches!(*req.method(), Method::GET | Method::HEAD) {
+        if !body.is_empty() || !matches!(*method, Method::GET | Method::HEAD) {
             // Formatted straight into the buffer (a Vec never fails a write).
             let _ = write!(out, "content-length: {}\r\n", body.len());
         }
@@ -419,6 +461,35 @@ mod tests {
         assert_eq!(answer.headers["retry-after"], "1");
         assert_eq!(&answer.body[..], b"abcd");
         assert!(client.is_open(), "a complete exchange keeps the connection");
+    }
+
+    /// Fields encoded before are sent as the same bytes the map gives.
+    #[tokio::test]
+    async fn encoded_fields_send_the_same_request() {
+        let (mut client, mut server) = pair();
+        let serve = tokio::spawn(async move {
+            let mut heads = Vec::new();
+            for _ in 0..2 {
+                heads.push(request_head(&mut server).await);
+                let mut body = [0; 2];
+                server.read_exact(&mut body).await.unwrap();
+                server
+                    .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                    .await
+                    .unwrap();
+            }
+            heads
+        });
+        let req = post("{}");
+        let fields = crate::Fields::encode(req.headers().clone(), crate::Protocol::Http1);
+        let wire = fields.wire(crate::Protocol::Http1).unwrap();
+        let (method, uri) = (req.method().clone(), req.uri().clone());
+        let encoded = client.exchange_encoded(&method, &uri, wire, b"{}").await;
+        assert_eq!(encoded.unwrap().status, 202);
+        assert_eq!(client.exchange(req).await.unwrap().status, 202);
+        let heads = serve.await.unwrap();
+        assert_eq!(heads[0], heads[1]);
+        assert!(heads[0].contains("\r\nclickday-key: k\r\n"), "{}", heads[0]);
     }
 
     #[tokio::test]

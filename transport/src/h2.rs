@@ -10,11 +10,15 @@
 //! waiting caller to take over. Framing and HPACK are the h2 crate's own
 //! codec (its `unstable` feature, pinned by Cargo.lock), so frames are
 //! parsed and header blocks decoded exactly as the gateway's server side
-//! does. What a peer can make the client hold is bounded: header lists
-//! 64 KiB, bodies 16 MiB, and the flow control windows.
+//! does; only fields encoded before the request (`Fields`, loadgen's) go
+//! as header blocks of ours, which need no HPACK state. Everything is
+//! written through one outbox, in order. What a peer can make the client
+//! hold is bounded: header lists 64 KiB, bodies 16 MiB, and the flow
+//! control windows.
 
+use crate::fields::{hpack_indexed, hpack_literal};
 use crate::io::Io;
-use crate::{Answer, TransportError};
+use crate::{Answer, Fields, Protocol, TransportError};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream as _;
 use h2::frame::{self, Frame, Reason, StreamId};
@@ -24,49 +28,109 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncWrite as _, AsyncWriteExt as _};
 
-type Codec = h2::Codec<Unvectored, Bytes>;
+type Codec = h2::Codec<Outbox, Bytes>;
 
-/// The codec copies a DATA payload into its write buffer only up to
-/// 1 KiB, and only when the socket does not take vectored writes; a
-/// payload it chains instead must be written before the next frame can be
-/// buffered, one write per request. So bodies go as frames of at most
-/// this, behind a socket that says it writes one buffer at a time: the
-/// requests of all the callers woken together then leave in one write.
-const DATA_FRAME: usize = 1024;
+/// The socket behind the codec. What the codec writes is kept here, in
+/// order with the header blocks encoded before (`Fields`), and the
+/// connection writes it all at once when it flushes: the requests of all
+/// the callers woken together leave in one write.
+struct Outbox {
+    io: Box<dyn Io>,
+    out: Vec<u8>,
+    /// How much of `out` the socket took.
+    sent: usize,
+}
 
-struct Unvectored(Box<dyn Io>);
+/// Past this much unwritten, no more queued frames go to the outbox until
+/// the socket takes some (a server that does not read).
+const OUTBOX_HIGH: usize = 256 * 1024;
 
-impl tokio::io::AsyncRead for Unvectored {
+impl Outbox {
+    /// Writes what the outbox holds; Pending (the waker registered) while
+    /// the socket has no room.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.sent < self.out.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &self.out[self.sent..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => self.sent += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.out.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    fn unwritten(&self) -> usize {
+        self.out.len() - self.sent
+    }
+}
+
+impl tokio::io::AsyncRead for Outbox {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
-impl tokio::io::AsyncWrite for Unvectored {
+impl tokio::io::AsyncWrite for Outbox {
     fn poll_write(
         mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        self.out.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+    /// The codec's flush only moves its frames here; `Conn::flush` writes.
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        std::task::ready!(self.poll_drain(cx))?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
+/// What goes out, in order: a frame the codec encodes, or a request's
+/// HEADERS from header blocks encoded before. (Frames are large, but
+/// boxing them would allocate for each.)
+#[allow(clippy::large_enum_variant)]
+enum Out {
+    Frame(Frame<Bytes>),
+    Headers {
+        id: u32,
+        end_stream: bool,
+        pseudo: Bytes,
+        fields: Bytes,
+    },
+}
+
+/// A request: built the ordinary way, or with its fields encoded before.
+pub(crate) enum Outgoing<'a> {
+    Request(Request<Bytes>),
+    Encoded {
+        method: &'a http::Method,
+        uri: &'a http::Uri,
+        fields: &'a Fields,
+        body: Bytes,
+    },
+}
+
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// HEADERS flags (RFC 9113 6.2).
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
 /// An answer's header list may not be larger, nor its body.
 const MAX_HEADER_LIST: usize = 64 * 1024;
 const MAX_BODY: usize = 16 << 20;
@@ -88,10 +152,13 @@ struct Conn {
     /// `:scheme` and `:authority` for requests whose URI has none.
     scheme: http::uri::Scheme,
     authority: frame::BytesStr,
-    /// Frames waiting for room in the codec's write buffer, in order.
-    queue: VecDeque<Frame<Bytes>>,
-    /// The codec's buffer holds bytes the socket did not take yet.
+    /// What waits to go to the outbox, in order.
+    queue: VecDeque<Out>,
+    /// The outbox holds bytes the socket did not take yet.
     unflushed: bool,
+    /// The pseudo-header fields last encoded for pre-encoded fields, and
+    /// the method and URI they are for (a run sends to one URI).
+    pseudo: Option<(http::Method, http::Uri, Bytes)>,
     streams: HashMap<u32, Stream>,
     /// Streams with body left to send, oldest first.
     uploading: VecDeque<u32>,
@@ -162,7 +229,11 @@ impl H2 {
         authority: &str,
     ) -> Result<H2, TransportError> {
         io.write_all(PREFACE).await?;
-        let mut codec = Codec::new(Unvectored(io));
+        let mut codec = Codec::new(Outbox {
+            io,
+            out: Vec::with_capacity(16 * 1024),
+            sent: 0,
+        });
         codec.set_max_recv_header_list_size(MAX_HEADER_LIST);
         let mut settings = frame::Settings::default();
         settings.set_enable_push(false);
@@ -176,6 +247,7 @@ impl H2 {
                 .map_err(|_| TransportError::H2("authority not UTF-8".into()))?,
             queue: VecDeque::new(),
             unflushed: false,
+            pseudo: None,
             streams: HashMap::new(),
             uploading: VecDeque::new(),
             next_id: 1,
@@ -229,7 +301,7 @@ impl H2 {
     }
 
     /// Sends `req` and reads the whole answer.
-    pub(crate) async fn exchange(&self, req: Request<Bytes>) -> Result<Answer, TransportError> {
+    pub(crate) async fn exchange(&self, req: Outgoing<'_>) -> Result<Answer, TransportError> {
         let mut req = Some(req);
         let id = poll_fn(|cx| self.lock().poll_open(cx, &mut req)).await?;
         let mut pending = PendingStream { h2: self, id };
@@ -275,7 +347,7 @@ impl Conn {
     fn poll_open(
         &mut self,
         cx: &mut Context<'_>,
-        req: &mut Option<Request<Bytes>>,
+        req: &mut Option<Outgoing<'_>>,
     ) -> Poll<Result<u32, TransportError>> {
         if let Some(why) = &self.refused {
             return Poll::Ready(Err(TransportError::H2(why.clone())));
@@ -299,6 +371,47 @@ impl Conn {
         }
         let id = self.next_id;
         self.next_id += 2;
+        let body = match req {
+            Outgoing::Encoded {
+                method,
+                uri,
+                fields,
+                body,
+            } => match fields.wire(Protocol::Http2) {
+                Some(wire) if self.fits(method, uri, wire) => {
+                    let pseudo = self.pseudo(method, uri);
+                    self.queue.push_back(Out::Headers {
+                        id,
+                        end_stream: body.is_empty(),
+                        pseudo,
+                        fields: wire.clone(),
+                    });
+                    body
+                }
+                // Encoded for another protocol, or too large for one frame.
+                _ => self.send_headers(id, fields.request(method, uri, body)),
+            },
+            Outgoing::Request(request) => self.send_headers(id, request),
+        };
+        if !body.is_empty() {
+            self.uploading.push_back(id);
+        }
+        self.streams.insert(
+            id,
+            Stream {
+                upload: body,
+                send_window: self.initial_window,
+                recv_window: STREAM_WINDOW.into(),
+                ..Stream::default()
+            },
+        );
+        self.push_uploads();
+        // Written by the first caller to wait for an answer.
+        Poll::Ready(Ok(id))
+    }
+
+    /// Queues a request's HEADERS, encoded by the codec; gives its body.
+    fn send_headers(&mut self, id: u32, req: Request<Bytes>) -> Bytes {
         let (parts, body) = req.into_parts();
         // An empty path goes as "/"; a URI in origin form takes the
         // connection's scheme and authority.
@@ -322,22 +435,53 @@ impl Conn {
         let mut headers = frame::Headers::new(id.into(), pseudo, fields);
         if body.is_empty() {
             headers.set_end_stream();
-        } else {
-            self.uploading.push_back(id);
         }
         self.send(headers);
-        self.streams.insert(
-            id,
-            Stream {
-                upload: body,
-                send_window: self.initial_window,
-                recv_window: STREAM_WINDOW.into(),
-                ..Stream::default()
-            },
-        );
-        self.push_uploads();
-        // Written by the first caller to wait for an answer.
-        Poll::Ready(Ok(id))
+        body
+    }
+
+    /// The pseudo-header fields for `method` and `uri`, encoded without
+    /// state like the fields (`Fields`); kept for the next request.
+    fn pseudo(&mut self, method: &http::Method, uri: &http::Uri) -> Bytes {
+        if let Some((m, u, block)) = &self.pseudo
+            && m == method
+            && u == uri
+        {
+            return block.clone();
+        }
+        let mut block = BytesMut::new();
+        // RFC 7541 appendix A: 2 `:method GET`, 3 `:method POST`,
+        // 6 `:scheme http`, 7 `:scheme https`, 1 `:authority`, 4 `:path`.
+        match *method {
+            http::Method::GET => hpack_indexed(&mut block, 2),
+            http::Method::POST => hpack_indexed(&mut block, 3),
+            _ => hpack_literal(&mut block, Some(2), "", method.as_str().as_bytes(), false),
+        }
+        let scheme = uri.scheme().unwrap_or(&self.scheme);
+        if *scheme == http::uri::Scheme::HTTP {
+            hpack_indexed(&mut block, 6);
+        } else if *scheme == http::uri::Scheme::HTTPS {
+            hpack_indexed(&mut block, 7);
+        } else {
+            hpack_literal(&mut block, Some(6), "", scheme.as_str().as_bytes(), false);
+        }
+        let authority = uri.authority().map_or(&*self.authority, |a| a.as_str());
+        hpack_literal(&mut block, Some(1), "", authority.as_bytes(), false);
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/");
+        hpack_literal(&mut block, Some(4), "", path.as_bytes(), false);
+        let block = block.freeze();
+        self.pseudo = Some((method.clone(), uri.clone(), block.clone()));
+        block
+    }
+
+    /// Whether the request's header block fits one frame (else the codec
+    /// encodes it, with CONTINUATION frames).
+    fn fits(&mut self, method: &http::Method, uri: &http::Uri, fields: &Bytes) -> bool {
+        self.pseudo(method, uri).len() + fields.len() <= self.max_frame
     }
 
     fn has_output(&self) -> bool {
@@ -464,31 +608,51 @@ impl Conn {
 
     /// Queues a frame; it goes out on the next flush.
     fn send(&mut self, frame: impl Into<Frame<Bytes>>) {
-        self.queue.push_back(frame.into());
+        self.queue.push_back(Out::Frame(frame.into()));
     }
 
-    /// Writes without waiting; Pending leaves the rest for the next turn.
+    /// Moves what is queued to the outbox and writes it, without waiting:
+    /// what the socket does not take goes on a later turn.
     fn flush(&mut self, cx: &mut Context<'_>) -> std::io::Result<()> {
-        while !self.queue.is_empty() {
-            match self.codec.poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => return Ok(()),
+        while let Some(out) = self.queue.front() {
+            if self.codec.get_ref().unwritten() >= OUTBOX_HIGH {
+                let _ = self.codec.get_mut().poll_drain(cx)?;
+                if self.codec.get_ref().unwritten() >= OUTBOX_HIGH {
+                    break;
+                }
             }
-            if let Some(frame) = self.queue.pop_front() {
-                self.codec
+            // The outbox takes everything: the codec is never Pending.
+            if let Out::Headers { .. } = out {
+                // After the frames the codec holds, in order.
+                if self.codec.flush(cx)?.is_pending() {
+                    break;
+                }
+            } else if self.codec.poll_ready(cx)?.is_pending() {
+                break;
+            }
+            match self.queue.pop_front() {
+                Some(Out::Frame(frame)) => self
+                    .codec
                     .buffer(frame)
-                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-                self.unflushed = true;
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?,
+                Some(Out::Headers {
+                    id,
+                    end_stream,
+                    pseudo,
+                    fields,
+                }) => {
+                    let flags = END_HEADERS | if end_stream { END_STREAM } else { 0 };
+                    let outbox = &mut self.codec.get_mut().out;
+                    frame::Head::new(frame::Kind::Headers, flags, id.into())
+                        .encode(pseudo.len() + fields.len(), outbox);
+                    outbox.extend_from_slice(&pseudo);
+                    outbox.extend_from_slice(&fields);
+                }
+                None => {}
             }
         }
-        if self.unflushed {
-            match self.codec.flush(cx) {
-                Poll::Ready(Ok(())) => self.unflushed = false,
-                Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => {}
-            }
-        }
+        let _ = self.codec.flush(cx)?;
+        self.unflushed = self.codec.get_mut().poll_drain(cx)?.is_pending();
         Ok(())
     }
 
@@ -703,7 +867,7 @@ impl Conn {
             let room = self
                 .send_window
                 .min(stream.send_window)
-                .min(DATA_FRAME as i64);
+                .min(self.max_frame as i64);
             if room <= 0 {
                 return;
             }
@@ -860,6 +1024,99 @@ mod tests {
             let answer = conn.send(request).await.unwrap();
             assert_eq!(answer.body, seen);
         }
+    }
+
+    /// Fields encoded before go out as their own header block, after and
+    /// between requests the codec encodes (whose dynamic table they leave
+    /// alone), with the pseudo-header fields of each URI; a sensitive
+    /// value is never indexed; a block too large for one frame falls back
+    /// to the codec. The server sees each request as it was built.
+    #[tokio::test]
+    async fn encoded_fields_reach_the_server_as_built() {
+        use crate::{Fields, Protocol};
+        let (listener, target) = serve().await;
+        let authority = target.url.trim_start_matches("http://").to_string();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::handshake(socket).await.unwrap();
+            while let Some(Ok((req, mut respond))) = conn.accept().await {
+                let (parts, mut body) = req.into_parts();
+                let mut seen = format!("{} {}", parts.method, parts.uri);
+                for (name, value) in &parts.headers {
+                    let value = value.to_str().unwrap();
+                    seen += &format!(" {name}={}", &value[..value.len().min(12)]);
+                }
+                seen += &format!(" body={}", read_body(&mut body).await.len());
+                let answer = Response::builder().status(200).body(()).unwrap();
+                let mut send = respond.send_response(answer, false).unwrap();
+                send.send_data(seen.into(), true).unwrap();
+            }
+        });
+        let conn = connect(&target).await;
+        let fields = |key: &str, big: usize| {
+            let mut map = http::HeaderMap::new();
+            map.insert("content-type", "application/json".parse().unwrap());
+            map.insert("clickday-key", key.parse().unwrap());
+            let mut signature = http::HeaderValue::try_from("s".repeat(big.max(1))).unwrap();
+            signature.set_sensitive(true);
+            map.insert("clickday-signature", signature);
+            map.insert("host", "elsewhere".parse().unwrap()); // left out
+            Fields::encode(map, Protocol::Http2)
+        };
+        let submissions: http::Uri = format!("http://{authority}/v1/submissions")
+            .parse()
+            .unwrap();
+        let origin_form: http::Uri = "/v1/other?x=1".parse().unwrap();
+        let post = http::Method::POST;
+        let (small, large) = (fields("k1", 86), fields("k2", 20_000));
+        let plain = || Request::get("/v1/time").body(Bytes::new()).unwrap();
+        let expected_fields = "content-type=application/ clickday-key=";
+        let mut answers = Vec::new();
+        answers.push(conn.send(plain()).await.unwrap());
+        for (uri, fields) in [(&submissions, &small), (&submissions, &small)] {
+            let answer = conn.send_encoded(&post, uri, fields, "{}".into()).await;
+            answers.push(answer.unwrap());
+        }
+        answers.push(conn.send(plain()).await.unwrap());
+        answers.push(
+            conn.send_encoded(&post, &origin_form, &small, Bytes::new())
+                .await
+                .unwrap(),
+        );
+        answers.push(
+            conn.send_encoded(&post, &submissions, &large, "[]".into())
+                .await
+                .unwrap(),
+        );
+        let seen: Vec<String> = answers
+            .iter()
+            .map(|a| String::from_utf8(a.body.to_vec()).unwrap())
+            .collect();
+        let time = format!("GET http://{authority}/v1/time body=0");
+        let encoded = |path: &str, key: &str, body: usize| {
+            format!(
+                "POST http://{authority}{path} {expected_fields}{key} clickday-signature=ssssssssssss body={body}"
+            )
+        };
+        assert_eq!(
+            seen,
+            [
+                time.clone(),
+                encoded("/v1/submissions", "k1", 2),
+                encoded("/v1/submissions", "k1", 2),
+                time,
+                encoded("/v1/other?x=1", "k1", 0),
+                encoded("/v1/submissions", "k2", 2),
+            ]
+        );
+        // 6.2.3: the signature's representation is "never indexed".
+        assert_eq!(small.wire(Protocol::Http2).unwrap()[..1], [0x00]);
+        let wire = small.wire(Protocol::Http2).unwrap();
+        let at = wire
+            .windows(18)
+            .position(|w| w == b"clickday-signature")
+            .unwrap();
+        assert_eq!(wire[at - 2], 0x10);
     }
 
     /// A body larger than the server's windows waits for its window

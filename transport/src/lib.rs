@@ -3,10 +3,12 @@
 //! gateway is and how it is trusted ([`Target`], [`Trust`]), connections
 //! that speak HTTP/1.1 or HTTP/2 over TCP+TLS (clients of our own, see
 //! `h1` and `h2`), or HTTP/3 over QUIC
-//! ([`Connection`]), early answers read on every protocol, and when to send
+//! ([`Connection`]), header fields encoded before the request is sent
+//! ([`Fields`]), early answers read on every protocol, and when to send
 //! the same bytes again ([`retry`]).
 
 mod connection;
+mod fields;
 mod h1;
 mod h2;
 mod io;
@@ -14,6 +16,7 @@ pub mod retry;
 mod trust;
 
 pub use connection::{Answer, Connection, Gate, Target};
+pub use fields::Fields;
 pub use trust::{Trust, client_config};
 
 /// The HTTP version spoken on every connection of a run.
