@@ -993,31 +993,41 @@ mod tests {
         assert!(conn.is_open());
     }
 
+    /// An h2 server answering each request with what it saw: method,
+    /// URI, each field (its value's first 12 bytes) and the body's length.
+    async fn describe_requests(listener: TcpListener) {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut conn = h2::server::handshake(socket).await.unwrap();
+        while let Some(Ok((req, mut respond))) = conn.accept().await {
+            let (parts, mut body) = req.into_parts();
+            let mut seen = format!("{} {}", parts.method, parts.uri);
+            for (name, value) in &parts.headers {
+                let value = value.to_str().unwrap();
+                seen += &format!(" {name}={}", &value[..value.len().min(12)]);
+            }
+            seen += &format!(" body={}", read_body(&mut body).await.len());
+            let answer = Response::builder().status(200).body(()).unwrap();
+            let mut send = respond.send_response(answer, false).unwrap();
+            send.send_data(seen.into(), true).unwrap();
+        }
+    }
+
     /// A request URI in origin form, or with no path, goes out with the
     /// connection's scheme and authority and the path `/`.
     #[tokio::test]
     async fn origin_form_and_pathless_uris_take_the_connections_scheme_and_authority() {
         let (listener, target) = serve().await;
         let authority = target.url.trim_start_matches("http://").to_string();
-        tokio::spawn(async move {
-            let (socket, _) = listener.accept().await.unwrap();
-            let mut conn = h2::server::handshake(socket).await.unwrap();
-            while let Some(Ok((req, mut respond))) = conn.accept().await {
-                let uri = req.uri().to_string();
-                let answer = Response::builder().status(200).body(()).unwrap();
-                let mut send = respond.send_response(answer, false).unwrap();
-                send.send_data(uri.into(), true).unwrap();
-            }
-        });
+        tokio::spawn(describe_requests(listener));
         let conn = connect(&target).await;
         for (uri, seen) in [
             (
                 "/v1/time".to_string(),
-                format!("http://{authority}/v1/time"),
+                format!("GET http://{authority}/v1/time body=0"),
             ),
             (
                 format!("http://{authority}"),
-                format!("http://{authority}/"),
+                format!("GET http://{authority}/ body=0"),
             ),
         ] {
             let request = Request::get(uri).body(Bytes::new()).unwrap();
@@ -1036,22 +1046,7 @@ mod tests {
         use crate::{Fields, Protocol};
         let (listener, target) = serve().await;
         let authority = target.url.trim_start_matches("http://").to_string();
-        tokio::spawn(async move {
-            let (socket, _) = listener.accept().await.unwrap();
-            let mut conn = h2::server::handshake(socket).await.unwrap();
-            while let Some(Ok((req, mut respond))) = conn.accept().await {
-                let (parts, mut body) = req.into_parts();
-                let mut seen = format!("{} {}", parts.method, parts.uri);
-                for (name, value) in &parts.headers {
-                    let value = value.to_str().unwrap();
-                    seen += &format!(" {name}={}", &value[..value.len().min(12)]);
-                }
-                seen += &format!(" body={}", read_body(&mut body).await.len());
-                let answer = Response::builder().status(200).body(()).unwrap();
-                let mut send = respond.send_response(answer, false).unwrap();
-                send.send_data(seen.into(), true).unwrap();
-            }
-        });
+        tokio::spawn(describe_requests(listener));
         let conn = connect(&target).await;
         let fields = |key: &str, big: usize| {
             let mut map = http::HeaderMap::new();
