@@ -13,8 +13,8 @@
 //! does; only fields encoded before the request (`Fields`, loadgen's) go
 //! as header blocks of ours, which need no HPACK state. Everything is
 //! written through one outbox, in order. What a peer can make the client
-//! hold is bounded: header lists 64 KiB, bodies 16 MiB, and the flow
-//! control windows.
+//! hold is bounded: header lists 64 KiB, bodies 16 MiB, the flow control
+//! windows, and the answers to its frames it does not read (64 Ki).
 
 use crate::fields::{hpack_indexed, hpack_literal};
 use crate::io::Io;
@@ -46,6 +46,10 @@ struct Outbox {
 /// Past this much unwritten, no more queued frames go to the outbox until
 /// the socket takes some (a server that does not read).
 const OUTBOX_HIGH: usize = 256 * 1024;
+/// Frames that may wait for the outbox. Past it the server is sending what
+/// calls for answers (PING, SETTINGS) faster than it reads them, and the
+/// connection ends rather than holding the answers without end.
+const MAX_QUEUED: usize = 64 * 1024;
 
 impl Outbox {
     /// Writes what the outbox holds; Pending (the waker registered) while
@@ -569,6 +573,12 @@ impl Conn {
                 Poll::Pending => break,
                 Poll::Ready(None) => {
                     self.fail("the server closed the connection".into());
+                    return true;
+                }
+                Poll::Ready(Some(Ok(_))) if self.queue.len() >= MAX_QUEUED => {
+                    let why =
+                        "the server sends frames that call for answers and does not read them";
+                    self.fail(why.into());
                     return true;
                 }
                 Poll::Ready(Some(Ok(frame))) => {
@@ -1337,6 +1347,32 @@ mod tests {
         let conn = connect(&target).await;
         let e = conn.send(post(&target, "{}")).await.err();
         assert!(e.is_some());
+        assert!(!conn.is_open());
+    }
+
+    /// A server that floods PINGs and never reads the answers ends the
+    /// connection once 64 Ki answers wait, instead of growing the client.
+    #[tokio::test]
+    async fn a_ping_flood_that_is_not_read_ends_the_connection() {
+        let (listener, target) = serve().await;
+        raw_server(listener, |mut socket| async move {
+            read_headers(&mut socket, 1).await;
+            let pings: Vec<u8> = (0..1000).flat_map(|_| frame(6, 0, 0, &[7; 8])).collect();
+            // At most 170 MB, then it stops: a client without the bound
+            // is then left waiting, and the test fails on its timeout.
+            for _ in 0..10_000 {
+                if socket.write_all(&pings).await.is_err() {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await;
+        })
+        .await;
+        let conn = connect(&target).await;
+        let sent = tokio::time::timeout(Duration::from_secs(60), conn.send(post(&target, "{}")));
+        let e = sent.await.expect("the flood must end the connection");
+        let e = e.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("does not read them"), "{e}");
         assert!(!conn.is_open());
     }
 }
