@@ -163,6 +163,11 @@ struct Conn {
     /// The pseudo-header fields last encoded for pre-encoded fields, and
     /// the method and URI they are for (a run sends to one URI).
     pseudo: Option<(http::Method, http::Uri, Bytes)>,
+    /// The peer's header table size, and whether it changed since the
+    /// codec last encoded a header block: the next block must then open
+    /// with the size update (RFC 7541 4.2), which only the codec writes.
+    table_size: u32,
+    table_size_changed: bool,
     streams: HashMap<u32, Stream>,
     /// Streams with body left to send, oldest first.
     uploading: VecDeque<u32>,
@@ -252,6 +257,8 @@ impl H2 {
             queue: VecDeque::new(),
             unflushed: false,
             pseudo: None,
+            table_size: 4096, // RFC 9113 6.5.2
+            table_size_changed: false,
             streams: HashMap::new(),
             uploading: VecDeque::new(),
             next_id: 1,
@@ -382,7 +389,7 @@ impl Conn {
                 fields,
                 body,
             } => match fields.wire(Protocol::Http2) {
-                Some(wire) if self.fits(method, uri, wire) => {
+                Some(wire) if !self.table_size_changed && self.fits(method, uri, wire) => {
                     let pseudo = self.pseudo(method, uri);
                     self.queue.push_back(Out::Headers {
                         id,
@@ -392,7 +399,8 @@ impl Conn {
                     });
                     body
                 }
-                // Encoded for another protocol, or too large for one frame.
+                // Encoded for another protocol, too large for one frame, or
+                // the codec's block must open with a table size update.
                 _ => self.send_headers(id, fields.request(method, uri, body)),
             },
             Outgoing::Request(request) => self.send_headers(id, request),
@@ -441,6 +449,7 @@ impl Conn {
             headers.set_end_stream();
         }
         self.send(headers);
+        self.table_size_changed = false;
         body
     }
 
@@ -859,6 +868,8 @@ impl Conn {
         }
         if let Some(size) = settings.header_table_size() {
             self.codec.set_send_header_table_size(size as usize);
+            self.table_size_changed |= size != self.table_size;
+            self.table_size = size;
         }
         self.settled = true;
         self.send(frame::Settings::ack());
@@ -1348,6 +1359,54 @@ mod tests {
         let e = conn.send(post(&target, "{}")).await.err();
         assert!(e.is_some());
         assert!(!conn.is_open());
+    }
+
+    /// A server that shrinks its header table gets the size update at the
+    /// start of the next header block (RFC 7541 4.2), though the request's
+    /// fields were encoded before; the block after it is ours again.
+    #[tokio::test]
+    async fn a_smaller_header_table_is_announced_before_encoded_fields() {
+        use crate::{Fields, Protocol};
+        let (listener, target) = serve().await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        raw_server(listener, |mut socket| async move {
+            read_headers(&mut socket, 1).await;
+            let table_size_zero = [0x00, 0x01, 0, 0, 0, 0];
+            socket
+                .write_all(&frame(4, 0, 0, &table_size_zero))
+                .await
+                .unwrap();
+            socket.write_all(&frame(1, 0x5, 1, &[0x88])).await.unwrap(); // 200
+            let mut first_bytes = Vec::new();
+            while first_bytes.len() < 2 {
+                let mut head = [0; 9];
+                socket.read_exact(&mut head).await.unwrap();
+                let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+                let mut payload = vec![0; len];
+                socket.read_exact(&mut payload).await.unwrap();
+                if head[3] == 1 {
+                    first_bytes.push(payload[0]);
+                    let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]);
+                    socket.write_all(&frame(1, 0x5, id, &[0x88])).await.unwrap();
+                }
+            }
+            tx.send(first_bytes).unwrap();
+            drain(socket).await;
+        })
+        .await;
+        let conn = connect(&target).await;
+        let time = Request::get("/v1/time").body(Bytes::new()).unwrap();
+        assert_eq!(conn.send(time).await.unwrap().status, 200);
+        let mut map = http::HeaderMap::new();
+        map.insert("clickday-key", "k".parse().unwrap());
+        let fields = Fields::encode(map, Protocol::Http2);
+        let uri: http::Uri = "/v1/submissions".parse().unwrap();
+        for _ in 0..2 {
+            let answer = conn.send_encoded(&http::Method::POST, &uri, &fields, Bytes::new());
+            assert_eq!(answer.await.unwrap().status, 200);
+        }
+        // 0x20: a size update to 0; 0x83: `:method POST`, our own block.
+        assert_eq!(rx.await.unwrap(), [0x20, 0x83]);
     }
 
     /// A server that floods PINGs and never reads the answers ends the
