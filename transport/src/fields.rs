@@ -52,7 +52,8 @@ impl Fields {
                 }
                 Protocol::Http2 => {
                     let sensitive = value.is_sensitive();
-                    hpack_literal(&mut wire, None, name.as_str(), value.as_bytes(), sensitive);
+                    let name = Name::New(name.as_str());
+                    hpack_literal(&mut wire, name, value.as_bytes(), sensitive);
                 }
                 Protocol::Http3 => {}
             }
@@ -89,22 +90,22 @@ impl Fields {
 /// dynamic table, its name by static table index or as a string, its
 /// value a string; never indexed (by us or any intermediary) if
 /// `sensitive`.
-pub(crate) fn hpack_literal(
-    out: &mut BytesMut,
-    static_name: Option<usize>,
-    name: &str,
-    value: &[u8],
-    sensitive: bool,
-) {
+pub(crate) fn hpack_literal(out: &mut BytesMut, name: Name<'_>, value: &[u8], sensitive: bool) {
     let flags = if sensitive { 0x10 } else { 0x00 };
-    match static_name {
-        Some(index) => hpack_integer(out, flags, 4, index),
-        None => {
+    match name {
+        Name::Static(index) => hpack_integer(out, flags, 4, index),
+        Name::New(name) => {
             out.put_u8(flags);
             hpack_string(out, name.as_bytes());
         }
     }
     hpack_string(out, value);
+}
+
+/// A literal field's name: an index into the static table, or a string.
+pub(crate) enum Name<'a> {
+    Static(usize),
+    New(&'a str),
 }
 
 /// RFC 7541 6.1: a field wholly in the static table.
@@ -154,11 +155,11 @@ mod tests {
     #[test]
     fn literals_are_encoded_as_rfc_7541_shows() {
         let mut out = BytesMut::new();
-        hpack_literal(&mut out, Some(4), ":path", b"/sample/path", false);
+        hpack_literal(&mut out, Name::Static(4), b"/sample/path", false);
         assert_eq!(&out[..2], &[0x04, 0x0c]);
         assert_eq!(&out[2..], b"/sample/path");
         let mut out = BytesMut::new();
-        hpack_literal(&mut out, None, "password", b"secret", true);
+        hpack_literal(&mut out, Name::New("password"), b"secret", true);
         assert_eq!(&out[..], b"\x10\x08password\x06secret");
     }
 

@@ -16,7 +16,7 @@
 //! hold is bounded: header lists 64 KiB, bodies 16 MiB, the flow control
 //! windows, and the answers to its frames it does not read (64 Ki).
 
-use crate::fields::{hpack_indexed, hpack_literal};
+use crate::fields::{Name, hpack_indexed, hpack_literal};
 use crate::io::Io;
 use crate::{Answer, Fields, Protocol, TransportError};
 use bytes::{Bytes, BytesMut};
@@ -468,7 +468,12 @@ impl Conn {
         match *method {
             http::Method::GET => hpack_indexed(&mut block, 2),
             http::Method::POST => hpack_indexed(&mut block, 3),
-            _ => hpack_literal(&mut block, Some(2), "", method.as_str().as_bytes(), false),
+            _ => hpack_literal(
+                &mut block,
+                Name::Static(2),
+                method.as_str().as_bytes(),
+                false,
+            ),
         }
         let scheme = uri.scheme().unwrap_or(&self.scheme);
         if *scheme == http::uri::Scheme::HTTP {
@@ -476,16 +481,21 @@ impl Conn {
         } else if *scheme == http::uri::Scheme::HTTPS {
             hpack_indexed(&mut block, 7);
         } else {
-            hpack_literal(&mut block, Some(6), "", scheme.as_str().as_bytes(), false);
+            hpack_literal(
+                &mut block,
+                Name::Static(6),
+                scheme.as_str().as_bytes(),
+                false,
+            );
         }
         let authority = uri.authority().map_or(&*self.authority, |a| a.as_str());
-        hpack_literal(&mut block, Some(1), "", authority.as_bytes(), false);
+        hpack_literal(&mut block, Name::Static(1), authority.as_bytes(), false);
         let path = uri
             .path_and_query()
             .map(|p| p.as_str())
             .filter(|p| !p.is_empty())
             .unwrap_or("/");
-        hpack_literal(&mut block, Some(4), "", path.as_bytes(), false);
+        hpack_literal(&mut block, Name::Static(4), path.as_bytes(), false);
         let block = block.freeze();
         self.pseudo = Some((method.clone(), uri.clone(), block.clone()));
         block
