@@ -22,23 +22,22 @@ pub struct Fields {
     wire: Bytes,
 }
 
-/// Fields a connection writes itself (framing), or that HTTP/2 forbids
-/// (RFC 9113 8.2.2; `host` is `:authority` there): never pre-encoded.
-const CONNECTION_OWNED: [http::HeaderName; 7] = [
-    http::header::CONNECTION,
-    http::header::CONTENT_LENGTH,
-    http::header::HOST,
-    http::header::HeaderName::from_static("keep-alive"),
-    http::header::HeaderName::from_static("proxy-connection"),
-    http::header::TRANSFER_ENCODING,
-    http::header::UPGRADE,
+/// RFC 9113 8.2.2: fields HTTP/2 forbids (`host` is `:authority` there).
+pub(crate) const CONNECTION_SPECIFIC: [&str; 6] = [
+    "connection",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
 ];
 
 impl Fields {
     /// Encodes `map` for `protocol`. Fields the connection owns (framing,
     /// `host`, connection-specific ones) are left out.
     pub fn encode(mut map: HeaderMap, protocol: Protocol) -> Fields {
-        for name in &CONNECTION_OWNED {
+        // `content-length` too: the connection frames the body.
+        for name in CONNECTION_SPECIFIC.into_iter().chain(["content-length"]) {
             map.remove(name);
         }
         let mut wire = BytesMut::new();

@@ -16,7 +16,7 @@
 //! hold is bounded: header lists 64 KiB, bodies 16 MiB, the flow control
 //! windows, and the answers to its frames it does not read (64 Ki).
 
-use crate::fields::{Name, hpack_indexed, hpack_literal};
+use crate::fields::{CONNECTION_SPECIFIC, Name, hpack_indexed, hpack_literal};
 use crate::io::Io;
 use crate::{Answer, Fields, Protocol, TransportError};
 use bytes::{Bytes, BytesMut};
@@ -388,14 +388,13 @@ impl Conn {
                 uri,
                 fields,
                 body,
-            } => match fields.wire(Protocol::Http2) {
-                Some(wire) if !self.table_size_changed && self.fits(method, uri, wire) => {
-                    let pseudo = self.pseudo(method, uri);
+            } => match self.encoded_block(method, uri, fields) {
+                Some((pseudo, wire)) => {
                     self.queue.push_back(Out::Headers {
                         id,
                         end_stream: body.is_empty(),
                         pseudo,
-                        fields: wire.clone(),
+                        fields: wire,
                     });
                     body
                 }
@@ -501,10 +500,22 @@ impl Conn {
         block
     }
 
-    /// Whether the request's header block fits one frame (else the codec
-    /// encodes it, with CONTINUATION frames).
-    fn fits(&mut self, method: &http::Method, uri: &http::Uri, fields: &Bytes) -> bool {
-        self.pseudo(method, uri).len() + fields.len() <= self.max_frame
+    /// The pseudo-header fields and the fields of a request whose fields
+    /// were encoded before, if they can go as a block of ours: encoded for
+    /// HTTP/2, no table size update owed, and the block fits one frame
+    /// (else the codec encodes it, with CONTINUATION frames).
+    fn encoded_block(
+        &mut self,
+        method: &http::Method,
+        uri: &http::Uri,
+        fields: &Fields,
+    ) -> Option<(Bytes, Bytes)> {
+        let wire = fields.wire(Protocol::Http2)?;
+        if self.table_size_changed {
+            return None;
+        }
+        let pseudo = self.pseudo(method, uri);
+        (pseudo.len() + wire.len() <= self.max_frame).then(|| (pseudo, wire.clone()))
     }
 
     fn has_output(&self) -> bool {
@@ -915,16 +926,6 @@ impl Conn {
     }
 }
 
-/// RFC 9113 8.2.2: fields HTTP/2 forbids (`host` is `:authority` here).
-const CONNECTION_SPECIFIC: [&str; 6] = [
-    "connection",
-    "host",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-];
-
 #[cfg(test)]
 mod tests {
     use crate::{Gate, Protocol, Target};
@@ -1272,16 +1273,26 @@ mod tests {
     async fn read_headers(socket: &mut TcpStream, n: usize) -> Vec<u32> {
         let mut ids = Vec::new();
         while ids.len() < n {
+            ids.push(next_headers(socket).await.0);
+        }
+        ids
+    }
+
+    /// Reads frames until a HEADERS frame: its stream id and header block.
+    async fn next_headers(socket: &mut TcpStream) -> (u32, Vec<u8>) {
+        loop {
             let mut head = [0; 9];
             socket.read_exact(&mut head).await.unwrap();
             let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
             let mut payload = vec![0; len];
             socket.read_exact(&mut payload).await.unwrap();
             if head[3] == 1 {
-                ids.push(u32::from_be_bytes([head[5], head[6], head[7], head[8]]));
+                return (
+                    u32::from_be_bytes([head[5], head[6], head[7], head[8]]),
+                    payload,
+                );
             }
         }
-        ids
     }
 
     /// GOAWAY: a stream the server never took fails with a reason that
@@ -1388,17 +1399,10 @@ mod tests {
                 .unwrap();
             socket.write_all(&frame(1, 0x5, 1, &[0x88])).await.unwrap(); // 200
             let mut first_bytes = Vec::new();
-            while first_bytes.len() < 2 {
-                let mut head = [0; 9];
-                socket.read_exact(&mut head).await.unwrap();
-                let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-                let mut payload = vec![0; len];
-                socket.read_exact(&mut payload).await.unwrap();
-                if head[3] == 1 {
-                    first_bytes.push(payload[0]);
-                    let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]);
-                    socket.write_all(&frame(1, 0x5, id, &[0x88])).await.unwrap();
-                }
+            for _ in 0..2 {
+                let (id, block) = next_headers(&mut socket).await;
+                first_bytes.push(block[0]);
+                socket.write_all(&frame(1, 0x5, id, &[0x88])).await.unwrap();
             }
             tx.send(first_bytes).unwrap();
             drain(socket).await;
