@@ -210,16 +210,7 @@ impl Call {
         }
         .map_err(QueueError::unavailable)?;
         if self.replicas.wanted > 0 {
-            let confirmed = match replies.pop() {
-                Some(Value::Int(n)) => u32::try_from(n).unwrap_or(0),
-                other => return Err(QueueError::Protocol(format!("WAIT answered {other:?}"))),
-            };
-            if confirmed < self.replicas.wanted {
-                return Err(QueueError::NotReplicated {
-                    wanted: self.replicas.wanted,
-                    confirmed,
-                });
-            }
+            self.replicas.judge(replies.pop())?;
         }
         let reply = replies
             .pop()

@@ -175,6 +175,23 @@ pub struct ReplicaAcks {
     pub timeout: Duration,
 }
 
+impl ReplicaAcks {
+    /// Judges `WAIT`'s answer: enough replicas confirmed, or why not.
+    pub(crate) fn judge(&self, answer: Option<::redis::Value>) -> Result<(), QueueError> {
+        let confirmed = match answer {
+            Some(::redis::Value::Int(n)) => u32::try_from(n).unwrap_or(0),
+            other => return Err(QueueError::Protocol(format!("WAIT answered {other:?}"))),
+        };
+        if confirmed < self.wanted {
+            return Err(QueueError::NotReplicated {
+                wanted: self.wanted,
+                confirmed,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Everything [`open`] needs besides the URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueOptions {

@@ -1,7 +1,9 @@
 //! Redis Streams backend. Per shard `s`, three keys share the hash tag
 //! `{clickday:s}` so one shard lives in one Redis Cluster slot:
 //! `…:stream` (the queue), `…:dedupe` (hash: account+application → digest,
-//! id, stamp) and `…:nodes` (hash: node → highest stamp).
+//! id, stamp) and `…:nodes` (hash: node → highest stamp); with replica
+//! acks, a fourth, `…:fence`, is written by readers (see
+//! [`RedisQueue::delivered`]).
 //!
 //! Requests share a few multiplexed connections: concurrent enqueues are
 //! pipelined on them, never a connection per request. The same code runs
@@ -34,6 +36,9 @@ pub struct RedisQueue {
     /// `max_batch` 1 (a script call per submission).
     batchers: Option<Vec<ShardBatcher>>,
     shards: u16,
+    /// Replicas that must hold an entry before it is delivered to a
+    /// consumer, as before it is acknowledged to a client.
+    replicas: ReplicaAcks,
 }
 
 /// The small scripts of node claims and the reference clock.
@@ -134,7 +139,43 @@ impl RedisQueue {
             scripts: NodeScripts::default(),
             batchers,
             shards,
+            replicas,
         })
+    }
+
+    /// Runs `read`, a command delivering entries of `shard`, on the
+    /// consumer connection; with replica acks, only once what it delivered
+    /// is on enough replicas. A persister must never store an entry that a
+    /// failover can still take back: the gateway refused it (503), the
+    /// client's resend is then a new arrival, and a stored row with the
+    /// refused attempt's stamp would disagree with the acknowledgement.
+    /// `WAIT` covers this connection's writes up to its last one, and a
+    /// blocked `XREADGROUP` served later does not reliably count as one
+    /// (on Redis 7.0.15 `WAIT 1` after it sometimes answered 1 while the
+    /// only replica was stopped): a write after it, in the shard's slot,
+    /// makes the mark.
+    async fn delivered(&self, shard: u16, read: redis::Cmd) -> Result<Value, QueueError> {
+        let mut connection = self.consumer.clone();
+        if self.replicas.wanted == 0 {
+            return read.query_async(&mut connection).await.map_err(unavailable);
+        }
+        let mut pipe = redis::pipe();
+        pipe.add_command(read)
+            .cmd("SET")
+            .arg(Self::key(shard, "fence"))
+            .arg(1)
+            .ignore()
+            .cmd("WAIT")
+            .arg(self.replicas.wanted)
+            .arg(self.replicas.timeout.as_millis() as u64);
+        let mut replies: Vec<Value> = pipe
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        self.replicas.judge(replies.pop())?;
+        replies
+            .pop()
+            .ok_or_else(|| proto("a fenced read answered nothing"))
     }
 
     fn connection(&self) -> Connection {
@@ -286,8 +327,8 @@ impl Queue for RedisQueue {
         block: Duration,
     ) -> Result<Vec<Delivery>, QueueError> {
         self.ensure_group(shard).await?;
-        let reply: Value = redis::cmd("XREADGROUP")
-            .arg("GROUP")
+        let mut read = redis::cmd("XREADGROUP");
+        read.arg("GROUP")
             .arg(GROUP)
             .arg(consumer)
             .arg("COUNT")
@@ -296,10 +337,8 @@ impl Queue for RedisQueue {
             .arg(block.as_millis().max(1) as u64)
             .arg("STREAMS")
             .arg(Self::key(shard, "stream"))
-            .arg(">")
-            .query_async(&mut self.consumer.clone())
-            .await
-            .map_err(unavailable)?;
+            .arg(">");
+        let reply = self.delivered(shard, read).await?;
         // Nil on timeout, else [[stream, [entries]]].
         match reply {
             Value::Nil => Ok(Vec::new()),
@@ -326,17 +365,16 @@ impl Queue for RedisQueue {
         max: usize,
     ) -> Result<Vec<Delivery>, QueueError> {
         self.ensure_group(shard).await?;
-        let reply: Value = redis::cmd("XAUTOCLAIM")
+        let mut claim = redis::cmd("XAUTOCLAIM");
+        claim
             .arg(Self::key(shard, "stream"))
             .arg(GROUP)
             .arg(consumer)
             .arg(min_idle.as_millis() as u64)
             .arg("0-0")
             .arg("COUNT")
-            .arg(max)
-            .query_async(&mut self.consumer.clone())
-            .await
-            .map_err(unavailable)?;
+            .arg(max);
+        let reply = self.delivered(shard, claim).await?;
         // [next-start, [entries], [deleted ids]]
         let entries = array(reply)?
             .into_iter()

@@ -390,6 +390,82 @@ async fn a_write_no_replica_confirms_is_refused_and_a_resend_finds_it() {
     );
 }
 
+/// With replica acks, a consumer is given only entries the replicas hold:
+/// one a failover could still take back (its gateway answered 503, so the
+/// resend is a new arrival) must not be stored. The reader is blocked when
+/// the entry arrives, the case where `WAIT` alone is not reliable.
+#[tokio::test]
+async fn a_consumer_is_given_only_entries_the_replicas_hold() {
+    let primary = RedisServer::start();
+    let replica = RedisServer::replica_of(&primary);
+    let mut strict = options(1, 1, 1);
+    strict.replica_acks.timeout = Duration::from_millis(200);
+    let consumer = Arc::new(RedisQueue::open(&primary.url(), &strict).await.unwrap());
+    let producer = RedisQueue::open(&primary.url(), &options(1, 1, 0))
+        .await
+        .unwrap();
+    // An empty read first: the group exists, and the replica has confirmed
+    // every write of the consumer's connection so far.
+    let empty = consumer
+        .read_batch(0, "c", 10, Duration::from_millis(1))
+        .await;
+    assert!(empty.unwrap().is_empty());
+    let reader = tokio::spawn({
+        let consumer = consumer.clone();
+        async move {
+            consumer
+                .read_batch(0, "c", 10, Duration::from_secs(20))
+                .await
+        }
+    });
+    clickday_testkit::eventually(
+        "the consumer to block on the stream",
+        Duration::from_secs(20),
+        async || {
+            primary
+                .info("clients")
+                .contains("blocked_clients:1")
+                .then_some(())
+        },
+    )
+    .await;
+    replica.pause();
+    let unreplicated = record("f1", "app", "{}", 1_000);
+    assert_eq!(
+        producer.enqueue(&unreplicated).await.unwrap(),
+        Enqueued::New
+    );
+    let read = reader.await.unwrap();
+    assert!(
+        matches!(
+            read,
+            Err(QueueError::NotReplicated {
+                wanted: 1,
+                confirmed: 0
+            })
+        ),
+        "delivered before a replica had it: {read:?}"
+    );
+    replica.resume();
+    let delivered = clickday_testkit::eventually(
+        "the entry delivered once replicated",
+        Duration::from_secs(20),
+        async || {
+            let batch = consumer
+                .claim_stale(0, "c", Duration::ZERO, 10)
+                .await
+                .ok()?;
+            (!batch.is_empty()).then_some(batch)
+        },
+    )
+    .await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(
+        delivered[0].submission.as_ref().unwrap().submission_id,
+        unreplicated.submission_id
+    );
+}
+
 /// Resharding under load: while submissions of one shard keep arriving,
 /// that shard's slot moves to another primary key by key (clients meet
 /// `ASK`, `TRYAGAIN`, then `MOVED`). A call that fails is retried as a

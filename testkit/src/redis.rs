@@ -34,6 +34,28 @@ impl RedisServer {
         server
     }
 
+    /// A replica of `primary`, started once the primary sees it in sync
+    /// (so `WAIT 1` there can succeed).
+    pub fn replica_of(primary: &RedisServer) -> Self {
+        let replica = Self::start_with(
+            free_port(),
+            vec![
+                "--replicaof".into(),
+                "127.0.0.1".into(),
+                primary.port.to_string(),
+            ],
+        );
+        wait_until("the replica to be in sync", Duration::from_secs(20), || {
+            primary.info("replication").contains("state=online")
+        });
+        replica
+    }
+
+    /// `INFO section`, as text.
+    pub fn info(&self, section: &str) -> String {
+        cli(self.port, &["INFO", section])
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
