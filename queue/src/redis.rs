@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+/// `WAIT`s for the replicas to hold what a read delivered, at most.
+const DELIVERY_WAITS: usize = 5;
+
 /// The consumer group every persister joins.
 pub const GROUP: &str = "persisters";
 
@@ -153,7 +156,9 @@ impl RedisQueue {
     /// blocked `XREADGROUP` served later does not reliably count as one
     /// (on Redis 7.0.15 `WAIT 1` after it sometimes answered 1 while the
     /// only replica was stopped): a write after it, in the shard's slot,
-    /// makes the mark.
+    /// makes the mark. A replica that is only slow is waited for a few
+    /// timeouts more; past that the entries stay pending, to be claimed
+    /// again after `claim_idle`.
     async fn delivered(&self, shard: u16, read: redis::Cmd) -> Result<Value, QueueError> {
         let mut connection = self.consumer.clone();
         if self.replicas.wanted == 0 {
@@ -172,7 +177,21 @@ impl RedisQueue {
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        self.replicas.judge(replies.pop())?;
+        let mut judged = self.replicas.judge(replies.pop());
+        for _ in 1..DELIVERY_WAITS {
+            if !matches!(judged, Err(QueueError::NotReplicated { .. })) {
+                break;
+            }
+            // The connection's mark still covers the fence.
+            let answer: Value = redis::cmd("WAIT")
+                .arg(self.replicas.wanted)
+                .arg(self.replicas.timeout.as_millis() as u64)
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            judged = self.replicas.judge(Some(answer));
+        }
+        judged?;
         replies
             .pop()
             .ok_or_else(|| proto("a fenced read answered nothing"))

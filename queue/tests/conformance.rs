@@ -399,7 +399,7 @@ async fn a_consumer_is_given_only_entries_the_replicas_hold() {
     let primary = RedisServer::start();
     let replica = RedisServer::replica_of(&primary);
     let mut strict = options(1, 1, 1);
-    strict.replica_acks.timeout = Duration::from_millis(200);
+    strict.replica_acks.timeout = Duration::from_millis(400);
     let consumer = Arc::new(RedisQueue::open(&primary.url(), &strict).await.unwrap());
     let producer = RedisQueue::open(&primary.url(), &options(1, 1, 0))
         .await
@@ -464,6 +464,56 @@ async fn a_consumer_is_given_only_entries_the_replicas_hold() {
         delivered[0].submission.as_ref().unwrap().submission_id,
         unreplicated.submission_id
     );
+
+    // A replica that is only slow delays the delivery, no more: the
+    // consumer waits again when a WAIT times out, until it is back.
+    consumer.ack(0, &[delivered[0].id.clone()]).await.unwrap();
+    let reader = tokio::spawn({
+        let consumer = consumer.clone();
+        async move {
+            consumer
+                .read_batch(0, "c", 10, Duration::from_secs(20))
+                .await
+        }
+    });
+    clickday_testkit::eventually(
+        "the consumer to block on the stream again",
+        Duration::from_secs(20),
+        async || {
+            primary
+                .info("clients")
+                .contains("blocked_clients:1")
+                .then_some(())
+        },
+    )
+    .await;
+    replica.pause();
+    let waits_before = wait_calls(&primary);
+    let slow = record("f2", "app", "{}", 2_000);
+    assert_eq!(producer.enqueue(&slow).await.unwrap(), Enqueued::New);
+    clickday_testkit::eventually(
+        "a WAIT to time out and the consumer to wait again",
+        Duration::from_secs(20),
+        async || (wait_calls(&primary) >= waits_before + 2).then_some(()),
+    )
+    .await;
+    replica.resume();
+    let read = reader.await.unwrap().unwrap();
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(
+        read[0].submission.as_ref().unwrap().submission_id,
+        slow.submission_id
+    );
+}
+
+/// `WAIT` commands the server has run.
+fn wait_calls(redis: &RedisServer) -> u64 {
+    let stats = redis.info("commandstats");
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_wait:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Resharding under load: while submissions of one shard keep arriving,
