@@ -410,25 +410,7 @@ async fn a_consumer_is_given_only_entries_the_replicas_hold() {
         .read_batch(0, "c", 10, Duration::from_millis(1))
         .await;
     assert!(empty.unwrap().is_empty());
-    let reader = tokio::spawn({
-        let consumer = consumer.clone();
-        async move {
-            consumer
-                .read_batch(0, "c", 10, Duration::from_secs(20))
-                .await
-        }
-    });
-    clickday_testkit::eventually(
-        "the consumer to block on the stream",
-        Duration::from_secs(20),
-        async || {
-            primary
-                .info("clients")
-                .contains("blocked_clients:1")
-                .then_some(())
-        },
-    )
-    .await;
+    let reader = blocked_reader(&consumer, &primary).await;
     replica.pause();
     let unreplicated = record("f1", "app", "{}", 1_000);
     assert_eq!(
@@ -468,25 +450,7 @@ async fn a_consumer_is_given_only_entries_the_replicas_hold() {
     // A replica that is only slow delays the delivery, no more: the
     // consumer waits again when a WAIT times out, until it is back.
     consumer.ack(0, &[delivered[0].id.clone()]).await.unwrap();
-    let reader = tokio::spawn({
-        let consumer = consumer.clone();
-        async move {
-            consumer
-                .read_batch(0, "c", 10, Duration::from_secs(20))
-                .await
-        }
-    });
-    clickday_testkit::eventually(
-        "the consumer to block on the stream again",
-        Duration::from_secs(20),
-        async || {
-            primary
-                .info("clients")
-                .contains("blocked_clients:1")
-                .then_some(())
-        },
-    )
-    .await;
+    let reader = blocked_reader(&consumer, &primary).await;
     replica.pause();
     let waits_before = wait_calls(&primary);
     let slow = record("f2", "app", "{}", 2_000);
@@ -504,6 +468,33 @@ async fn a_consumer_is_given_only_entries_the_replicas_hold() {
         read[0].submission.as_ref().unwrap().submission_id,
         slow.submission_id
     );
+}
+
+/// A read of shard 0 by consumer "c", once it is blocked on the stream.
+async fn blocked_reader(
+    consumer: &Arc<RedisQueue>,
+    primary: &RedisServer,
+) -> tokio::task::JoinHandle<Result<Vec<clickday_queue::Delivery>, QueueError>> {
+    let reader = tokio::spawn({
+        let consumer = consumer.clone();
+        async move {
+            consumer
+                .read_batch(0, "c", 10, Duration::from_secs(20))
+                .await
+        }
+    });
+    clickday_testkit::eventually(
+        "the consumer to block on the stream",
+        Duration::from_secs(20),
+        async || {
+            primary
+                .info("clients")
+                .contains("blocked_clients:1")
+                .then_some(())
+        },
+    )
+    .await;
+    reader
 }
 
 /// `WAIT` commands the server has run.
