@@ -192,9 +192,7 @@ impl Call {
             }
         }
         if self.replicas.wanted > 0 {
-            pipe.cmd("WAIT")
-                .arg(self.replicas.wanted)
-                .arg(self.replicas.timeout.as_millis() as u64);
+            pipe.add_command(self.replicas.wait());
         }
         let mut replies: Vec<Value> = match pipe.query_async(connection).await {
             // A node that never ran the script (new, restarted, or a

@@ -176,6 +176,13 @@ pub struct ReplicaAcks {
 }
 
 impl ReplicaAcks {
+    /// `WAIT` for these replicas, on the connection of the writes it covers.
+    pub(crate) fn wait(&self) -> ::redis::Cmd {
+        let mut wait = ::redis::cmd("WAIT");
+        wait.arg(self.wanted).arg(self.timeout.as_millis() as u64);
+        wait
+    }
+
     /// Judges `WAIT`'s answer: enough replicas confirmed, or why not.
     pub(crate) fn judge(&self, answer: Option<::redis::Value>) -> Result<(), QueueError> {
         let confirmed = match answer {

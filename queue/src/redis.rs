@@ -170,9 +170,7 @@ impl RedisQueue {
             .arg(Self::key(shard, "fence"))
             .arg(1)
             .ignore()
-            .cmd("WAIT")
-            .arg(self.replicas.wanted)
-            .arg(self.replicas.timeout.as_millis() as u64);
+            .add_command(self.replicas.wait());
         let mut replies: Vec<Value> = pipe
             .query_async(&mut connection)
             .await
@@ -183,9 +181,9 @@ impl RedisQueue {
                 break;
             }
             // The connection's mark still covers the fence.
-            let answer: Value = redis::cmd("WAIT")
-                .arg(self.replicas.wanted)
-                .arg(self.replicas.timeout.as_millis() as u64)
+            let answer: Value = self
+                .replicas
+                .wait()
                 .query_async(&mut connection)
                 .await
                 .map_err(unavailable)?;
