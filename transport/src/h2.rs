@@ -7,18 +7,18 @@
 //!
 //! The last caller to find the socket empty is the one its readiness
 //! wakes; a caller whose answer is complete, or who gives up, wakes another
-//! waiting caller to take over. Framing and HPACK are the h2 crate's own
-//! codec (its `unstable` feature, pinned by Cargo.lock), so frames are
-//! parsed and header blocks decoded exactly as the gateway's server side
-//! does; only fields encoded before the request (`Fields`, loadgen's) go
-//! as header blocks of ours, which need no HPACK state. Everything is
-//! written through one outbox, in order. What a peer can make the client
+//! waiting caller to take over. Framing and HPACK decoding are the h2
+//! crate's own codec (its `unstable` feature, pinned by Cargo.lock), so
+//! frames are parsed and answers decoded exactly as the gateway's server
+//! side does; request header blocks are encoded by us (`hpack`), so that
+//! the fields every request repeats cost the server a table lookup.
+//! Everything is written through one outbox, in order. What a peer can make the client
 //! hold is bounded: header lists 64 KiB, bodies 16 MiB, the flow control
 //! windows, and the answers to its frames it does not read (64 Ki).
 
-use crate::fields::{CONNECTION_SPECIFIC, Name, hpack_indexed, hpack_literal};
+use crate::hpack;
 use crate::io::Io;
-use crate::{Answer, Fields, Protocol, TransportError};
+use crate::{Answer, Fields, TransportError};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream as _;
 use h2::frame::{self, Frame, Reason, StreamId};
@@ -107,16 +107,15 @@ impl tokio::io::AsyncWrite for Outbox {
 }
 
 /// What goes out, in order: a frame the codec encodes, or a request's
-/// HEADERS from header blocks encoded before. (Frames are large, but
-/// boxing them would allocate for each.)
+/// HEADERS, its block encoded by us (`hpack`) when it was queued. (Frames
+/// are large, but boxing them would allocate for each.)
 #[allow(clippy::large_enum_variant)]
 enum Out {
     Frame(Frame<Bytes>),
     Headers {
         id: u32,
         end_stream: bool,
-        pseudo: Bytes,
-        fields: Bytes,
+        block: Bytes,
     },
 }
 
@@ -155,19 +154,15 @@ struct Conn {
     codec: Codec,
     /// `:scheme` and `:authority` for requests whose URI has none.
     scheme: http::uri::Scheme,
-    authority: frame::BytesStr,
+    authority: String,
     /// What waits to go to the outbox, in order.
     queue: VecDeque<Out>,
     /// The outbox holds bytes the socket did not take yet.
     unflushed: bool,
-    /// The pseudo-header fields last encoded for pre-encoded fields, and
-    /// the method and URI they are for (a run sends to one URI).
-    pseudo: Option<(http::Method, http::Uri, Bytes)>,
-    /// The peer's header table size, and whether it changed since the
-    /// codec last encoded a header block: the next block must then open
-    /// with the size update (RFC 7541 4.2), which only the codec writes.
-    table_size: u32,
-    table_size_changed: bool,
+    /// Every request's header block is encoded here, in queue order (the
+    /// codec's own HPACK encoder is never used), into `blocks`.
+    hpack: hpack::Encoder,
+    blocks: BytesMut,
     streams: HashMap<u32, Stream>,
     /// Streams with body left to send, oldest first.
     uploading: VecDeque<u32>,
@@ -251,14 +246,13 @@ impl H2 {
         let mut conn = Conn {
             codec,
             scheme,
-            // From a `str`: never refused as not UTF-8.
-            authority: frame::BytesStr::try_from(Bytes::copy_from_slice(authority.as_bytes()))
-                .map_err(|_| TransportError::H2("authority not UTF-8".into()))?,
+            authority: authority.to_string(),
             queue: VecDeque::new(),
             unflushed: false,
-            pseudo: None,
-            table_size: 4096, // RFC 9113 6.5.2
-            table_size_changed: false,
+            hpack: hpack::Encoder::default(),
+            // Room for a burst's first requests: nothing allocated at the
+            // instant.
+            blocks: BytesMut::with_capacity(4096),
             streams: HashMap::new(),
             uploading: VecDeque::new(),
             next_id: 1,
@@ -388,21 +382,16 @@ impl Conn {
                 uri,
                 fields,
                 body,
-            } => match self.encoded_block(method, uri, fields) {
-                Some((pseudo, wire)) => {
-                    self.queue.push_back(Out::Headers {
-                        id,
-                        end_stream: body.is_empty(),
-                        pseudo,
-                        fields: wire,
-                    });
-                    body
-                }
-                // Encoded for another protocol, too large for one frame, or
-                // the codec's block must open with a table size update.
-                _ => self.send_headers(id, fields.request(method, uri, body)),
-            },
-            Outgoing::Request(request) => self.send_headers(id, request),
+            } => {
+                self.queue_headers(id, method, uri, fields.map(), body.is_empty());
+                body
+            }
+            Outgoing::Request(request) => {
+                let (parts, body) = request.into_parts();
+                let end_stream = body.is_empty();
+                self.queue_headers(id, &parts.method, &parts.uri, &parts.headers, end_stream);
+                body
+            }
         };
         if !body.is_empty() {
             self.uploading.push_back(id);
@@ -421,101 +410,35 @@ impl Conn {
         Poll::Ready(Ok(id))
     }
 
-    /// Queues a request's HEADERS, encoded by the codec; gives its body.
-    fn send_headers(&mut self, id: u32, req: Request<Bytes>) -> Bytes {
-        let (parts, body) = req.into_parts();
-        // An empty path goes as "/"; a URI in origin form takes the
-        // connection's scheme and authority.
-        let mut pseudo = frame::Pseudo::request(parts.method, parts.uri, None);
-        if pseudo.scheme.is_none() {
-            pseudo.set_scheme(self.scheme.clone());
-        }
-        if pseudo.authority.is_none() {
-            pseudo.set_authority(self.authority.clone());
-        }
-        let mut fields = parts.headers;
-        // Looked for before anything is removed: requests rarely have any.
-        if fields
-            .keys()
-            .any(|name| CONNECTION_SPECIFIC.contains(&name.as_str()))
-        {
-            for name in CONNECTION_SPECIFIC {
-                fields.remove(name);
-            }
-        }
-        let mut headers = frame::Headers::new(id.into(), pseudo, fields);
-        if body.is_empty() {
-            headers.set_end_stream();
-        }
-        self.send(headers);
-        self.table_size_changed = false;
-        body
-    }
-
-    /// The pseudo-header fields for `method` and `uri`, encoded without
-    /// state like the fields (`Fields`); kept for the next request.
-    fn pseudo(&mut self, method: &http::Method, uri: &http::Uri) -> Bytes {
-        if let Some((m, u, block)) = &self.pseudo
-            && m == method
-            && u == uri
-        {
-            return block.clone();
-        }
-        let mut block = BytesMut::new();
-        // RFC 7541 appendix A: 2 `:method GET`, 3 `:method POST`,
-        // 6 `:scheme http`, 7 `:scheme https`, 1 `:authority`, 4 `:path`.
-        match *method {
-            http::Method::GET => hpack_indexed(&mut block, 2),
-            http::Method::POST => hpack_indexed(&mut block, 3),
-            _ => hpack_literal(
-                &mut block,
-                Name::Static(2),
-                method.as_str().as_bytes(),
-                false,
-            ),
-        }
-        let scheme = uri.scheme().unwrap_or(&self.scheme);
-        if *scheme == http::uri::Scheme::HTTP {
-            hpack_indexed(&mut block, 6);
-        } else if *scheme == http::uri::Scheme::HTTPS {
-            hpack_indexed(&mut block, 7);
-        } else {
-            hpack_literal(
-                &mut block,
-                Name::Static(6),
-                scheme.as_str().as_bytes(),
-                false,
-            );
-        }
-        let authority = uri.authority().map_or(&*self.authority, |a| a.as_str());
-        hpack_literal(&mut block, Name::Static(1), authority.as_bytes(), false);
-        let path = uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .filter(|p| !p.is_empty())
-            .unwrap_or("/");
-        hpack_literal(&mut block, Name::Static(4), path.as_bytes(), false);
-        let block = block.freeze();
-        self.pseudo = Some((method.clone(), uri.clone(), block.clone()));
-        block
-    }
-
-    /// The pseudo-header fields and the fields of a request whose fields
-    /// were encoded before, if they can go as a block of ours: encoded for
-    /// HTTP/2, no table size update owed, and the block fits one frame
-    /// (else the codec encodes it, with CONTINUATION frames).
-    fn encoded_block(
+    /// Queues a request's HEADERS, its block encoded now: blocks are
+    /// encoded in the order they go out, as the HPACK table requires.
+    fn queue_headers(
         &mut self,
+        id: u32,
         method: &http::Method,
         uri: &http::Uri,
-        fields: &Fields,
-    ) -> Option<(Bytes, Bytes)> {
-        let wire = fields.wire(Protocol::Http2)?;
-        if self.table_size_changed {
-            return None;
-        }
-        let pseudo = self.pseudo(method, uri);
-        (pseudo.len() + wire.len() <= self.max_frame).then(|| (pseudo, wire.clone()))
+        fields: &HeaderMap,
+        end_stream: bool,
+    ) {
+        // An empty path goes as "/"; a URI in origin form takes the
+        // connection's scheme and authority.
+        let pseudo = hpack::Pseudo {
+            method,
+            scheme: uri.scheme_str().unwrap_or(self.scheme.as_str()),
+            authority: uri.authority().map_or(&self.authority, |a| a.as_str()),
+            path: uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .filter(|p| !p.is_empty())
+                .unwrap_or("/"),
+        };
+        self.hpack.block(&mut self.blocks, &pseudo, fields);
+        let block = self.blocks.split().freeze();
+        self.queue.push_back(Out::Headers {
+            id,
+            end_stream,
+            block,
+        });
     }
 
     fn has_output(&self) -> bool {
@@ -678,15 +601,22 @@ impl Conn {
                 Some(Out::Headers {
                     id,
                     end_stream,
-                    pseudo,
-                    fields,
+                    block,
                 }) => {
-                    let flags = END_HEADERS | if end_stream { END_STREAM } else { 0 };
+                    // HEADERS, then CONTINUATION frames if the block is
+                    // larger than the peer's frames (RFC 9113 6.10).
                     let outbox = &mut self.codec.get_mut().out;
-                    frame::Head::new(frame::Kind::Headers, flags, id.into())
-                        .encode(pseudo.len() + fields.len(), outbox);
-                    outbox.extend_from_slice(&pseudo);
-                    outbox.extend_from_slice(&fields);
+                    let mut kind = frame::Kind::Headers;
+                    let mut flags = if end_stream { END_STREAM } else { 0 };
+                    let mut chunks = block.chunks(self.max_frame).peekable();
+                    while let Some(chunk) = chunks.next() {
+                        if chunks.peek().is_none() {
+                            flags |= END_HEADERS;
+                        }
+                        frame::Head::new(kind, flags, id.into()).encode(chunk.len(), outbox);
+                        outbox.extend_from_slice(chunk);
+                        (kind, flags) = (frame::Kind::Continuation, 0);
+                    }
                 }
                 None => {}
             }
@@ -888,9 +818,7 @@ impl Conn {
             self.codec.set_max_send_frame_size(self.max_frame);
         }
         if let Some(size) = settings.header_table_size() {
-            self.codec.set_send_header_table_size(size as usize);
-            self.table_size_changed |= size != self.table_size;
-            self.table_size = size;
+            self.hpack.peer_table_size(size);
         }
         self.settled = true;
         self.send(frame::Settings::ack());
@@ -1028,8 +956,12 @@ mod tests {
     /// An h2 server answering each request with what it saw: method,
     /// URI, each field (its value's first 12 bytes) and the body's length.
     async fn describe_requests(listener: TcpListener) {
+        describe_requests_with(listener, h2::server::Builder::new()).await
+    }
+
+    async fn describe_requests_with(listener: TcpListener, server: h2::server::Builder) {
         let (socket, _) = listener.accept().await.unwrap();
-        let mut conn = h2::server::handshake(socket).await.unwrap();
+        let mut conn = server.handshake::<_, Bytes>(socket).await.unwrap();
         while let Some(Ok((req, mut respond))) = conn.accept().await {
             let (parts, mut body) = req.into_parts();
             let mut seen = format!("{} {}", parts.method, parts.uri);
@@ -1068,17 +1000,28 @@ mod tests {
         }
     }
 
-    /// Fields encoded before go out as their own header block, after and
-    /// between requests the codec encodes (whose dynamic table they leave
-    /// alone), with the pseudo-header fields of each URI; a sensitive
-    /// value is never indexed; a block too large for one frame falls back
-    /// to the codec. The server sees each request as it was built.
+    /// Requests with fields prepared before and requests built the
+    /// ordinary way share the connection's HPACK table (`hpack`): keys and
+    /// URIs change, a block too large for one frame goes on in
+    /// CONTINUATION frames, and the h2 crate's decoder, as the gateway
+    /// runs it, sees each request as it was built, with its default table
+    /// and with one too small for all our entries.
     #[tokio::test]
     async fn encoded_fields_reach_the_server_as_built() {
+        for table_size in [None, Some(100)] {
+            let mut server = h2::server::Builder::new();
+            if let Some(size) = table_size {
+                server.header_table_size(size);
+            }
+            requests_reach_the_server_as_built(server).await;
+        }
+    }
+
+    async fn requests_reach_the_server_as_built(server: h2::server::Builder) {
         use crate::{Fields, Protocol};
         let (listener, target) = serve().await;
         let authority = target.url.trim_start_matches("http://").to_string();
-        tokio::spawn(describe_requests(listener));
+        tokio::spawn(describe_requests_with(listener, server));
         let conn = connect(&target).await;
         let fields = |key: &str, big: usize| {
             let mut map = http::HeaderMap::new();
@@ -1115,6 +1058,14 @@ mod tests {
                 .await
                 .unwrap(),
         );
+        let other_key = fields("k3", 86);
+        let answer = conn.send_encoded(&post, &submissions, &other_key, "{}".into());
+        answers.push(answer.await.unwrap());
+        let italian = Request::get("/v1/time")
+            .header("accept-language", "it")
+            .body(Bytes::new())
+            .unwrap();
+        answers.push(conn.send(italian).await.unwrap());
         let seen: Vec<String> = answers
             .iter()
             .map(|a| String::from_utf8(a.body.to_vec()).unwrap())
@@ -1134,16 +1085,10 @@ mod tests {
                 time,
                 encoded("/v1/other?x=1", "k1", 0),
                 encoded("/v1/submissions", "k2", 2),
+                encoded("/v1/submissions", "k3", 2),
+                format!("GET http://{authority}/v1/time accept-language=it body=0"),
             ]
         );
-        // 6.2.3: the signature's representation is "never indexed".
-        assert_eq!(small.wire(Protocol::Http2).unwrap()[..1], [0x00]);
-        let wire = small.wire(Protocol::Http2).unwrap();
-        let at = wire
-            .windows(18)
-            .position(|w| w == b"clickday-signature")
-            .unwrap();
-        assert_eq!(wire[at - 2], 0x10);
     }
 
     /// A body larger than the server's windows waits for its window

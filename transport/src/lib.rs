@@ -11,6 +11,7 @@ mod connection;
 mod fields;
 mod h1;
 mod h2;
+mod hpack;
 mod io;
 pub mod retry;
 mod trust;
