@@ -224,6 +224,15 @@ impl Stream {
     }
 }
 
+/// Room for a burst's first header blocks, made before the instant:
+/// nothing is allocated for them at the instant. (The first split of a
+/// buffer allocates its shared header, so it is made here.)
+fn room_for_blocks() -> BytesMut {
+    let mut blocks = BytesMut::with_capacity(1024);
+    drop(blocks.split());
+    blocks
+}
+
 impl H2 {
     /// Sends the preface and our settings, and waits for the peer's
     /// settings, so its limits are known before the first request.
@@ -250,9 +259,7 @@ impl H2 {
             queue: VecDeque::new(),
             unflushed: false,
             hpack: hpack::Encoder::default(),
-            // Room for a burst's first requests: nothing allocated at the
-            // instant.
-            blocks: BytesMut::with_capacity(4096),
+            blocks: room_for_blocks(),
             streams: HashMap::new(),
             uploading: VecDeque::new(),
             next_id: 1,

@@ -26,13 +26,26 @@ const TABLE_LIMIT: usize = 4096;
 /// RFC 7541 4.1: an entry's size counts 32 octets beyond its strings.
 const ENTRY_OVERHEAD: usize = 32;
 
-/// A field in the table: its name and value.
-type Entry = (Box<[u8]>, Box<[u8]>);
+/// A field in the table: its name and value, one after the other in
+/// `Encoder::strings` from `at`.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    at: usize,
+    name: usize,
+    value: usize,
+}
+
+/// Room made when the connection opens, so that the first requests (a
+/// burst's) add their entries without allocating: about what an
+/// application's fields and pseudo-header fields take.
+const ROOM_ENTRIES: usize = 8;
+const ROOM_STRINGS: usize = 256;
 
 #[derive(Debug)]
 pub(crate) struct Encoder {
     /// Oldest first; the newest is index 62 (RFC 7541 2.3.3).
     entries: Vec<Entry>,
+    strings: Vec<u8>,
     size: usize,
     /// The table size the peer's decoder holds us to.
     limit: usize,
@@ -51,7 +64,8 @@ pub(crate) struct Pseudo<'a> {
 impl Default for Encoder {
     fn default() -> Encoder {
         Encoder {
-            entries: Vec::new(),
+            entries: Vec::with_capacity(ROOM_ENTRIES),
+            strings: Vec::with_capacity(ROOM_STRINGS),
             size: 0,
             limit: TABLE_LIMIT, // RFC 9113 6.5.2: the initial size
             owed_update: false,
@@ -77,6 +91,7 @@ impl Encoder {
             // To 0 empties the table; then the size we keep to.
             integer(out, 0x20, 5, 0);
             self.entries.clear();
+            self.strings.clear();
             self.size = 0;
             if self.limit > 0 {
                 integer(out, 0x20, 5, self.limit);
@@ -110,10 +125,11 @@ impl Encoder {
     /// table when its name is new there, it is not sensitive and it fits.
     fn field(&mut self, out: &mut BytesMut, name: &[u8], value: &[u8], sensitive: bool) {
         let mut name_index = None;
-        for (position, (n, v)) in self.entries.iter().enumerate().rev() {
-            if **n == *name {
+        for (position, entry) in self.entries.iter().enumerate().rev() {
+            let (n, v) = self.strings[entry.at..].split_at(entry.name);
+            if n == name {
                 let index = 62 + self.entries.len() - 1 - position;
-                if **v == *value && !sensitive {
+                if v[..entry.value] == *value && !sensitive {
                     return integer(out, 0x80, 7, index); // 6.1
                 }
                 name_index = Some(index);
@@ -126,7 +142,13 @@ impl Encoder {
         let (flags, prefix) = if sensitive {
             (0x10, 4)
         } else if name_index.is_none() && self.size + added <= self.limit {
-            self.entries.push((name.into(), value.into()));
+            self.entries.push(Entry {
+                at: self.strings.len(),
+                name: name.len(),
+                value: value.len(),
+            });
+            self.strings.extend_from_slice(name);
+            self.strings.extend_from_slice(value);
             self.size += added;
             (0x40, 6)
         } else {
