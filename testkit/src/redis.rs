@@ -223,7 +223,8 @@ impl RedisCluster {
     }
 
     /// Waits until every live node sees all slots served and every primary
-    /// has a replica in sync (so `WAIT 1` can succeed).
+    /// has a replica in sync (so `WAIT 1` can succeed): connected is not
+    /// enough, a replica still loading its first copy acknowledges nothing.
     pub fn wait_healthy(&self) {
         wait_until(
             "the Redis Cluster to be healthy",
@@ -236,7 +237,9 @@ impl RedisCluster {
                         .iter()
                         .filter(|n| cli(n.port, &["ROLE"]).starts_with("master"))
                         .all(|n| {
-                            cli(n.port, &["INFO", "replication"]).contains("connected_slaves:1")
+                            let replication = cli(n.port, &["INFO", "replication"]);
+                            replication.contains("connected_slaves:1")
+                                && replication.contains("state=online")
                         })
             },
         );
