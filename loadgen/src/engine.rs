@@ -589,7 +589,7 @@ impl Run {
             }
             let exchange = async {
                 match &ticket {
-                    // Encoded before the run: only bytes are copied.
+                    // Prepared before the run (HTTP/1.1: bytes copied).
                     None => {
                         let post = &http::Method::POST;
                         connection.send_encoded(post, uri, &job.fields, body).await

@@ -135,7 +135,7 @@ pub struct WorkloadSpec {
 }
 
 /// One signed application, ready to send (and to resend, byte for byte):
-/// its header fields already in the run's wire form.
+/// its header fields prepared for the run's protocol.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub account: u32,

@@ -579,9 +579,9 @@ impl Connection {
         }
     }
 
-    /// Sends a request whose header fields were encoded before it (see
-    /// [`Fields`]): over HTTP/1.1 and HTTP/2 only bytes are copied (the
-    /// pseudo-header fields are encoded once per connection and URI).
+    /// Sends a request whose header fields were prepared before it (see
+    /// [`Fields`]): over HTTP/1.1 only bytes are copied; over HTTP/2 the
+    /// connection encodes them against its HPACK table.
     pub async fn send_encoded(
         &self,
         method: &Method,

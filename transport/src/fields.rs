@@ -11,7 +11,7 @@ use crate::Protocol;
 use bytes::{BufMut as _, Bytes, BytesMut};
 use http::{HeaderMap, Method, Request, Uri};
 
-/// A request's header fields, and their wire form for one protocol.
+/// A request's header fields, and their wire form when it is HTTP/1.1.
 #[derive(Debug, Clone)]
 pub struct Fields {
     map: HeaderMap,
