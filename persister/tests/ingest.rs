@@ -17,7 +17,9 @@ const OPENS: u64 = 1_296_457_200_000_000_000; // 2011-01-31T07:00:00Z
 const CLOSES: u64 = OPENS + 3_600_000_000_000;
 
 fn config(consumer: &str, extra: &str) -> Config {
-    let keys = std::env::temp_dir().join(format!("clickday-receipt-key-{}", std::process::id()));
+    // Under target/, not /tmp: the keys outlive the tests that share them.
+    let keys = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("clickday-receipt-key-{}", std::process::id()));
     let text = format!(
         r#"
 data_dir = "{keys}"

@@ -16,23 +16,33 @@ use std::time::{Duration, Instant};
 /// The key under which WebDriver returns an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// A running chromedriver, stopped on drop.
+/// A running chromedriver, stopped on drop (the browsers it started quit
+/// with it), and their temporary files removed.
 pub struct ChromeDriver {
     child: Child,
     port: u16,
+    /// `TMPDIR` for chromedriver and Chromium: the profiles they leave
+    /// behind go with it instead of piling up in /tmp.
+    _tmp: tempfile::TempDir,
 }
 
 impl ChromeDriver {
     /// Starts `chromedriver` (from `PATH`) and waits until it is ready.
     pub async fn start() -> anyhow::Result<Self> {
         let port = free_port();
+        let tmp = tempfile::tempdir()?;
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .env("TMPDIR", tmp.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .context("chromedriver (Debian package chromium-driver) is not installed")?;
-        let driver = ChromeDriver { child, port };
+        let driver = ChromeDriver {
+            child,
+            port,
+            _tmp: tmp,
+        };
         let start = Instant::now();
         loop {
             if let Ok(mut client) = driver.client().await
