@@ -19,24 +19,37 @@ pub struct Fields {
     wire: Bytes,
 }
 
-/// RFC 9113 8.2.2: fields HTTP/2 forbids (`host` is `:authority` there).
-pub(crate) const CONNECTION_SPECIFIC: [&str; 6] = [
+/// Fields the connection owns: RFC 9113 8.2.2's connection-specific ones
+/// (`host` is `:authority` in HTTP/2), and `content-length` (the
+/// connection frames the body).
+const CONNECTION_OWNED: [&str; 7] = [
     "connection",
     "host",
     "keep-alive",
     "proxy-connection",
     "transfer-encoding",
     "upgrade",
+    "content-length",
 ];
+
+/// Removes the fields the connection owns; looked for before anything is
+/// removed, as requests rarely have any.
+pub(crate) fn remove_connection_owned(map: &mut HeaderMap) {
+    if map
+        .keys()
+        .any(|name| CONNECTION_OWNED.contains(&name.as_str()))
+    {
+        for name in CONNECTION_OWNED {
+            map.remove(name);
+        }
+    }
+}
 
 impl Fields {
     /// Encodes `map` for `protocol`. Fields the connection owns (framing,
     /// `host`, connection-specific ones) are left out.
     pub fn encode(mut map: HeaderMap, protocol: Protocol) -> Fields {
-        // `content-length` too: the connection frames the body.
-        for name in CONNECTION_SPECIFIC.into_iter().chain(["content-length"]) {
-            map.remove(name);
-        }
+        remove_connection_owned(&mut map);
         let mut wire = BytesMut::new();
         if protocol == Protocol::Http1 {
             for (name, value) in &map {
