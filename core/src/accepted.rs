@@ -56,12 +56,15 @@ pub struct Acknowledgement {
     pub duplicate: bool,
 }
 
-/// The wire document; `status` is always `"queued"`.
+/// The wire document; `status` is always `"queued"`. Its strings are
+/// borrowed from the body when read, unless an escape forces a copy.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Wire<'a> {
+    #[serde(borrow)]
     submission_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
     received_at: std::borrow::Cow<'a, str>,
-    #[serde(default = "queued")]
+    #[serde(default = "queued", borrow)]
     status: std::borrow::Cow<'a, str>,
     #[serde(default)]
     duplicate: bool,
@@ -144,6 +147,12 @@ mod tests {
         assert_eq!(value["status"], "queued");
         assert_eq!(Acknowledgement::parse(&json).unwrap(), ack);
         assert_eq!(ack.status(), 200);
+        // Strings are borrowed from the body; an escaped one is copied.
+        let escaped = br#"{"submission_id":"a\u002db","received_at":"2011-01-31T07:00:00Z"}"#;
+        assert_eq!(
+            Acknowledgement::parse(escaped).unwrap().submission_id,
+            "a-b"
+        );
     }
 
     #[test]

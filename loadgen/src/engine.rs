@@ -11,6 +11,7 @@
 //! tight loop: the start is as tight as the kernel lets one thread per
 //! core write.
 
+use crate::deadline::Deadlines;
 use crate::progress::Tally;
 use crate::record::{Outcome, Recorder, Resend};
 use crate::workload::Job;
@@ -301,6 +302,7 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     let start_at = planned.unwrap_or_else(|| Instant::now() + Duration::from_millis(50));
     let origin = gate.nanos(start_at);
     spec.tally.total.store(jobs.len() as u64, Ordering::Relaxed);
+    let recorder = Mutex::new(Recorder::new(origin, jobs.len()));
     let run = Arc::new(Run {
         jobs,
         schedule: spec.schedule.clone(),
@@ -312,7 +314,7 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
         epoch_unix,
         next: AtomicUsize::new(0),
         tally: spec.tally.clone(),
-        recorder: Mutex::new(Recorder::new(origin)),
+        recorder,
     });
     for start in starts {
         let _ = start.send((run.clone(), start_at));
@@ -511,6 +513,7 @@ impl Run {
         if !hold {
             go.cancelled().await;
         }
+        let mut deadlines = Deadlines::default();
         loop {
             let index = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(job) = self.jobs.get(index) else {
@@ -533,7 +536,7 @@ impl Run {
             }
             let held = std::mem::take(&mut hold).then_some(go);
             if self
-                .send_until_final(conn, index, job, intended, held)
+                .send_until_final(conn, index, job, intended, held, &mut deadlines)
                 .await
             {
                 self.tally.acknowledged.fetch_add(1, Ordering::Relaxed);
@@ -555,6 +558,7 @@ impl Run {
         job: &Job,
         intended: u64,
         held: Option<&CancellationToken>,
+        deadlines: &mut Deadlines,
     ) -> bool {
         // An admission ticket from a 503 keeps the first arrival for the
         // resends (PROTOCOL v1.1); a later 503 may bring a newer one.
@@ -601,7 +605,7 @@ impl Run {
                     }
                 }
             };
-            let answer = tokio::time::timeout_at(deadline.into(), exchange).await;
+            let answer = deadlines.within(deadline.into(), exchange).await;
             let answered = self.now();
             let sent = match holding {
                 // When the release (or a later write) put it on the wire.
@@ -613,7 +617,7 @@ impl Run {
             };
             let first_sent_unix = *first_sent.get_or_insert(self.epoch_unix + sent);
             let answer = match answer {
-                Err(_) => {
+                None => {
                     self.record(|r| {
                         r.attempt(sent, first);
                         r.resend(Resend::Timeout);
@@ -625,7 +629,7 @@ impl Run {
                     }
                     continue;
                 }
-                Ok(Err(e)) => {
+                Some(Err(e)) => {
                     self.record(|r| {
                         r.attempt(sent, first);
                         r.transport_error(&short(&e));
@@ -635,7 +639,7 @@ impl Run {
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
-                Ok(Ok(answer)) => answer,
+                Some(Ok(answer)) => answer,
             };
             let status = answer.status.as_u16();
             // A ticket the deployment no longer honours: resend without it.

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod audit;
 pub mod cpu;
+mod deadline;
 pub mod engine;
 pub mod handshakes;
 pub mod html;

@@ -299,7 +299,9 @@ impl Report {
                 duration_seconds: duration,
                 acknowledged_per_second: per_second(acknowledged, duration),
             },
-            statuses: r.statuses,
+            statuses: (r.statuses.into_iter())
+                .map(|(status, n)| (status.to_string(), n))
+                .collect(),
             problems: r.problems,
             transport_errors: r.transport_errors,
             resends: r.resends,

@@ -26,7 +26,7 @@ fn meta(shard: Shard) -> Meta {
 /// `start_unix` (Unix ns), with an epoch one second before the start.
 fn run(start_unix: u64, latencies_ms: &[u64], prefix: &str) -> RunResult {
     let origin = SECOND;
-    let mut r = Recorder::new(origin);
+    let mut r = Recorder::new(origin, 3);
     for (i, ms) in latencies_ms.iter().enumerate() {
         r.attempt(origin, Some(origin));
         r.answer(202, ms * 1_000_000);
