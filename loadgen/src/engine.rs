@@ -352,8 +352,10 @@ pub async fn run(spec: RunSpec, jobs: Arc<Vec<Job>>) -> Result<RunResult, RunErr
     let run = Arc::try_unwrap(run)
         .ok()
         .expect("every sender has finished");
+    let mut recorder = run.recorder.into_inner().unwrap_or_else(|p| p.into_inner());
+    recorder.settle();
     Ok(RunResult {
-        recorder: run.recorder.into_inner().unwrap_or_else(|p| p.into_inner()),
+        recorder,
         connections: ConnectionStats {
             requested: spec.connections as u64,
             warm_at_start: warm,
@@ -587,7 +589,7 @@ impl Run {
             // A held request's time starts at the gate.
             let deadline =
                 self.gate.epoch + Duration::from_nanos(sent_now.max(self.origin)) + self.timeout;
-            let (uri, body) = (&conn.submissions, job.body.clone());
+            let uri = &conn.submissions;
             if ticket.is_some() {
                 self.record(|r| r.tickets.resent_with += 1);
             }
@@ -596,9 +598,12 @@ impl Run {
                     // Prepared before the run (HTTP/1.1: bytes copied).
                     None => {
                         let post = &http::Method::POST;
-                        connection.send_encoded(post, uri, &job.fields, body).await
+                        connection
+                            .send_encoded(post, uri, &job.fields, &job.body)
+                            .await
                     }
                     Some(ticket) => {
+                        let body = job.body.clone();
                         let mut request = job.fields.request(&http::Method::POST, uri, body);
                         request.headers_mut().insert(TICKET, ticket.clone());
                         connection.send(request).await
@@ -652,13 +657,17 @@ impl Run {
             }
             let outcome = match status {
                 503 | 429 => None,
-                200 | 202 => Some(acknowledged(status, &answer.body)),
+                200 | 202 => Some(Outcome::Answered {
+                    status,
+                    body: answer.body[..].into(),
+                }),
                 _ => Some(Outcome::Refused {
                     status,
                     code: problem_code(&answer.body),
                 }),
             };
-            let acked = matches!(outcome, Some(Outcome::Acknowledged { .. }));
+            // Its body is read after the run (`Recorder::settle`).
+            let acked = matches!(outcome, Some(Outcome::Answered { .. }));
             self.record(|r| {
                 r.attempt(sent, first);
                 r.answer(status, answered.saturating_sub(sent));
@@ -687,21 +696,6 @@ impl Run {
 /// The header carrying an admission ticket, both ways.
 const TICKET: &str = "clickday-ticket";
 
-fn acknowledged(status: u16, body: &[u8]) -> Outcome {
-    match clickday_core::Acknowledgement::parse(body) {
-        Ok(a) => Outcome::Acknowledged {
-            status,
-            received_at: a.received_at,
-            submission_id: a.submission_id,
-            duplicate: a.duplicate,
-        },
-        Err(_) => Outcome::Refused {
-            status,
-            code: Some(format!("unreadable-{status}-answer")),
-        },
-    }
-}
-
 fn problem_code(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Problem {
@@ -726,19 +720,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn answers_are_read_without_trusting_them() {
-        let ok = br#"{"submission_id":"x","received_at":"2026-01-01T00:00:00.000000001Z","status":"queued","duplicate":true}"#;
-        assert!(matches!(
-            acknowledged(200, ok),
-            Outcome::Acknowledged {
-                duplicate: true,
-                ..
-            }
-        ));
-        assert!(matches!(
-            acknowledged(202, b"<html>"),
-            Outcome::Refused { code: Some(c), .. } if c == "unreadable-202-answer"
-        ));
+    fn problem_codes_are_read_without_trusting_them() {
         assert_eq!(
             problem_code(br#"{"code":"closed","status":403}"#).as_deref(),
             Some("closed")

@@ -45,6 +45,11 @@ pub enum Outcome {
         received_at: u64,
         duplicate: bool,
     },
+    /// 202 or 200 as it came: its body is read when the run is over
+    /// ([`Recorder::settle`]) and becomes `Acknowledged` or, if it is not
+    /// an acknowledgement, `Refused`. Reading one was about a quarter of
+    /// loadgen's own work per request, better not spent while measuring.
+    Answered { status: u16, body: Box<[u8]> },
     /// A final refusal, with its problem code if the body carried one.
     Refused { status: u16, code: Option<String> },
     /// Resent `max_attempts` times without a final answer.
@@ -140,6 +145,9 @@ pub struct Recorder {
     pub gave_up: u64,
     pub transport_errors: BTreeMap<String, u64>,
     pub acks: Vec<Ack>,
+    /// Answers to read when the run is over: (answer, timeline bucket,
+    /// first attempt's Unix nanoseconds).
+    unread: Vec<(Outcome, usize, Option<u64>)>,
     /// Attempts started per 100 ms bucket.
     pub sent: Vec<u64>,
     /// Acknowledgements per bucket.
@@ -170,7 +178,8 @@ impl Recorder {
             late_sends: 0,
             gave_up: 0,
             transport_errors: BTreeMap::new(),
-            acks: Vec::with_capacity(jobs),
+            acks: Vec::new(),
+            unread: Vec::with_capacity(jobs),
             sent: Vec::new(),
             acknowledged: Vec::new(),
             failed: Vec::new(),
@@ -226,6 +235,31 @@ impl Recorder {
     ) {
         let bucket = self.bucket(at);
         match outcome {
+            Outcome::Answered { .. } => self.unread.push((outcome, bucket, first_sent_unix)),
+            _ => self.conclude(outcome, bucket, first_sent_unix),
+        }
+        let latency = micros(at.saturating_sub(intended));
+        let _ = self.latency.record(latency);
+        let window = (at.saturating_sub(self.origin) / WINDOW_NANOS) as usize;
+        while self.windows.len() <= window {
+            self.windows.push(histogram());
+        }
+        let _ = self.windows[window].record(latency);
+        self.last_answer = self.last_answer.max(at);
+    }
+
+    /// Reads the answers kept as they came (see [`Outcome::Answered`]).
+    pub fn settle(&mut self) {
+        let unread = std::mem::take(&mut self.unread);
+        self.acks.reserve(unread.len());
+        for (answer, bucket, first_sent_unix) in unread {
+            self.conclude(answer, bucket, first_sent_unix);
+        }
+    }
+
+    /// Counts a final outcome in its timeline bucket, and keeps its ack.
+    fn conclude(&mut self, outcome: Outcome, bucket: usize, first_sent_unix: Option<u64>) {
+        match outcome {
             Outcome::Acknowledged {
                 submission_id,
                 received_at,
@@ -255,19 +289,32 @@ impl Recorder {
                 bump(&mut self.failed, bucket);
                 self.gave_up += 1;
             }
+            Outcome::Answered { status, body } => {
+                let outcome = read_answer(status, &body);
+                self.conclude(outcome, bucket, first_sent_unix);
+            }
         }
-        let latency = micros(at.saturating_sub(intended));
-        let _ = self.latency.record(latency);
-        let window = (at.saturating_sub(self.origin) / WINDOW_NANOS) as usize;
-        while self.windows.len() <= window {
-            self.windows.push(histogram());
-        }
-        let _ = self.windows[window].record(latency);
-        self.last_answer = self.last_answer.max(at);
     }
 
     fn bucket(&self, at: u64) -> usize {
         (at.saturating_sub(self.origin) / BUCKET_NANOS) as usize
+    }
+}
+
+/// A 200 or 202 answer's body: an acknowledgement only if it reads as
+/// one (a client must never take garbage for one).
+fn read_answer(status: u16, body: &[u8]) -> Outcome {
+    match clickday_core::Acknowledgement::parse(body) {
+        Ok(a) => Outcome::Acknowledged {
+            status,
+            received_at: a.received_at,
+            submission_id: a.submission_id,
+            duplicate: a.duplicate,
+        },
+        Err(_) => Outcome::Refused {
+            status,
+            code: Some(format!("unreadable-{status}-answer")),
+        },
     }
 }
 
@@ -276,4 +323,41 @@ fn bump(series: &mut Vec<u64>, index: usize) {
         series.resize(index + 1, 0);
     }
     series[index] += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_after_the_run_and_never_trusted() {
+        let origin = 1_000;
+        let mut r = Recorder::new(origin, 2);
+        let answered = |body: &[u8]| Outcome::Answered {
+            status: 202,
+            body: body.into(),
+        };
+        let ok = br#"{"submission_id":"x","received_at":"2026-01-01T00:00:00.000000001Z","status":"queued","duplicate":true}"#;
+        let first_sent = 1_767_225_599_000_000_000; // a second before the stamp
+        r.finish(answered(ok), origin, origin + 5, Some(first_sent));
+        r.finish(answered(b"<html>"), origin, origin + 6, Some(first_sent));
+        assert!(r.acks.is_empty(), "nothing is read while the run goes on");
+        assert_eq!(r.latency.len(), 2, "but the latencies are recorded");
+        r.settle();
+        assert_eq!(r.acks.len(), 1);
+        assert_eq!(r.acks[0].submission_id, "x");
+        assert!(r.acks[0].duplicate);
+        assert_eq!(r.acks[0].first_sent_at, Some(first_sent));
+        assert_eq!(r.stamp_lag.len(), 1);
+        assert_eq!(
+            (
+                r.acknowledged.iter().sum::<u64>(),
+                r.failed.iter().sum::<u64>()
+            ),
+            (1, 1)
+        );
+        assert_eq!(r.problems["unreadable-202-answer"], 1);
+        r.settle();
+        assert_eq!(r.acks.len(), 1, "settling twice reads nothing twice");
+    }
 }

@@ -581,32 +581,34 @@ impl Connection {
 
     /// Sends a request whose header fields were prepared before it (see
     /// [`Fields`]): over HTTP/1.1 only bytes are copied; over HTTP/2 the
-    /// connection encodes them against its HPACK table.
+    /// connection encodes them against its HPACK table. The body is
+    /// borrowed: HTTP/1.1 copies it into the request's bytes, and only
+    /// the others, which hand it on, take a reference.
     pub async fn send_encoded(
         &self,
         method: &Method,
         uri: &Uri,
         fields: &Fields,
-        body: Bytes,
+        body: &Bytes,
     ) -> Result<Answer, TransportError> {
         match &self.sender {
             Sender::H1(connection) => match fields.wire(Protocol::Http1) {
                 Some(wire) => {
                     let mut connection = connection.lock().await;
-                    connection.exchange_encoded(method, uri, wire, &body).await
+                    connection.exchange_encoded(method, uri, wire, body).await
                 }
-                None => self.send(fields.request(method, uri, body)).await,
+                None => self.send(fields.request(method, uri, body.clone())).await,
             },
             Sender::H2(connection) => {
                 let req = Outgoing::Encoded {
                     method,
                     uri,
                     fields,
-                    body,
+                    body: body.clone(),
                 };
                 connection.exchange(req).await
             }
-            Sender::H3(_) => self.send(fields.request(method, uri, body)).await,
+            Sender::H3(_) => self.send(fields.request(method, uri, body.clone())).await,
         }
     }
 

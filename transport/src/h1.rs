@@ -192,7 +192,9 @@ impl H1 {
             {
                 upload_failed = Some(e);
             }
-            if let Some(head) = self.parse_head()? {
+            if !self.read.is_empty()
+                && let Some(head) = self.parse_head()?
+            {
                 if head.0.is_informational() {
                     continue; // 100 Continue and the like: the answer follows
                 }
@@ -231,7 +233,8 @@ impl H1 {
         }
     }
 
-    /// Parses an answer's head from what was read, consuming it.
+    /// Parses an answer's head from what was read, consuming it. Field
+    /// values are views of the head as read, not copies of it.
     fn parse_head(&mut self) -> Result<Option<(StatusCode, HeaderMap)>, TransportError> {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Response::new(&mut slots);
@@ -247,19 +250,28 @@ impl H1 {
             .code
             .and_then(|c| StatusCode::from_u16(c).ok())
             .ok_or(TransportError::H1("malformed status code"))?;
-        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-        for h in parsed.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes())
+        let http_1_0 = parsed.version == Some(0);
+        // Where each field's name and value lie in the head.
+        let start = self.read.as_ptr() as usize;
+        let at = |s: &[u8]| (s.as_ptr() as usize - start, s.len());
+        let mut fields = [((0, 0), (0, 0)); MAX_HEADERS];
+        let count = parsed.headers.len();
+        for (h, field) in parsed.headers.iter().zip(&mut fields) {
+            *field = (at(h.name.as_bytes()), at(h.value));
+        }
+        let head = self.read.take(len);
+        let mut headers = HeaderMap::with_capacity(count);
+        for ((name, name_len), (value, value_len)) in fields.into_iter().take(count) {
+            let name = HeaderName::from_bytes(&head[name..name + name_len])
                 .map_err(|_| TransportError::H1("malformed header name"))?;
-            let value = HeaderValue::from_bytes(h.value)
+            let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
                 .map_err(|_| TransportError::H1("malformed header value"))?;
             headers.append(name, value);
         }
-        if parsed.version == Some(0) && !headers.contains_key(http::header::CONNECTION) {
+        if http_1_0 && !headers.contains_key(http::header::CONNECTION) {
             // HTTP/1.0 closes after each answer unless it says otherwise.
             headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
-        self.read.advance(len);
         Ok(Some((status, headers)))
     }
 
@@ -461,6 +473,41 @@ mod tests {
         assert_eq!(answer.headers["retry-after"], "1");
         assert_eq!(&answer.body[..], b"abcd");
         assert!(client.is_open(), "a complete exchange keeps the connection");
+    }
+
+    /// Answers are views of the read buffer: ones kept stay intact while
+    /// the buffer fills, is replaced, and is reused after drops.
+    #[tokio::test]
+    async fn answers_kept_or_dropped_stay_whole_while_the_buffer_is_reused() {
+        let (mut client, mut server) = pair();
+        const ROUNDS: usize = 600; // several 16 KiB buffers of answers
+        let serve = tokio::spawn(async move {
+            for i in 0..ROUNDS {
+                request_head(&mut server).await;
+                let mut body = [0; 2];
+                server.read_exact(&mut body).await.unwrap();
+                let doc = format!("{{\"n\":{i}}}");
+                let answer = format!(
+                    "HTTP/1.1 202 Accepted\r\nx-n: {i}\r\ncontent-length: {}\r\n\r\n{doc}",
+                    doc.len()
+                );
+                server.write_all(answer.as_bytes()).await.unwrap();
+            }
+            server
+        });
+        let mut kept = Vec::new();
+        for i in 0..ROUNDS {
+            let answer = client.exchange(post("{}")).await.unwrap();
+            assert_eq!(answer.headers["x-n"], i.to_string().as_str());
+            if i % 3 == 0 {
+                kept.push((i, answer));
+            }
+        }
+        let _server = serve.await.unwrap();
+        for (i, answer) in kept {
+            assert_eq!(answer.headers["x-n"], i.to_string().as_str());
+            assert_eq!(answer.body, format!("{{\"n\":{i}}}").as_bytes());
+        }
     }
 
     /// Fields encoded before are sent as the same bytes the map gives.

@@ -1054,22 +1054,23 @@ mod tests {
         let mut answers = Vec::new();
         answers.push(conn.send(plain()).await.unwrap());
         for (uri, fields) in [(&submissions, &small), (&submissions, &small)] {
-            let answer = conn.send_encoded(&post, uri, fields, "{}".into()).await;
+            let answer = conn.send_encoded(&post, uri, fields, &"{}".into()).await;
             answers.push(answer.unwrap());
         }
         answers.push(conn.send(plain()).await.unwrap());
         answers.push(
-            conn.send_encoded(&post, &origin_form, &small, Bytes::new())
+            conn.send_encoded(&post, &origin_form, &small, &Bytes::new())
                 .await
                 .unwrap(),
         );
         answers.push(
-            conn.send_encoded(&post, &submissions, &large, "[]".into())
+            conn.send_encoded(&post, &submissions, &large, &"[]".into())
                 .await
                 .unwrap(),
         );
         let other_key = fields("k3", 86);
-        let answer = conn.send_encoded(&post, &submissions, &other_key, "{}".into());
+        let body = Bytes::from_static(b"{}");
+        let answer = conn.send_encoded(&post, &submissions, &other_key, &body);
         answers.push(answer.await.unwrap());
         let italian = Request::get("/v1/time")
             .header("accept-language", "it")
@@ -1372,7 +1373,8 @@ mod tests {
         let fields = Fields::encode(map, Protocol::Http2);
         let uri: http::Uri = "/v1/submissions".parse().unwrap();
         for _ in 0..2 {
-            let answer = conn.send_encoded(&http::Method::POST, &uri, &fields, Bytes::new());
+            let empty = Bytes::new();
+            let answer = conn.send_encoded(&http::Method::POST, &uri, &fields, &empty);
             assert_eq!(answer.await.unwrap().status, 200);
         }
         // 0x20: a size update to 0; 0x83: `:method POST`, our own block.
