@@ -23,13 +23,17 @@ ECHO=$!
 trap 'kill $ECHO 2>/dev/null; rm -rf $OUT' EXIT
 sleep 0.5
 
-# The same signed body for the baselines, so they send what loadgen sends.
-$BIN/clickday-loadgen accounts --seed 1 --accounts 1 --out $OUT/a.jsonl
+# The baselines send a request of loadgen's own shape and size: its
+# application document (250 bytes, as workload.rs builds it) and fields of
+# the same lengths, so the server does the same work for each client.
 python3 - "$OUT" <<'PY'
 import sys, json
 out = sys.argv[1]
-body = json.dumps({"application_id": "app-0", "click_day": "echo", "category": "lavoro-domestico",
-                   "province": "RM", "form": "LG-2026", "data": {"worker": {"name": "Ana", "surname": "Pop"}}})
+body = json.dumps({"application_id": "app-0", "category": "lavoro-domestico", "click_day": "echo",
+                   "data": {"employer": {"account": "lg1-0", "province": "RM"}, "hours_per_week": 20,
+                            "worker": {"birth_date": "1960-01-10", "name": "Ana", "surname": "Pop"}},
+                   "form": "LG-2026", "province": "RM"}, separators=(",", ":"))
+assert len(body) == 250, len(body)
 open(f"{out}/body.json", "w").write(body)
 open(f"{out}/post.lua", "w").write(
     'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'

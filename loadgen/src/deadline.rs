@@ -8,7 +8,7 @@
 //! when it fires before it: about once per timeout, not once per request.
 
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::Poll;
 use tokio::time::{Instant, Sleep};
 
@@ -18,11 +18,12 @@ pub(crate) struct Deadlines {
 }
 
 impl Deadlines {
-    /// `work`'s output, or None when `deadline` came first.
+    /// `work`'s output, or None when `deadline` came first. `work` is
+    /// pinned by the caller, so it is not moved (copied) again here.
     pub(crate) async fn within<F: Future>(
         &mut self,
         deadline: Instant,
-        work: F,
+        mut work: Pin<&mut F>,
     ) -> Option<F::Output> {
         let timer = match &mut self.timer {
             Some(timer) => {
@@ -35,7 +36,6 @@ impl Deadlines {
                 .timer
                 .insert(Box::pin(tokio::time::sleep_until(deadline))),
         };
-        let mut work = pin!(work);
         poll_fn(|cx| {
             if let Poll::Ready(output) = work.as_mut().poll(cx) {
                 return Poll::Ready(Some(output));
@@ -56,6 +56,7 @@ impl Deadlines {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::pin;
     use std::time::Duration;
 
     #[tokio::test(start_paused = true)]
@@ -64,21 +65,37 @@ mod tests {
         let start = Instant::now();
         let second = Duration::from_secs(1);
         // Done in time: its output.
-        let quick = deadlines.within(start + 10 * second, async { 7 });
-        assert_eq!(quick.await, Some(7));
+        assert_eq!(
+            deadlines
+                .within(start + 10 * second, pin!(async { 7 }))
+                .await,
+            Some(7)
+        );
         // The timer is still armed for 10 s; an exchange begun at 5 s with
         // a 10 s timeout must not be cut at 10 s but at 15 s.
         tokio::time::sleep(5 * second).await;
-        let slow = deadlines.within(start + 15 * second, std::future::pending::<()>());
-        assert_eq!(slow.await, None);
+        assert_eq!(
+            deadlines
+                .within(start + 15 * second, pin!(std::future::pending::<()>()))
+                .await,
+            None
+        );
         assert_eq!(Instant::now(), start + 15 * second);
 
         // A deadline earlier than the armed one is honoured too.
         let mut deadlines = Deadlines::default();
-        let armed_late = deadlines.within(start + 60 * second, async { 1 });
-        assert_eq!(armed_late.await, Some(1));
-        let early = deadlines.within(start + 20 * second, std::future::pending::<()>());
-        assert_eq!(early.await, None);
+        assert_eq!(
+            deadlines
+                .within(start + 60 * second, pin!(async { 1 }))
+                .await,
+            Some(1)
+        );
+        assert_eq!(
+            deadlines
+                .within(start + 20 * second, pin!(std::future::pending::<()>()))
+                .await,
+            None
+        );
         assert_eq!(Instant::now(), start + 20 * second);
     }
 }

@@ -593,24 +593,28 @@ impl Run {
             if ticket.is_some() {
                 self.record(|r| r.tickets.resent_with += 1);
             }
-            let exchange = async {
-                match &ticket {
-                    // Prepared before the run (HTTP/1.1: bytes copied).
-                    None => {
-                        let post = &http::Method::POST;
-                        connection
-                            .send_encoded(post, uri, &job.fields, &job.body)
-                            .await
+            // Pinned where it is made: the exchange's future is large, and
+            // moving it into the deadline's future copied it every request.
+            let answer = {
+                let exchange = std::pin::pin!(async {
+                    match &ticket {
+                        // Prepared before the run (HTTP/1.1: bytes copied).
+                        None => {
+                            let post = &http::Method::POST;
+                            connection
+                                .send_encoded(post, uri, &job.fields, &job.body)
+                                .await
+                        }
+                        Some(ticket) => {
+                            let body = job.body.clone();
+                            let mut request = job.fields.request(&http::Method::POST, uri, body);
+                            request.headers_mut().insert(TICKET, ticket.clone());
+                            connection.send(request).await
+                        }
                     }
-                    Some(ticket) => {
-                        let body = job.body.clone();
-                        let mut request = job.fields.request(&http::Method::POST, uri, body);
-                        request.headers_mut().insert(TICKET, ticket.clone());
-                        connection.send(request).await
-                    }
-                }
+                });
+                deadlines.within(deadline.into(), exchange).await
             };
-            let answer = deadlines.within(deadline.into(), exchange).await;
             let answered = self.now();
             let sent = match holding {
                 // When the release (or a later write) put it on the wire.
