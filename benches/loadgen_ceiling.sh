@@ -79,11 +79,15 @@ done
 echo "== HTTP/2, $CONNS connections x $STREAMS streams, client on core 1, server on core 0 (runs: ${LG_H2[*]} / ${H2LOAD[*]})"
 A=$(median "${LG_H2[@]}"); B=$(median "${H2LOAD[@]}")
 echo "loadgen h2: $A req/s   h2load: $B req/s   ratio loadgen/h2load: $(python3 -c "print(round($A/$B,2))")"
-echo "client CPU per request (median): loadgen $(median_f "${CPU_LG_H2[@]}") us, h2load $(median_f "${CPU_H2LOAD[@]}") us"
+C=$(median_f "${CPU_LG_H2[@]}"); D=$(median_f "${CPU_H2LOAD[@]}")
+# What each request cost its client, beside the throughput the server allowed.
+echo "client CPU per request (median): loadgen $C us, h2load $D us   ratio loadgen/h2load: $(python3 -c "print(round($C/$D,2))")"
 echo "== HTTP/1.1, $CONNS connections (runs: ${LG_H1[*]} / ${WRK[*]})"
 A=$(median "${LG_H1[@]}"); B=$(median "${WRK[@]}")
 echo "loadgen h1: $A req/s   wrk: $B req/s   ratio loadgen/wrk: $(python3 -c "print(round($A/$B,2))")"
-echo "client CPU per request (median): loadgen $(median_f "${CPU_LG_H1[@]}") us, wrk $(median_f "${CPU_WRK[@]}") us"
+C=$(median_f "${CPU_LG_H1[@]}"); D=$(median_f "${CPU_WRK[@]}")
+# What each request cost its client, beside the throughput the server allowed.
+echo "client CPU per request (median): loadgen $C us, wrk $D us   ratio loadgen/wrk: $(python3 -c "print(round($C/$D,2))")"
 
 echo "== start: bursts over 10,000 connections opened before the instant (both cores, shared with the server)"
 # Each burst is followed by the kernel's floor in the same run: one thread
