@@ -79,7 +79,12 @@ fn sealed() -> &'static Path {
 }
 
 async fn build_sealed() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    // Under target/, not /tmp: a static is never dropped, so this folder
+    // outlives the test process (each CI run left one in /tmp).
+    let dir = tempfile::Builder::new()
+        .prefix("ledger-sealed-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
     std::fs::write(dir.path().join("clickday.toml"), config_text(dir.path())).unwrap();
     let cfg = Config::from_toml(&config_text(dir.path()), std::iter::empty(), 0).unwrap();
     let sys = System::open(cfg).await;
