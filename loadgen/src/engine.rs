@@ -661,6 +661,8 @@ impl Run {
             }
             let outcome = match status {
                 503 | 429 => None,
+                // Copied: the body is a view of the connection's read
+                // buffer, which keeping it would keep whole until the end.
                 200 | 202 => Some(Outcome::Answered {
                     status,
                     body: answer.body[..].into(),
