@@ -7,23 +7,25 @@
 //!
 //! The last caller to find the socket empty is the one its readiness
 //! wakes; a caller whose answer is complete, or who gives up, wakes another
-//! waiting caller to take over. Framing and HPACK decoding are the h2
-//! crate's own codec (its `unstable` feature, pinned by Cargo.lock), so
-//! frames are parsed and answers decoded exactly as the gateway's server
-//! side does; request header blocks are encoded by us (`hpack`), so that
-//! the fields every request repeats cost the server a table lookup.
-//! Everything is written through one outbox, in order. What a peer can
-//! make the client hold is bounded: header lists 64 KiB, bodies 16 MiB,
+//! waiting caller to take over. Frames are read in place from the
+//! connection's read buffer (`frame`), and header blocks decoded and
+//! encoded by our own HPACK (`hpack`): an answer that fits one DATA frame
+//! is a view of the buffer, and a field the server's table serves again
+//! costs two clones (the h2 crate's framing and decoding were most of what
+//! was left of loadgen's cost per HTTP/2 request). Everything is written
+//! through one outbox, in order. What a peer can make the client hold is
+//! bounded: header blocks 128 KiB, header lists 64 KiB, bodies 16 MiB,
 //! the flow control windows, and the answers to its frames it does not
 //! read (64 Ki).
 
+mod frame;
+
 use crate::fields::remove_connection_owned;
 use crate::hpack;
-use crate::io::Io;
+use crate::io::{Io, Unread};
 use crate::{Answer, Fields, TransportError};
-use bytes::{Bytes, BytesMut};
-use futures_util::Stream as _;
-use h2::frame::{self, Frame, Reason, StreamId};
+use bytes::{Buf as _, Bytes, BytesMut};
+use frame::{Head, Out, Reason};
 use http::{HeaderMap, Request, StatusCode};
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
@@ -32,19 +34,6 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncWrite as _, AsyncWriteExt as _};
 
-type Codec = h2::Codec<Outbox, Bytes>;
-
-/// The socket behind the codec. What the codec writes is kept here, in
-/// order with the header blocks encoded before (`Fields`), and the
-/// connection writes it all at once when it flushes: the requests of all
-/// the callers woken together leave in one write.
-struct Outbox {
-    io: Box<dyn Io>,
-    out: Vec<u8>,
-    /// How much of `out` the socket took.
-    sent: usize,
-}
-
 /// Past this much unwritten, no more queued frames go to the outbox until
 /// the socket takes some (a server that does not read).
 const OUTBOX_HIGH: usize = 256 * 1024;
@@ -52,74 +41,6 @@ const OUTBOX_HIGH: usize = 256 * 1024;
 /// calls for answers (PING, SETTINGS) faster than it reads them, and the
 /// connection ends rather than holding the answers without end.
 const MAX_QUEUED: usize = 64 * 1024;
-
-impl Outbox {
-    /// Writes what the outbox holds; Pending (the waker registered) while
-    /// the socket has no room.
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        while self.sent < self.out.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &self.out[self.sent..]) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-                }
-                Poll::Ready(Ok(n)) => self.sent += n,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        self.out.clear();
-        self.sent = 0;
-        Poll::Ready(Ok(()))
-    }
-
-    fn unwritten(&self) -> usize {
-        self.out.len() - self.sent
-    }
-}
-
-impl tokio::io::AsyncRead for Outbox {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for Outbox {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.out.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    /// The codec's flush only moves its frames here; `Conn::flush` writes.
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        std::task::ready!(self.poll_drain(cx))?;
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
-
-/// What goes out, in order: a frame the codec encodes, or a request's
-/// HEADERS, its block encoded by us (`hpack`) when it was queued. (Frames
-/// are large, but boxing them would allocate for each.)
-#[allow(clippy::large_enum_variant)]
-enum Out {
-    Frame(Frame<Bytes>),
-    Headers {
-        id: u32,
-        end_stream: bool,
-        block: Bytes,
-    },
-}
 
 /// A request: built the ordinary way, or with its fields encoded before.
 pub(crate) enum Outgoing<'a> {
@@ -133,11 +54,11 @@ pub(crate) enum Outgoing<'a> {
 }
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// HEADERS flags (RFC 9113 6.2).
-const END_STREAM: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-/// An answer's header list may not be larger, nor its body.
+/// An answer's header list may not be larger, nor its body; a header
+/// block (HEADERS and its CONTINUATION frames) past `MAX_BLOCK` ends the
+/// connection, as it cannot be decoded without holding it.
 const MAX_HEADER_LIST: usize = 64 * 1024;
+const MAX_BLOCK: usize = 128 * 1024;
 const MAX_BODY: usize = 16 << 20;
 /// Our receive windows: a stream's (the protocol's answers are small),
 /// and the connection's, shared by all its streams.
@@ -146,6 +67,15 @@ const CONNECTION_WINDOW: u32 = 1 << 24;
 /// RFC 9113 6.9.1: no window may exceed this.
 const MAX_WINDOW: i64 = (1 << 31) - 1;
 const DEFAULT_WINDOW: i64 = 65_535;
+/// What we announce: no push, our stream window, our header list limit.
+const OUR_SETTINGS: &[(u16, u32)] = &[
+    (frame::ENABLE_PUSH, 0),
+    (frame::INITIAL_WINDOW_SIZE, STREAM_WINDOW),
+    (frame::MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST as u32),
+];
+
+/// A connection error: its code, and what the server did.
+type ConnectionError = (Reason, &'static str);
 
 /// One HTTP/2 connection, shared by every caller sending on it.
 pub(crate) struct H2 {
@@ -153,7 +83,11 @@ pub(crate) struct H2 {
 }
 
 struct Conn {
-    codec: Codec,
+    io: Box<dyn Io>,
+    read: Unread,
+    /// Frames encoded for the socket, and how much of them it took.
+    out: Vec<u8>,
+    sent: usize,
     /// `:scheme` and `:authority` for requests whose URI has none.
     scheme: http::uri::Scheme,
     authority: String,
@@ -161,10 +95,16 @@ struct Conn {
     queue: VecDeque<Out>,
     /// The outbox holds bytes the socket did not take yet.
     unflushed: bool,
-    /// Every request's header block is encoded here, in queue order (the
-    /// codec's own HPACK encoder is never used), into `blocks`.
+    /// Every request's header block is encoded here, in queue order, into
+    /// `blocks`; every answer's is decoded by `decoder`, in the order they
+    /// come.
     hpack: hpack::Encoder,
     blocks: BytesMut,
+    decoder: hpack::Decoder,
+    /// A header block that goes on in CONTINUATION frames: its stream,
+    /// whether it ends the stream, and its fragments so far.
+    continuing: Option<(u32, bool)>,
+    fragments: Vec<u8>,
     streams: HashMap<u32, Stream>,
     /// Streams with body left to send, oldest first.
     uploading: VecDeque<u32>,
@@ -194,7 +134,11 @@ struct Conn {
 struct Stream {
     status: Option<StatusCode>,
     headers: HeaderMap,
-    body: BytesMut,
+    body: Body,
+    /// The answer's `content-length`, which its body must match (RFC 9113
+    /// 8.1.1); none for a HEAD request's answer.
+    expected_len: Option<usize>,
+    head_request: bool,
     /// The answer is whole (END_STREAM came).
     ended: bool,
     /// The stream ended without a whole answer.
@@ -226,6 +170,51 @@ impl Stream {
     }
 }
 
+/// An answer's body as it comes. One DATA frame's payload is kept as it
+/// was read, a view of the read buffer; a second one joins them.
+#[derive(Default)]
+enum Body {
+    #[default]
+    Empty,
+    One(Bytes),
+    Joined(BytesMut),
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        match self {
+            Body::Empty => 0,
+            Body::One(bytes) => bytes.len(),
+            Body::Joined(bytes) => bytes.len(),
+        }
+    }
+
+    fn push(&mut self, data: Bytes) {
+        *self = match std::mem::take(self) {
+            _ if data.is_empty() => return,
+            Body::Empty => Body::One(data),
+            Body::One(first) => {
+                let mut joined = BytesMut::with_capacity(first.len() + data.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&data);
+                Body::Joined(joined)
+            }
+            Body::Joined(mut joined) => {
+                joined.extend_from_slice(&data);
+                Body::Joined(joined)
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Body::Empty => Bytes::new(),
+            Body::One(bytes) => bytes,
+            Body::Joined(bytes) => bytes.freeze(),
+        }
+    }
+}
+
 /// Room for a burst's first header blocks, made before the instant:
 /// nothing is allocated for them at the instant. (The first split of a
 /// buffer allocates its shared header, so it is made here.)
@@ -233,6 +222,13 @@ fn room_for_blocks() -> BytesMut {
     let mut blocks = BytesMut::with_capacity(1024);
     drop(blocks.split());
     blocks
+}
+
+/// Why no frame came.
+enum ReadError {
+    Closed,
+    Io(std::io::Error),
+    TooLarge,
 }
 
 impl H2 {
@@ -244,30 +240,26 @@ impl H2 {
         authority: &str,
     ) -> Result<H2, TransportError> {
         io.write_all(PREFACE).await?;
-        let mut codec = Codec::new(Outbox {
+        let mut conn = Conn {
             io,
+            read: Unread::default(),
             out: Vec::with_capacity(16 * 1024),
             sent: 0,
-        });
-        codec.set_max_recv_header_list_size(MAX_HEADER_LIST);
-        let mut settings = frame::Settings::default();
-        settings.set_enable_push(false);
-        settings.set_initial_window_size(Some(STREAM_WINDOW));
-        settings.set_max_header_list_size(Some(MAX_HEADER_LIST as u32));
-        let mut conn = Conn {
-            codec,
             scheme,
             authority: authority.to_string(),
             queue: VecDeque::new(),
             unflushed: false,
             hpack: hpack::Encoder::default(),
             blocks: room_for_blocks(),
+            decoder: hpack::Decoder::default(),
+            continuing: None,
+            fragments: Vec::new(),
             streams: HashMap::new(),
             uploading: VecDeque::new(),
             next_id: 1,
             max_streams: usize::MAX,
             initial_window: DEFAULT_WINDOW,
-            max_frame: frame::DEFAULT_MAX_FRAME_SIZE as usize,
+            max_frame: frame::DEFAULT_MAX_FRAME,
             send_window: DEFAULT_WINDOW,
             recv_window: CONNECTION_WINDOW.into(),
             settled: false,
@@ -276,11 +268,11 @@ impl H2 {
             failed: false,
             waiting_for_slot: Vec::new(),
         };
-        conn.send(settings);
-        conn.send(frame::WindowUpdate::new(
-            StreamId::zero(),
-            CONNECTION_WINDOW - DEFAULT_WINDOW as u32,
-        ));
+        conn.send(Out::Settings(OUR_SETTINGS));
+        conn.send(Out::WindowUpdate {
+            stream: 0,
+            increment: CONNECTION_WINDOW - DEFAULT_WINDOW as u32,
+        });
         poll_fn(|cx| {
             while !conn.settled {
                 if let Some(why) = &conn.refused {
@@ -348,7 +340,10 @@ impl Drop for PendingStream<'_> {
         if self.id != 0 {
             let mut conn = self.h2.lock();
             if conn.streams.remove(&self.id).is_some_and(|s| !s.done()) {
-                conn.send(frame::Reset::new(self.id.into(), Reason::CANCEL));
+                conn.send(Out::Reset {
+                    stream: self.id,
+                    reason: Reason::CANCEL,
+                });
             }
             conn.leave(self.id);
         }
@@ -385,7 +380,7 @@ impl Conn {
         }
         let id = self.next_id;
         self.next_id += 2;
-        let body = match req {
+        let (body, head_request) = match req {
             Outgoing::Encoded {
                 method,
                 uri,
@@ -393,14 +388,14 @@ impl Conn {
                 body,
             } => {
                 self.queue_headers(id, method, uri, fields.map(), body.is_empty());
-                body
+                (body, method == http::Method::HEAD)
             }
             Outgoing::Request(request) => {
                 let (mut parts, body) = request.into_parts();
                 remove_connection_owned(&mut parts.headers);
                 let end_stream = body.is_empty();
                 self.queue_headers(id, &parts.method, &parts.uri, &parts.headers, end_stream);
-                body
+                (body, parts.method == http::Method::HEAD)
             }
         };
         if !body.is_empty() {
@@ -410,6 +405,7 @@ impl Conn {
             id,
             Stream {
                 upload: body,
+                head_request,
                 send_window: self.initial_window,
                 recv_window: STREAM_WINDOW.into(),
                 ..Stream::default()
@@ -445,7 +441,7 @@ impl Conn {
         self.hpack.block(&mut self.blocks, &pseudo, fields);
         let block = self.blocks.split().freeze();
         self.queue.push_back(Out::Headers {
-            id,
+            stream: id,
             end_stream,
             block,
         });
@@ -470,7 +466,10 @@ impl Conn {
                 let stream = self.streams.remove(&id).unwrap_or_default();
                 if !stream.upload.is_empty() && stream.error.is_none() {
                     // The answer came before the whole body: stop sending it.
-                    self.send(frame::Reset::new(id.into(), Reason::CANCEL));
+                    self.send(Out::Reset {
+                        stream: id,
+                        reason: Reason::CANCEL,
+                    });
                 }
                 self.leave(id);
                 return Poll::Ready(match (stream.status, stream.ended, stream.error) {
@@ -478,7 +477,7 @@ impl Conn {
                     (Some(status), true, None) => Ok(Answer {
                         status,
                         headers: stream.headers,
-                        body: stream.body.freeze(),
+                        body: stream.body.into_bytes(),
                     }),
                     _ => Err(TransportError::H2("stream ended without an answer".into())),
                 });
@@ -532,41 +531,31 @@ impl Conn {
         }
         let mut progress = false;
         loop {
-            match Pin::new(&mut self.codec).poll_next(cx) {
+            let (head, payload) = match self.poll_frame(cx) {
                 Poll::Pending => break,
-                Poll::Ready(None) => {
+                Poll::Ready(Ok(frame)) => frame,
+                Poll::Ready(Err(ReadError::Closed)) => {
                     self.fail("the server closed the connection".into());
                     return true;
                 }
-                Poll::Ready(Some(Ok(_))) if self.queue.len() >= MAX_QUEUED => {
-                    let why =
-                        "the server sends frames that call for answers and does not read them";
-                    self.fail(why.into());
+                Poll::Ready(Err(ReadError::Io(e))) => {
+                    self.fail(format!("reading: {e}"));
                     return true;
                 }
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Err((reason, why)) = self.handle(frame) {
-                        self.send(frame::GoAway::new(StreamId::zero(), reason));
-                        let _ = self.flush(cx);
-                        self.fail(why.into());
-                        return true;
-                    }
-                }
-                Poll::Ready(Some(Err(h2::proto::Error::Reset(id, reason, _)))) => {
-                    // A malformed frame on one stream ends that stream only.
-                    if let Some(stream) = self.streams.get_mut(&u32::from(id)) {
-                        stream.fail(format!("malformed answer ({reason})"));
-                    }
-                    self.send(frame::Reset::new(id, reason));
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    if let h2::proto::Error::GoAway(_, reason, _) = e {
-                        self.send(frame::GoAway::new(StreamId::zero(), reason));
-                        let _ = self.flush(cx);
-                    }
-                    self.fail(format!("connection error: {e}"));
+                Poll::Ready(Err(ReadError::TooLarge)) => {
+                    let error = (Reason::FRAME_SIZE_ERROR, "a frame over 16 KiB");
+                    self.end_with(cx, error);
                     return true;
                 }
+            };
+            if self.queue.len() >= MAX_QUEUED {
+                let why = "the server sends frames that call for answers and does not read them";
+                self.fail(why.into());
+                return true;
+            }
+            if let Err(error) = self.handle(head, payload) {
+                self.end_with(cx, error);
+                return true;
             }
             progress = true;
         }
@@ -579,61 +568,80 @@ impl Conn {
         progress
     }
 
+    /// The next whole frame: its head, and its payload split off the read
+    /// buffer; Pending when the socket has no more yet.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<(Head, Bytes), ReadError>> {
+        loop {
+            if let Some(head) = self.read.first_chunk::<{ frame::HEAD_LEN }>() {
+                let head = Head::parse(head);
+                if head.len > frame::DEFAULT_MAX_FRAME {
+                    return Poll::Ready(Err(ReadError::TooLarge));
+                }
+                if self.read.len() >= frame::HEAD_LEN + head.len {
+                    self.read.advance(frame::HEAD_LEN);
+                    return Poll::Ready(Ok((head, self.read.take(head.len))));
+                }
+            }
+            match std::task::ready!(self.read.poll_fill(&mut self.io, cx)) {
+                Ok(0) => return Poll::Ready(Err(ReadError::Closed)),
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Err(ReadError::Io(e))),
+            }
+        }
+    }
+
+    /// A stream we opened: odd, and not above the last we used.
+    fn opened(&self, id: u32) -> bool {
+        !id.is_multiple_of(2) && id < self.next_id
+    }
+
+    /// Ends the connection for what the server did: GOAWAY with the
+    /// reason, then every stream fails.
+    fn end_with(&mut self, cx: &mut Context<'_>, (reason, why): ConnectionError) {
+        self.send(Out::GoAway(reason));
+        let _ = self.flush(cx);
+        self.fail(format!("connection error {reason}: {why}"));
+    }
+
     /// Queues a frame; it goes out on the next flush.
-    fn send(&mut self, frame: impl Into<Frame<Bytes>>) {
-        self.queue.push_back(Out::Frame(frame.into()));
+    fn send(&mut self, frame: Out) {
+        self.queue.push_back(frame);
     }
 
     /// Moves what is queued to the outbox and writes it, without waiting:
     /// what the socket does not take goes on a later turn.
     fn flush(&mut self, cx: &mut Context<'_>) -> std::io::Result<()> {
-        while let Some(out) = self.queue.front() {
-            if self.codec.get_ref().unwritten() >= OUTBOX_HIGH {
-                let _ = self.codec.get_mut().poll_drain(cx)?;
-                if self.codec.get_ref().unwritten() >= OUTBOX_HIGH {
+        while !self.queue.is_empty() {
+            if self.out.len() - self.sent >= OUTBOX_HIGH {
+                let _ = self.poll_drain(cx)?;
+                if self.out.len() - self.sent >= OUTBOX_HIGH {
                     break;
                 }
             }
-            // The outbox takes everything: the codec is never Pending.
-            if let Out::Headers { .. } = out {
-                // After the frames the codec holds, in order.
-                if self.codec.flush(cx)?.is_pending() {
-                    break;
-                }
-            } else if self.codec.poll_ready(cx)?.is_pending() {
-                break;
-            }
-            match self.queue.pop_front() {
-                Some(Out::Frame(frame)) => self
-                    .codec
-                    .buffer(frame)
-                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?,
-                Some(Out::Headers {
-                    id,
-                    end_stream,
-                    block,
-                }) => {
-                    // HEADERS, then CONTINUATION frames if the block is
-                    // larger than the peer's frames (RFC 9113 6.10).
-                    let outbox = &mut self.codec.get_mut().out;
-                    let mut kind = frame::Kind::Headers;
-                    let mut flags = if end_stream { END_STREAM } else { 0 };
-                    let mut chunks = block.chunks(self.max_frame).peekable();
-                    while let Some(chunk) = chunks.next() {
-                        if chunks.peek().is_none() {
-                            flags |= END_HEADERS;
-                        }
-                        frame::Head::new(kind, flags, id.into()).encode(chunk.len(), outbox);
-                        outbox.extend_from_slice(chunk);
-                        (kind, flags) = (frame::Kind::Continuation, 0);
-                    }
-                }
-                None => {}
+            if let Some(frame) = self.queue.pop_front() {
+                frame.encode(&mut self.out, self.max_frame);
             }
         }
-        let _ = self.codec.flush(cx)?;
-        self.unflushed = self.codec.get_mut().poll_drain(cx)?.is_pending();
+        self.unflushed = self.poll_drain(cx)?.is_pending();
         Ok(())
+    }
+
+    /// Writes what the outbox holds; Pending (the waker registered) while
+    /// the socket has no room.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.sent < self.out.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &self.out[self.sent..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => self.sent += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.out.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
     }
 
     /// Ends the connection: every stream fails, no new one starts.
@@ -648,80 +656,73 @@ impl Conn {
         self.waiting_for_slot.drain(..).for_each(Waker::wake);
     }
 
-    /// One frame from the peer. A connection error comes back with its
-    /// reason.
-    fn handle(&mut self, frame: Frame<Bytes>) -> Result<(), (Reason, &'static str)> {
-        match frame {
-            Frame::Data(data) => self.data(data),
-            Frame::Headers(headers) => self.headers(headers),
-            Frame::Reset(reset) => {
-                let id = u32::from(reset.stream_id());
-                if let Some(stream) = self.streams.get_mut(&id) {
+    /// Resets one stream for what the server sent on it (a stream error,
+    /// RFC 9113 5.4.2).
+    fn reset(&mut self, id: u32, reason: Reason, why: &str) {
+        if let Some(stream) = self.streams.get_mut(&id) {
+            stream.fail(why.into());
+        }
+        self.uploading.retain(|u| *u != id);
+        self.send(Out::Reset { stream: id, reason });
+    }
+
+    /// One frame from the peer.
+    fn handle(&mut self, head: Head, payload: Bytes) -> Result<(), ConnectionError> {
+        if self.continuing.is_some() && head.kind != frame::CONTINUATION {
+            return Err((
+                Reason::PROTOCOL_ERROR,
+                "a header block cut by another frame",
+            ));
+        }
+        match head.kind {
+            frame::DATA => self.data(head, payload),
+            frame::HEADERS => self.headers(head, payload),
+            frame::CONTINUATION => self.continuation(head, &payload),
+            frame::PRIORITY => match (head.stream, payload.len()) {
+                (0, _) => Err((Reason::PROTOCOL_ERROR, "PRIORITY on stream 0")),
+                (_, 5) => Ok(()),
+                (id, _) => {
+                    self.reset(id, Reason::FRAME_SIZE_ERROR, "a bad PRIORITY frame");
+                    Ok(())
+                }
+            },
+            frame::RST_STREAM => {
+                let reason = control(&head, &payload, 4, false)?;
+                let reason = Reason(u32::from_be_bytes(reason));
+                if let Some(stream) = self.streams.get_mut(&head.stream) {
                     // After a whole answer, NO_ERROR only stops our upload
                     // (RFC 9113 8.1): the answer stands.
-                    stream.fail(format!("the server reset the stream ({})", reset.reason()));
+                    stream.fail(format!("the server reset the stream ({reason})"));
                 }
-                self.uploading.retain(|u| *u != id);
+                self.uploading.retain(|u| *u != head.stream);
                 Ok(())
             }
-            Frame::Settings(settings) => self.settings(&settings),
-            Frame::PushPromise(_) => Err((Reason::PROTOCOL_ERROR, "PUSH_PROMISE, push was off")),
-            Frame::Ping(ping) => {
-                if !ping.is_ack() {
-                    self.send(frame::Ping::pong(ping.into_payload()));
+            frame::SETTINGS => self.settings(head, &payload),
+            frame::PUSH_PROMISE => Err((Reason::PROTOCOL_ERROR, "PUSH_PROMISE, push was off")),
+            frame::PING => {
+                let ping = control(&head, &payload, 8, true)?;
+                if !head.has(frame::ACK) {
+                    self.send(Out::Pong(ping));
                 }
                 Ok(())
             }
-            Frame::GoAway(away) => {
-                let last = u32::from(away.last_stream_id());
-                // Streams above `last` were never seen: safe to send again.
-                for (_, stream) in self.streams.iter_mut().filter(|(id, _)| **id > last) {
-                    stream.fail(format!(
-                        "the server is going away ({}) and did not take the request",
-                        away.reason()
-                    ));
-                }
-                self.uploading.retain(|u| *u <= last);
-                self.refused.get_or_insert_with(|| {
-                    format!(
-                        "the server is going away ({}) and takes no new request",
-                        away.reason()
-                    )
-                });
-                self.waiting_for_slot.drain(..).for_each(Waker::wake);
-                Ok(())
+            frame::GOAWAY => self.go_away(head, &payload),
+            frame::WINDOW_UPDATE => {
+                let increment = control(&head, &payload, 4, head.stream == 0)?;
+                let increment = i64::from(u32::from_be_bytes(increment) & !(1 << 31));
+                self.window_update(head.stream, increment)
             }
-            Frame::WindowUpdate(update) => {
-                let increment = i64::from(update.size_increment());
-                let id = u32::from(update.stream_id());
-                if id == 0 {
-                    self.send_window += increment;
-                    if increment == 0 || self.send_window > MAX_WINDOW {
-                        return Err((Reason::FLOW_CONTROL_ERROR, "a bad connection window update"));
-                    }
-                } else if let Some(stream) = self.streams.get_mut(&id) {
-                    stream.send_window += increment;
-                    if increment == 0 || stream.send_window > MAX_WINDOW {
-                        stream.fail("the server broke flow control".into());
-                        self.send(frame::Reset::new(id.into(), Reason::FLOW_CONTROL_ERROR));
-                    }
-                }
-                self.push_uploads();
-                Ok(())
-            }
-            Frame::Priority(_) => Ok(()),
+            // RFC 9113 5.5: unknown frame types are ignored.
+            _ => Ok(()),
         }
     }
 
-    fn data(&mut self, data: frame::Data<Bytes>) -> Result<(), (Reason, &'static str)> {
-        let id = u32::from(data.stream_id());
-        if id >= self.next_id {
+    fn data(&mut self, head: Head, payload: Bytes) -> Result<(), ConnectionError> {
+        let id = head.stream;
+        if !self.opened(id) {
             return Err((Reason::PROTOCOL_ERROR, "DATA on a stream we did not open"));
         }
-        let end = data.is_end_stream();
-        let payload = data.into_payload();
-        // The codec strips padding: a padding server sees our windows
-        // shrink by it and slows down, nothing more.
+        // Padding counts against the windows too (RFC 9113 6.9.1).
         let len = payload.len() as i64;
         self.recv_window -= len;
         if self.recv_window < 0 {
@@ -730,8 +731,12 @@ impl Conn {
         if self.recv_window < i64::from(CONNECTION_WINDOW) / 2 {
             let used = i64::from(CONNECTION_WINDOW) - self.recv_window;
             self.recv_window = CONNECTION_WINDOW.into();
-            self.send(frame::WindowUpdate::new(StreamId::zero(), used as u32));
+            self.send(Out::WindowUpdate {
+                stream: 0,
+                increment: used as u32,
+            });
         }
+        let data = unpadded(&head, payload)?;
         let Some(stream) = self.streams.get_mut(&id) else {
             return Ok(()); // a stream we gave up
         };
@@ -739,101 +744,261 @@ impl Conn {
             return Ok(());
         }
         stream.recv_window -= len;
+        let end = head.has(frame::END_STREAM);
+        let body_len = stream.body.len() + data.len();
         let problem = if stream.status.is_none() {
             Some("DATA before the answer's head")
         } else if stream.recv_window < 0 {
             Some("the server overran the stream's window")
-        } else if stream.body.len() + payload.len() > MAX_BODY {
+        } else if body_len > MAX_BODY {
             Some("answer body over 16 MiB")
+        } else if stream
+            .expected_len
+            .is_some_and(|n| body_len > n || end && body_len < n)
+        {
+            Some("an answer body not as long as its content-length")
         } else {
             None
         };
         if let Some(problem) = problem {
-            stream.fail(problem.into());
-            self.send(frame::Reset::new(id.into(), Reason::PROTOCOL_ERROR));
+            self.reset(id, Reason::PROTOCOL_ERROR, problem);
             return Ok(());
         }
-        stream.body.extend_from_slice(&payload);
+        stream.body.push(data);
         if end {
             stream.ended = true;
             stream.wake();
         } else if stream.recv_window < i64::from(STREAM_WINDOW) / 2 {
             let used = i64::from(STREAM_WINDOW) - stream.recv_window;
             stream.recv_window = STREAM_WINDOW.into();
-            self.send(frame::WindowUpdate::new(id.into(), used as u32));
+            self.send(Out::WindowUpdate {
+                stream: id,
+                increment: used as u32,
+            });
         }
         Ok(())
     }
 
-    /// An answer's head, an informational head, or trailers.
-    fn headers(&mut self, headers: frame::Headers) -> Result<(), (Reason, &'static str)> {
-        let id = u32::from(headers.stream_id());
-        if !headers.stream_id().is_client_initiated() || id >= self.next_id {
+    /// The first fragment of a header block: an answer's head, an
+    /// informational head, or trailers.
+    fn headers(&mut self, head: Head, payload: Bytes) -> Result<(), ConnectionError> {
+        let id = head.stream;
+        if !self.opened(id) {
             return Err((
                 Reason::PROTOCOL_ERROR,
                 "HEADERS on a stream we did not open",
             ));
         }
+        let mut fragment = unpadded(&head, payload)?;
+        if head.has(frame::PRIORITY_FLAG) {
+            if fragment.len() < 5 {
+                return Err((
+                    Reason::FRAME_SIZE_ERROR,
+                    "HEADERS too short for its priority",
+                ));
+            }
+            fragment.advance(5);
+        }
+        let end_stream = head.has(frame::END_STREAM);
+        if head.has(frame::END_HEADERS) {
+            return self.header_block(id, end_stream, &fragment);
+        }
+        self.continuing = Some((id, end_stream));
+        self.fragments.clear();
+        self.fragments.extend_from_slice(&fragment);
+        Ok(())
+    }
+
+    fn continuation(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        let Some((id, end_stream)) = self.continuing else {
+            return Err((Reason::PROTOCOL_ERROR, "CONTINUATION without HEADERS"));
+        };
+        if head.stream != id {
+            return Err((
+                Reason::PROTOCOL_ERROR,
+                "a header block cut by another stream's",
+            ));
+        }
+        if self.fragments.len() + payload.len() > MAX_BLOCK {
+            return Err((Reason::ENHANCE_YOUR_CALM, "a header block over 128 KiB"));
+        }
+        self.fragments.extend_from_slice(payload);
+        if head.has(frame::END_HEADERS) {
+            self.continuing = None;
+            let block = std::mem::take(&mut self.fragments);
+            let decoded = self.header_block(id, end_stream, &block);
+            self.fragments = block;
+            self.fragments.clear();
+            self.fragments.shrink_to(frame::DEFAULT_MAX_FRAME);
+            return decoded;
+        }
+        Ok(())
+    }
+
+    /// A whole header block, decoded whatever becomes of its stream (the
+    /// table must stay in step with the server's), then given to it.
+    fn header_block(
+        &mut self,
+        id: u32,
+        end_stream: bool,
+        block: &[u8],
+    ) -> Result<(), ConnectionError> {
+        let mut head = AnswerHead::default();
+        self.decoder
+            .decode(block, |field, size| head.add(field, size))
+            .map_err(|hpack::BadBlock(why)| (Reason::COMPRESSION_ERROR, why))?;
         let Some(stream) = self.streams.get_mut(&id) else {
             return Ok(()); // a stream we gave up
         };
         if stream.done() {
             return Ok(());
         }
-        let end = headers.is_end_stream();
-        let problem = if headers.is_over_size() {
-            Some("answer head over 64 KiB")
+        let problem = if let Some(problem) = head.problem {
+            Some(problem)
         } else if stream.status.is_some() {
             // Trailers: they must end the stream; their fields are dropped.
-            (!end).then_some("a second header block that does not end the stream")
+            if head.status.is_some() {
+                Some("trailers with a :status")
+            } else {
+                (!end_stream).then_some("a second header block that does not end the stream")
+            }
         } else {
-            let (pseudo, fields) = headers.into_parts();
-            match pseudo.status {
+            match head.status {
                 None => Some("an answer without :status"),
-                Some(status) if status.is_informational() => None,
+                Some(status) if status.is_informational() => {
+                    end_stream.then_some("an informational answer that ends the stream")
+                }
                 Some(status) => {
+                    let no_body = stream.head_request
+                        || status == StatusCode::NO_CONTENT
+                        || status == StatusCode::NOT_MODIFIED;
+                    let length = head.fields.get(http::header::CONTENT_LENGTH);
+                    let length = length.map(|l| l.to_str().ok().and_then(|l| l.parse().ok()));
                     stream.status = Some(status);
-                    stream.headers = fields;
-                    None
+                    stream.headers = head.fields;
+                    match length {
+                        Some(None) => Some("an unreadable content-length"),
+                        Some(Some(n)) if !no_body => {
+                            stream.expected_len = Some(n);
+                            (end_stream && n > 0)
+                                .then_some("an answer body not as long as its content-length")
+                        }
+                        _ => None,
+                    }
                 }
             }
         };
         if let Some(problem) = problem {
-            stream.fail(problem.into());
-            self.send(frame::Reset::new(id.into(), Reason::PROTOCOL_ERROR));
-        } else if end && stream.status.is_some() {
+            self.reset(id, Reason::PROTOCOL_ERROR, problem);
+        } else if end_stream && stream.status.is_some() {
             stream.ended = true;
             stream.wake();
         }
         Ok(())
     }
 
-    fn settings(&mut self, settings: &frame::Settings) -> Result<(), (Reason, &'static str)> {
-        if settings.is_ack() {
-            return Ok(());
+    fn settings(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        if head.stream != 0 {
+            return Err((Reason::PROTOCOL_ERROR, "SETTINGS on a stream"));
         }
-        if let Some(max) = settings.max_concurrent_streams() {
-            self.max_streams = max as usize;
+        if head.has(frame::ACK) {
+            return match payload.is_empty() {
+                true => Ok(()),
+                false => Err((Reason::FRAME_SIZE_ERROR, "a SETTINGS ack with a payload")),
+            };
         }
-        if let Some(window) = settings.initial_window_size() {
-            // The codec refuses values over 2^31-1 before they get here.
-            let delta = i64::from(window) - self.initial_window;
-            self.initial_window = window.into();
-            for stream in self.streams.values_mut() {
-                stream.send_window += delta;
+        if !payload.len().is_multiple_of(6) {
+            return Err((Reason::FRAME_SIZE_ERROR, "SETTINGS not in 6-octet settings"));
+        }
+        for setting in payload.chunks_exact(6) {
+            let id = u16::from_be_bytes([setting[0], setting[1]]);
+            let value = u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]);
+            match id {
+                frame::HEADER_TABLE_SIZE => self.hpack.peer_table_size(value),
+                frame::ENABLE_PUSH if value != 0 => {
+                    return Err((Reason::PROTOCOL_ERROR, "a server may not enable push"));
+                }
+                frame::MAX_CONCURRENT_STREAMS => self.max_streams = value as usize,
+                frame::INITIAL_WINDOW_SIZE => {
+                    if i64::from(value) > MAX_WINDOW {
+                        return Err((Reason::FLOW_CONTROL_ERROR, "an initial window over 2^31-1"));
+                    }
+                    let delta = i64::from(value) - self.initial_window;
+                    self.initial_window = value.into();
+                    for stream in self.streams.values_mut() {
+                        stream.send_window += delta;
+                        if stream.send_window > MAX_WINDOW {
+                            let why = "a stream window over 2^31-1";
+                            return Err((Reason::FLOW_CONTROL_ERROR, why));
+                        }
+                    }
+                }
+                frame::MAX_FRAME_SIZE => {
+                    if !(frame::DEFAULT_MAX_FRAME as u32..=frame::LARGEST_MAX_FRAME)
+                        .contains(&value)
+                    {
+                        return Err((Reason::PROTOCOL_ERROR, "a maximum frame size out of range"));
+                    }
+                    self.max_frame = value as usize;
+                }
+                _ => {} // 6.5.2: unknown settings are ignored
             }
         }
-        if let Some(size) = settings.max_frame_size() {
-            self.max_frame = size as usize;
-            self.codec.set_max_send_frame_size(self.max_frame);
-        }
-        if let Some(size) = settings.header_table_size() {
-            self.hpack.peer_table_size(size);
-        }
         self.settled = true;
-        self.send(frame::Settings::ack());
+        self.send(Out::SettingsAck);
         self.push_uploads();
         self.waiting_for_slot.drain(..).for_each(Waker::wake);
+        Ok(())
+    }
+
+    fn go_away(&mut self, head: Head, payload: &[u8]) -> Result<(), ConnectionError> {
+        if head.stream != 0 {
+            return Err((Reason::PROTOCOL_ERROR, "GOAWAY on a stream"));
+        }
+        let (Some(last), Some(reason)) = (payload.first_chunk::<4>(), payload.get(4..8)) else {
+            return Err((Reason::FRAME_SIZE_ERROR, "a GOAWAY under 8 octets"));
+        };
+        let last = u32::from_be_bytes(*last) & !(1 << 31);
+        let reason = Reason(u32::from_be_bytes(reason.try_into().unwrap_or_default()));
+        // Streams above `last` were never seen: safe to send again.
+        for (_, stream) in self.streams.iter_mut().filter(|(id, _)| **id > last) {
+            stream.fail(format!(
+                "the server is going away ({reason}) and did not take the request"
+            ));
+        }
+        self.uploading.retain(|u| *u <= last);
+        self.refused.get_or_insert_with(|| {
+            format!("the server is going away ({reason}) and takes no new request")
+        });
+        self.waiting_for_slot.drain(..).for_each(Waker::wake);
+        Ok(())
+    }
+
+    fn window_update(&mut self, id: u32, increment: i64) -> Result<(), ConnectionError> {
+        if id == 0 {
+            self.send_window += increment;
+            if increment == 0 {
+                return Err((Reason::PROTOCOL_ERROR, "a connection window update of 0"));
+            }
+            if self.send_window > MAX_WINDOW {
+                return Err((
+                    Reason::FLOW_CONTROL_ERROR,
+                    "a connection window over 2^31-1",
+                ));
+            }
+        } else if let Some(stream) = self.streams.get_mut(&id) {
+            stream.send_window += increment;
+            if increment == 0 {
+                self.reset(id, Reason::PROTOCOL_ERROR, "a stream window update of 0");
+            } else if stream.send_window > MAX_WINDOW {
+                self.reset(
+                    id,
+                    Reason::FLOW_CONTROL_ERROR,
+                    "the server broke flow control",
+                );
+            }
+        }
+        self.push_uploads();
         Ok(())
     }
 
@@ -852,17 +1017,103 @@ impl Conn {
                 return;
             }
             let n = stream.upload.len().min(room as usize);
-            let mut data = frame::Data::new(id.into(), stream.upload.split_to(n));
+            let payload = stream.upload.split_to(n);
             stream.send_window -= n as i64;
             self.send_window -= n as i64;
-            if stream.upload.is_empty() {
-                data.set_end_stream(true);
+            let end_stream = stream.upload.is_empty();
+            if end_stream {
                 self.uploading.pop_front();
             }
-            self.send(data);
+            self.send(Out::Data {
+                stream: id,
+                end_stream,
+                payload,
+            });
         }
     }
 }
+
+/// A control frame's fixed-size payload; on stream 0 exactly when
+/// `on_connection`.
+fn control<const N: usize>(
+    head: &Head,
+    payload: &[u8],
+    len: usize,
+    on_connection: bool,
+) -> Result<[u8; N], ConnectionError> {
+    if (head.stream == 0) != on_connection {
+        return Err((
+            Reason::PROTOCOL_ERROR,
+            "a control frame on the wrong stream",
+        ));
+    }
+    match payload.try_into() {
+        Ok(bytes) if payload.len() == len => Ok(bytes),
+        _ => Err((
+            Reason::FRAME_SIZE_ERROR,
+            "a control frame of the wrong size",
+        )),
+    }
+}
+
+/// A DATA or HEADERS payload without its padding (RFC 9113 6.1, 6.2).
+fn unpadded(head: &Head, mut payload: Bytes) -> Result<Bytes, ConnectionError> {
+    if head.has(frame::PADDED) {
+        let pad = payload.first().map_or(usize::MAX, |p| usize::from(*p));
+        if pad >= payload.len() {
+            return Err((Reason::PROTOCOL_ERROR, "padding as long as the frame"));
+        }
+        payload.advance(1);
+        payload.truncate(payload.len() - pad);
+    }
+    Ok(payload)
+}
+
+/// An answer's head as its block is decoded: its status, its fields, and
+/// what makes it malformed (RFC 9113 8.1.1, 8.2, 8.3.2).
+#[derive(Default)]
+struct AnswerHead {
+    status: Option<StatusCode>,
+    fields: HeaderMap,
+    size: usize,
+    problem: Option<&'static str>,
+}
+
+impl AnswerHead {
+    fn add(&mut self, field: hpack::Field, size: usize) {
+        self.size += size;
+        if self.size > MAX_HEADER_LIST {
+            self.problem.get_or_insert("answer head over 64 KiB");
+            return;
+        }
+        match field {
+            hpack::Field::Status(status) if self.status.is_none() && self.fields.is_empty() => {
+                self.status = Some(status);
+            }
+            hpack::Field::Status(_) => {
+                self.problem.get_or_insert("a second or late :status");
+            }
+            hpack::Field::Header(name, value) => {
+                if CONNECTION_SPECIFIC.contains(&name) {
+                    self.problem.get_or_insert("a connection-specific field");
+                }
+                self.fields.append(name, value);
+            }
+            hpack::Field::Malformed => {
+                self.problem.get_or_insert("a malformed field");
+            }
+        }
+    }
+}
+
+/// RFC 9113 8.2.2: fields HTTP/2 does not carry.
+const CONNECTION_SPECIFIC: [http::HeaderName; 5] = [
+    http::header::CONNECTION,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+    http::HeaderName::from_static("keep-alive"),
+    http::HeaderName::from_static("proxy-connection"),
+];
 
 #[cfg(test)]
 mod tests {
@@ -1337,6 +1588,118 @@ mod tests {
         let e = conn.send(post(&target, "{}")).await.err();
         assert!(e.is_some());
         assert!(!conn.is_open());
+    }
+
+    /// Answers as a server may legally shape them (padding, a priority
+    /// block, a table entry used again) are read; malformed ones fail
+    /// their stream only, and the table stays in step through them, so the
+    /// connection carries on.
+    #[tokio::test]
+    async fn malformed_answers_fail_their_stream_and_the_connection_carries_on() {
+        let (listener, target) = serve().await;
+        raw_server(listener, |mut socket| async move {
+            let mut answers: Vec<Vec<u8>> = Vec::new();
+            // Padded HEADERS with a priority block: `:status 200` and
+            // `x-big: b...` (4,000 octets) put in the table; padded DATA.
+            let mut block = vec![2, 0, 0, 0, 0, 16, 0x88, 0x40, 5];
+            block.extend(b"x-big\x7f");
+            let mut n = 4000 - 127;
+            while n >= 128 {
+                block.push((n % 128) as u8 | 0x80);
+                n /= 128;
+            }
+            block.push(n as u8);
+            block.extend([b'b'; 4000]);
+            block.extend([0, 0]);
+            let mut answer = frame(1, 0x4 | 0x8 | 0x20, 1, &block);
+            answer.extend(frame(0, 0x1 | 0x8, 1, b"\x03ok\0\0\0"));
+            answers.push(answer);
+            // A connection-specific field (`connection: close`).
+            answers.push(frame(1, 0x5, 3, b"\x88\x00\x0aconnection\x05close"));
+            // content-length 5 (static name 28), a body of 3.
+            let mut answer = frame(1, 0x4, 5, b"\x88\x0f\x0d\x015");
+            answer.extend(frame(0, 0x1, 5, b"abc"));
+            answers.push(answer);
+            // x-big 17 times by index: a 68 KiB list in a 19-octet block.
+            let mut block = vec![0x88];
+            block.extend([0x80 | 62; 17]);
+            answers.push(frame(1, 0x5, 7, &block));
+            // `x-big: ok`, its name from the table: still in step.
+            answers.push(frame(1, 0x5, 9, b"\x88\x0f\x2f\x02ok"));
+            for (i, answer) in answers.iter().enumerate() {
+                let (id, _) = next_headers(&mut socket).await;
+                assert_eq!(id, 2 * i as u32 + 1);
+                socket.write_all(answer).await.unwrap();
+            }
+            drain(socket).await;
+        })
+        .await;
+        let conn = connect(&target).await;
+        let first = conn.send(post(&target, "{}")).await.unwrap();
+        assert_eq!((first.status.as_u16(), &first.body[..]), (200, &b"ok"[..]));
+        assert_eq!(first.headers["x-big"].len(), 4000);
+        for why in [
+            "connection-specific",
+            "not as long as its content-length",
+            "over 64 KiB",
+        ] {
+            let e = conn.send(post(&target, "{}")).await.err();
+            let e = e.map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains(why), "{e}");
+        }
+        let last = conn.send(post(&target, "{}")).await.unwrap();
+        assert_eq!(last.headers["x-big"], "ok");
+        assert!(conn.is_open());
+    }
+
+    /// What breaks the connection's framing or its table ends it, with
+    /// GOAWAY and a reason naming the error.
+    #[tokio::test]
+    async fn framing_errors_end_the_connection() {
+        let cases: [(Vec<u8>, &str); 4] = [
+            // HEADERS without END_HEADERS, then DATA.
+            (
+                [frame(1, 0, 1, &[0x88]), frame(0, 1, 1, b"x")].concat(),
+                "PROTOCOL_ERROR: a header block cut by another frame",
+            ),
+            // An index past the table.
+            (frame(1, 0x5, 1, &[0x80 | 70]), "COMPRESSION_ERROR"),
+            // HEADERS on a stream we never opened.
+            (
+                frame(1, 0x5, 9, &[0x88]),
+                "HEADERS on a stream we did not open",
+            ),
+            // A PING of the wrong size.
+            (frame(6, 0, 0, &[0; 4]), "FRAME_SIZE_ERROR"),
+        ];
+        for (sent, why) in cases {
+            let (listener, target) = serve().await;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            raw_server(listener, |mut socket| async move {
+                next_headers(&mut socket).await;
+                socket.write_all(&sent).await.unwrap();
+                // The GOAWAY the client sends back, with its code.
+                loop {
+                    let mut head = [0; 9];
+                    socket.read_exact(&mut head).await.unwrap();
+                    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+                    let mut payload = vec![0; len];
+                    socket.read_exact(&mut payload).await.unwrap();
+                    if head[3] == 7 {
+                        let _ = tx.send(payload[7]);
+                        break;
+                    }
+                }
+                drain(socket).await;
+            })
+            .await;
+            let conn = connect(&target).await;
+            let e = conn.send(post(&target, "{}")).await.err();
+            let e = e.map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains(why), "{e}");
+            assert!(rx.await.unwrap() != 0, "GOAWAY without an error code");
+            assert!(!conn.is_open());
+        }
     }
 
     /// A server that shrinks its header table gets the size update at the

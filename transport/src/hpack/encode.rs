@@ -1,6 +1,5 @@
-//! The encoder side of a client connection's HPACK (RFC 7541): every
-//! request header block on a connection is written here, in the order the
-//! blocks go out.
+//! Every request header block on a connection is encoded here, in the
+//! order the blocks go out.
 //!
 //! The dynamic table is used the way a server decodes cheapest and without
 //! surprises: the first field of each name goes in ("incremental
@@ -16,14 +15,13 @@
 //! one it finds in its table it only clones: the gateway spends about a
 //! tenth less per request on a block that refers to its table.
 
+use super::{ENTRY_OVERHEAD, STATIC};
 use bytes::{BufMut as _, BytesMut};
 use http::HeaderMap;
 
 /// What the table may hold at most, whatever larger size the peer allows:
 /// a few names and the values they first came with.
 const TABLE_LIMIT: usize = 4096;
-/// RFC 7541 4.1: an entry's size counts 32 octets beyond its strings.
-const ENTRY_OVERHEAD: usize = 32;
 
 /// A field in the table: its name and value, one after the other in
 /// `Encoder::strings` from `at`.
@@ -162,28 +160,10 @@ impl Encoder {
     }
 }
 
-/// Appendix A: the static table's index of a name requests carry.
+/// Appendix A: the static table's first index of a name.
 fn static_name(name: &[u8]) -> Option<usize> {
-    Some(match name {
-        b":authority" => 1,
-        b":method" => 2,
-        b":path" => 4,
-        b":scheme" => 6,
-        b"accept-charset" => 15,
-        b"accept-encoding" => 16,
-        b"accept-language" => 17,
-        b"accept" => 19,
-        b"authorization" => 23,
-        b"cache-control" => 24,
-        b"content-type" => 31,
-        b"cookie" => 32,
-        b"if-match" => 39,
-        b"if-modified-since" => 40,
-        b"if-none-match" => 41,
-        b"referer" => 51,
-        b"user-agent" => 58,
-        _ => return None,
-    })
+    let at = STATIC.iter().position(|(n, _)| n.as_bytes() == name)?;
+    Some(at + 1)
 }
 
 /// 5.2, without Huffman coding.
