@@ -190,8 +190,10 @@ impl Body {
     }
 
     fn push(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return; // an empty DATA frame, often the one that ends the stream
+        }
         *self = match std::mem::take(self) {
-            _ if data.is_empty() => return,
             Body::Empty => Body::One(data),
             Body::One(first) => {
                 let mut joined = BytesMut::with_capacity(first.len() + data.len());
@@ -1600,7 +1602,9 @@ mod tests {
         raw_server(listener, |mut socket| async move {
             let mut answers: Vec<Vec<u8>> = Vec::new();
             // Padded HEADERS with a priority block: `:status 200` and
-            // `x-big: b...` (4,000 octets) put in the table; padded DATA.
+            // `x-big: b...` (4,000 octets) put in the table; the body in a
+            // padded DATA frame and a plain one, then an empty DATA frame
+            // that ends the stream.
             let mut block = vec![2, 0, 0, 0, 0, 16, 0x88, 0x40, 5];
             block.extend(b"x-big\x7f");
             let mut n = 4000 - 127;
@@ -1612,7 +1616,9 @@ mod tests {
             block.extend([b'b'; 4000]);
             block.extend([0, 0]);
             let mut answer = frame(1, 0x4 | 0x8 | 0x20, 1, &block);
-            answer.extend(frame(0, 0x1 | 0x8, 1, b"\x03ok\0\0\0"));
+            answer.extend(frame(0, 0x8, 1, b"\x03o\0\0\0"));
+            answer.extend(frame(0, 0x0, 1, b"k"));
+            answer.extend(frame(0, 0x1, 1, b"")); // the end, empty
             answers.push(answer);
             // A connection-specific field (`connection: close`).
             answers.push(frame(1, 0x5, 3, b"\x88\x00\x0aconnection\x05close"));
