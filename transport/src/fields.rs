@@ -19,18 +19,27 @@ pub struct Fields {
     wire: Bytes,
 }
 
-/// Fields the connection owns: RFC 9113 8.2.2's connection-specific ones
-/// (`host` is `:authority` in HTTP/2), and `content-length` (the
-/// connection frames the body).
-const CONNECTION_OWNED: [&str; 7] = [
+/// RFC 9113 8.2.2: fields about one connection, which HTTP/2 does not
+/// carry (an answer with one is malformed).
+const CONNECTION_SPECIFIC: [&str; 5] = [
     "connection",
-    "host",
     "keep-alive",
     "proxy-connection",
     "transfer-encoding",
     "upgrade",
-    "content-length",
 ];
+
+/// Fields the connection owns: the connection-specific ones, `host`
+/// (`:authority` in HTTP/2), and `content-length` (the connection frames
+/// the body).
+const CONNECTION_OWNED: [&str; 7] = {
+    let [a, b, c, d, e] = CONNECTION_SPECIFIC;
+    [a, b, c, d, e, "host", "content-length"]
+};
+
+pub(crate) fn is_connection_specific(name: &http::HeaderName) -> bool {
+    CONNECTION_SPECIFIC.contains(&name.as_str())
+}
 
 /// Removes the fields the connection owns; looked for before anything is
 /// removed, as requests rarely have any.

@@ -20,7 +20,7 @@
 
 mod frame;
 
-use crate::fields::remove_connection_owned;
+use crate::fields::{is_connection_specific, remove_connection_owned};
 use crate::hpack;
 use crate::io::{Io, Unread};
 use crate::{Answer, Fields, TransportError};
@@ -1096,7 +1096,7 @@ impl AnswerHead {
                 self.problem.get_or_insert("a second or late :status");
             }
             hpack::Field::Header(name, value) => {
-                if CONNECTION_SPECIFIC.contains(&name) {
+                if is_connection_specific(&name) {
                     self.problem.get_or_insert("a connection-specific field");
                 }
                 self.fields.append(name, value);
@@ -1107,15 +1107,6 @@ impl AnswerHead {
         }
     }
 }
-
-/// RFC 9113 8.2.2: fields HTTP/2 does not carry.
-const CONNECTION_SPECIFIC: [http::HeaderName; 5] = [
-    http::header::CONNECTION,
-    http::header::TRANSFER_ENCODING,
-    http::header::UPGRADE,
-    http::HeaderName::from_static("keep-alive"),
-    http::HeaderName::from_static("proxy-connection"),
-];
 
 #[cfg(test)]
 mod tests {
