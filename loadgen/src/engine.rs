@@ -686,8 +686,8 @@ impl Run {
             if status != 503 && status != 429 {
                 return acked;
             }
-            if let Some(issued) = answer.headers.get(TICKET) {
-                ticket = Some(issued.clone());
+            if let Some(issued) = answer.headers.value(TICKET) {
+                ticket = Some(issued);
                 self.record(|r| r.tickets.received += 1);
             }
             let wait = retry_after(&answer.headers);

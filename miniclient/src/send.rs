@@ -182,8 +182,7 @@ async fn deliver(
                         };
                     }
                     (503 | 429, _) => {
-                        let issued = answer.headers.get("clickday-ticket");
-                        if let Some(issued) = issued.and_then(|t| t.to_str().ok()) {
+                        if let Some(issued) = answer.headers.get_str("clickday-ticket") {
                             remember_ticket(issued);
                             ticket = Some(issued.to_string());
                         }
@@ -298,9 +297,8 @@ async fn offers_h3(target: &Target, connection: &Connection) -> bool {
     match connection.send(request).await {
         Ok(answer) => answer
             .headers
-            .get_all(http::header::ALT_SVC)
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|v| v.contains("h3="))),
+            .get_all("alt-svc")
+            .any(|v| v.windows(3).any(|w| w == b"h3=")),
         Err(_) => false,
     }
 }

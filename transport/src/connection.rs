@@ -14,7 +14,7 @@
 use crate::h1::H1;
 use crate::h2::{H2, Outgoing};
 use crate::io::Io;
-use crate::{Fields, Protocol, TransportError, Trust, client_config};
+use crate::{Answer, Fields, Protocol, TransportError, Trust, client_config};
 use bytes::Bytes;
 use http::{Method, Request, Uri};
 use rustls::pki_types::ServerName;
@@ -526,14 +526,6 @@ pub struct Connection {
     probe: Arc<WriteProbe>,
 }
 
-/// A whole answer.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: http::StatusCode,
-    pub headers: http::HeaderMap,
-    pub body: Bytes,
-}
-
 impl Connection {
     /// Sends `req` and reads the whole answer.
     pub async fn send(&self, req: Request<Bytes>) -> Result<Answer, TransportError> {
@@ -572,7 +564,7 @@ impl Connection {
                 }
                 Ok(Answer {
                     status: parts.status,
-                    headers: parts.headers,
+                    headers: parts.headers.into(),
                     body: whole.freeze(),
                 })
             }

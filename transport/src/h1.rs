@@ -7,10 +7,11 @@
 //! answer given on the declared length alone (413, a shed 503) reaches the
 //! caller; the connection is then not used again.
 
+use crate::answer::{Headers, MAX_FIELDS};
 use crate::io::{Io, Unread};
 use crate::{Answer, TransportError};
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, Method, Request, StatusCode};
 use std::future::poll_fn;
 use std::io::{self, Write as _};
 use std::pin::Pin;
@@ -19,7 +20,6 @@ use tokio::io::AsyncWrite;
 
 /// An answer's head may not be larger: the peer is not trusted to be sane.
 const MAX_HEAD: usize = 64 * 1024;
-const MAX_HEADERS: usize = 64;
 /// Nor its body: the protocol's answers are small JSON documents.
 const MAX_BODY: usize = 16 << 20;
 
@@ -43,6 +43,15 @@ pub(crate) struct H1 {
 enum Encoding<'a> {
     Map(&'a HeaderMap),
     Lines(&'a [u8]),
+}
+
+/// A final answer's head as read: its status, its fields, and what they
+/// say of the body and of the connection.
+struct ReadHead {
+    status: StatusCode,
+    headers: Headers,
+    framing: Framing,
+    keep_alive: bool,
 }
 
 /// How an answer's body is delimited (RFC 9112 6.3).
@@ -114,8 +123,12 @@ impl H1 {
         // dropped midway (a timeout) leaves the connection unusable.
         self.reusable = false;
         self.encode(method, uri, fields, body);
-        let (status, headers) = poll_fn(|cx| self.poll_head(cx)).await?;
-        let framing = framing(method, status, &headers)?;
+        let ReadHead {
+            status,
+            headers,
+            framing,
+            keep_alive,
+        } = poll_fn(|cx| self.poll_head(cx, method)).await?;
         let body = match framing {
             Framing::Empty => Bytes::new(),
             Framing::Length(n) => {
@@ -131,7 +144,7 @@ impl H1 {
         self.reusable = self.sent == self.out.len()
             && self.read.is_empty()
             && !matches!(framing, Framing::UntilClose)
-            && keeps_alive(&headers);
+            && keep_alive;
         Ok(Answer {
             status,
             headers,
@@ -181,7 +194,8 @@ impl H1 {
     fn poll_head(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(StatusCode, HeaderMap), TransportError>> {
+        method: &Method,
+    ) -> Poll<Result<ReadHead, TransportError>> {
         let mut upload_failed = None;
         loop {
             // A failed upload does not end the exchange: the answer may
@@ -193,11 +207,8 @@ impl H1 {
                 upload_failed = Some(e);
             }
             if !self.read.is_empty()
-                && let Some(head) = self.parse_head()?
+                && let Some(head) = self.parse_head(method)?
             {
-                if head.0.is_informational() {
-                    continue; // 100 Continue and the like: the answer follows
-                }
                 return Poll::Ready(Ok(head));
             }
             if self.read.len() >= MAX_HEAD {
@@ -233,46 +244,39 @@ impl H1 {
         }
     }
 
-    /// Parses an answer's head from what was read, consuming it. Field
-    /// values are views of the head as read, not copies of it.
-    fn parse_head(&mut self) -> Result<Option<(StatusCode, HeaderMap)>, TransportError> {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Response::new(&mut slots);
-        let len = match parsed.parse(&self.read) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(TransportError::H1("answer with over 64 header fields"));
+    /// Parses the final answer's head from what was read, consuming it
+    /// and any informational heads before it. The fields stay bytes of
+    /// the head, read only for what they say of the body and the
+    /// connection (see [`Headers`]).
+    fn parse_head(&mut self, method: &Method) -> Result<Option<ReadHead>, TransportError> {
+        loop {
+            let mut slots = [httparse::EMPTY_HEADER; MAX_FIELDS];
+            let mut parsed = httparse::Response::new(&mut slots);
+            let len = match parsed.parse(&self.read) {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(TransportError::H1("answer with over 64 header fields"));
+                }
+                Err(_) => return Err(TransportError::H1("malformed answer head")),
+            };
+            let status = parsed
+                .code
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .ok_or(TransportError::H1("malformed status code"))?;
+            if status.is_informational() {
+                self.read.advance(len); // 100 Continue and the like: the answer follows
+                continue;
             }
-            Err(_) => return Err(TransportError::H1("malformed answer head")),
-        };
-        let status = parsed
-            .code
-            .and_then(|c| StatusCode::from_u16(c).ok())
-            .ok_or(TransportError::H1("malformed status code"))?;
-        let http_1_0 = parsed.version == Some(0);
-        // Where each field's name and value lie in the head.
-        let start = self.read.as_ptr() as usize;
-        let at = |s: &[u8]| (s.as_ptr() as usize - start, s.len());
-        let mut fields = [((0, 0), (0, 0)); MAX_HEADERS];
-        let count = parsed.headers.len();
-        for (h, field) in parsed.headers.iter().zip(&mut fields) {
-            *field = (at(h.name.as_bytes()), at(h.value));
+            let framing = framing(method, status, parsed.headers)?;
+            let keep_alive = keeps_alive(parsed.version, parsed.headers);
+            return Ok(Some(ReadHead {
+                status,
+                headers: Headers::head(self.read.take(len)),
+                framing,
+                keep_alive,
+            }));
         }
-        let head = self.read.take(len);
-        let mut headers = HeaderMap::with_capacity(count);
-        for ((name, name_len), (value, value_len)) in fields.into_iter().take(count) {
-            let name = HeaderName::from_bytes(&head[name..name + name_len])
-                .map_err(|_| TransportError::H1("malformed header name"))?;
-            let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
-                .map_err(|_| TransportError::H1("malformed header value"))?;
-            headers.append(name, value);
-        }
-        if http_1_0 && !headers.contains_key(http::header::CONNECTION) {
-            // HTTP/1.0 closes after each answer unless it says otherwise.
-            headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        Ok(Some((status, headers)))
     }
 
     /// Reads until `enough` says so; the peer closing first is an error.
@@ -370,10 +374,21 @@ fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// The values of the fields named `name`, in the order they came.
+fn values<'a>(
+    fields: &'a [httparse::Header<'a>],
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    fields
+        .iter()
+        .filter(move |field| field.name.eq_ignore_ascii_case(name))
+        .map(|field| field.value)
+}
+
 fn framing(
     method: &Method,
     status: StatusCode,
-    headers: &HeaderMap,
+    fields: &[httparse::Header<'_>],
 ) -> Result<Framing, TransportError> {
     if *method == Method::HEAD
         || status == StatusCode::NO_CONTENT
@@ -381,23 +396,20 @@ fn framing(
     {
         return Ok(Framing::Empty);
     }
-    if let Some(coding) = headers.get(http::header::TRANSFER_ENCODING) {
-        let last = coding
-            .as_bytes()
-            .rsplit(|b| *b == b',')
-            .next()
-            .unwrap_or_default();
+    // The codings are one list over all the fields; chunked must be last.
+    if let Some(codings) = values(fields, "transfer-encoding").last() {
+        let last = codings.rsplit(|b| *b == b',').next().unwrap_or_default();
         return Ok(if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
             Framing::Chunked
         } else {
             Framing::UntilClose
         });
     }
-    let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let mut lengths = values(fields, "content-length");
     let Some(length) = lengths.next() else {
         return Ok(Framing::UntilClose);
     };
-    let n = std::str::from_utf8(length.as_bytes())
+    let n = std::str::from_utf8(length)
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .filter(|_| lengths.all(|other| other == length))
@@ -408,17 +420,23 @@ fn framing(
     Ok(Framing::Length(n))
 }
 
-fn keeps_alive(headers: &HeaderMap) -> bool {
-    !headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
+/// False when the answer says the connection ends with it: `connection:
+/// close`, or HTTP/1.0 without `connection: keep-alive`.
+fn keeps_alive(version: Option<u8>, fields: &[httparse::Header<'_>]) -> bool {
+    let mut tokens = values(fields, "connection")
+        .flat_map(|value| value.split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii);
+    if version == Some(0) {
+        tokens.any(|token| token.eq_ignore_ascii_case(b"keep-alive"))
+    } else {
+        !tokens.any(|token| token.eq_ignore_ascii_case(b"close"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     /// A client on one end of an in-memory pipe, the test as the server.
@@ -470,7 +488,7 @@ mod tests {
         );
         assert_eq!(&body, b"{}");
         assert_eq!(answer.status, 202);
-        assert_eq!(answer.headers["retry-after"], "1");
+        assert_eq!(answer.headers.get_str("retry-after"), Some("1"));
         assert_eq!(&answer.body[..], b"abcd");
         assert!(client.is_open(), "a complete exchange keeps the connection");
     }
@@ -498,14 +516,14 @@ mod tests {
         let mut kept = Vec::new();
         for i in 0..ROUNDS {
             let answer = client.exchange(post("{}")).await.unwrap();
-            assert_eq!(answer.headers["x-n"], i.to_string().as_str());
+            assert_eq!(answer.headers.get_str("x-n"), Some(i.to_string().as_str()));
             if i % 3 == 0 {
                 kept.push((i, answer));
             }
         }
         let _server = serve.await.unwrap();
         for (i, answer) in kept {
-            assert_eq!(answer.headers["x-n"], i.to_string().as_str());
+            assert_eq!(answer.headers.get_str("x-n"), Some(i.to_string().as_str()));
             assert_eq!(answer.body, format!("{{\"n\":{i}}}").as_bytes());
         }
     }
@@ -621,6 +639,48 @@ mod tests {
         assert!(e.as_deref().is_some_and(|e| e.contains("64")), "{e:?}");
         drop(client);
         serve.await.unwrap();
+    }
+
+    /// The answer to one request, and whether the connection stayed open.
+    async fn answered(answer: &'static [u8]) -> (Answer, bool) {
+        let (mut client, mut server) = pair();
+        let serve = tokio::spawn(async move {
+            request_head(&mut server).await;
+            server.write_all(answer).await.unwrap();
+            server
+        });
+        let answer = client.exchange(post("")).await.unwrap();
+        let _server = serve.await.unwrap();
+        (answer, client.is_open())
+    }
+
+    #[tokio::test]
+    async fn what_the_head_says_of_the_body_and_the_connection_is_read_in_any_case() {
+        let (answer, open) = answered(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive, Close\r\n\r\nok",
+        )
+        .await;
+        assert_eq!((&answer.body[..], open), (&b"ok"[..], false));
+        let (_, open) = answered(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+        assert!(!open, "HTTP/1.0 closes unless it says keep-alive");
+        let (_, open) =
+            answered(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\nCONNECTION: Keep-Alive\r\n\r\nok")
+                .await;
+        assert!(open);
+        // The codings are one list over both fields, and chunked is last.
+        let (answer, open) = answered(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\ntransfer-encoding: chunked\r\n\r\n\
+              2\r\nok\r\n0\r\n\r\n",
+        )
+        .await;
+        assert_eq!((&answer.body[..], open), (&b"ok"[..], true));
+        assert_eq!(
+            answer
+                .headers
+                .get_all("transfer-encoding")
+                .collect::<Vec<_>>(),
+            [&b"identity"[..], b"chunked"]
+        );
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! ([`Fields`]), early answers read on every protocol, and when to send
 //! the same bytes again ([`retry`]).
 
+mod answer;
 mod connection;
 mod fields;
 mod h1;
@@ -16,7 +17,8 @@ mod io;
 pub mod retry;
 mod trust;
 
-pub use connection::{Answer, Connection, Gate, Target};
+pub use answer::{Answer, Headers};
+pub use connection::{Connection, Gate, Target};
 pub use fields::Fields;
 pub use trust::{Trust, client_config};
 

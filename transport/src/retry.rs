@@ -5,10 +5,9 @@ use std::time::Duration;
 
 /// `Retry-After` in seconds (PROTOCOL.md), 1 s when absent or unreadable,
 /// at most a minute.
-pub fn retry_after(headers: &http::HeaderMap) -> Duration {
+pub fn retry_after(headers: &crate::Headers) -> Duration {
     let seconds = headers
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
+        .get_str("retry-after")
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(1);
     Duration::from_secs(seconds.min(60))
@@ -33,17 +32,20 @@ mod tests {
 
     #[test]
     fn retry_after_is_read_in_seconds_and_capped() {
-        let mut h = http::HeaderMap::new();
-        assert_eq!(retry_after(&h), Duration::from_secs(1));
-        h.insert("retry-after", "3".parse().unwrap());
-        assert_eq!(retry_after(&h), Duration::from_secs(3));
-        h.insert("retry-after", "86400".parse().unwrap());
-        assert_eq!(retry_after(&h), Duration::from_secs(60));
-        h.insert(
-            "retry-after",
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        let waits = |value: Option<&'static str>| {
+            let mut map = http::HeaderMap::new();
+            if let Some(value) = value {
+                map.insert("retry-after", http::HeaderValue::from_static(value));
+            }
+            retry_after(&map.into())
+        };
+        assert_eq!(waits(None), Duration::from_secs(1));
+        assert_eq!(waits(Some("3")), Duration::from_secs(3));
+        assert_eq!(waits(Some("86400")), Duration::from_secs(60));
+        assert_eq!(
+            waits(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Duration::from_secs(1)
         );
-        assert_eq!(retry_after(&h), Duration::from_secs(1));
     }
 
     #[test]
