@@ -82,16 +82,23 @@ impl Headers {
                 // It parsed whole when it was read: an error here would be
                 // a bug, and reads as no field.
                 let _ = parsed.parse(head);
-                parsed
-                    .headers
-                    .iter()
-                    .filter(|field| field.name.eq_ignore_ascii_case(name))
-                    .map(|field| field.value)
-                    .collect()
+                values(parsed.headers, name).collect()
             }
         };
         values.into_iter()
     }
+}
+
+/// The values of the parsed `fields` named `name` (in any case), in the
+/// order they came: for `Headers` and for the HTTP/1.1 client's framing.
+pub(crate) fn values<'f, 'b>(
+    fields: &'f [httparse::Header<'b>],
+    name: &'f str,
+) -> impl Iterator<Item = &'b [u8]> + 'f {
+    fields
+        .iter()
+        .filter(move |field| field.name.eq_ignore_ascii_case(name))
+        .map(|field| field.value)
 }
 
 impl From<HeaderMap> for Headers {

@@ -7,7 +7,7 @@
 //! answer given on the declared length alone (413, a shed 503) reaches the
 //! caller; the connection is then not used again.
 
-use crate::answer::{Headers, MAX_FIELDS};
+use crate::answer::{Headers, MAX_FIELDS, values};
 use crate::io::{Io, Unread};
 use crate::{Answer, TransportError};
 use bytes::{Bytes, BytesMut};
@@ -372,17 +372,6 @@ fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-}
-
-/// The values of the fields named `name`, in the order they came.
-fn values<'a>(
-    fields: &'a [httparse::Header<'a>],
-    name: &'a str,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
-    fields
-        .iter()
-        .filter(move |field| field.name.eq_ignore_ascii_case(name))
-        .map(|field| field.value)
 }
 
 fn framing(
